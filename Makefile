@@ -1,0 +1,43 @@
+# Everything a new machine needs goes through these targets; `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint format bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/lock.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.8"
+	$(UV) pip install --python $(PY) --quiet -r requirements/lock.txt
+	$(UV) pip install --python $(PY) --quiet --no-deps -e .
+	touch $(STAMP)
+
+## Pin every dependency (run after changing pyproject.toml).
+lock:
+	$(UV) pip compile pyproject.toml --extra all --extra dev --python-version 3.11 --quiet -o requirements/lock.txt
+
+demo: install
+	$(VENV)/bin/lakehouse demo
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,45 @@
+"""The folder layout under a lakehouse root: one place that knows every table's location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakehouse.refs import validate_name
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of every table under ``root``. Names are validated before they become paths."""
+
+    root: Path
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / "datasets"
+
+    def dataset(self, name: str) -> Path:
+        return self.datasets_dir / validate_name(name)
+
+    def quarantine(self, name: str) -> Path:
+        return self.root / "_quarantine" / validate_name(name)
+
+    @property
+    def dataset_registry(self) -> Path:
+        return self.root / "_catalog" / "datasets"
+
+    @property
+    def tags(self) -> Path:
+        return self.root / "_catalog" / "tags"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "tracking" / "runs"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "tracking" / "inputs"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "tracking" / "metrics"

@@ -1,0 +1,58 @@
+"""The ``lakehouse`` command line. Errors print as one message, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from lakehouse.cli import _common
+from lakehouse.cli.datasets import datasets_app
+from lakehouse.errors import LakehouseError
+
+app = typer.Typer(
+    name="lakehouse",
+    help="Versioned datasets and ML run metrics in Delta Lake tables.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(datasets_app, name="datasets")
+
+
+@app.callback()
+def _main(
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Lakehouse root folder (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml)."),
+    ] = None,
+) -> None:
+    _common.set_global_root(root)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point: run the CLI and turn lakehouse errors into one-line messages."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except LakehouseError as e:
+        _common.err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return 1
+    except click.exceptions.Exit as e:
+        return int(e.exit_code or 0)
+    except click.exceptions.Abort:
+        _common.err_console.print("aborted")
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""What every CLI command shares: the ``--root`` and ``--json`` options, output, and error display."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import lakehouse
+from lakehouse.client import Lakehouse
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="Lakehouse root folder (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+_global_root: Path | None = None
+
+
+def set_global_root(root: Path | None) -> None:
+    global _global_root
+    _global_root = root
+
+
+def connect(root: Path | None) -> Lakehouse:
+    """The lakehouse named by this command's ``--root``, else the global one, else settings."""
+    return lakehouse.connect(root if root is not None else _global_root)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert dataclasses, datetimes, paths and polars frames into JSON-friendly values."""
+    module = type(value).__module__.split(".")[0]
+    if module == "polars" and hasattr(value, "to_dicts"):
+        return to_jsonable(value.to_dicts())
+    if hasattr(value, "to_dict") and callable(value.to_dict) and not isinstance(value, type):
+        return to_jsonable(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, default=str) + "\n")
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    out = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        out.add_column(column, overflow="fold")
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out
+
+
+def frame_table(title: str | None, frame: Any, *, limit: int = 50) -> Table:
+    """A rich table of the first ``limit`` rows of a polars DataFrame."""
+    shown = frame.head(limit)
+    out = table(title, shown.columns, shown.iter_rows())
+    if frame.height > limit:
+        out.caption = f"{limit} of {frame.height} rows shown"
+    return out
+
+
+def emit(value: Any, json_out: bool, render: Callable[[], Any]) -> None:
+    """Print ``value`` as JSON with ``--json``, else whatever ``render()`` returns (rich renderables)."""
+    if json_out:
+        print_json(value)
+        return
+    rendered = render()
+    for item in rendered if isinstance(rendered, list) else [rendered]:
+        console.print(item)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Print an error (no traceback) and exit."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)

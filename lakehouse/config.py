@@ -1,0 +1,129 @@
+"""Settings, in one place: config file, then ``LAKEHOUSE_*`` environment variables, then keyword arguments.
+
+Every setting is declared once below with its type, default and where it is read from. The config file is
+``$LAKEHOUSE_CONFIG`` if set, else ``./conf/lakehouse.toml`` if it exists, else none (the defaults here equal
+the shipped ``conf/lakehouse.toml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import ConfigError
+
+CONFIG_ENV = "LAKEHOUSE_CONFIG"
+DEFAULT_CONFIG_PATH = Path("conf") / "lakehouse.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one lakehouse connection.
+
+    Each field's metadata names its TOML key (``section.key``) and its environment variable.
+    """
+
+    root: Path = field(default=Path("lakehouse-data"), metadata={"toml": "root", "env": "LAKEHOUSE_ROOT"})
+    checkpoint_interval: int = field(
+        default=10,
+        metadata={"toml": "datasets.checkpoint_interval", "env": "LAKEHOUSE_CHECKPOINT_INTERVAL"},
+    )
+    log_retention: str = field(
+        default="interval 3650 days",
+        metadata={"toml": "datasets.log_retention", "env": "LAKEHOUSE_LOG_RETENTION"},
+    )
+    deleted_file_retention: str = field(
+        default="interval 7 days",
+        metadata={"toml": "datasets.deleted_file_retention", "env": "LAKEHOUSE_DELETED_FILE_RETENTION"},
+    )
+    vacuum_retention_hours: int = field(
+        default=168,
+        metadata={"toml": "datasets.vacuum_retention_hours", "env": "LAKEHOUSE_VACUUM_RETENTION_HOURS"},
+    )
+    max_commit_retries: int = field(
+        default=100,
+        metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},
+    )
+    actor: str = field(default="", metadata={"toml": "actor", "env": "LAKEHOUSE_ACTOR"})
+    extra: Mapping[str, Any] = field(default_factory=dict, metadata={"toml": None, "env": None})
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Return a copy with the given fields replaced (values coerced to the field's type)."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        values: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            if name not in known:
+                msg = f"unknown setting {name!r}; known settings: {', '.join(sorted(known))}"
+                raise ConfigError(msg)
+            values[name] = _coerce(known[name], value, source=f"argument {name}")
+        return dataclasses.replace(self, **values)
+
+
+def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if kind == "Path":
+            return Path(value).expanduser()
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if kind == "str":
+            return str(value)
+    except (TypeError, ValueError) as e:
+        msg = f"{source}: {value!r} is not a valid {kind} for setting {f.name!r}"
+        raise ConfigError(msg) from e
+    return value
+
+
+def _lookup(table: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = table
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def config_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The config file in effect, or None."""
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        path = Path(env[CONFIG_ENV]).expanduser()
+        if not path.is_file():
+            msg = f"{CONFIG_ENV} points at {str(path)!r}, which is not a file"
+            raise ConfigError(msg)
+        return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Resolve settings: defaults < config file < ``LAKEHOUSE_*`` variables < ``overrides``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    fields = [f for f in dataclasses.fields(Settings) if f.metadata.get("toml")]
+    path = config_file(env)
+    document: dict[str, Any] = {}
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            msg = f"cannot read config file {str(path)!r}: {e}"
+            raise ConfigError(msg) from e
+        for f in fields:
+            found = _lookup(document, f.metadata["toml"])
+            if found is not None:
+                values[f.name] = _coerce(f, found, source=str(path))
+    for f in fields:
+        name = f.metadata.get("env")
+        if name and env.get(name):
+            values[f.name] = _coerce(f, env[name], source=f"environment variable {name}")
+    settings = Settings(**values, extra=document)
+    return settings.with_overrides(**overrides)

@@ -1,0 +1,555 @@
+"""A dataset: one Delta table whose every commit is a version with metadata."""
+
+from __future__ import annotations
+
+import getpass
+import warnings
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import polars as pl
+import pyarrow as pa
+
+from lakehouse import _arrow, storage
+from lakehouse.catalog import registry
+from lakehouse.catalog import tags as tag_store
+from lakehouse.catalog.tables import table_properties
+from lakehouse.datasets import diff as diffing
+from lakehouse.datasets import retention
+from lakehouse.datasets import schema as schemas
+from lakehouse.datasets.versions import (
+    SECTION,
+    DatasetVersion,
+    SchemaChange,
+    build_user_metadata,
+    make_version,
+    write_id,
+)
+from lakehouse.errors import (
+    CommitConflict,
+    DatasetNotFound,
+    InvalidArgument,
+    InvalidData,
+    LakehouseError,
+    TableNotFound,
+    TagExists,
+    TagNotFound,
+    VersionNotFound,
+    closest,
+)
+from lakehouse.refs import Ref, as_utc, parse_ref, validate_name, validate_tag
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
+
+WriteMode = Literal["append", "overwrite", "upsert"]
+_MODES = ("append", "overwrite", "upsert")
+_TAG_ATTEMPTS = 50
+_SNAPSHOT_CACHE_SIZE = 20_000
+_snapshots: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
+
+Selector = int | str | None
+
+
+def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snapshot:
+    """Snapshot facts of one version, cached: a version's files never change once committed."""
+    key = (str(path), version, committed_at)
+    found = _snapshots.get(key)
+    if found is None:
+        found = storage.snapshot(path, version)
+        _snapshots[key] = found
+        if len(_snapshots) > _SNAPSHOT_CACHE_SIZE:
+            _snapshots.popitem(last=False)
+    return found
+
+
+class Dataset:
+    """Handle on one dataset. Nothing exists on disk until the first :meth:`write`."""
+
+    def __init__(self, lakehouse: Lakehouse, name: str) -> None:
+        self.name = validate_name(name)
+        self._lh = lakehouse
+        self.path = lakehouse.layout.dataset(self.name)
+
+    def __repr__(self) -> str:
+        return f"Dataset({self.name!r}, root={str(self._lh.root)!r})"
+
+    # --- existence and versions --------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return storage.exists(self.path)
+
+    def _require(self) -> None:
+        if not self.exists():
+            known = registry.dataset_names(self._lh.layout)
+            msg = f"dataset {self.name!r} does not exist under {str(self._lh.root)!r}{closest(self.name, known)}"
+            raise DatasetNotFound(msg)
+
+    @property
+    def latest_version(self) -> int:
+        self._require()
+        return storage.latest_version(self.path)
+
+    def resolve(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> int:
+        """The version number a selector names: a number, ``"v3"``, ``"latest"``, a tag, or a time."""
+        given = [x for x in (version, tag, as_of) if x is not None]
+        if len(given) > 1:
+            msg = f"select a version of {self.name!r} by version, tag or as_of, not several at once"
+            raise InvalidArgument(msg)
+        if isinstance(version, str):
+            ref = parse_ref(f"{self.name}:{version}")
+            version, tag = ref.version, ref.tag
+        self._require()
+        latest = storage.latest_version(self.path)
+        if tag is not None:
+            return self._resolve_tag(tag)
+        if as_of is not None:
+            return self._resolve_time(as_of)
+        if version is None:
+            return latest
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
+            msg = f"dataset {self.name!r} has no version {version!r}; its versions are 0..{latest}"
+            raise VersionNotFound(msg)
+        return version
+
+    def _resolve_tag(self, tag: str) -> int:
+        live = self.tags()
+        if tag not in live:
+            msg = f"dataset {self.name!r} has no tag {tag!r}{closest(tag, live)}"
+            raise TagNotFound(msg)
+        return live[tag]
+
+    def _resolve_time(self, when: datetime) -> int:
+        when = as_utc(when)
+        version = storage.version_at(self.path, when)
+        commit = self._commit(version)
+        if commit.timestamp > when:
+            first = self._commit(0).timestamp if version == 0 else commit.timestamp
+            msg = (
+                f"dataset {self.name!r} has no version at or before {when.isoformat()}; "
+                f"its first version was created at {first.isoformat()}"
+            )
+            raise VersionNotFound(msg)
+        return version
+
+    def _commit(self, version: int) -> storage.Commit:
+        latest = storage.latest_version(self.path)
+        for commit in storage.history(self.path, limit=latest - version + 1):
+            if commit.version == version:
+                return commit
+        msg = f"the log of dataset {self.name!r} no longer holds version {version}"
+        raise VersionNotFound(msg)
+
+    # --- writing -----------------------------------------------------------------------------------------
+
+    def write(
+        self,
+        data: Any,
+        *,
+        mode: WriteMode = "append",
+        key: str | Sequence[str] | None = None,
+        schema_mode: schemas.SchemaMode | None = None,
+        partition_by: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        created_by: str | None = None,
+        description: str | None = None,
+        labelled_by: str | None = None,
+    ) -> DatasetVersion:
+        """Write ``data`` as a new version and return it.
+
+        Args:
+            data: pyarrow Table/RecordBatchReader, polars or pandas DataFrame, or a list of row dicts.
+            mode: ``append`` adds rows; ``overwrite`` replaces all rows; ``upsert`` updates rows whose
+                ``key`` matches and inserts the rest.
+            key: key column(s), required for ``upsert``.
+            schema_mode: ``merge`` to add new columns; ``overwrite`` (with mode overwrite) to replace the schema.
+            partition_by: partition columns, only when the write creates the dataset.
+            metadata: dataset-card fields and any JSON-serialisable user keys, stored in the commit.
+
+        Raises:
+            SchemaMismatch: the data's schema differs and evolution was not asked for. Nothing is written.
+            InvalidData / InvalidArgument / InvalidMetadata: bad input. Nothing is written.
+        """
+        if mode not in _MODES:
+            msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
+            raise InvalidArgument(msg)
+        keys = _key_list(key, mode)
+        if schema_mode not in (None, "merge", "overwrite"):
+            msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
+            raise InvalidArgument(msg)
+        user_metadata = build_user_metadata(
+            metadata,
+            created_by=created_by if created_by is not None else self._lh.actor,
+            description=description,
+            labelled_by=labelled_by,
+            section={"mode": mode, "key": keys or None, "schema_mode": schema_mode},
+        )
+        incoming = _arrow.to_arrow(data)
+        incoming_schema = _arrow.canonical_schema(incoming.schema)
+        if isinstance(incoming, pa.RecordBatchReader) and (mode == "upsert" or not self.exists()):
+            incoming = incoming.read_all()  # upserts check keys; a first write may have to be retried
+        for attempt in range(3):
+            try:
+                return self._write_once(incoming, incoming_schema, mode, keys, schema_mode, partition_by, user_metadata)
+            except CommitConflict:
+                # Only losing the race to create the dataset is retried: the write is re-planned
+                # against the table the other writer created.
+                if attempt == 2 or not isinstance(incoming, pa.Table) or not self.exists():
+                    raise
+        msg = "unreachable"
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _write_once(
+        self,
+        incoming: pa.Table | pa.RecordBatchReader,
+        incoming_schema: pa.Schema,
+        mode: WriteMode,
+        keys: list[str],
+        schema_mode: schemas.SchemaMode | None,
+        partition_by: Sequence[str] | None,
+        user_metadata: dict[str, Any],
+    ) -> DatasetVersion:
+        creating = not self.exists()
+        changes: list[SchemaChange] = []
+        if creating:
+            target = incoming_schema
+            if partition_by:
+                _check_columns(partition_by, target, "partition column")
+        else:
+            target, changes = schemas.plan(
+                storage.arrow_schema(self.path),
+                incoming_schema,
+                dataset=self.name,
+                mode=mode,
+                schema_mode=schema_mode,
+            )
+            if partition_by and list(partition_by) != storage.partition_columns(self.path):
+                msg = (
+                    f"dataset {self.name!r} is partitioned by {storage.partition_columns(self.path)}; "
+                    f"partition_by={list(partition_by)} can only be given when the dataset is created"
+                )
+                raise InvalidArgument(msg)
+        if keys:
+            _check_columns(keys, target, "key column")
+        user_metadata[SECTION]["schema_changes"] = [c.__dict__ for c in changes]
+        common: dict[str, Any] = {
+            "user_metadata": user_metadata,
+            "max_commit_retries": self._lh.settings.max_commit_retries,
+        }
+        if isinstance(incoming, pa.Table):
+            rows = _arrow.conform_table(incoming, target)
+            if mode == "upsert":
+                _check_keys(rows, keys, self.name)
+        else:
+            rows = _arrow.conform_reader(incoming, target)
+        if mode == "upsert" and not creating:
+            assert isinstance(rows, pa.Table)
+            storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
+        else:
+            storage.write(
+                self.path,
+                rows,
+                mode="create" if creating else ("overwrite" if mode == "overwrite" else "append"),
+                schema_mode=schema_mode if not creating else None,
+                partition_by=partition_by if creating else None,
+                configuration=table_properties(self._lh.settings, change_data_feed=True),
+                **common,
+            )
+        version = self._find_write(user_metadata[SECTION]["write_id"])
+        if creating:
+            self._register(user_metadata)
+        return self.version(version)
+
+    def _find_write(self, wanted: str) -> int:
+        """The version our commit landed at (other writers may have committed after it)."""
+        for limit in (10, 1000, None):
+            for commit in storage.history(self.path, limit=limit):
+                if write_id(commit) == wanted:
+                    return commit.version
+        msg = f"write to {self.name!r} committed but its version could not be found in the log"
+        raise LakehouseError(msg)
+
+    def _register(self, user_metadata: Mapping[str, Any]) -> None:
+        try:
+            registry.record(
+                self._lh.layout,
+                self._lh.settings,
+                self.name,
+                "created",
+                self._lh.actor,
+                created_by=user_metadata.get("created_by"),
+                description=user_metadata.get("description"),
+            )
+        except LakehouseError as e:  # the dataset itself is written; the registry is a convenience
+            warnings.warn(f"dataset {self.name!r} was created but not registered: {e}", stacklevel=3)
+
+    # --- reading -----------------------------------------------------------------------------------------
+
+    def scan(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
+        """A lazy polars scan of one version (latest by default); filters are pushed down to the files."""
+        number = self.resolve(version, tag=tag, as_of=as_of)
+        if number != storage.latest_version(self.path):
+            missing = storage.missing_files(self.path, number)
+            if missing:
+                msg = (
+                    f"version {number} of dataset {self.name!r} is no longer readable: {len(missing)} of its data "
+                    f"files were removed by vacuum (tagged versions and versions used by runs are always kept)"
+                )
+                raise VersionNotFound(msg)
+        return storage.scan(self.path, number)
+
+    def read(
+        self,
+        version: Selector = None,
+        *,
+        tag: str | None = None,
+        as_of: datetime | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pl.DataFrame:
+        """Read one version (latest by default) into a polars DataFrame."""
+        frame = self.scan(version, tag=tag, as_of=as_of)
+        if columns:
+            _check_columns(columns, frame.collect_schema(), "column")
+            frame = frame.select(columns)
+        return frame.collect()
+
+    def schema(self, version: Selector = None) -> pa.Schema:
+        return storage.arrow_schema(self.path, self.resolve(version))
+
+    def history(self, limit: int | None = None) -> list[DatasetVersion]:
+        """Versions newest first (at most ``limit``)."""
+        self._require()
+        commits = storage.history(self.path, limit=limit)
+        return [self._version_from(c) for c in commits]
+
+    def version(self, version: Selector = None) -> DatasetVersion:
+        """The :class:`DatasetVersion` a selector names (latest by default)."""
+        return self._version_from(self._commit(self.resolve(version)))
+
+    def _version_from(self, commit: storage.Commit) -> DatasetVersion:
+        snap = _snapshot(self.path, commit.version, commit.timestamp)
+        previous = None
+        if commit.version > 0:
+            before = self._commit_time(commit.version - 1)
+            previous = _snapshot(self.path, commit.version - 1, before) if before else None
+        return make_version(self.name, commit, snap, previous)
+
+    def _commit_time(self, version: int) -> datetime | None:
+        try:
+            return self._commit(version).timestamp
+        except VersionNotFound:
+            return None
+
+    # --- tags --------------------------------------------------------------------------------------------
+
+    def tags(self) -> dict[str, int]:
+        """Live tags: ``{tag: version}``."""
+        return dict(sorted(tag_store.read_state(self._lh.layout, self.name).live().items()))
+
+    def tag_history(self, tag: str | None = None) -> list[tag_store.TagEvent]:
+        """Every change of this dataset's tags (or of one tag), oldest first: who, when, from, to."""
+        return tag_store.history(self._lh.layout, self.name, tag)
+
+    def tag(self, tag: str, version: Selector = None, *, force: bool = False) -> tag_store.TagEvent:
+        """Point ``tag`` at ``version`` (latest by default). Moving an existing tag needs ``force=True``."""
+        validate_tag(tag)
+        number = self.resolve(version)
+        if number != storage.latest_version(self.path) and storage.missing_files(self.path, number):
+            msg = f"cannot tag version {number} of {self.name!r}: its files were removed by vacuum"
+            raise VersionNotFound(msg)
+        for _ in range(_TAG_ATTEMPTS):
+            state = tag_store.read_state(self._lh.layout, self.name)
+            current = state.latest(tag)
+            live = current is not None and current.event != "deleted"
+            if live and current is not None and current.version == number:
+                return current
+            if live and not force and current is not None:
+                msg = (
+                    f"tag {tag!r} of dataset {self.name!r} already points at version {current.version}; "
+                    f"pass force=True (--force) to move it to version {number}"
+                )
+                raise TagExists(msg)
+            try:
+                event = tag_store.commit_event(
+                    self._lh.layout,
+                    self._lh.settings,
+                    state,
+                    dataset=self.name,
+                    tag=tag,
+                    event="moved" if live else "set",
+                    version=number,
+                    actor=self._lh.actor,
+                )
+            except CommitConflict:
+                continue  # someone changed this tag meanwhile: re-read and decide again
+            self._protect_log(number)
+            return event
+        msg = f"could not set tag {tag!r} of {self.name!r}: it kept changing under concurrent writers"
+        raise CommitConflict(msg)
+
+    def untag(self, tag: str) -> tag_store.TagEvent:
+        """Delete ``tag`` (its history is kept)."""
+        validate_name(tag, kind="tag")
+        self._require()
+        for _ in range(_TAG_ATTEMPTS):
+            state = tag_store.read_state(self._lh.layout, self.name)
+            current = state.latest(tag)
+            if current is None or current.event == "deleted":
+                msg = f"dataset {self.name!r} has no tag {tag!r}{closest(tag, state.live())}"
+                raise TagNotFound(msg)
+            try:
+                return tag_store.commit_event(
+                    self._lh.layout,
+                    self._lh.settings,
+                    state,
+                    dataset=self.name,
+                    tag=tag,
+                    event="deleted",
+                    version=None,
+                    actor=self._lh.actor,
+                )
+            except CommitConflict:
+                continue
+        msg = f"could not delete tag {tag!r} of {self.name!r}: it kept changing under concurrent writers"
+        raise CommitConflict(msg)
+
+    # --- diff --------------------------------------------------------------------------------------------
+
+    def diff(
+        self,
+        a: Selector,
+        b: Selector = None,
+        *,
+        key: str | Sequence[str] | None = None,
+        method: Literal["auto", "cdf", "join"] = "auto",
+    ) -> diffing.DatasetDiff:
+        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest)."""
+        va, vb = self.resolve(a), self.resolve(b)
+        schema_a, schema_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
+        keys = diffing.check_key(key, schema_a.names, schema_b.names) if key is not None else None
+        changes = tuple(schemas.compare(schema_a, schema_b))
+        if method not in ("auto", "cdf", "join"):
+            msg = f"method must be 'auto', 'cdf' or 'join'; got {method!r}"
+            raise InvalidArgument(msg)
+        used: diffing.Method = "join"
+        result = None
+        if method != "join" and va < vb and not changes:
+            result = self._diff_from_changes(va, vb, keys, schema_b.names)
+            used = "cdf"
+            if result is None and method == "cdf":
+                msg = f"the change data feed of {self.name!r} does not cover versions {va + 1}..{vb}"
+                raise InvalidArgument(msg)
+        elif method == "cdf":
+            msg = "the change data feed can only diff an older version against a newer one with the same schema"
+            raise InvalidArgument(msg)
+        if result is None:
+            used = "join"
+            old, new = self.read(va), self.read(vb)
+            if keys:
+                result = diffing.keyed(old, new, keys, va, vb)
+            else:
+                added, removed = diffing.whole_rows(old, new)
+                result = (added, removed, new.head(0))
+        added, removed, changed = result
+        return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
+
+    def _diff_from_changes(
+        self, a: int, b: int, keys: tuple[str, ...] | None, columns: list[str]
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+        for v in (a, b):
+            if storage.properties_at(self.path, v).get("delta.enableChangeDataFeed", "false").lower() != "true":
+                return None
+        try:
+            raw = storage.changes(self.path, a + 1, b)
+        except LakehouseError:
+            return None  # e.g. change files removed by vacuum: fall back to reading both versions
+        changes = pl.from_arrow(raw)
+        assert isinstance(changes, pl.DataFrame)
+        if keys:
+            return diffing.keyed_from_changes(changes, columns, keys, a, b)
+        added, removed = diffing.whole_rows_from_changes(changes, columns)
+        return added, removed, added.head(0)
+
+    # --- retention ---------------------------------------------------------------------------------------
+
+    def pinned_versions(self) -> dict[int, list[str]]:
+        """Versions vacuum must keep readable, with why: ``{version: ["tag:prod", "run"]}``."""
+        self._require()
+        pins: dict[int, list[str]] = {}
+        for tag, version in self.tags().items():
+            pins.setdefault(version, []).append(f"tag:{tag}")
+        for version in retention.used_versions(self._lh.layout, self.name):
+            pins.setdefault(version, []).append("run")
+        return dict(sorted(pins.items()))
+
+    def vacuum(self, *, retention_hours: int | None = None, dry_run: bool = False) -> list[str]:
+        """Delete data files no version still needs, except those of pinned versions; returns the files.
+
+        ``retention_hours`` (default from settings, 168) protects files removed recently, so readers of
+        unpinned older versions keep working for that long. Tagged versions and versions used by runs stay
+        readable regardless.
+        """
+        hours = self._lh.settings.vacuum_retention_hours if retention_hours is None else retention_hours
+        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
+            msg = f"retention_hours must be a non-negative integer, got {retention_hours!r}"
+            raise InvalidArgument(msg)
+        pins = self.pinned_versions()
+        if pins:
+            self._protect_log(min(pins))
+        return storage.vacuum(self.path, retention_hours=hours, dry_run=dry_run, keep_versions=list(pins))
+
+    def _protect_log(self, version: int) -> None:
+        retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)
+
+
+def _key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
+    keys = [key] if isinstance(key, str) else list(key or [])
+    if mode == "upsert" and not keys:
+        msg = "mode='upsert' needs key=[columns] to match rows on"
+        raise InvalidArgument(msg)
+    if keys and mode != "upsert":
+        msg = f"key is only used by mode='upsert', not {mode!r}"
+        raise InvalidArgument(msg)
+    return keys
+
+
+def _check_columns(columns: Sequence[str], schema: Any, what: str) -> None:
+    names = list(schema.names() if callable(getattr(schema, "names", None)) else schema.names)
+    for c in columns:
+        if c not in names:
+            msg = f"{what} {c!r} is not in the data; columns are {names}"
+            raise InvalidArgument(msg)
+
+
+def _check_keys(rows: pa.Table, keys: list[str], name: str) -> None:
+    frame = pl.from_arrow(rows.select(keys))
+    assert isinstance(frame, pl.DataFrame)
+    nulls = [k for k in keys if frame.get_column(k).null_count()]
+    if nulls:
+        msg = f"upsert into {name!r}: key column(s) {nulls} contain nulls; every row needs a key"
+        raise InvalidData(msg)
+    dup = frame.group_by(keys).len().filter(pl.col("len") > 1)
+    if dup.height:
+        msg = (
+            f"upsert into {name!r}: {dup.height} key(s) appear more than once in the input, "
+            f"e.g. {dup.drop('len').head(3).to_dicts()}; each key may appear once"
+        )
+        raise InvalidData(msg)
+
+
+def _resolve_ref(lakehouse: Lakehouse, ref: Ref) -> tuple[Dataset, int]:
+    ds = Dataset(lakehouse, ref.name)
+    return ds, ds.resolve(ref.version, tag=ref.tag, as_of=ref.as_of)
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+__all__ = ["Dataset", "DatasetVersion", "TableNotFound", "default_actor"]

@@ -1,0 +1,90 @@
+"""One error tree for everything lakehouse raises.
+
+Engine exceptions (delta-rs, Spark, MLflow) are translated into these at the boundary that talks to the
+engine, with the original chained as ``__cause__``. Messages name the object and the offending value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class LakehouseError(Exception):
+    """Root of every error lakehouse raises on purpose."""
+
+
+class ConfigError(LakehouseError):
+    """A setting, config file or environment variable has an invalid value."""
+
+
+class InvalidName(LakehouseError, ValueError):
+    """A dataset, tag, column or key name breaks the naming rules."""
+
+
+class InvalidRef(LakehouseError, ValueError):
+    """A reference string (``name:v3``, ``name:prod``, ``name@2026-11-01``) cannot be parsed."""
+
+
+class InvalidArgument(LakehouseError, ValueError):
+    """An argument has a value the operation cannot accept."""
+
+
+class InvalidData(LakehouseError, ValueError):
+    """Input rows cannot be written as they are (unsupported type, duplicate keys, nulls in keys...)."""
+
+
+class InvalidMetadata(LakehouseError, ValueError):
+    """Version metadata is not JSON-serialisable or uses a reserved key."""
+
+
+class NotFound(LakehouseError, LookupError):
+    """Something looked up by name or number does not exist."""
+
+
+class TableNotFound(NotFound):
+    """No Delta table at a location."""
+
+
+class DatasetNotFound(TableNotFound):
+    """No dataset of that name under the root."""
+
+
+class VersionNotFound(NotFound):
+    """A dataset has no such version, or the version is no longer readable."""
+
+
+class TagNotFound(NotFound):
+    """A dataset has no such tag."""
+
+
+class TagExists(LakehouseError):
+    """A tag already points at another version and ``force`` was not given."""
+
+
+class SchemaMismatch(LakehouseError, ValueError):
+    """Written data does not match the table's schema."""
+
+
+class CommitConflict(LakehouseError):
+    """A commit lost against a concurrent writer and could not be retried."""
+
+
+class StorageError(LakehouseError):
+    """The storage engine failed for a reason not covered by a more specific error."""
+
+
+class NotInstalled(LakehouseError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+def closest(word: str, choices: Iterable[str], *, limit: int = 3) -> str:
+    """A ``; did you mean ...?`` hint listing the nearest valid choices, or an empty string."""
+    import difflib
+
+    options = sorted(set(choices))
+    near = difflib.get_close_matches(word, options, n=limit, cutoff=0.5)
+    if near:
+        return "; did you mean " + " or ".join(repr(n) for n in near) + "?"
+    if options and len(options) <= 8:
+        return "; valid choices: " + ", ".join(repr(o) for o in options)
+    return ""

@@ -1,0 +1,395 @@
+"""The embedded storage engine: the only module that imports ``deltalake`` (delta-rs).
+
+Everything above this layer speaks in paths, Arrow data, polars frames and lakehouse errors; engine
+exceptions are translated here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import (
+    CommitFailedError,
+    DeltaError,
+    DeltaProtocolError,
+    SchemaMismatchError,
+    TableNotFoundError,
+)
+
+from lakehouse._arrow import canonical_type
+from lakehouse.errors import (
+    CommitConflict,
+    LakehouseError,
+    SchemaMismatch,
+    StorageError,
+    TableNotFound,
+    VersionNotFound,
+)
+
+WriteMode = Literal["append", "overwrite", "create"]
+USER_METADATA = "userMetadata"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a table's history, engine-neutral."""
+
+    version: int
+    timestamp: datetime
+    operation: str
+    parameters: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    user_metadata: Mapping[str, Any]
+    engine: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Facts about the files of one table version, read from the log alone."""
+
+    version: int
+    num_rows: int
+    num_files: int
+    size_bytes: int
+    digest: str
+    files: tuple[str, ...] = field(repr=False)
+
+
+@contextmanager
+def _translated(path: str | Path, what: str) -> Iterator[None]:
+    """Translate delta-rs exceptions raised inside the block into lakehouse errors."""
+    try:
+        yield
+    except LakehouseError:
+        raise
+    except TableNotFoundError as e:
+        msg = f"no Delta table at {str(path)!r}"
+        raise TableNotFound(msg) from e
+    except CommitFailedError as e:
+        msg = f"{what} on {str(path)!r} lost to a concurrent commit: {e}"
+        raise CommitConflict(msg) from e
+    except SchemaMismatchError as e:
+        msg = f"{what} on {str(path)!r}: {e}"
+        raise SchemaMismatch(msg) from e
+    except DeltaProtocolError as e:
+        msg = f"{what} on {str(path)!r}: the table uses a protocol feature this engine cannot handle: {e}"
+        raise StorageError(msg) from e
+    except DeltaError as e:
+        text = str(e)
+        if "version" in text.lower() and ("not the same" in text or "not found" in text.lower()):
+            msg = f"{what} on {str(path)!r}: no such version ({text})"
+            raise VersionNotFound(msg) from e
+        msg = f"{what} on {str(path)!r} failed: {text}"
+        raise StorageError(msg) from e
+    except OSError as e:
+        msg = f"{what} on {str(path)!r} failed: {e}"
+        raise StorageError(msg) from e
+
+
+def exists(path: str | Path) -> bool:
+    """True if a Delta table lives at ``path``."""
+    return DeltaTable.is_deltatable(str(path))
+
+
+def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
+    """Load a table (at ``version`` if given)."""
+    with _translated(path, f"loading version {version}" if version is not None else "loading"):
+        if not exists(path):
+            msg = f"no Delta table at {str(path)!r}"
+            raise TableNotFound(msg)
+        return DeltaTable(str(path), version=version)
+
+
+def latest_version(path: str | Path) -> int:
+    return int(open_table(path).version())
+
+
+def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
+    """The table's schema as canonical Arrow types (strings as ``string``, timestamps as us/UTC)."""
+    table = open_table(path, version)
+    raw = pa.schema(table.schema().to_arrow())
+    return pa.schema([pa.field(f.name, canonical_type(f.type, f.name), nullable=f.nullable) for f in raw])
+
+
+def partition_columns(path: str | Path) -> list[str]:
+    return list(open_table(path).metadata().partition_columns)
+
+
+def properties(path: str | Path) -> dict[str, str]:
+    return dict(open_table(path).metadata().configuration)
+
+
+def properties_at(path: str | Path, version: int) -> dict[str, str]:
+    return dict(open_table(path, version).metadata().configuration)
+
+
+def protocol(path: str | Path) -> dict[str, Any]:
+    p = open_table(path).protocol()
+    return {
+        "min_reader_version": p.min_reader_version,
+        "min_writer_version": p.min_writer_version,
+        "reader_features": list(p.reader_features or []),
+        "writer_features": list(p.writer_features or []),
+    }
+
+
+def _commit_properties(
+    user_metadata: Mapping[str, Any] | None,
+    app_transaction: tuple[str, int] | None,
+    max_commit_retries: int,
+) -> CommitProperties:
+    custom = {USER_METADATA: json.dumps(user_metadata, sort_keys=True)} if user_metadata else None
+    txns = [Transaction(app_transaction[0], app_transaction[1])] if app_transaction else None
+    return CommitProperties(custom_metadata=custom, max_commit_retries=max_commit_retries, app_transactions=txns)
+
+
+def write(
+    path: str | Path,
+    data: pa.Table | pa.RecordBatchReader,
+    *,
+    mode: WriteMode,
+    schema_mode: Literal["merge", "overwrite"] | None = None,
+    partition_by: Sequence[str] | None = None,
+    configuration: Mapping[str, str] | None = None,
+    user_metadata: Mapping[str, Any] | None = None,
+    app_transaction: tuple[str, int] | None = None,
+    max_commit_retries: int = 100,
+    read_version: int | None = None,
+) -> None:
+    """Append or overwrite; creates the table (with ``configuration``) if it does not exist.
+
+    ``mode="create"`` only creates: it raises :class:`CommitConflict` if the table exists already.
+
+    ``read_version`` is the version the caller based its decision on: conflicts (same app transaction id)
+    are checked against commits made after it. Raises :class:`CommitConflict` when the commit cannot land,
+    including when another writer created the table first (the caller decides whether to retry).
+    """
+    target: str | DeltaTable = str(path)
+    if mode == "create":
+        if exists(path):
+            msg = f"cannot create {str(path)!r}: another writer created it first"
+            raise CommitConflict(msg)
+    elif read_version is not None or exists(path):
+        target = open_table(path, read_version)
+        configuration = None  # table properties are set once, at creation
+    props = _commit_properties(user_metadata, app_transaction, max_commit_retries)
+    with _translated(path, f"{mode} write"):
+        try:
+            write_deltalake(
+                target,
+                data,
+                mode="error" if mode == "create" else mode,
+                schema_mode=schema_mode,
+                partition_by=list(partition_by) if partition_by else None,
+                configuration=dict(configuration) if configuration else None,
+                commit_properties=props,
+            )
+        except DeltaError as e:
+            if isinstance(target, str) and "already exists" in str(e):
+                msg = f"another writer created the table at {str(path)!r} concurrently"
+                raise CommitConflict(msg) from e
+            raise
+
+
+def merge(
+    path: str | Path,
+    data: pa.Table,
+    *,
+    key: Sequence[str],
+    merge_schema: bool = False,
+    user_metadata: Mapping[str, Any] | None = None,
+    max_commit_retries: int = 100,
+) -> dict[str, Any]:
+    """Upsert ``data`` by ``key``: update matching rows, insert the others. Returns engine metrics."""
+    table = open_table(path)
+    predicate = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key)
+    props = _commit_properties(user_metadata, None, max_commit_retries)
+    with _translated(path, "upsert"):
+        merger = table.merge(
+            data,
+            predicate=predicate,
+            source_alias="s",
+            target_alias="t",
+            merge_schema=merge_schema,
+            commit_properties=props,
+        )
+        return dict(merger.when_matched_update_all().when_not_matched_insert_all().execute())
+
+
+def quote(column: str) -> str:
+    """Quote a column name for a delta-rs (DataFusion) SQL predicate."""
+    return "`" + column.replace("`", "``") + "`"
+
+
+def _parse_user_metadata(raw: Any) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"userMetadata": raw}
+    return parsed if isinstance(parsed, dict) else {"userMetadata": parsed}
+
+
+def _commit_from_entry(entry: Mapping[str, Any]) -> Commit:
+    engine = str(entry.get("engineInfo") or entry.get("clientVersion") or "")
+    metrics = entry.get("operationMetrics") or {}
+    return Commit(
+        version=int(entry["version"]),
+        timestamp=datetime.fromtimestamp(int(entry["timestamp"]) / 1000, tz=UTC),
+        operation=str(entry.get("operation", "")),
+        parameters=dict(entry.get("operationParameters") or {}),
+        metrics={str(k): _number(v) for k, v in dict(metrics).items()},
+        user_metadata=_parse_user_metadata(entry.get(USER_METADATA)),
+        engine=engine,
+    )
+
+
+def _number(value: Any) -> Any:
+    # Spark records operation metrics as strings; delta-rs as numbers.
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return value
+    return value
+
+
+def history(path: str | Path, limit: int | None = None) -> list[Commit]:
+    """Commits newest first."""
+    table = open_table(path)
+    with _translated(path, "reading history"):
+        return [_commit_from_entry(entry) for entry in table.history(limit)]
+
+
+def snapshot(path: str | Path, version: int) -> Snapshot:
+    """Row count, file count, size and a digest of the exact files version ``version`` reads."""
+    table = open_table(path, version)
+    with _translated(path, f"reading version {version}"):
+        actions = pa.table(table.get_add_actions(flatten=True))
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    records = (
+        actions.column("num_records").to_pylist() if "num_records" in actions.column_names else [None] * len(paths)
+    )
+    if any(r is None for r in records):
+        num_rows = pl.scan_delta(table).select(pl.len()).collect().item() if paths else 0
+    else:
+        num_rows = int(sum(records))
+    digest = hashlib.sha256()
+    for p, s in sorted(zip(paths, sizes, strict=True)):
+        digest.update(f"{p}\t{s}\n".encode())
+    return Snapshot(
+        version=version,
+        num_rows=int(num_rows),
+        num_files=len(paths),
+        size_bytes=int(sum(sizes)),
+        digest="sha256:" + digest.hexdigest(),
+        files=tuple(paths),
+    )
+
+
+def missing_files(path: str | Path, version: int) -> list[str]:
+    """Data files that ``version`` needs but that are no longer on disk (removed by vacuum)."""
+    files = snapshot(path, version).files
+    root = Path(path)
+    return [f for f in files if not (root / f).exists()]
+
+
+def scan(path: str | Path, version: int | None = None) -> pl.LazyFrame:
+    """A lazy polars scan of the table at ``version`` (latest if None)."""
+    table = open_table(path, version)
+    with _translated(path, "scanning"):
+        return pl.scan_delta(table)
+
+
+def read_arrow(path: str | Path, version: int | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+    table = open_table(path, version)
+    with _translated(path, "reading"):
+        return table.to_pyarrow_table(columns=list(columns) if columns else None)
+
+
+def version_at(path: str | Path, when: datetime) -> int:
+    """The newest version committed at or before ``when`` (the engines use the log files' times)."""
+    table = open_table(path)
+    with _translated(path, "time travel"):
+        table.load_as_version(when)
+    return int(table.version())
+
+
+def changes(path: str | Path, start: int, end: int) -> pa.Table:
+    """The change data feed for versions ``start..end`` inclusive."""
+    table = open_table(path)
+    with _translated(path, f"reading changes {start}..{end}"):
+        return pa.table(table.load_cdf(starting_version=start, ending_version=end).read_all())
+
+
+def transaction_version(path: str | Path, app_id: str) -> int | None:
+    """The last version recorded for ``app_id`` by an app transaction, or None."""
+    if not exists(path):
+        return None
+    table = open_table(path)
+    with _translated(path, "reading app transaction"):
+        found = table.transaction_version(app_id)
+    return None if found is None else int(found)
+
+
+def vacuum(
+    path: str | Path,
+    *,
+    retention_hours: int,
+    dry_run: bool,
+    keep_versions: Sequence[int] = (),
+    enforce_retention_duration: bool = False,
+) -> list[str]:
+    """Delete (or list, with ``dry_run``) files no longer needed by the latest or any ``keep_versions``."""
+    table = open_table(path)
+    with _translated(path, "vacuum"):
+        removed = table.vacuum(
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            enforce_retention_duration=enforce_retention_duration,
+            keep_versions=sorted(set(keep_versions)) or None,
+        )
+    return sorted(str(r) for r in removed)
+
+
+def compact(
+    path: str | Path,
+    *,
+    z_order: Sequence[str] | None = None,
+    target_size: int | None = None,
+    max_commit_retries: int = 100,
+) -> dict[str, Any]:
+    """Rewrite small files into larger ones (clustered by ``z_order`` columns when given)."""
+    table = open_table(path)
+    props = CommitProperties(max_commit_retries=max_commit_retries)
+    with _translated(path, "optimize"):
+        if z_order:
+            return dict(table.optimize.z_order(list(z_order), target_size=target_size, commit_properties=props))
+        return dict(table.optimize.compact(target_size=target_size, commit_properties=props))
+
+
+def checkpoint(path: str | Path) -> None:
+    """Write a checkpoint at the latest version so readers skip replaying old commits."""
+    table = open_table(path)
+    with _translated(path, "checkpoint"):
+        table.create_checkpoint()
+
+
+def set_properties(path: str | Path, values: Mapping[str, str]) -> None:
+    table = open_table(path)
+    with _translated(path, "setting table properties"):
+        table.alter.set_table_properties(dict(values), raise_if_not_exists=False)

@@ -1,0 +1,29 @@
+"""Shared fixtures: a fresh lakehouse root per test on real Delta tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import lakehouse
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Keep tests away from the developer's LAKEHOUSE_* variables and ./conf."""
+    for name in [n for n in __import__("os").environ if n.startswith("LAKEHOUSE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
+    yield
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "lh"
+
+
+@pytest.fixture
+def lh(root: Path) -> lakehouse.Lakehouse:
+    return lakehouse.connect(root)

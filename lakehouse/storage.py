@@ -278,7 +278,7 @@ def snapshot(path: str | Path, version: int) -> Snapshot:
     """Row count, file count, size and a digest of the exact files version ``version`` reads."""
     table = open_table(path, version)
     with _translated(path, f"reading version {version}"):
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = _arrow_table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
     records = (
@@ -333,7 +333,19 @@ def changes(path: str | Path, start: int, end: int) -> pa.Table:
     """The change data feed for versions ``start..end`` inclusive."""
     table = open_table(path)
     with _translated(path, f"reading changes {start}..{end}"):
-        return pa.table(table.load_cdf(starting_version=start, ending_version=end).read_all())
+        feed = table.load_cdf(starting_version=start, ending_version=end)
+        try:
+            return _arrow_table(feed)
+        except Exception as e:  # delta-rs reports a missing change file as a bare Exception from the stream
+            if isinstance(e, DeltaError | OSError):
+                raise
+            msg = f"reading changes {start}..{end} of {str(path)!r} failed: {e}"
+            raise StorageError(msg) from e
+
+
+def _arrow_table(stream: Any) -> pa.Table:
+    """A pyarrow Table from any Arrow C stream (``pa.table`` would import pandas to check the type)."""
+    return pa.RecordBatchReader.from_stream(stream).read_all()
 
 
 def transaction_version(path: str | Path, app_id: str) -> int | None:

@@ -22,9 +22,11 @@ from lakehouse.datasets import retention
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.versions import (
     SECTION,
+    DatasetInfo,
     DatasetVersion,
     SchemaChange,
     build_user_metadata,
+    is_data_change,
     make_version,
     write_id,
 )
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 WriteMode = Literal["append", "overwrite", "upsert"]
 _MODES = ("append", "overwrite", "upsert")
 _TAG_ATTEMPTS = 50
+_CDF = "delta.enableChangeDataFeed"
+_INFO_LOOKBACK = 50  # commits read to find the last data change and description for listings
+_MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
 _SNAPSHOT_CACHE_SIZE = 20_000
 _snapshots: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
 
@@ -337,6 +342,29 @@ class Dataset:
             previous = _snapshot(self.path, commit.version - 1, before) if before else None
         return make_version(self.name, commit, snap, previous)
 
+    def info(self) -> DatasetInfo:
+        """A summary for listings: latest version, rows, and who changed the data last and when.
+
+        Maintenance commits (vacuum, optimize, property changes) are versions too, but the "updated" time
+        and "last writer" come from the newest version that changed data.
+        """
+        self._require()
+        commits = storage.history(self.path, limit=_INFO_LOOKBACK)
+        if not any(is_data_change(c) for c in commits):
+            commits = storage.history(self.path)
+        last = next((c for c in commits if is_data_change(c)), commits[-1])
+        changed = self._version_from(last)
+        described = next((c for c in commits if c.user_metadata.get("description")), None)
+        return DatasetInfo(
+            name=self.name,
+            latest_version=commits[0].version,
+            num_rows=changed.num_rows,
+            updated_at=changed.created_at,
+            last_writer=changed.created_by,
+            description=str(described.user_metadata["description"]) if described else None,
+            tags=self.tags(),
+        )
+
     def _commit_time(self, version: int) -> datetime | None:
         try:
             return self._commit(version).timestamp
@@ -426,52 +454,78 @@ class Dataset:
         key: str | Sequence[str] | None = None,
         method: Literal["auto", "cdf", "join"] = "auto",
     ) -> diffing.DatasetDiff:
-        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest)."""
-        va, vb = self.resolve(a), self.resolve(b)
-        schema_a, schema_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
-        keys = diffing.check_key(key, schema_a.names, schema_b.names) if key is not None else None
-        changes = tuple(schemas.compare(schema_a, schema_b))
+        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest).
+
+        ``method="auto"`` uses the change data feed when it covers the range and reads both versions
+        otherwise; ``"cdf"`` and ``"join"`` force one strategy (both give identical results).
+        """
         if method not in ("auto", "cdf", "join"):
             msg = f"method must be 'auto', 'cdf' or 'join'; got {method!r}"
             raise InvalidArgument(msg)
+        va, vb = self.resolve(a), self.resolve(b)
+        old, new = self.scan(va), self.scan(vb)  # also refuses versions whose files vacuum removed
+        schema_a, schema_b = old.collect_schema(), new.collect_schema()
+        keys = diffing.check_key(key, schema_a, schema_b) if key is not None else None
+        changes = tuple(schemas.compare(storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)))
+        net: tuple[pl.DataFrame, pl.DataFrame] | None = None
         used: diffing.Method = "join"
-        result = None
-        if method != "join" and va < vb and not changes:
-            result = self._diff_from_changes(va, vb, keys, schema_b.names)
+        if method != "join":
+            net = self._net_from_changes(va, vb, schema_b) if va < vb and not changes else None
             used = "cdf"
-            if result is None and method == "cdf":
-                msg = f"the change data feed of {self.name!r} does not cover versions {va + 1}..{vb}"
+            if net is None and method == "cdf":
+                msg = (
+                    f"the change data feed of {self.name!r} cannot diff version {va} against {vb}: it needs an older "
+                    "version first, the same schema throughout, and change files vacuum has not removed; "
+                    "use method='join' or 'auto'"
+                )
                 raise InvalidArgument(msg)
-        elif method == "cdf":
-            msg = "the change data feed can only diff an older version against a newer one with the same schema"
-            raise InvalidArgument(msg)
-        if result is None:
+        if net is None:
             used = "join"
-            old, new = self.read(va), self.read(vb)
-            if keys:
-                result = diffing.keyed(old, new, keys, va, vb)
-            else:
-                added, removed = diffing.whole_rows(old, new)
-                result = (added, removed, new.head(0))
-        added, removed, changed = result
+            net = diffing.net_rows(old.collect(), new.collect())
+        added, removed = net
+        if keys:
+            added, removed, changed = diffing.pair_by_key(added, removed, keys, va, vb)
+        else:
+            changed = diffing.empty_changed(added)
         return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
 
-    def _diff_from_changes(
-        self, a: int, b: int, keys: tuple[str, ...] | None, columns: list[str]
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
-        for v in (a, b):
-            if storage.properties_at(self.path, v).get("delta.enableChangeDataFeed", "false").lower() != "true":
-                return None
+    def _net_from_changes(self, a: int, b: int, schema: pl.Schema) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Net rows from the change data feed of ``a+1..b``, or None where the feed cannot be trusted."""
+        if not self._feed_covers(a, b):
+            return None
         try:
             raw = storage.changes(self.path, a + 1, b)
         except LakehouseError:
-            return None  # e.g. change files removed by vacuum: fall back to reading both versions
-        changes = pl.from_arrow(raw)
-        assert isinstance(changes, pl.DataFrame)
-        if keys:
-            return diffing.keyed_from_changes(changes, columns, keys, a, b)
-        added, removed = diffing.whole_rows_from_changes(changes, columns)
-        return added, removed, added.head(0)
+            return None  # e.g. change files removed by vacuum: read both versions instead
+        frame = pl.from_arrow(raw)
+        assert isinstance(frame, pl.DataFrame)
+        columns = list(schema.names())
+        # The feed may use other physical types (string views, ms timestamps): compare in the table's types.
+        frame = frame.with_columns([pl.col(c).cast(t) for c, t in schema.items()])
+        return diffing.net_rows_from_changes(frame, columns)
+
+    def _feed_covers(self, a: int, b: int) -> bool:
+        """True if every commit in ``a+1..b`` kept the change feed on and the schema as it was."""
+        if storage.properties_at(self.path, a).get(_CDF, "false").lower() != "true":
+            return False
+        expected = storage.arrow_schema(self.path, a)
+        latest = storage.latest_version(self.path)
+        for commit in storage.history(self.path, limit=latest - a):
+            if not a < commit.version <= b:
+                continue
+            section = commit.user_metadata.get(SECTION)
+            if isinstance(section, Mapping) and "schema_changes" in section:
+                if section["schema_changes"] or section.get("schema_mode") == "overwrite":
+                    return False
+                continue  # a lakehouse write that recorded no schema change
+            if commit.operation.upper() in _MAINTENANCE:
+                continue  # rewrites or deletes files without changing rows or schema
+            # Another engine's commit: look at the version itself.
+            if storage.properties_at(self.path, commit.version).get(_CDF, "false").lower() != "true":
+                return False
+            if not storage.arrow_schema(self.path, commit.version).equals(expected):
+                return False
+        return True
 
     # --- retention ---------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
@@ -107,7 +108,18 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
         if not exists(path):
             msg = f"no Delta table at {str(path)!r}"
             raise TableNotFound(msg)
-        return DeltaTable(str(path), version=version)
+        try:
+            return DeltaTable(str(path), version=version)
+        except TableNotFoundError as e:
+            if version is None:
+                raise
+            # The table exists, so the version's log entries are gone (cleaned up after the log retention).
+            oldest = min(int(c["version"]) for c in DeltaTable(str(path)).history())
+            msg = (
+                f"version {version} of the table at {str(path)!r} is no longer in its log: log entries older than "
+                f"the log retention period were cleaned up; versions from {oldest} on can be read"
+            )
+            raise VersionNotFound(msg) from e
 
 
 def latest_version(path: str | Path) -> int:
@@ -305,7 +317,8 @@ def missing_files(path: str | Path, version: int) -> list[str]:
     """Data files that ``version`` needs but that are no longer on disk (removed by vacuum)."""
     files = snapshot(path, version).files
     root = Path(path)
-    return [f for f in files if not (root / f).exists()]
+    # Paths in the log are URIs: a Hive-escaped partition folder such as "x=a%20b" is logged as "x=a%2520b".
+    return [f for f in files if not (root / unquote(f)).exists()]
 
 
 def scan(path: str | Path, version: int | None = None) -> pl.LazyFrame:
@@ -366,16 +379,31 @@ def vacuum(
     keep_versions: Sequence[int] = (),
     enforce_retention_duration: bool = False,
 ) -> list[str]:
-    """Delete (or list, with ``dry_run``) files no longer needed by the latest or any ``keep_versions``."""
+    """Delete (or list, with ``dry_run``) files no longer needed by the latest or any ``keep_versions``.
+
+    Returns the deleted files' paths relative to the table root. delta-rs lists every tombstone that is old
+    enough, including files an earlier vacuum already deleted, so only files still on disk are reported,
+    and no vacuum is committed when none are left.
+    """
     table = open_table(path)
+    root = Path(path).absolute()
+    options: dict[str, Any] = {
+        "retention_hours": retention_hours,
+        "enforce_retention_duration": enforce_retention_duration,
+        "keep_versions": sorted(set(keep_versions)) or None,
+    }
     with _translated(path, "vacuum"):
-        removed = table.vacuum(
-            retention_hours=retention_hours,
-            dry_run=dry_run,
-            enforce_retention_duration=enforce_retention_duration,
-            keep_versions=sorted(set(keep_versions)) or None,
-        )
-    return sorted(str(r) for r in removed)
+        listed = {_relative(root, str(f)) for f in table.vacuum(dry_run=True, **options)}
+        present = sorted(f for f in listed if (root / f).exists())
+        if dry_run or not present:
+            return present
+        removed = {_relative(root, str(f)) for f in table.vacuum(dry_run=False, **options)}
+    return [f for f in present if f in removed]
+
+
+def _relative(root: Path, file: str) -> str:
+    candidate = Path(file)
+    return candidate.relative_to(root).as_posix() if candidate.is_absolute() else file
 
 
 def compact(

@@ -464,13 +464,14 @@ class Dataset:
             raise InvalidArgument(msg)
         va, vb = self.resolve(a), self.resolve(b)
         old, new = self.scan(va), self.scan(vb)  # also refuses versions whose files vacuum removed
-        schema_a, schema_b = old.collect_schema(), new.collect_schema()
-        keys = diffing.check_key(key, schema_a, schema_b) if key is not None else None
-        changes = tuple(schemas.compare(storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)))
+        arrow_a, arrow_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
+        types_a, types_b = ({f.name: str(f.type) for f in s} for s in (arrow_a, arrow_b))
+        keys = diffing.check_key(key, types_a, types_b) if key is not None else None
+        changes = tuple(schemas.compare(arrow_a, arrow_b))
         net: tuple[pl.DataFrame, pl.DataFrame] | None = None
         used: diffing.Method = "join"
         if method != "join":
-            net = self._net_from_changes(va, vb, schema_b) if va < vb and not changes else None
+            net = self._net_from_changes(va, vb, new.collect_schema()) if va < vb and not changes else None
             used = "cdf"
             if net is None and method == "cdf":
                 msg = (

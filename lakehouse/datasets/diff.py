@@ -22,7 +22,7 @@ Columns whose type changed between the versions are compared by their text form.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,10 +90,8 @@ class DatasetDiff:
         }
 
 
-def check_key(
-    key: str | Sequence[str], schema_a: pl.Schema | dict[str, pl.DataType], schema_b: pl.Schema | dict[str, pl.DataType]
-) -> tuple[str, ...]:
-    """Validate diff key columns: present in both versions with the same type."""
+def check_key(key: str | Sequence[str], schema_a: Mapping[str, str], schema_b: Mapping[str, str]) -> tuple[str, ...]:
+    """Validate diff key columns against ``{column: type}`` of both versions: present in both, same type."""
     keys = [key] if isinstance(key, str) else list(key)
     if not keys:
         msg = "key must name at least one column"

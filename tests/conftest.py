@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
 from pathlib import Path
 
 import pytest
@@ -11,12 +11,11 @@ import lakehouse
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests away from the developer's LAKEHOUSE_* variables and ./conf."""
-    for name in [n for n in __import__("os").environ if n.startswith("LAKEHOUSE_")]:
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
-    yield
 
 
 @pytest.fixture

@@ -42,7 +42,16 @@ class TableSpec:
     change_data_feed: bool = False
 
     def empty(self) -> pl.DataFrame:
-        return pl.from_arrow(self.schema.empty_table())  # type: ignore[return-value]
+        return pl.from_arrow(pa.Table.from_batches([], schema=self.schema))  # type: ignore[return-value]
+
+    def to_arrow(self, rows: list[Mapping[str, Any]]) -> pa.Table:
+        """Rows as an Arrow table of this schema.
+
+        Built through polars: pyarrow's own constructors import pandas when it is installed, which costs
+        every short-lived CLI process a second.
+        """
+        frame = pl.DataFrame([dict(r) for r in rows], schema=self.empty().schema)
+        return frame.to_arrow().cast(self.schema)
 
 
 DATASET_EVENTS = TableSpec(
@@ -105,7 +114,7 @@ def append_rows(
     :class:`CommitConflict` is raised for the caller to re-read and re-decide.
     """
     guarded = app_transaction is not None
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=spec.schema)
+    data = spec.to_arrow(rows)
     props = table_properties(settings, change_data_feed=spec.change_data_feed)
     for attempt in range(3):
         try:

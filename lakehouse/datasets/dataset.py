@@ -250,10 +250,11 @@ class Dataset:
                 _check_keys(rows, keys, self.name)
         else:
             rows = _arrow.conform_reader(incoming, target)
-        if mode == "upsert" and not creating:
-            assert isinstance(rows, pa.Table)
+        if mode == "upsert" and not creating and isinstance(rows, pa.Table) and rows.num_rows:
             storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
         else:
+            # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
+            # and every write is a version.
             storage.write(
                 self.path,
                 rows,

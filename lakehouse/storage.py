@@ -315,15 +315,29 @@ def snapshot(path: str | Path, version: int) -> Snapshot:
 
 def missing_files(path: str | Path, version: int) -> list[str]:
     """Data files that ``version`` needs but that are no longer on disk (removed by vacuum)."""
-    files = snapshot(path, version).files
+    return _missing(path, open_table(path, version))
+
+
+def _missing(path: str | Path, table: DeltaTable) -> list[str]:
+    with _translated(path, f"listing files of version {table.version()}"):
+        files = _arrow_table(table.get_add_actions(flatten=True)).column("path").to_pylist()
     root = Path(path)
     # Paths in the log are URIs: a Hive-escaped partition folder such as "x=a%20b" is logged as "x=a%2520b".
     return [f for f in files if not (root / unquote(f)).exists()]
 
 
-def scan(path: str | Path, version: int | None = None) -> pl.LazyFrame:
-    """A lazy polars scan of the table at ``version`` (latest if None)."""
+def scan(path: str | Path, version: int | None = None, *, check_files: bool = False) -> pl.LazyFrame:
+    """A lazy polars scan of the table at ``version`` (latest if None).
+
+    With ``check_files`` a version whose data files vacuum removed raises :class:`VersionNotFound`.
+    """
     table = open_table(path, version)
+    if check_files:
+        missing = _missing(path, table)
+        if missing:
+            verb = "was" if len(missing) == 1 else "were"
+            msg = f"{len(missing)} of its data files {verb} removed by vacuum"
+            raise VersionNotFound(msg)
     with _translated(path, "scanning"):
         return pl.scan_delta(table)
 

@@ -100,6 +100,12 @@ class Dataset:
 
     def resolve(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> int:
         """The version number a selector names: a number, ``"v3"``, ``"latest"``, a tag, or a time."""
+        return self._locate(version, tag=tag, as_of=as_of)[0]
+
+    def _locate(
+        self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None
+    ) -> tuple[int, int]:
+        """``(version a selector names, latest version)``, reading the table's log once."""
         given = [x for x in (version, tag, as_of) if x is not None]
         if len(given) > 1:
             msg = f"select a version of {self.name!r} by version, tag or as_of, not several at once"
@@ -110,15 +116,15 @@ class Dataset:
         self._require()
         latest = storage.latest_version(self.path)
         if tag is not None:
-            return self._resolve_tag(tag)
+            return self._resolve_tag(tag), latest
         if as_of is not None:
-            return self._resolve_time(as_of)
+            return self._resolve_time(as_of), latest
         if version is None:
-            return latest
+            return latest, latest
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
             msg = f"dataset {self.name!r} has no version {version!r}; its versions are 0..{latest}"
             raise VersionNotFound(msg)
-        return version
+        return version, latest
 
     def _resolve_tag(self, tag: str) -> int:
         live = self.tags()
@@ -296,16 +302,19 @@ class Dataset:
 
     def scan(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
         """A lazy polars scan of one version (latest by default); filters are pushed down to the files."""
-        number = self.resolve(version, tag=tag, as_of=as_of)
-        if number != storage.latest_version(self.path):
-            missing = storage.missing_files(self.path, number)
-            if missing:
-                msg = (
-                    f"version {number} of dataset {self.name!r} is no longer readable: {len(missing)} of its data "
-                    f"files were removed by vacuum (tagged versions and versions used by runs are always kept)"
-                )
-                raise VersionNotFound(msg)
-        return storage.scan(self.path, number)
+        return self._scan(*self._locate(version, tag=tag, as_of=as_of))
+
+    def _scan(self, number: int, latest: int) -> pl.LazyFrame:
+        try:
+            # The latest version's files are never vacuumed; older ones are checked so a removed file gives
+            # a clear error here rather than an engine error when the frame is collected.
+            return storage.scan(self.path, number, check_files=number != latest)
+        except VersionNotFound as e:
+            msg = (
+                f"version {number} of dataset {self.name!r} is no longer readable: {e.args[0]} "
+                "(tagged versions and versions used by runs are always kept)"
+            )
+            raise VersionNotFound(msg) from e
 
     def read(
         self,
@@ -385,8 +394,8 @@ class Dataset:
     def tag(self, tag: str, version: Selector = None, *, force: bool = False) -> tag_store.TagEvent:
         """Point ``tag`` at ``version`` (latest by default). Moving an existing tag needs ``force=True``."""
         validate_tag(tag)
-        number = self.resolve(version)
-        if number != storage.latest_version(self.path) and storage.missing_files(self.path, number):
+        number, latest = self._locate(version)
+        if number != latest and storage.missing_files(self.path, number):
             msg = f"cannot tag version {number} of {self.name!r}: its files were removed by vacuum"
             raise VersionNotFound(msg)
         for _ in range(_TAG_ATTEMPTS):
@@ -463,8 +472,8 @@ class Dataset:
         if method not in ("auto", "cdf", "join"):
             msg = f"method must be 'auto', 'cdf' or 'join'; got {method!r}"
             raise InvalidArgument(msg)
-        va, vb = self.resolve(a), self.resolve(b)
-        old, new = self.scan(va), self.scan(vb)  # also refuses versions whose files vacuum removed
+        (va, latest), (vb, _) = self._locate(a), self._locate(b)
+        old, new = self._scan(va, latest), self._scan(vb, latest)  # refuses versions whose files were vacuumed
         arrow_a, arrow_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
         types_a, types_b = ({f.name: str(f.type) for f in s} for s in (arrow_a, arrow_b))
         keys = diffing.check_key(key, types_a, types_b) if key is not None else None

@@ -194,7 +194,10 @@ def write(
     elif read_version is not None or exists(path):
         target = open_table(path, read_version)
         configuration = None  # table properties are set once, at creation
-    props = _commit_properties(user_metadata, app_transaction, max_commit_retries)
+    # delta-rs retries a lost create as a later version that carries a second table definition (new id,
+    # possibly another schema); a create must land as version 0 or fail.
+    retries = 0 if mode == "create" else max_commit_retries
+    props = _commit_properties(user_metadata, app_transaction, retries)
     with _translated(path, f"{mode} write"):
         try:
             write_deltalake(
@@ -280,10 +283,41 @@ def _number(value: Any) -> Any:
 
 
 def history(path: str | Path, limit: int | None = None) -> list[Commit]:
-    """Commits newest first."""
-    table = open_table(path)
-    with _translated(path, "reading history"):
-        return [_commit_from_entry(entry) for entry in table.history(limit)]
+    """Commits newest first, from the table's current version back to the oldest one still in the log.
+
+    The commit files are read by version number. ``DeltaTable.history()`` is not used: delta-rs numbers
+    its entries by counting back from the version it loaded while listing every commit file, so a commit
+    that lands in between shifts every number by one (seen with two concurrent writers).
+    """
+    latest = open_table(path).version()
+    commits: list[Commit] = []
+    for version in range(latest, -1, -1):
+        if limit is not None and len(commits) >= limit:
+            break
+        found = commit_at(path, version)
+        if found is None:  # cleaned up after the log retention, and every older entry with it
+            break
+        commits.append(found)
+    return commits
+
+
+def commit_at(path: str | Path, version: int) -> Commit | None:
+    """The commit that made ``version``, or None if its log entry is gone."""
+    log_file = Path(path) / "_delta_log" / f"{version:020d}.json"
+    try:
+        with log_file.open(encoding="utf-8") as handle:
+            # Both engines write commitInfo first; reading stops there instead of parsing every file action.
+            for line in handle:
+                action = json.loads(line) if line.strip() else {}
+                if "commitInfo" in action:
+                    return _commit_from_entry({**action["commitInfo"], "version": version})
+        when = int(log_file.stat().st_mtime * 1000)  # commitInfo is optional in the protocol
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        msg = f"cannot read the log entry of version {version} in {str(path)!r}: {e}"
+        raise StorageError(msg) from e
+    return _commit_from_entry({"version": version, "timestamp": when})
 
 
 def snapshot(path: str | Path, version: int) -> Snapshot:

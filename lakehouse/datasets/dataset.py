@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -147,12 +147,11 @@ class Dataset:
         return version
 
     def _commit(self, version: int) -> storage.Commit:
-        latest = storage.latest_version(self.path)
-        for commit in storage.history(self.path, limit=latest - version + 1):
-            if commit.version == version:
-                return commit
-        msg = f"the log of dataset {self.name!r} no longer holds version {version}"
-        raise VersionNotFound(msg)
+        found = storage.commit_at(self.path, version)
+        if found is None:
+            msg = f"the log of dataset {self.name!r} no longer holds version {version}"
+            raise VersionNotFound(msg)
+        return found
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -200,16 +199,34 @@ class Dataset:
         )
         incoming = _arrow.to_arrow(data)
         incoming_schema = _arrow.canonical_schema(incoming.schema)
-        if isinstance(incoming, pa.RecordBatchReader) and (mode == "upsert" or not self.exists()):
-            incoming = incoming.read_all()  # upserts check keys; a first write may have to be retried
+        consumed = False
+        if isinstance(incoming, pa.RecordBatchReader):
+            if mode == "upsert":
+                incoming = incoming.read_all()  # keys are checked over the whole input before anything is written
+            else:
+                stream = incoming
+
+                def batches() -> Iterator[pa.RecordBatch]:
+                    nonlocal consumed
+                    for batch in stream:
+                        consumed = True
+                        yield batch
+
+                incoming = pa.RecordBatchReader.from_batches(stream.schema, batches())
         for attempt in range(3):
             try:
                 return self._write_once(incoming, incoming_schema, mode, keys, schema_mode, partition_by, user_metadata)
-            except CommitConflict:
-                # Only losing the race to create the dataset is retried: the write is re-planned
-                # against the table the other writer created.
-                if attempt == 2 or not isinstance(incoming, pa.Table) or not self.exists():
+            except CommitConflict as e:
+                # Only losing the race to create the dataset is retried: the write is re-planned against the
+                # table the other writer created. A stream already read cannot be replayed.
+                if attempt == 2 or not self.exists():
                     raise
+                if consumed:
+                    msg = (
+                        f"dataset {self.name!r} was created by another writer while this write was streaming its "
+                        "data; nothing was written, run the write again to add to it"
+                    )
+                    raise CommitConflict(msg) from e
         msg = "unreachable"
         raise AssertionError(msg)  # pragma: no cover
 

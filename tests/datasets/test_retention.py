@@ -129,6 +129,7 @@ def test_log_retention_is_stretched_for_pinned_versions(tmp_path: object) -> Non
     assert lh.read("pinned:prod").to_dicts() == [{"id": 0, "label": "l0"}]
     with pytest.raises(VersionNotFound, match="no longer in its log"):
         control.read(0)
+    assert [v.version for v in control.history()] == [5, 4, 3, 2, 1]  # history ends at the oldest entry kept
 
 
 def test_parse_interval() -> None:

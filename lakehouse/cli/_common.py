@@ -78,12 +78,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     return out
 
 
-def frame_table(title: str | None, frame: Any, *, limit: int = 50) -> Table:
-    """A rich table of the first ``limit`` rows of a polars DataFrame."""
+def frame_table(title: str | None, frame: Any, *, limit: int = 50, total: int | None = None) -> Table:
+    """A rich table of the first ``limit`` rows of a polars DataFrame (``total``: rows it was cut from)."""
     shown = frame.head(limit)
     out = table(title, shown.columns, shown.iter_rows())
-    if frame.height > limit:
-        out.caption = f"{limit} of {frame.height} rows shown"
+    total = frame.height if total is None else total
+    if total > shown.height:
+        out.caption = f"{shown.height} of {total} rows shown"
     return out
 
 

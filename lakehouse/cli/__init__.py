@@ -11,6 +11,7 @@ import typer
 
 from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.demo import demo_command
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.command("demo")(demo_command)
 
 
 @app.callback()

@@ -382,14 +382,6 @@ def read_arrow(path: str | Path, version: int | None = None, columns: Sequence[s
         return table.to_pyarrow_table(columns=list(columns) if columns else None)
 
 
-def version_at(path: str | Path, when: datetime) -> int:
-    """The newest version committed at or before ``when`` (the engines use the log files' times)."""
-    table = open_table(path)
-    with _translated(path, "time travel"):
-        table.load_as_version(when)
-    return int(table.version())
-
-
 def changes(path: str | Path, start: int, end: int) -> pa.Table:
     """The change data feed for versions ``start..end`` inclusive."""
     table = open_table(path)

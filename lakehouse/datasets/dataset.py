@@ -118,7 +118,7 @@ class Dataset:
         if tag is not None:
             return self._resolve_tag(tag), latest
         if as_of is not None:
-            return self._resolve_time(as_of), latest
+            return self._resolve_time(as_of, latest), latest
         if version is None:
             return latest, latest
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
@@ -133,18 +133,30 @@ class Dataset:
             raise TagNotFound(msg)
         return live[tag]
 
-    def _resolve_time(self, when: datetime) -> int:
+    def _resolve_time(self, when: datetime, latest: int) -> int:
+        """The newest version whose commit time (as ``history()`` shows it) is at or before ``when``.
+
+        Commit times are read from the log entries, not from the log files' modification times that
+        ``DeltaTable.load_as_version`` uses: those are written a moment after the commit time (so a version
+        would not be found at its own ``created_at``) and are reset by tools that copy tables.
+        """
         when = as_utc(when)
-        version = storage.version_at(self.path, when)
-        commit = self._commit(version)
-        if commit.timestamp > when:
-            first = self._commit(0).timestamp if version == 0 else commit.timestamp
-            msg = (
-                f"dataset {self.name!r} has no version at or before {when.isoformat()}; "
-                f"its first version was created at {first.isoformat()}"
-            )
-            raise VersionNotFound(msg)
-        return version
+        oldest: storage.Commit | None = None
+        for version in range(latest, -1, -1):
+            commit = storage.commit_at(self.path, version)
+            if commit is None:
+                break
+            if commit.timestamp <= when:
+                return version
+            oldest = commit
+        first = (
+            "it has no versions left in its log"
+            if oldest is None
+            else f"its {'first' if oldest.version == 0 else 'oldest readable'} version (v{oldest.version}) "
+            f"was created at {oldest.timestamp.isoformat()}"
+        )
+        msg = f"dataset {self.name!r} has no version at or before {when.isoformat()}; {first}"
+        raise VersionNotFound(msg)
 
     def _commit(self, version: int) -> storage.Commit:
         found = storage.commit_at(self.path, version)

@@ -38,6 +38,10 @@ _CHANGE_TYPE = "_change_type"
 _COUNT = "__lakehouse_count"
 _ORDER = "__lakehouse_order"
 _INDEX = "__lakehouse_index"
+_OTHER = "__lakehouse_other_index"
+_KEY = "__lakehouse_key"
+_OLD = "__lakehouse_old"
+_SEED = 20261101
 _POSITIVE = ("insert", "update_postimage")
 
 
@@ -124,14 +128,60 @@ def net_rows(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.Dat
     """``(added, removed)``: rows of ``new`` missing from ``old`` and the reverse, as multisets.
 
     Rows are compared over the columns both frames have; the returned rows keep all their own columns.
+    Rows are paired by a hash of their values (the n-th copy of a row with the n-th copy) and each pair is
+    then compared value by value, so the result is exact: the rare keys where a hash collision pairs
+    different rows are diffed again by grouping on every value.
     """
     shared = [c for c in new.columns if c in old.columns]
     if not shared:
         return _sorted(new), _sorted(old)
     retyped = {c for c in shared if new.schema[c] != old.schema[c]}
+    a, b = _keyed(_comparable(old, shared, retyped)), _keyed(_comparable(new, shared, retyped))
+    pairs = b.join(a.select(_KEY, pl.col(_INDEX).alias(_OTHER), *[pl.col(c).alias(c + _OLD) for c in shared]), on=_KEY)
+    # A pair whose values differ means a hash collision: its key is diffed again exactly. (Two copies of one
+    # row sharing a key within a frame would need the copy-mixed hash to equal the plain one: 2^-64.)
+    differs = pl.any_horizontal([pl.col(c).ne_missing(pl.col(c + _OLD)) for c in shared])
+    unsure = pairs.filter(differs).get_column(_KEY).unique()
+    if unsure.len():
+        pairs = pairs.filter(~pl.col(_KEY).is_in(unsure.implode()))
+    paired_new, paired_old = pairs.get_column(_INDEX).implode(), pairs.get_column(_OTHER).implode()
+    added = new.filter(~b.get_column(_INDEX).is_in(paired_new) & ~b.get_column(_KEY).is_in(unsure.implode()))
+    removed = old.filter(~a.get_column(_INDEX).is_in(paired_old) & ~a.get_column(_KEY).is_in(unsure.implode()))
+    if unsure.len():
+        extra_added, extra_removed = _net_rows_exact(
+            old.filter(a.get_column(_KEY).is_in(unsure.implode())),
+            new.filter(b.get_column(_KEY).is_in(unsure.implode())),
+            shared,
+            retyped,
+        )
+        added, removed = pl.concat([added, extra_added]), pl.concat([removed, extra_removed])
+    return _sorted(added), _sorted(removed)
+
+
+def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its row number and a pairing key: the row's hash for its first copy, the hash mixed
+    with the copy number for later copies (so the n-th copy of a row pairs with the n-th in the other frame)."""
+    hashed = frame.with_row_index(_INDEX).with_columns(_row_hash(frame).alias(_KEY))
+    repeated = hashed.get_column(_KEY).is_duplicated()
+    if not repeated.any():  # the usual case; numbering copies with a window over every row is slow
+        return hashed
+    order = pl.int_range(pl.len()).over(_KEY)
+    copies = hashed.filter(repeated).with_columns(
+        pl.when(order == 0).then(pl.col(_KEY)).otherwise(pl.struct(_KEY, order.alias(_ORDER)).hash(seed=_SEED))
+    )
+    return pl.concat([hashed.filter(~repeated), copies]).sort(_INDEX)
+
+
+def _row_hash(frame: pl.DataFrame) -> pl.Series:
+    return frame.hash_rows(seed=_SEED)
+
+
+def _net_rows_exact(
+    old: pl.DataFrame, new: pl.DataFrame, shared: list[str], retyped: set[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Multiset difference by grouping on every value: exact, but slow on large frames."""
 
     def numbered(frame: pl.DataFrame) -> pl.DataFrame:
-        # The n-th copy of a row in one version matches the n-th copy in the other.
         return (
             _comparable(frame, shared, retyped)
             .with_columns(pl.int_range(pl.len()).over(shared).alias(_ORDER))
@@ -142,7 +192,7 @@ def net_rows(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.Dat
     on = [*shared, _ORDER]
     added_at = b.join(a.drop(_INDEX), on=on, how="anti", nulls_equal=True).get_column(_INDEX)
     removed_at = a.join(b.drop(_INDEX), on=on, how="anti", nulls_equal=True).get_column(_INDEX)
-    return _sorted(new[added_at]), _sorted(old[removed_at])
+    return new[added_at], old[removed_at]
 
 
 def net_rows_from_changes(changes: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:

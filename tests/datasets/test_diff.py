@@ -193,3 +193,17 @@ def test_rich_types_agree(lh: lakehouse.Lakehouse) -> None:
     assert d.changed.select("id", "changed_columns").to_dicts() == [{"id": 2, "changed_columns": ["pixels", "ok"]}]
     assert d.added.get_column("id").to_list() == [3]
     _both(ds, 0, 2)
+
+
+@pytest.mark.parametrize("weak", [False, True])
+def test_join_diff_is_exact_even_when_hashes_collide(weak: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are paired by hash and then compared; a weak hash (every row colliding) gives the same answer."""
+    from lakehouse.datasets import diff as diffing
+
+    if weak:
+        monkeypatch.setattr(diffing, "_row_hash", lambda frame: pl.Series([7] * frame.height, dtype=pl.UInt64))
+    old = pl.DataFrame({"id": [1, 1, 2, 3, 4, None], "x": ["a", "a", "b", "c", None, "n"]})
+    new = pl.DataFrame({"id": [1, 2, 2, 3, 5, None], "x": ["a", "b", "b", "C", None, "n"]})
+    added, removed = diffing.net_rows(old, new)
+    assert added.rows() == [(2, "b"), (3, "C"), (5, None)]
+    assert removed.rows() == [(1, "a"), (3, "c"), (4, None)]

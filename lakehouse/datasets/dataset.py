@@ -510,7 +510,7 @@ class Dataset:
         net: tuple[pl.DataFrame, pl.DataFrame] | None = None
         used: diffing.Method = "join"
         if method != "join":
-            net = self._net_from_changes(va, vb, new.collect_schema()) if va < vb and not changes else None
+            net = self._net_from_changes(va, vb, new.collect_schema(), keys) if va < vb and not changes else None
             used = "cdf"
             if net is None and method == "cdf":
                 msg = (
@@ -521,7 +521,7 @@ class Dataset:
                 raise InvalidArgument(msg)
         if net is None:
             used = "join"
-            net = diffing.net_rows(old.collect(), new.collect())
+            net = diffing.net_rows(old.collect(), new.collect(), ordered=keys is None)
         added, removed = net
         if keys:
             added, removed, changed = diffing.pair_by_key(added, removed, keys, va, vb)
@@ -529,7 +529,9 @@ class Dataset:
             changed = diffing.empty_changed(added)
         return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
 
-    def _net_from_changes(self, a: int, b: int, schema: pl.Schema) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    def _net_from_changes(
+        self, a: int, b: int, schema: pl.Schema, keys: tuple[str, ...] | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
         """Net rows from the change data feed of ``a+1..b``, or None where the feed cannot be trusted."""
         if not self._feed_covers(a, b):
             return None
@@ -542,7 +544,7 @@ class Dataset:
         columns = list(schema.names())
         # The feed may use other physical types (string views, ms timestamps): compare in the table's types.
         frame = frame.with_columns([pl.col(c).cast(t) for c, t in schema.items()])
-        return diffing.net_rows_from_changes(frame, columns)
+        return diffing.net_rows_from_changes(frame, columns, ordered=keys is None)
 
     def _feed_covers(self, a: int, b: int) -> bool:
         """True if every commit in ``a+1..b`` kept the change feed on and the schema as it was."""

@@ -35,7 +35,6 @@ Method = Literal["cdf", "join"]
 BEFORE_SUFFIX = "_before"
 CHANGED_COLUMNS = "changed_columns"
 _CHANGE_TYPE = "_change_type"
-_COUNT = "__lakehouse_count"
 _ORDER = "__lakehouse_order"
 _INDEX = "__lakehouse_index"
 _OTHER = "__lakehouse_other_index"
@@ -119,22 +118,25 @@ def _comparable(frame: pl.DataFrame, columns: Sequence[str], retyped: set[str]) 
     return frame.select([pl.col(c).cast(pl.Utf8) if c in retyped else pl.col(c) for c in columns])
 
 
-def _sorted(frame: pl.DataFrame) -> pl.DataFrame:
-    """A deterministic order so both strategies return frames that compare equal."""
-    return frame.sort(frame.columns, nulls_last=True) if frame.width and frame.height > 1 else frame
+def _sorted(frame: pl.DataFrame, by: Sequence[str] | None = None) -> pl.DataFrame:
+    """A deterministic order (by ``by``, which must identify rows, or every column) so both strategies
+    return frames that compare equal."""
+    return frame.sort(list(by or frame.columns), nulls_last=True) if frame.width and frame.height > 1 else frame
 
 
-def net_rows(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def net_rows(old: pl.DataFrame, new: pl.DataFrame, *, ordered: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
     """``(added, removed)``: rows of ``new`` missing from ``old`` and the reverse, as multisets.
 
-    Rows are compared over the columns both frames have; the returned rows keep all their own columns.
+    Rows are compared over the columns both frames have; the returned rows keep all their own columns and are
+    sorted by every column unless ``ordered`` is False (pairing by key sorts them itself).
+
     Rows are paired by a hash of their values (the n-th copy of a row with the n-th copy) and each pair is
     then compared value by value, so the result is exact: the rare keys where a hash collision pairs
     different rows are diffed again by grouping on every value.
     """
     shared = [c for c in new.columns if c in old.columns]
     if not shared:
-        return _sorted(new), _sorted(old)
+        return (_sorted(new), _sorted(old)) if ordered else (new, old)
     retyped = {c for c in shared if new.schema[c] != old.schema[c]}
     a, b = _keyed(_comparable(old, shared, retyped)), _keyed(_comparable(new, shared, retyped))
     pairs = b.join(a.select(_KEY, pl.col(_INDEX).alias(_OTHER), *[pl.col(c).alias(c + _OLD) for c in shared]), on=_KEY)
@@ -155,7 +157,7 @@ def net_rows(old: pl.DataFrame, new: pl.DataFrame) -> tuple[pl.DataFrame, pl.Dat
             retyped,
         )
         added, removed = pl.concat([added, extra_added]), pl.concat([removed, extra_removed])
-    return _sorted(added), _sorted(removed)
+    return (_sorted(added), _sorted(removed)) if ordered else (added, removed)
 
 
 def _keyed(frame: pl.DataFrame) -> pl.DataFrame:
@@ -195,26 +197,13 @@ def _net_rows_exact(
     return new[added_at], old[removed_at]
 
 
-def net_rows_from_changes(changes: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``(added, removed)`` from a change feed: inserts and post-images count +1, deletes and pre-images -1."""
-    sign = pl.when(pl.col(_CHANGE_TYPE).is_in(_POSITIVE)).then(pl.lit(1, pl.Int64)).otherwise(pl.lit(-1, pl.Int64))
-    totals = (
-        changes.select([*columns, sign.alias(_COUNT)])
-        .group_by(columns)
-        .agg(pl.col(_COUNT).sum())
-        .filter(pl.col(_COUNT) != 0)
-    )
-    added = _repeat(totals.filter(pl.col(_COUNT) > 0), columns)
-    removed = _repeat(totals.filter(pl.col(_COUNT) < 0).with_columns(-pl.col(_COUNT)), columns)
-    return _sorted(added), _sorted(removed)
-
-
-def _repeat(counted: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Each row ``count`` times."""
-    if counted.is_empty():
-        return counted.select(columns)
-    index = counted.select(pl.int_range(pl.len()).repeat_by(pl.col(_COUNT)).explode().alias(_INDEX))
-    return counted.select(columns)[index.get_column(_INDEX)]
+def net_rows_from_changes(
+    changes: pl.DataFrame, columns: list[str], *, ordered: bool = True
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(added, removed)`` from a change feed: inserts and post-images minus deletes and pre-images."""
+    positive = pl.col(_CHANGE_TYPE).is_in(list(_POSITIVE))
+    old, new = changes.filter(~positive).select(columns), changes.filter(positive).select(columns)
+    return net_rows(old, new, ordered=ordered)
 
 
 def pair_by_key(
@@ -223,9 +212,10 @@ def pair_by_key(
     """``(added, removed, changed)``: net rows whose key is on both sides become one *changed* row."""
     keys = list(key)
     for frame, what in ((added, "added"), (removed, "removed")):
-        dup = frame.group_by(keys).len().filter(pl.col("len") > 1)
-        if dup.height:
-            sample = dup.drop("len").head(3).to_dicts()
+        whole_key = pl.col(keys[0]) if len(keys) == 1 else pl.struct(keys)
+        repeated = frame.select(whole_key.is_duplicated()).to_series()
+        if repeated.any():
+            sample = frame.filter(repeated).select(keys).unique(maintain_order=True).head(3).to_dicts()
             msg = (
                 f"key {keys} is not unique between versions {a} and {b}: several {what} rows share a key "
                 f"(e.g. {sample}); diff without a key"
@@ -250,7 +240,8 @@ def pair_by_key(
     )
     only_added = added.join(removed.select(keys), on=keys, how="anti", nulls_equal=True)
     only_removed = removed.join(added.select(keys), on=keys, how="anti", nulls_equal=True)
-    return _sorted(only_added), _sorted(only_removed), _sorted(changed)
+    # Keys are unique on each side (checked above), so they order each frame completely.
+    return _sorted(only_added, keys), _sorted(only_removed, keys), _sorted(changed, keys)
 
 
 def empty_changed(frame: pl.DataFrame) -> pl.DataFrame:

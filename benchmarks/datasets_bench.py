@@ -134,7 +134,8 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     system = f"{platform.system()} {platform.machine()}, Python {platform.python_version()}"
-    return f"{os.cpu_count()} cores{memory}, {system}"
+    load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    return f"{os.cpu_count()} cores{memory}, {system}{load}"
 
 
 def main() -> None:

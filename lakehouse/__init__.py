@@ -6,6 +6,7 @@
 >>> lh.read("mnist-train:v0")
 """
 
+from lakehouse.catalog.tags import TagEvent
 from lakehouse.client import Lakehouse, connect
 from lakehouse.config import Settings, load_settings
 from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
@@ -22,6 +23,7 @@ from lakehouse.errors import (
     NotFound,
     NotInstalled,
     SchemaMismatch,
+    StorageError,
     TagExists,
     TagNotFound,
     VersionNotFound,
@@ -42,6 +44,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetDiff",
     "SchemaChange",
+    "TagEvent",
     # references
     "Ref",
     "parse_ref",
@@ -60,5 +63,6 @@ __all__ = [
     "TagExists",
     "SchemaMismatch",
     "CommitConflict",
+    "StorageError",
     "NotInstalled",
 ]

@@ -198,9 +198,9 @@ def _result(lh: lakehouse.Lakehouse, *, built: bool) -> DemoResult:
     )
 
 
-def next_steps(root_option: str) -> list[str]:
+def next_steps(root_option: str, program: str = "lakehouse") -> list[str]:
     """Commands worth running next on the sample (``root_option`` is ``""`` or ``"--root DIR "``)."""
-    cli = f"lakehouse {root_option}datasets"
+    cli = f"{program} {root_option}datasets"
     return [
         f"{cli} list",
         f"{cli} history {TRAIN}",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,7 +25,7 @@ def demo_command(
     lh = c.connect(chosen)
     say = (lambda _: None) if json_out else (lambda line: c.err_console.print(f"  {line}", highlight=False))
     result = demo.build(lh.root, rebuild=rebuild, report=say)
-    steps = demo.next_steps(f"--root {chosen} " if chosen is not None else "")
+    steps = demo.next_steps(f"--root {chosen} " if chosen is not None else "", _program())
     if json_out:
         c.print_json({**result.to_dict(), "next": steps})
         return
@@ -47,3 +50,15 @@ def demo_command(
     c.console.print("Try next:")
     for step in steps:
         c.console.print(f"  {step}", highlight=False, soft_wrap=True)
+
+
+def _program() -> str:
+    """How to call the CLI again: ``lakehouse`` if that is on PATH, else the path this run was started with
+    (``make demo`` runs ``.venv/bin/lakehouse``, which a fresh shell does not find by name)."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if started is None or started.name != "lakehouse":
+        return "lakehouse"
+    on_path = shutil.which("lakehouse")
+    if on_path and Path(on_path).resolve() == started.resolve():
+        return "lakehouse"
+    return str(started)

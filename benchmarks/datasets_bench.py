@@ -82,13 +82,13 @@ def interleaved(first: Callable[[], Any], second: Callable[[], Any], runs: int) 
 
 
 def bench_append(root: Path, rows: int, runs: int) -> dict[str, float]:
+    """Full writes (each a new dataset) and 1 % appends (to one dataset of ``rows``), run alternately."""
     data, extra = frame(rows), frame(rows // 100, start=rows, seed=1)
     lh = lakehouse.connect(root / "append")
     counter = iter(range(1000))
-    full = median_time(lambda: lh.dataset(f"full-{next(counter)}").write(data), runs)
     ds = lh.dataset("appended")
     ds.write(data)
-    append = median_time(lambda: ds.write(extra), max(runs, 5))
+    full, append = interleaved(lambda: lh.dataset(f"full-{next(counter)}").write(data), lambda: ds.write(extra), runs)
     return {"full_write_s": full, "append_1pct_s": append, "fraction": append / full}
 
 

@@ -36,13 +36,12 @@ from lakehouse.errors import (
     InvalidArgument,
     InvalidData,
     LakehouseError,
-    TableNotFound,
     TagExists,
     TagNotFound,
     VersionNotFound,
     closest,
 )
-from lakehouse.refs import Ref, as_utc, parse_ref, validate_name, validate_tag
+from lakehouse.refs import as_utc, parse_ref, validate_name, validate_tag
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -333,17 +332,20 @@ class Dataset:
         """A lazy polars scan of one version (latest by default); filters are pushed down to the files."""
         return self._scan(*self._locate(version, tag=tag, as_of=as_of))
 
-    def _scan(self, number: int, latest: int) -> pl.LazyFrame:
+    def _scan(self, number: int, latest: int, *, check_files: bool = True) -> pl.LazyFrame:
         try:
-            # The latest version's files are never vacuumed; older ones are checked so a removed file gives
-            # a clear error here rather than an engine error when the frame is collected.
-            return storage.scan(self.path, number, check_files=number != latest)
+            # The latest version's files are never vacuumed; an older one's are checked so a removed file
+            # gives a clear error here rather than an engine error when the frame is collected.
+            return storage.scan(self.path, number, check_files=check_files and number != latest)
         except VersionNotFound as e:
-            msg = (
-                f"version {number} of dataset {self.name!r} is no longer readable: {e.args[0]} "
-                "(tagged versions and versions used by runs are always kept)"
-            )
-            raise VersionNotFound(msg) from e
+            raise self._unreadable(number, e.args[0]) from e
+
+    def _unreadable(self, number: int, why: str) -> VersionNotFound:
+        msg = (
+            f"version {number} of dataset {self.name!r} is no longer readable: {why} "
+            "(tagged versions and versions used by runs are always kept)"
+        )
+        return VersionNotFound(msg)
 
     def read(
         self,
@@ -354,11 +356,20 @@ class Dataset:
         columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """Read one version (latest by default) into a polars DataFrame."""
-        frame = self.scan(version, tag=tag, as_of=as_of)
+        number, latest = self._locate(version, tag=tag, as_of=as_of)
+        # Files are only checked if reading fails: no per-file check on the happy path.
+        frame = self._scan(number, latest, check_files=False)
         if columns:
             _check_columns(columns, frame.collect_schema(), "column")
             frame = frame.select(columns)
-        return frame.collect()
+        try:
+            return frame.collect()
+        except Exception as e:  # a file vacuum removed surfaces as an engine error of any type
+            missing = storage.missing_files(self.path, number) if number != latest else []
+            if missing:
+                verb = "was" if len(missing) == 1 else "were"
+                raise self._unreadable(number, f"{len(missing)} of its data files {verb} removed by vacuum") from e
+            raise
 
     def schema(self, version: Selector = None) -> pa.Schema:
         return storage.arrow_schema(self.path, self.resolve(version))
@@ -636,11 +647,6 @@ def _check_keys(rows: pa.Table, keys: list[str], name: str) -> None:
         raise InvalidData(msg)
 
 
-def _resolve_ref(lakehouse: Lakehouse, ref: Ref) -> tuple[Dataset, int]:
-    ds = Dataset(lakehouse, ref.name)
-    return ds, ds.resolve(ref.version, tag=ref.tag, as_of=ref.as_of)
-
-
 def default_actor() -> str:
     try:
         return getpass.getuser()
@@ -648,4 +654,4 @@ def default_actor() -> str:
         return "unknown"
 
 
-__all__ = ["Dataset", "DatasetVersion", "TableNotFound", "default_actor"]
+__all__ = ["Dataset", "DatasetVersion", "default_actor"]

@@ -11,6 +11,7 @@ import typer
 
 from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.runs import maintain, runs_app
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -22,6 +23,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(runs_app, name="runs")
+app.command("maintain")(maintain)
 
 
 @app.callback()

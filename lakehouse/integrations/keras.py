@@ -125,7 +125,9 @@ class LakehouseCallback(keras.callbacks.Callback):  # type: ignore[misc,name-def
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is None:
             return None
-        return scalar(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        rate = optimizer.learning_rate
+        # The backend tensor behind the variable converts to float directly (no numpy round trip).
+        return scalar(getattr(rate, "value", rate))
 
 
 def _numeric(logs: dict[str, Any], prefix: str) -> dict[str, float]:

@@ -165,7 +165,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 def bench_throughput(workdir: Path, sizes: Sizes, client: Any) -> list[Result]:
     keys = [f"m{k}" for k in range(10)]
-    values = {k: 0.5 for k in keys}
+    values = dict.fromkeys(keys, 0.5)
     n_calls = sizes.throughput_points // len(keys)
 
     lh = lakehouse.connect(workdir / "lh-throughput", flush_points=1_000_000)
@@ -348,9 +348,9 @@ def bench_history(workdir: Path, sizes: Sizes, client: Any) -> Result:
 
 def _cold_history_seconds(root: Path, run_id: str) -> float:
     code = (
-        "import time, lakehouse; lh = lakehouse.connect(%r); t = time.perf_counter(); "
-        "n = lh.metrics(%r).height; print(time.perf_counter() - t)"
-    ) % (str(root), run_id)
+        f"import time, lakehouse; lh = lakehouse.connect({str(root)!r}); t = time.perf_counter(); "
+        f"n = lh.metrics({run_id!r}).height; print(time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -418,7 +418,8 @@ def bench_runs(workdir: Path, sizes: Sizes, client: Any) -> list[Result]:
         start = time.perf_counter()
         frame = lh.runs()
         cold.append(time.perf_counter() - start)
-    assert frame.height == sizes.runs and len(frame.columns) >= PARAMS + 3 * METRIC_KEYS
+    assert frame.height == sizes.runs
+    assert len(frame.columns) >= PARAMS + 3 * METRIC_KEYS
     warm = []
     for _ in range(5):
         start = time.perf_counter()

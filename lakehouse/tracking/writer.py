@@ -55,6 +55,13 @@ Call = tuple[str, int, int, tuple[str, ...], tuple[float, ...]]
 #: A run/input event for the ``runs`` or ``inputs`` table: (part name, row).
 Event = tuple[str, dict[str, Any]]
 
+#: The metrics schema with string views: what flushes hand to delta-rs (the table's type stays ``string``).
+POINTS_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.string_view() if f.type == pa.string() else f.type, nullable=f.nullable)
+        for f in METRICS.schema
+    ]
+)
 _MAX_BACKOFF_S = 60.0
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
 _KEEP_IN_MEMORY = 8  # pending segments also kept in memory; older ones are re-read from the spool
@@ -477,10 +484,11 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     if points.height == 0:
         return None
     groups = points.select("_g", "run_id", "key").unique("_g")
+    # Strings stay string views: no copy out of polars, and delta-rs writes them as fast or faster.
     table = (
         points.select("run_id", "key", "step", pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "value")
-        .to_arrow()
-        .cast(METRICS.schema)
+        .to_arrow(compat_level=pl.CompatLevel.newest())
+        .cast(POINTS_SCHEMA)
     )
     return Points(table=table, coded=points.select("_g", "step", "timestamp", "value"), groups=groups)
 

@@ -40,6 +40,7 @@ from lakehouse import storage
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS
 from lakehouse.query import frames
 from lakehouse.query import runs as runs_query
+from lakehouse.tracking.writer import active_writers
 
 warnings.filterwarnings("ignore")  # MLflow's own notices are not what we measure
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
@@ -611,6 +612,8 @@ def main() -> None:
                 _print(r)
             print(f"   ({time.perf_counter() - started:.0f}s)", flush=True)
     finally:
+        for writer in active_writers():  # commit and stop before the folders go away
+            writer.close(timeout=60)
         if not args.keep and args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print("\nsummary")

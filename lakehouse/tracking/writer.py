@@ -27,7 +27,7 @@ import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, count
 from operator import itemgetter
@@ -609,12 +609,6 @@ def active_writers() -> list[Writer]:
         return list(_writers.values())
 
 
-def flush_all(timeout: float | None = None) -> bool:
-    """Flush every writer of this process; True if nothing is left uncommitted."""
-    results = [w.flush(timeout) for w in active_writers()]  # flush every writer, even after a failure
-    return all(results)
-
-
 def _close_all_at_exit() -> None:
     for writer in active_writers():
         with contextlib.suppress(Exception):
@@ -631,14 +625,3 @@ def _after_fork_in_child() -> None:
 atexit.register(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def writer_status(writer: Writer) -> Mapping[str, Any]:
-    """Diagnostics for ``lakehouse runs recover`` and tests."""
-    return {
-        "writer": writer.writer_id,
-        "spool": str(writer.spool_root),
-        "pending_segments": writer.pending_segments,
-        "buffered_points": writer.buffered_points(),
-        "last_error": writer.last_error,
-    }

@@ -4,6 +4,9 @@
 >>> lh = lakehouse.connect("/tmp/lh")
 >>> v = lh.dataset("mnist-train").write(frame, created_by="data-eng")
 >>> lh.read("mnist-train:v0")
+>>> with lh.start_run(experiment="mnist", params={"lr": 1e-3}, inputs=["mnist-train:v0"]) as run:
+...     run.log({"loss": 0.3}, step=1)
+>>> lh.runs(experiment="mnist")
 """
 
 from lakehouse.catalog.tags import TagEvent
@@ -22,13 +25,28 @@ from lakehouse.errors import (
     LakehouseError,
     NotFound,
     NotInstalled,
+    ParamConflict,
+    RunNotActive,
+    RunNotFound,
     SchemaMismatch,
     StorageError,
     TagExists,
     TagNotFound,
+    TrackingWarning,
     VersionNotFound,
 )
 from lakehouse.refs import Ref, parse_ref
+from lakehouse.tracking import (
+    MaintenanceReport,
+    Metric,
+    MetricSummary,
+    RecoveryReport,
+    Run,
+    RunComparison,
+    RunInfo,
+    RunInput,
+    RunStatus,
+)
 
 __version__ = "0.1.0"
 
@@ -45,6 +63,16 @@ __all__ = [
     "DatasetDiff",
     "SchemaChange",
     "TagEvent",
+    # runs and metrics
+    "Run",
+    "RunInfo",
+    "RunStatus",
+    "RunInput",
+    "Metric",
+    "MetricSummary",
+    "RunComparison",
+    "RecoveryReport",
+    "MaintenanceReport",
     # references
     "Ref",
     "parse_ref",
@@ -65,4 +93,8 @@ __all__ = [
     "CommitConflict",
     "StorageError",
     "NotInstalled",
+    "RunNotFound",
+    "RunNotActive",
+    "ParamConflict",
+    "TrackingWarning",
 ]

@@ -11,6 +11,8 @@ import typer
 
 from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.ingest import ingest
+from lakehouse.cli.maintain import maintain
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -22,6 +24,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.command("ingest")(ingest)
+app.command("maintain")(maintain)
 
 
 @app.callback()

@@ -1,5 +1,7 @@
 """Spark + delta-spark on the same tables: sessions, dataset reads and writes, bulk ingestion, maintenance.
 
+Docs: docs/SPARK.md (usage, jobs, spark-submit) and docs/TABLES.md (table properties both engines accept).
+
 The only package that imports ``pyspark``. Importing it without the ``spark`` extra raises
 :class:`lakehouse.NotInstalled` naming ``pip install 'lakehouse[spark]'``.
 
@@ -22,6 +24,7 @@ from lakehouse.spark.io import (  # noqa: E402
     read_table,
     write_dataset,
 )
+from lakehouse.spark.maintain import maintain  # noqa: E402
 from lakehouse.spark.session import resolve_conf, spark_session  # noqa: E402
 
 __all__ = [
@@ -34,4 +37,5 @@ __all__ = [
     "SparkWrite",
     "ingest",
     "IngestResult",
+    "maintain",
 ]

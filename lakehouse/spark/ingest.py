@@ -45,7 +45,7 @@ from lakehouse.spark.io import (
     version_of_job,
 )
 from lakehouse.spark.readers import input_schema, parse
-from lakehouse.spark.sources import find_sources
+from lakehouse.spark.sources import check_local_paths, find_sources
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -113,7 +113,6 @@ def ingest(
         InvalidData: a file is not what its extension says, or an upsert repeats keys. Nothing is written.
         SchemaMismatch: the input has other columns than the dataset and ``schema_mode`` is not ``merge``.
     """
-    session = session_for(lh, spark)
     ds = lh.dataset(name)
     given_job = check_job_id(job_id)
     job = given_job or f"ingest-{uuid.uuid4().hex}"
@@ -121,7 +120,10 @@ def ingest(
         msg = f"metadata key {INGEST_KEY!r} is reserved: it holds the ingest's file and record counts"
         raise InvalidMetadata(msg)
     if given_job is not None and ds.exists() and job_done(ds.path, given_job):
+        # Checked before Spark starts: re-running a finished job costs no JVM.
         return _finished(lh, name, version_of_job(ds, given_job), job)
+    check_local_paths([str(p) for p in paths])
+    session = session_for(lh, spark)
 
     sources = find_sources(session, [str(p) for p in paths], format)
     dataset_schema = _dataset_schema(session, ds.path) if ds.exists() else None

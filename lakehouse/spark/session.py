@@ -9,20 +9,23 @@ keyword arguments. The Delta extension, catalog and jars are always added; the p
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from delta import configure_spark_with_delta_pip
+import pyspark
+from pyspark import SparkConf, SparkContext
 from pyspark.errors import PySparkException
+from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import ConfigError, NotInstalled
+from lakehouse.spark._errors import first_line
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -128,11 +131,17 @@ def resolve_conf(
     return props
 
 
-def _extra_packages(props: Mapping[str, str]) -> list[str]:
-    # configure_spark_with_delta_pip adds the delta-spark artifact matching the installed pip packages;
-    # other packages listed in the properties are kept.
+def delta_package() -> str:
+    """The delta-spark artifact matching the installed pip packages (as ``configure_spark_with_delta_pip`` picks it)."""
+    delta = importlib.metadata.version("delta-spark")
+    spark_minor = ".".join(pyspark.__version__.split(".")[:2])
+    return f"io.delta:delta-spark_{spark_minor}_2.13:{delta}"
+
+
+def _packages(props: Mapping[str, str]) -> str:
+    # The Delta artifact always matches the installed delta-spark; other listed packages are kept.
     listed = [p.strip() for p in props.get(PACKAGES, "").split(",") if p.strip()]
-    return [p for p in listed if not p.startswith("io.delta:delta-spark")]
+    return ",".join([delta_package(), *(p for p in listed if not p.startswith("io.delta:delta-spark"))])
 
 
 def spark_session(
@@ -141,11 +150,14 @@ def spark_session(
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
     app_name: str | None = None,
+    log_file: Path | None = None,
 ) -> SparkSession:
     """The active Spark session, or a new one with Delta Lake configured from ``conf/`` and settings.
 
-    Under ``spark-submit`` the JVM already exists: the Delta jars must then come from spark-submit
-    (``--properties-file conf/spark-defaults.conf``), and only runtime properties are applied here.
+    The JVM's output goes to ``log_file`` if given (the CLI keeps the terminal for its own output), else
+    to our stderr (never our stdout, which may carry ``--json`` output). Under ``spark-submit`` the JVM
+    exists already: the Delta jars must then come from spark-submit (``--properties-file
+    conf/spark-defaults.conf``), and only the runtime properties in :data:`REQUIRED` are applied here.
 
     Raises:
         ConfigError: a property breaks interop, or the defaults file is missing or malformed.
@@ -155,30 +167,43 @@ def spark_session(
     if active is not None:
         return _checked(active)
     settings = settings or load_settings()
-    launching = "PYSPARK_GATEWAY_PORT" not in os.environ
-    builder = SparkSession.builder
-    if launching:
-        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-            msg = "Spark needs a Java runtime (17 or newer): install one or set JAVA_HOME"
-            raise NotInstalled(msg)
-        props = resolve_conf(settings, master=master, conf=conf, app_name=app_name)
-        Path(props[IVY]).mkdir(parents=True, exist_ok=True)
-        for key, value in props.items():
-            if key != PACKAGES:
-                builder = builder.config(key, value)
-        builder = configure_spark_with_delta_pip(builder, extra_packages=_extra_packages(props))
-    else:
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
         # spark-submit started the JVM with its own master, jars and properties; they win.
-        props = {**REQUIRED, "spark.master": "spark-submit"}
+        builder = SparkSession.builder
         for key, value in REQUIRED.items():
             builder = builder.config(key, value)
+        return _checked(builder.getOrCreate())
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        msg = "Spark needs a Java runtime (17 or newer): install one or set JAVA_HOME"
+        raise NotInstalled(msg)
+    props = resolve_conf(settings, master=master, conf=conf, app_name=app_name)
+    props[PACKAGES] = _packages(props)
+    Path(props[IVY]).mkdir(parents=True, exist_ok=True)
+    spark_conf = SparkConf().setAll(list(props.items()))
     try:
-        with _jvm_stdout_to_stderr(enabled=launching):
-            session = builder.getOrCreate()
+        with _output(log_file) as out:
+            # Launching the gateway ourselves is how pyspark lets us choose where the JVM's output goes.
+            gateway = launch_gateway(  # type: ignore[no-untyped-call]
+                spark_conf, popen_kwargs={"stdout": out, "stderr": out if log_file else None}
+            )
+        SparkContext(conf=spark_conf, gateway=gateway)
+        session = SparkSession.builder.getOrCreate()
     except PySparkException as e:
-        msg = f"cannot start Spark (master {props['spark.master']!r}): {e}"
+        where = f"; see {log_file}" if log_file else ""
+        msg = f"cannot start Spark (master {props['spark.master']!r}): {first_line(e)}{where}"
         raise NotInstalled(msg) from e
     return _checked(session)
+
+
+@contextmanager
+def _output(log_file: Path | None) -> Iterator[int]:
+    """A file descriptor for the JVM's output: the log file, or our stderr (fd 2)."""
+    if log_file is None:
+        yield 2
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("wb") as handle:
+        yield handle.fileno()  # the JVM keeps its own copy of the descriptor
 
 
 def _checked(session: SparkSession) -> SparkSession:
@@ -197,25 +222,3 @@ def _checked(session: SparkSession) -> SparkSession:
         if session.conf.get(key, None) != value:
             session.conf.set(key, value)  # runtime SQL properties: safe to set on a running session
     return session
-
-
-@contextmanager
-def _jvm_stdout_to_stderr(*, enabled: bool) -> Iterator[None]:
-    """Start the JVM with our stderr as its stdout.
-
-    Delta prints progress lines (``Deleted 5 files...``) on the JVM's stdout; sharing our stdout would
-    corrupt ``--json`` output. The JVM inherits file descriptor 1 when it is spawned, so point fd 1 at
-    stderr for the duration of the launch only.
-    """
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        os.dup2(2, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)

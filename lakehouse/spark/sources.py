@@ -67,6 +67,19 @@ def _hidden(name: str) -> bool:
     return name.startswith(("_", "."))
 
 
+def check_local_paths(paths: Sequence[str]) -> None:
+    """Refuse missing local paths before Spark starts (globs and URIs are left to Hadoop's file system)."""
+    if not paths:
+        msg = "no input paths given"
+        raise InvalidArgument(msg)
+    for given in paths:
+        if "://" in given or given.startswith("file:") or _GLOB.search(given):
+            continue
+        if not Path(given).expanduser().exists():
+            msg = f"input path {given!r} does not exist"
+            raise InvalidArgument(msg)
+
+
 def find_sources(spark: SparkSession, paths: Sequence[str], fmt: str | None = None) -> Sources:
     """Expand ``paths`` (files, directories, globs) into data files of one format.
 

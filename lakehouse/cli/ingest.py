@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -80,8 +80,16 @@ def ingest(
 
     lh = c.connect(root)
     metadata = parse_meta(meta)
-    spark = start_spark(lh, master)
-    with progress(spark, f"ingesting into {name}", not json_out and c.err_console.is_terminal):
+    show_progress = not json_out and c.err_console.is_terminal
+
+    def spark() -> SparkSession:
+        # Called by ingest only once there is work: a finished job's re-run or a missing path needs no JVM.
+        session = start_spark(lh, master)
+        if show_progress:
+            watching.enter_context(progress(session, f"ingesting into {name}", True))
+        return session
+
+    with watching:
         result = run_ingest(
             lh,
             name,

@@ -33,6 +33,7 @@ from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
     SchemaMode,
+    SessionSource,
     WriteMode,
     check_job_id,
     check_keys,
@@ -96,7 +97,7 @@ def ingest(
     description: str | None = None,
     labelled_by: str | None = None,
     job_id: str | None = None,
-    spark: SparkSession | None = None,
+    spark: SessionSource = None,
 ) -> IngestResult:
     """Load files, directories or globs into a new version of dataset ``name``.
 
@@ -107,6 +108,8 @@ def ingest(
         schema_file: a Spark DDL or JSON schema for the input; by default the dataset's schema for its
             columns and inferred types for new ones.
         job_id: makes re-runs idempotent: a job that committed already commits nothing new.
+        spark: a session, or a function returning one, called only once there is work to do (a re-run of a
+            finished job, or a missing input path, needs no JVM).
 
     Raises:
         InvalidArgument: missing paths, empty directories, unknown formats, bad options. Nothing is written.

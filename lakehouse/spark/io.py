@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,8 +59,16 @@ class SparkWrite:
     skipped: bool = False
 
 
-def session_for(lh: Lakehouse, spark: SparkSession | None) -> SparkSession:
-    return spark if spark is not None else spark_session(lh.settings)
+SessionSource = SparkSession | Callable[[], SparkSession] | None
+
+
+def session_for(lh: Lakehouse, spark: SessionSource) -> SparkSession:
+    """The session to use: the given one, one from a factory (started only when needed), or the default."""
+    if spark is None:
+        return spark_session(lh.settings)
+    if isinstance(spark, SparkSession):
+        return spark
+    return spark()
 
 
 def read_dataset(lh: Lakehouse, ref: str | Ref, *, spark: SparkSession | None = None) -> DataFrame:

@@ -81,6 +81,7 @@ def ingest(
     lh = c.connect(root)
     metadata = parse_meta(meta)
     show_progress = not json_out and c.err_console.is_terminal
+    watching = ExitStack()  # the progress bar, once Spark runs
 
     def spark() -> SparkSession:
         # Called by ingest only once there is work: a finished job's re-run or a missing path needs no JVM.

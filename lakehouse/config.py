@@ -60,6 +60,34 @@ class Settings:
         default=Path("~/.cache/lakehouse/ivy"),
         metadata={"toml": "spark.jars_cache", "env": "LAKEHOUSE_SPARK_JARS_CACHE"},
     )
+    spool_dir: str = field(
+        default="",
+        metadata={"toml": "tracking.spool_dir", "env": "LAKEHOUSE_SPOOL_DIR"},
+    )
+    flush_interval: float = field(
+        default=2.0,
+        metadata={"toml": "tracking.flush_interval", "env": "LAKEHOUSE_FLUSH_INTERVAL"},
+    )
+    flush_points: int = field(
+        default=250_000,
+        metadata={"toml": "tracking.flush_points", "env": "LAKEHOUSE_FLUSH_POINTS"},
+    )
+    spool_fsync: bool = field(
+        default=True,
+        metadata={"toml": "tracking.spool_fsync", "env": "LAKEHOUSE_SPOOL_FSYNC"},
+    )
+    finish_timeout: float = field(
+        default=30.0,
+        metadata={"toml": "tracking.finish_timeout", "env": "LAKEHOUSE_FINISH_TIMEOUT"},
+    )
+    maintenance_commits: int = field(
+        default=200,
+        metadata={"toml": "tracking.maintenance_commits", "env": "LAKEHOUSE_MAINTENANCE_COMMITS"},
+    )
+    tracking_log_retention: str = field(
+        default="interval 30 days",
+        metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
+    )
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={"toml": None, "env": None})
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -85,12 +113,33 @@ def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind == "bool":
+            return _boolean(value)
         if kind == "str":
             return str(value)
     except (TypeError, ValueError) as e:
         msg = f"{source}: {value!r} is not a valid {kind} for setting {f.name!r}"
         raise ConfigError(msg) from e
     return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
 
 
 def _lookup(table: Mapping[str, Any], dotted: str) -> Any:

@@ -1,15 +1,18 @@
-"""Table maintenance: compact, cluster, checkpoint and vacuum every table under a root, with either engine.
+"""Maintenance of every table under a root, with either engine: ``lakehouse maintain [--engine spark]``.
 
-The plan is the same for both engines (``lakehouse maintain --engine embedded|spark``):
+The plan is the same for both engines; what differs is who rewrites the files:
 
-* **datasets** are compacted (small files rewritten into larger ones; a version with ``data_change`` false),
-  checkpointed, and vacuumed keeping every file a *pinned* version needs (tagged, or used by a run);
-* the **metrics** fact table is Z-ordered by ``run_id`` so one run's points sit in few files, then
-  checkpointed and vacuumed;
-* the other lakehouse tables (catalog, runs, run inputs, quarantines) are compacted, checkpointed and
-  vacuumed.
+* **datasets**: compact small files into larger ones (a version with ``data_change`` false), checkpoint, and
+  with ``vacuum`` delete the files no version needs any more, except those of *pinned* versions (tagged, or
+  used by a run), whose log entries are kept too;
+* **tracking tables** (``runs``, ``inputs``, ``metric_summaries``, ``metrics``): the steps of
+  :mod:`lakehouse.tracking.maintenance` (prune superseded summary rows, compact each run's partition into one
+  file, checkpoint), then vacuum. The metrics fact table is partitioned by ``run_id``, so compacting it is
+  what clusters it by run: one file per run (Z-ordering by a partition column is not possible, nor needed);
+* **other tables** (``_catalog/*``, ``_quarantine/*``): compact, checkpoint, vacuum.
 
-This module runs the plan with delta-rs; :mod:`lakehouse.spark.maintain` runs it with Spark.
+This module runs the plan with delta-rs; :mod:`lakehouse.spark.maintain` runs it with Spark (OPTIMIZE,
+a Delta checkpoint and VACUUM), with the same vacuum rule.
 """
 
 from __future__ import annotations
@@ -22,28 +25,26 @@ from typing import TYPE_CHECKING, Any, Literal
 from lakehouse import storage
 from lakehouse.catalog import registry
 from lakehouse.datasets import retention
-from lakehouse.errors import InvalidArgument
+from lakehouse.errors import InvalidArgument, TableNotFound
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
-Kind = Literal["dataset", "metrics", "table"]
+Kind = Literal["dataset", "tracking", "table"]
 Engine = Literal["embedded", "spark"]
 ENGINES: tuple[Engine, ...] = ("embedded", "spark")
-METRICS_CLUSTER_BY = ("run_id",)
-# Tables lakehouse keeps besides datasets, by folder under the root.
-_TABLE_FOLDERS = ("_catalog", "tracking", "_quarantine")
+# Tables lakehouse keeps besides datasets and the tracking tables, by folder under the root.
+_TABLE_FOLDERS = ("_catalog", "_quarantine")
 
 
 @dataclass(frozen=True)
 class Target:
     """One table to maintain."""
 
-    table: str  # location relative to the root, e.g. "datasets/mnist"
+    table: str  # "datasets/<name>", a tracking table's short name, or a location under the root
     path: Path
     kind: Kind
     dataset: str | None = None
-    z_order: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,17 @@ class TableReport:
 
     table: str
     kind: Kind
-    version_before: int
-    version_after: int
-    files_compacted: int = 0  # files rewritten by compaction / Z-order
-    files_written: int = 0  # files they became
-    z_order: tuple[str, ...] = ()
-    checkpoint_version: int | None = None
-    vacuumed: tuple[str, ...] = ()  # data files deleted (or, with dry_run, that would be)
+    files_before: int = 0
+    files_after: int = 0
+    version_before: int | None = None
+    version_after: int | None = None
+    compacted: bool = False  # files were rewritten
+    rows_pruned: int = 0  # superseded metric summaries deleted
+    checkpointed: bool = False
+    vacuumed_files: int = 0  # deleted (or, with dry_run, that would be)
+    vacuumed: tuple[str, ...] = ()  # their paths relative to the table
     pinned_versions: Mapping[int, list[str]] = field(default_factory=dict)
+    skipped: str | None = None  # what was not done, and why
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -84,9 +88,9 @@ class Steps:
 
     compact: bool = True
     checkpoint: bool = True
-    vacuum: bool = True
+    vacuum: bool = False
     retention_hours: int | None = None  # default: settings.vacuum_retention_hours
-    dry_run: bool = False  # vacuum lists files instead of deleting them (compaction still runs)
+    dry_run: bool = False  # vacuum lists the files instead of deleting them
 
     def hours(self, lh: Lakehouse) -> int:
         hours = lh.settings.vacuum_retention_hours if self.retention_hours is None else self.retention_hours
@@ -96,28 +100,37 @@ class Steps:
         return hours
 
 
-def targets(lh: Lakehouse, *, datasets: Sequence[str] | None = None, tables: bool = True) -> list[Target]:
-    """Tables to maintain: the named datasets (default all), the metrics table and the other tables."""
+def targets(
+    lh: Lakehouse,
+    *,
+    datasets: Sequence[str] | None = None,
+    tracking: Sequence[str] | None = None,
+) -> list[Target]:
+    """Tables to maintain: everything, or only the named datasets and tracking tables (short names)."""
+    everything = datasets is None and tracking is None
     names = registry.dataset_names(lh.layout)
     if datasets is not None:
         for name in datasets:
             _ = lh.dataset(name).latest_version  # a clear DatasetNotFound (with a hint) for a typo
         names = [n for n in names if n in set(datasets)]
     found = [Target(f"datasets/{n}", lh.layout.dataset(n), "dataset", dataset=n) for n in names]
-    if not tables:
-        return found
-    metrics = lh.layout.metrics
-    if storage.exists(metrics):
-        columns = storage.arrow_schema(metrics).names
-        z_order = tuple(c for c in METRICS_CLUSTER_BY if c in columns)
-        found.append(Target("tracking/metrics", metrics, "metrics", z_order=z_order))
-    for folder in _TABLE_FOLDERS:
-        base = lh.root / folder
-        if not base.is_dir():
-            continue
-        for child in sorted(base.iterdir()):
-            if child != metrics and child.is_dir() and storage.exists(child):
-                found.append(Target(str(child.relative_to(lh.root)), child, "table"))
+    known = lh.layout.tracking_tables
+    for name in tracking or []:
+        if name not in known:
+            msg = f"unknown tracking table {name!r}; choose from {', '.join(known)}"
+            raise InvalidArgument(msg)
+    for name, path in known.items():
+        if everything or (tracking is not None and name in tracking):
+            found.append(Target(name, path, "tracking"))
+    if everything:
+        for folder in _TABLE_FOLDERS:
+            base = lh.root / folder
+            if base.is_dir():
+                found.extend(
+                    Target(str(child.relative_to(lh.root)), child, "table")
+                    for child in sorted(base.iterdir())
+                    if child.is_dir() and storage.exists(child)
+                )
     return found
 
 
@@ -132,59 +145,89 @@ def pins(lh: Lakehouse, target: Target) -> dict[int, list[str]]:
     return pinned
 
 
+@dataclass
+class Facts:
+    """What one engine did to one table, gathered step by step."""
+
+    compacted: bool = False
+    rows_pruned: int = 0
+    checkpointed: bool = False
+    vacuumed: list[str] = field(default_factory=list)
+    pinned: dict[int, list[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
 def run(
     lh: Lakehouse,
     work: Sequence[Target],
     steps: Steps,
-    one_table: Callable[[Target, int], TableReport],
+    one_table: Callable[[Target, int, Facts], None],
     *,
     engine: Engine,
 ) -> MaintenanceReport:
-    """Run ``one_table`` over ``work`` (after checking the retention) and collect the report."""
+    """Run ``one_table`` (an engine's steps) over ``work`` and report before/after facts of every table."""
     hours = steps.hours(lh)
-    return MaintenanceReport(engine, steps.dry_run, tuple(one_table(t, hours) for t in work))
+    reports = []
+    for target in work:
+        try:
+            before = storage.live_files(target.path)
+        except TableNotFound:
+            reports.append(TableReport(target.table, target.kind, skipped="table does not exist yet"))
+            continue
+        facts = Facts()
+        one_table(target, hours, facts)
+        after = storage.live_files(target.path)
+        reports.append(
+            TableReport(
+                table=target.table,
+                kind=target.kind,
+                files_before=len(before.files),
+                files_after=len(after.files),
+                version_before=before.version,
+                version_after=after.version,
+                compacted=facts.compacted,
+                rows_pruned=facts.rows_pruned,
+                checkpointed=facts.checkpointed,
+                vacuumed_files=len(facts.vacuumed),
+                vacuumed=tuple(facts.vacuumed),
+                pinned_versions=facts.pinned,
+                skipped="; ".join(facts.skipped) or None,
+            )
+        )
+    return MaintenanceReport(engine, steps.dry_run, tuple(reports))
 
 
 def maintain_embedded(
     lh: Lakehouse,
     *,
     datasets: Sequence[str] | None = None,
-    tables: bool = True,
+    tracking: Sequence[str] | None = None,
     steps: Steps | None = None,
 ) -> MaintenanceReport:
     """Maintain tables with delta-rs (no JVM)."""
     steps = steps or Steps()
 
-    def one(target: Target, hours: int) -> TableReport:
-        before = storage.latest_version(target.path)
-        compacted = written = 0
-        if steps.compact:
-            metrics = storage.compact(
-                target.path, z_order=target.z_order or None, max_commit_retries=lh.settings.max_commit_retries
-            )
-            compacted, written = int(metrics.get("numFilesRemoved", 0)), int(metrics.get("numFilesAdded", 0))
-        checkpoint = None
-        if steps.checkpoint:
-            storage.checkpoint(target.path)
-            checkpoint = storage.latest_version(target.path)
-        pinned: dict[int, list[str]] = {}
-        vacuumed: list[str] = []
-        if steps.vacuum:
-            pinned = pins(lh, target)
-            vacuumed = storage.vacuum(
-                target.path, retention_hours=hours, dry_run=steps.dry_run, keep_versions=list(pinned)
-            )
-        return TableReport(
-            table=target.table,
-            kind=target.kind,
-            version_before=before,
-            version_after=storage.latest_version(target.path),
-            files_compacted=compacted,
-            files_written=written,
-            z_order=target.z_order,
-            checkpoint_version=checkpoint,
-            vacuumed=tuple(vacuumed),
-            pinned_versions=pinned,
-        )
+    def one(target: Target, hours: int, facts: Facts) -> None:
+        if target.kind == "tracking":
+            # The tracking tables' own routine: prune summaries, compact by run, checkpoint.
+            from lakehouse.tracking import maintenance as tracking_maintenance
 
-    return run(lh, targets(lh, datasets=datasets, tables=tables), steps, one, engine="embedded")
+            if steps.compact or steps.checkpoint:
+                (done,) = tracking_maintenance.maintain(lh.layout, lh.settings, tables=[target.table]).tables
+                facts.compacted, facts.rows_pruned = done.compacted, done.rows_pruned
+                facts.checkpointed = done.checkpointed
+                facts.skipped.extend([done.skipped] if done.skipped else [])
+        else:
+            if steps.compact:
+                metrics = storage.compact(target.path, max_commit_retries=lh.settings.max_commit_retries)
+                facts.compacted = bool(metrics.get("numFilesRemoved"))
+            if steps.checkpoint:
+                storage.checkpoint(target.path)
+                facts.checkpointed = True
+        if steps.vacuum:
+            facts.pinned = pins(lh, target)
+            facts.vacuumed = storage.vacuum(
+                target.path, retention_hours=hours, dry_run=steps.dry_run, keep_versions=list(facts.pinned)
+            )
+
+    return run(lh, targets(lh, datasets=datasets, tracking=tracking), steps, one, engine="embedded")

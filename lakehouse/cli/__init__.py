@@ -13,6 +13,7 @@ from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain
+from lakehouse.cli.runs import runs_app
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(runs_app, name="runs")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain)
 
@@ -41,7 +43,8 @@ def _main(
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and turn lakehouse errors into one-line messages."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (rather than raises) the code of a typer.Exit.
+        result = app(args=argv, standalone_mode=False)
     except LakehouseError as e:
         _common.err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         return 1
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

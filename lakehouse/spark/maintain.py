@@ -1,12 +1,11 @@
-"""Table maintenance with Spark: ``OPTIMIZE`` (``ZORDER BY run_id`` for metrics), checkpoint, ``VACUUM``.
+"""Table maintenance with Spark: ``OPTIMIZE``, a Delta checkpoint and ``VACUUM`` (see :mod:`lakehouse.maintenance`).
 
 Vacuum keeps pinned versions readable, the same rule as the embedded vacuum (delta-rs ``keep_versions``).
 Spark's ``VACUUM`` has no such option: it deletes every file the latest version does not reference once it
 is older than the retention. It does take an *inventory*, the list of files it may consider
 (``VACUUM ... USING INVENTORY``, Delta 3.2+), so we hand it every file under the table **except** the files
 the pinned versions read: those are never candidates, so they are never deleted, while everything else
-follows Spark's own rules (retention, ``_change_data``, untracked files). Before anything is deleted the
-same list comes from a ``DRY RUN``, which is what the report shows.
+follows Delta's own rules (retention, tombstones, ``_change_data``, files no commit references).
 """
 
 from __future__ import annotations
@@ -23,9 +22,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import storage
-from lakehouse.maintenance import MaintenanceReport, Steps, TableReport, Target, pins, run, targets
+from lakehouse.errors import CommitConflict, StorageError
+from lakehouse.maintenance import Facts, MaintenanceReport, Steps, Target, pins, run, targets
 from lakehouse.spark._errors import translated
-from lakehouse.spark.io import session_conf, session_for
+from lakehouse.spark.io import SessionSource, session_conf, session_for
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -39,57 +39,48 @@ def maintain(
     lh: Lakehouse,
     *,
     datasets: Sequence[str] | None = None,
-    tables: bool = True,
+    tracking: Sequence[str] | None = None,
     steps: Steps | None = None,
-    spark: SparkSession | None = None,
+    spark: SessionSource = None,
 ) -> MaintenanceReport:
     """Maintain the tables under ``lh`` with Spark; see :mod:`lakehouse.maintenance` for the plan."""
-    session = session_for(lh, spark)
     steps = steps or Steps()
+    work = targets(lh, datasets=datasets, tracking=tracking)
+    steps.hours(lh)  # a bad retention is refused before Spark starts
+    session = session_for(lh, spark)
 
-    def one(target: Target, hours: int) -> TableReport:
-        return _maintain_table(lh, session, target, steps, hours)
+    def one(target: Target, hours: int, facts: Facts) -> None:
+        path = str(target.path)
+        if target.table == "metric_summaries" and steps.compact:
+            # Which summary rows are superseded is the tracking layer's rule; it is a small delete.
+            from lakehouse.tracking.maintenance import prune_summaries
 
-    return run(lh, targets(lh, datasets=datasets, tables=tables), steps, one, engine="spark")
+            try:
+                facts.rows_pruned = prune_summaries(target.path, lh.settings)
+            except (CommitConflict, StorageError) as e:
+                facts.skipped.append(f"prune: {e}")
+        if steps.compact:
+            rewritten, _ = optimize(session, path)
+            facts.compacted = rewritten > 0
+        if steps.checkpoint:
+            create_checkpoint(session, path)
+            facts.checkpointed = True
+        if steps.vacuum:
+            facts.pinned = pins(lh, target)
+            facts.vacuumed = vacuum(
+                session, path, retention_hours=hours, keep_versions=list(facts.pinned), dry_run=steps.dry_run
+            )
 
-
-def _maintain_table(lh: Lakehouse, spark: SparkSession, target: Target, steps: Steps, hours: int) -> TableReport:
-    path = str(target.path)
-    before = storage.latest_version(target.path)
-    compacted = written = 0
-    if steps.compact:
-        compacted, written = optimize(spark, path, z_order=target.z_order)
-    checkpoint = None
-    if steps.checkpoint:
-        checkpoint = create_checkpoint(spark, path)
-    pinned: dict[int, list[str]] = {}
-    vacuumed: list[str] = []
-    if steps.vacuum:
-        pinned = pins(lh, target)
-        vacuumed = vacuum(spark, path, retention_hours=hours, keep_versions=list(pinned), dry_run=steps.dry_run)
-    return TableReport(
-        table=target.table,
-        kind=target.kind,
-        version_before=before,
-        version_after=storage.latest_version(target.path),
-        files_compacted=compacted,
-        files_written=written,
-        z_order=target.z_order,
-        checkpoint_version=checkpoint,
-        vacuumed=tuple(vacuumed),
-        pinned_versions=pinned,
-    )
+    return run(lh, work, steps, one, engine="spark")
 
 
 def _table(path: str) -> str:
     return "delta.`" + path.replace("`", "``") + "`"
 
 
-def optimize(spark: SparkSession, path: str, *, z_order: Sequence[str] = ()) -> tuple[int, int]:
-    """``OPTIMIZE`` (bin-packing, or ``ZORDER BY``); returns (files rewritten, files written)."""
+def optimize(spark: SparkSession, path: str) -> tuple[int, int]:
+    """``OPTIMIZE`` (bin-packing, partition by partition); returns (files rewritten, files written)."""
     statement = f"OPTIMIZE {_table(path)}"
-    if z_order:
-        statement += " ZORDER BY (" + ", ".join(f"`{c}`" for c in z_order) + ")"
     with translated("optimize", path):
         metrics = spark.sql(statement).collect()[0]["metrics"]
     return int(metrics["numFilesRemoved"]), int(metrics["numFilesAdded"])

@@ -39,12 +39,14 @@ def test_ingest_then_maintain_from_the_command_line(
     assert "has 1 fields, expected 2" in out
 
     lh.dataset("cli").tag("golden", version=0)
-    code, out, _ = run(capsys, "maintain", "--engine", "spark", "--root", root, "--no-tables", "--json")
+    code, out, _ = run(
+        capsys, "maintain", "--engine", "spark", "--root", root, "--dataset", "cli", "--vacuum", "--json"
+    )
     assert code == 0
     (table,) = json.loads(out)["tables"]
     assert table["table"] == "datasets/cli"
     assert table["pinned_versions"] == {"0": ["tag:golden"]}
-    code, out, _ = run(capsys, "maintain", "--root", root, "--no-vacuum")
+    code, out, _ = run(capsys, "maintain", "--root", root)
     assert code == 0
     assert "maintenance (embedded)" in out
 

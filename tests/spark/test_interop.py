@@ -59,14 +59,14 @@ def test_each_engine_continues_after_the_other_optimizes_and_vacuums(
         ds.write(pl.DataFrame({"id": [i], "v": [float(i)]}))
     ds.tag("first", version=0)
     # Spark compacts, checkpoints and vacuums a delta-rs table...
-    maintain(lh, datasets=["shared"], tables=False, steps=Steps(retention_hours=0), spark=spark)
+    maintain(lh, datasets=["shared"], steps=Steps(vacuum=True, retention_hours=0), spark=spark)
     assert [v.operation for v in ds.history(limit=3)] == ["vacuum end", "vacuum start", "optimize"]
     assert [ids(ds.read(v)) for v in (0, ds.latest_version)] == [[0], [0, 1, 2]]
     ds.write(pl.DataFrame({"id": [3, 1], "v": [3.0, 10.0]}), mode="upsert", key="id")
     assert ds.read().filter(pl.col("id") == 1)["v"].item() == 10.0
     # ...and delta-rs compacts, checkpoints and vacuums what Spark wrote.
     write_dataset(lh, "shared", spark.createDataFrame([(4, 4.0), (5, 5.0)], "id long, v double"))
-    maintain_embedded(lh, datasets=["shared"], tables=False, steps=Steps(retention_hours=0))
+    maintain_embedded(lh, datasets=["shared"], steps=Steps(vacuum=True, retention_hours=0))
     assert [v.operation for v in ds.history(limit=3)] == ["vacuum end", "vacuum start", "optimize"]
     assert spark_ids(lh, "shared", spark) == [0, 1, 2, 3, 4, 5]
     assert spark_ids(lh, "shared:first", spark) == [0]

@@ -111,7 +111,7 @@ def test_maintain_job_in_the_test_session(
     ds.write(pl.DataFrame({"id": [0]}))
     ds.tag("golden", version=0)
     ds.write(pl.DataFrame({"id": [1]}), mode="overwrite")
-    argv = ["maintain.py", "--root", str(lh.root), "--dataset", "kept", "--no-tables", "--retention-hours", "0"]
+    argv = ["maintain.py", "--root", str(lh.root), "--dataset", "kept", "--vacuum", "--retention-hours", "0"]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(str(REPO / "jobs" / "maintain.py"), run_name="__main__")

@@ -2,54 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import dataclasses
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 import lakehouse
 from lakehouse import storage
-from lakehouse.catalog.tables import RUN_INPUTS, UTC_MICROS, append_rows
 from lakehouse.maintenance import Steps, maintain_embedded
 from lakehouse.spark import read_dataset, read_table, write_dataset
 from lakehouse.spark.maintain import maintain
 
 pytestmark = pytest.mark.spark
-
-METRICS = pa.schema(
-    [
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("key", pa.string(), nullable=False),
-        pa.field("step", pa.int64()),
-        pa.field("timestamp", UTC_MICROS, nullable=False),
-        pa.field("value", pa.float64()),
-    ]
-)
-
-
-def metrics_batch(run_id: str, steps: range) -> pa.Table:
-    now = datetime.now(UTC)
-    return pa.Table.from_pylist(
-        [{"run_id": run_id, "key": "loss", "step": s, "timestamp": now, "value": 1.0 / (s + 1)} for s in steps],
-        schema=METRICS,
-    )
-
-
-def use(lh: lakehouse.Lakehouse, run_id: str, dataset: str, version: int) -> None:
-    """Record that a run read a dataset version (what the tracking API writes to ``tracking/inputs``)."""
-    row = {
-        "run_id": run_id,
-        "dataset": dataset,
-        "version": version,
-        "ref": None,
-        "context": "train",
-        "at": datetime.now(UTC),
-    }
-    append_rows(lh.layout.inputs, RUN_INPUTS, [row], lh.settings)
 
 
 def pinned_history(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:
@@ -58,7 +25,8 @@ def pinned_history(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:
     for v in range(4):
         ds.write(pl.DataFrame({"id": [v * 10 + i for i in range(3)], "v": [v] * 3}), mode="overwrite")
     ds.tag("golden", version=0)
-    use(lh, "run-1", "pinned", 2)
+    with lh.start_run(name="trainer") as run:
+        run.use_dataset("pinned:v2")
     return ds
 
 
@@ -68,12 +36,13 @@ def test_spark_vacuum_keeps_pinned_versions_like_the_embedded_vacuum(
     ds = pinned_history(lh)
     embedded_would_delete = sorted(ds.vacuum(retention_hours=0, dry_run=True))
     assert len(embedded_would_delete) == 1  # only the file of unpinned v1
-    only_vacuum = {"datasets": ["pinned"], "tables": False, "spark": spark}
-    dry = maintain(lh, steps=Steps(compact=False, checkpoint=False, retention_hours=0, dry_run=True), **only_vacuum)
+    only_vacuum = {"datasets": ["pinned"], "spark": spark}
+    vacuum_only = Steps(compact=False, checkpoint=False, vacuum=True, retention_hours=0)
+    dry = maintain(lh, steps=dataclasses.replace(vacuum_only, dry_run=True), **only_vacuum)
     assert list(dry.tables[0].vacuumed) == embedded_would_delete
     assert sorted(ds.read(1)["id"].to_list()) == [10, 11, 12]  # a dry run deletes nothing
 
-    report = maintain(lh, steps=Steps(compact=False, retention_hours=0), **only_vacuum)
+    report = maintain(lh, steps=dataclasses.replace(vacuum_only, checkpoint=True), **only_vacuum)
     (table,) = report.tables
     assert dict(table.pinned_versions) == {0: ["tag:golden"], 2: ["run"]}
     assert list(table.vacuumed) == embedded_would_delete
@@ -85,54 +54,50 @@ def test_spark_vacuum_keeps_pinned_versions_like_the_embedded_vacuum(
     with pytest.raises(lakehouse.VersionNotFound, match="removed by vacuum"):
         read_dataset(lh, "pinned:v1", spark=spark)
     # Nothing left to delete: the next vacuum skips Spark's VACUUM entirely, and the embedded writer appends.
-    assert (
-        maintain(lh, steps=Steps(compact=False, checkpoint=False, retention_hours=0), **only_vacuum).tables[0].vacuumed
-        == ()
-    )
+    assert maintain(lh, steps=vacuum_only, **only_vacuum).tables[0].vacuumed == ()
     ds.write(pl.DataFrame({"id": [99], "v": [4]}))
     assert ds.read().height == 4
 
 
-def test_optimize_compacts_datasets_and_clusters_metrics(lh: lakehouse.Lakehouse, spark: SparkSession) -> None:
+def test_optimize_compacts_datasets_and_clusters_metrics_by_run(lh: lakehouse.Lakehouse, spark: SparkSession) -> None:
     schema = "id long, label string"
-    for i in range(4):
+    for i in range(3):
         write_dataset(lh, "small", spark.createDataFrame([(i, str(i))], schema))
-    metrics = lh.layout.metrics
-    for i, run_id in enumerate(["r2", "r1", "r2", "r1", "r3"]):
-        storage.write(metrics, metrics_batch(run_id, range(i * 5, i * 5 + 5)), mode="append")
-    ds = lh.dataset("small")
-    files_before = ds.version().num_files
-    report = maintain(lh, steps=Steps(vacuum=False), spark=spark)
+    runs = []
+    for r in range(2):
+        with lh.start_run(name=f"r{r}") as run:
+            for flush in range(3):  # every flush commits one small file per run
+                run.log({"loss": 1.0 / (flush + 1), "acc": float(flush)}, step=flush)
+                run.flush()
+        runs.append(run.id)
+    history_before = {r: lh.metric_history(r, "loss") for r in runs}
+    report = maintain(lh, spark=spark)
     by_table = {t.table: t for t in report.tables}
-    assert set(by_table) == {"datasets/small", "tracking/metrics", "_catalog/datasets"}
+    assert {"datasets/small", "runs", "inputs", "metric_summaries", "metrics", "_catalog/datasets"} <= set(by_table)
     small = by_table["datasets/small"]
-    assert small.files_compacted == files_before > 1
-    assert small.files_written == 1
-    latest = ds.version()
-    assert (latest.operation, latest.data_change, latest.num_rows, latest.num_files) == ("optimize", False, 4, 1)
-    assert sorted(ds.read()["id"].to_list()) == [0, 1, 2, 3]
-    z = by_table["tracking/metrics"]
-    assert z.z_order == ("run_id",)
-    assert z.files_compacted == 5
-    # Clustered: each run's points now come from one file, and delta-rs reads the Spark checkpoint.
-    assert z.checkpoint_version == storage.latest_version(metrics)
-    assert (metrics / "_delta_log" / f"{z.checkpoint_version:020d}.checkpoint.parquet").is_file()
-    frame = storage.scan(metrics).collect()
-    assert frame.height == 25
-    assert frame.group_by("run_id").len().sort("run_id")["len"].to_list() == [10, 10, 5]
-    per_file = read_table(lh, "tracking/metrics", spark=spark).selectExpr("run_id", "_metadata.file_path AS f")
-    files_per_run = per_file.groupBy("run_id").agg(F.countDistinct("f").alias("n")).collect()
-    assert {r["run_id"]: r["n"] for r in files_per_run} == {"r1": 1, "r2": 1, "r3": 1}
-    storage.write(metrics, metrics_batch("r4", range(3)), mode="append")
-    assert storage.scan(metrics).collect().height == 28
+    assert (small.files_before, small.files_after, small.compacted, small.checkpointed) == (3, 1, True, True)
+    latest = lh.dataset("small").version()
+    assert (latest.operation, latest.data_change, latest.num_rows) == ("optimize", False, 3)
+    metrics = by_table["metrics"]
+    assert (metrics.files_before, metrics.files_after) == (6, 2)  # one file per run
+    assert by_table["metric_summaries"].rows_pruned == 2 * 2 * 2  # each writer's newest flush remains
+    assert by_table["inputs"].skipped == "table does not exist yet"
+    # The embedded side reads what Spark rewrote, through Spark's checkpoint.
+    path = lh.layout.metrics
+    assert (path / "_delta_log" / f"{storage.latest_version(path):020d}.checkpoint.parquet").is_file()
+    assert {r: lh.metric_history(r, "loss") for r in runs} == history_before
+    files = read_table(lh, "tracking/metrics", spark=spark).selectExpr("run_id", "_metadata.file_path AS f")
+    per_run = files.groupBy("run_id").agg(F.countDistinct("f").alias("n"), F.count("*").alias("points")).collect()
+    assert {r["run_id"]: (r["n"], r["points"]) for r in per_run} == dict.fromkeys(runs, (1, 6))
 
 
 def test_embedded_maintenance_then_spark_reads_and_appends(
     lh: lakehouse.Lakehouse, spark: SparkSession, tmp_path: Path
 ) -> None:
     ds = pinned_history(lh)
-    report = maintain_embedded(lh, steps=Steps(retention_hours=0))
-    assert {t.table for t in report.tables} >= {"datasets/pinned", "_catalog/tags", "tracking/inputs"}
+    report = maintain_embedded(lh, steps=Steps(vacuum=True, retention_hours=0))
+    assert {t.table for t in report.tables} >= {"datasets/pinned", "_catalog/tags", "inputs", "runs"}
+    assert {t.table: t.pinned_versions for t in report.tables}["datasets/pinned"] == {0: ["tag:golden"], 2: ["run"]}
     write_dataset(lh, "pinned", spark.createDataFrame([(100, 5)], "id long, v long"))
     assert sorted(r["id"] for r in read_dataset(lh, "pinned:golden", spark=spark).collect()) == [0, 1, 2]
     assert sorted(ds.read()["id"].to_list()) == [30, 31, 32, 100]

@@ -1,0 +1,605 @@
+"""The metrics writer: buffer on the caller's thread, spool and commit on a background thread.
+
+One writer per process and lakehouse root serves every run of that process. ``run.log()`` appends one tuple
+to :attr:`Writer.calls` and returns; a daemon thread wakes every ``flush_interval`` seconds (or when
+``flush_points`` points wait, or on :meth:`Writer.flush`) and, per flush:
+
+1. takes what is buffered and turns it into Arrow tables, one per tracking table (points, per-run metric
+   summaries, run events, dataset inputs);
+2. writes them as one checksummed segment into the spool (numbered 1, 2, ... per writer);
+3. commits each part with the Delta app transaction ``(writer id, segment number)`` and deletes the segment.
+
+Segments are committed strictly in order, so a table's transaction version for this writer is the last
+segment it holds: recovery (:mod:`lakehouse.tracking.recovery`) commits exactly the leftover segments above
+it. A failed commit keeps its segment (and every later one) and is retried with exponential backoff; no
+exception ever reaches the caller: problems are warned about once (:class:`TrackingWarning`) and logged.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from itertools import chain, count
+from operator import itemgetter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+import pyarrow as pa
+
+from lakehouse.catalog.layout import Layout
+from lakehouse.catalog.tables import METRICS
+from lakehouse.config import Settings
+from lakehouse.errors import TrackingWarning
+from lakehouse.tracking import commit as committing
+from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
+from lakehouse.tracking.summaries import SummaryBook
+
+if TYPE_CHECKING:
+    from lakehouse.tracking.run import Run
+    from lakehouse.tracking.validate import RunStatus
+
+log = logging.getLogger("lakehouse.tracking")
+
+#: One ``run.log()`` call: (run id, step, timestamp in µs, keys, values).
+Call = tuple[str, int, int, tuple[str, ...], tuple[float, ...]]
+#: A run/input event for the ``runs`` or ``inputs`` table: (part name, row).
+Event = tuple[str, dict[str, Any]]
+
+#: The metrics schema with string views: what flushes hand to delta-rs (the table's type stays ``string``).
+POINTS_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.string_view() if f.type == pa.string() else f.type, nullable=f.nullable)
+        for f in METRICS.schema
+    ]
+)
+_MAX_BACKOFF_S = 60.0
+_IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
+_KEEP_IN_MEMORY = 8  # pending segments also kept in memory; older ones are re-read from the spool
+
+
+def spool_root(settings: Settings, layout: Layout) -> Path:
+    """The spool folder of this machine for ``layout``'s root."""
+    if settings.spool_dir:
+        return Path(settings.spool_dir).expanduser().absolute()
+    return layout.default_spool(host_name())
+
+
+class Writer:
+    """Buffers, spools and commits everything runs of this process log under one root."""
+
+    def __init__(self, layout: Layout, settings: Settings) -> None:
+        self.layout = layout
+        self.settings = settings
+        self.spool_root = spool_root(settings, layout)
+        # Buffers: only ever appended to (callers) or sliced off the front (the flusher), never replaced, so a
+        # caller holding ``calls.append`` never writes into a list the flusher already took.
+        self.calls: list[Call] = []
+        self.frames: list[pa.Table] = []
+        self.events: list[Event] = []
+        self.deferred: list[Callable[[], list[Event]]] = []
+        self.open_runs: dict[str, Run] = {}
+        self._summaries = SummaryBook()
+        self._init_process_state()
+
+    def _init_process_state(self) -> None:
+        """Everything that belongs to one process: identity, spool folder, locks, thread."""
+        self.writer_id = f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.event_seq = count(1)
+        self._spool: OwnedSpool | None = None
+        self._seq = 0
+        self._pending: list[int] = []
+        self._memory: dict[int, Segment] = {}
+        self._committed: dict[str, int] = {}
+        self._doubt: set[str] = set()
+        self._failures = 0
+        self._retry_at = 0.0
+        self._warned: set[str] = set()
+        # Two background threads: one prepares segments (Python/polars work under the GIL), one commits them
+        # (delta-rs, which releases the GIL), so on two cores preparing flush n+1 overlaps committing flush n.
+        self._io_lock = threading.Lock()  # draining buffers and writing segments
+        self._commit_lock = threading.Lock()  # committing segments, strictly in order
+        self._thread_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._commit_wake = threading.Event()
+        self.wake_requested = False
+        self._thread: threading.Thread | None = None
+        self._committer: threading.Thread | None = None
+        self._closed = False
+        self._recovered = False
+        self._commits_since_maintenance = 0
+        self.last_error: str | None = None
+
+    # --- caller side -------------------------------------------------------------------------------------
+
+    def add_event(self, part: str, row: dict[str, Any]) -> None:
+        """Queue one ``runs``/``inputs`` row (``writer`` and ``seq`` are filled in here)."""
+        if part == "runs":
+            row["writer"] = self.writer_id
+            row["seq"] = next(self.event_seq)
+        self.events.append((part, row))
+
+    def defer(self, make_events: Callable[[], list[Event]]) -> None:
+        """Queue work that produces events, run on the background thread (e.g. environment capture)."""
+        self.deferred.append(make_events)
+
+    def request_flush(self) -> None:
+        """Wake the background thread (called by ``log()`` once ``flush_points`` points wait)."""
+        if not self.wake_requested:
+            self.wake_requested = True
+            self._wake.set()
+
+    def ensure_thread(self) -> None:
+        """Start the background threads if they are not running."""
+        with self._thread_lock:
+            if self._closed:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._prepare_loop, name=f"lakehouse-spool-{self.writer_id}", daemon=True
+                )
+                self._thread.start()
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_loop, name=f"lakehouse-commit-{self.writer_id}", daemon=True
+                )
+                self._committer.start()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Commit everything buffered so far; True if nothing is left uncommitted.
+
+        Waits at most ``timeout`` seconds (default ``finish_timeout``) for work already in progress. Never
+        raises: on failure the data stays in the spool for the background thread (or ``recover``) to commit.
+        """
+        wait = self.settings.finish_timeout if timeout is None else timeout
+        deadline = time.monotonic() + max(wait, 0.0)
+        if not self._io_lock.acquire(timeout=max(wait, 0.0)):
+            self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
+            return False
+        try:
+            self._prepare()
+        finally:
+            self._io_lock.release()
+        if not self._commit_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
+            return False
+        try:
+            return self._commit_pending(force=True)
+        finally:
+            self._commit_lock.release()
+
+    @property
+    def pending_segments(self) -> int:
+        """Segments written to the spool and not committed yet."""
+        return len(self._pending)
+
+    def buffered_points(self) -> int:
+        """Points logged and not yet written to a segment."""
+        calls = sum(len(c[3]) for c in list(self.calls))
+        frames: int = sum(f.num_rows for f in list(self.frames))
+        return calls + frames
+
+    # --- background thread -------------------------------------------------------------------------------
+
+    def _prepare_loop(self) -> None:
+        """Turn buffers into spool segments every ``flush_interval`` (or when woken), hand them on."""
+        idle_since: float | None = None
+        while True:
+            self._wake.wait(max(self.settings.flush_interval, 0.01))
+            self._wake.clear()
+            self.wake_requested = False
+            if self._closed:
+                return
+            with self._io_lock:
+                prepared = self._prepare()
+            if prepared:
+                self._commit_wake.set()
+                idle_since = None
+                continue
+            if self._busy():
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= _IDLE_EXIT_S and self._retire("_thread"):
+                return
+
+    def _commit_loop(self) -> None:
+        """Commit pending segments in order as they come (retrying failures with backoff); maintain."""
+        if not self._recovered:
+            self._recovered = True
+            self._recover_others()
+        idle_since: float | None = None
+        while True:
+            self._commit_wake.wait(self._interval())
+            self._commit_wake.clear()
+            if self._closed:
+                return
+            with self._commit_lock:
+                done = self._commit_pending(force=False)
+            self._maybe_maintain()
+            if not done or self._busy():
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= _IDLE_EXIT_S and self._retire("_committer"):
+                return
+
+    def _busy(self) -> bool:
+        return bool(self.open_runs or self.calls or self.events or self.frames or self.deferred or self._pending)
+
+    def _retire(self, attribute: str) -> bool:
+        """Let an idle background thread end (it is restarted on demand); False if work arrived meanwhile."""
+        with self._thread_lock:
+            if self._busy():
+                return False
+            setattr(self, attribute, None)
+            return True
+
+    def _interval(self) -> float:
+        """How long the committer sleeps: the flush interval, or until the next retry after a failure."""
+        interval = max(self.settings.flush_interval, 0.01)
+        if self._pending and self._retry_at:
+            return max(min(interval, self._retry_at - time.monotonic()), 0.01)
+        return interval
+
+    def _recover_others(self) -> None:
+        """Commit the leftover segments of dead writers on this machine (the 'next start' recovery)."""
+        from lakehouse.tracking import recovery
+
+        try:
+            report = recovery.recover(self.layout, self.settings, spool=self.spool_root)
+        except Exception as e:  # noqa: BLE001 - recovery must never take the writer down
+            self._warn("recover", f"recovering leftover spool segments failed: {e}")
+            return
+        if report.segments_committed or report.segments_quarantined:
+            log.info("recovered spool: %s", report)
+
+    def _maybe_maintain(self) -> None:
+        every = self.settings.maintenance_commits
+        if every <= 0 or self._commits_since_maintenance < every:
+            return
+        self._commits_since_maintenance = 0
+        from lakehouse.tracking import maintenance
+
+        try:
+            maintenance.maintain(self.layout, self.settings, vacuum=False, only_if_needed=True)
+        except Exception as e:  # noqa: BLE001 - maintenance is an optimisation; it must never stop logging
+            log.info("automatic maintenance skipped: %s", e)
+
+    # --- one flush ---------------------------------------------------------------------------------------
+
+    def _prepare(self) -> bool:
+        """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``."""
+        try:
+            segment = self._drain()
+        except Exception as e:  # noqa: BLE001 - a bug here must never reach the training loop
+            self._warn("drain", f"could not prepare logged data for writing: {e!r}")
+            return False
+        if segment is None:
+            return False
+        self._spool_segment(segment)
+        return True
+
+    def _drain(self) -> Segment | None:
+        for make in _take(self.deferred):
+            try:
+                for part, row in make():
+                    self.add_event(part, row)
+            except Exception as e:  # noqa: BLE001 - e.g. environment capture; the run goes on without it
+                log.info("deferred event skipped: %s", e)
+        calls = _take(self.calls)
+        frames = _take(self.frames)
+        events = _take(self.events)
+        if not (calls or frames or events):
+            return None
+        self._seq += 1
+        parts: dict[str, pa.Table] = {}
+        for name in ("runs", "inputs"):
+            rows = [row for part, row in events if part == name]
+            if rows:
+                parts[name] = committing.SPECS[name].from_rows(rows)
+        points = points_table(calls, frames)
+        if points is not None:
+            parts["metric_summaries"] = self._summaries.update(points, writer_id=self.writer_id, seq=self._seq)
+            parts["metrics"] = points.table
+        return Segment(writer=self.writer_id, seq=self._seq, parts=parts)
+
+    def _spool_segment(self, segment: Segment) -> None:
+        """Write the segment to the spool, then queue it for the committer (in that order: a segment is
+        deleted from the spool once committed, so it must be on disk before it can be committed)."""
+        self._memory[segment.seq] = segment
+        try:
+            spool = self._own_spool()
+            spool.write(segment, fsync=self.settings.spool_fsync)
+        except OSError as e:
+            # Keep it in memory: it is still committed (exactly once, by app transaction); only a crash
+            # before that would lose it, which is what the warning says.
+            self._warn("spool", f"cannot write to the spool {str(self.spool_root)!r} ({e}); keeping data in memory")
+            self._pending.append(segment.seq)
+            return
+        self._pending.append(segment.seq)
+        if len(self._memory) > _KEEP_IN_MEMORY:
+            # Oldest segments wait longest: they are re-read from the spool when their turn comes.
+            for seq in sorted(self._memory)[: len(self._memory) - _KEEP_IN_MEMORY]:
+                if (spool.folder / segment_name(seq)).exists():
+                    self._memory.pop(seq, None)
+
+    def _own_spool(self) -> OwnedSpool:
+        if self._spool is None:
+            self._spool = OwnedSpool(self.spool_root, self.writer_id, root=self.layout.root)
+        return self._spool
+
+    def _commit_pending(self, *, force: bool) -> bool:
+        while self._pending:
+            if not force and time.monotonic() < self._retry_at:
+                return False
+            seq = self._pending[0]
+            segment = self._memory.get(seq)
+            if segment is None:
+                try:
+                    segment = self._own_spool().read(seq)
+                except (OSError, CorruptSegment) as e:
+                    self._quarantine(seq, e)
+                    continue
+            try:
+                self._commit_segment(segment)
+            except Exception as e:  # noqa: BLE001 - storage errors of every kind: keep the segment, retry later
+                self._failures += 1
+                self._retry_at = time.monotonic() + min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
+                self.last_error = str(e)
+                self._warn(
+                    "commit",
+                    f"committing logged data to {str(self.layout.root)!r} failed ({e}); it is kept in the spool "
+                    f"{str(self.spool_root)!r} and retried",
+                )
+                log.info("commit of segment %s failed (attempt %s): %s", seq, self._failures, e)
+                return False
+            self._failures = 0
+            self._retry_at = 0.0
+            self._pending.pop(0)
+            self._memory.pop(seq, None)
+            if self._spool is not None:
+                self._spool.delete(seq)
+            self._commits_since_maintenance += 1
+        return True
+
+    def _commit_segment(self, segment: Segment) -> None:
+        tables = self.layout.tracking_tables
+        for name, spec in committing.SPECS.items():
+            data = segment.parts.get(name)
+            if data is None or self._committed.get(name, 0) >= segment.seq:
+                continue
+            path = tables[name]
+            if name in self._doubt:
+                # The last attempt failed somewhere: it may still have landed, so ask the table first.
+                if committing.committed_through(path, self.writer_id) >= segment.seq:
+                    self._committed[name] = segment.seq
+                    self._doubt.discard(name)
+                    continue
+            self._doubt.add(name)
+            committing.commit_part(path, spec, data, self.settings, writer_id=self.writer_id, seq=segment.seq)
+            self._doubt.discard(name)
+            self._committed[name] = segment.seq
+
+    def _quarantine(self, seq: int, error: Exception) -> None:
+        self._pending.remove(seq)
+        target = None
+        with contextlib.suppress(OSError):
+            target = self._own_spool().quarantine(seq)
+        self._warn(
+            "corrupt", f"spool segment {seq} of writer {self.writer_id} is unreadable ({error}); moved to {target}"
+        )
+
+    def _warn(self, kind: str, message: str) -> None:
+        log.warning(message)
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        try:
+            warnings.warn(message, TrackingWarning, stacklevel=3)
+        except Exception:  # noqa: BLE001 - a warnings filter set to "error" must not turn this into a crash
+            log.debug("warning suppressed by filters: %s", message)
+
+    # --- shutdown and fork -------------------------------------------------------------------------------
+
+    def close(self, *, timeout: float | None = None) -> bool:
+        """Finish open runs, flush, stop the thread and release the spool folder (used at exit)."""
+        # As MLflow does for its active run: a script that simply ends finishes its runs; one that died of an
+        # uncaught exception (the interpreter sets sys.last_value) fails them.
+        status: RunStatus = "FAILED" if getattr(sys, "last_value", None) is not None else "FINISHED"
+        for run in list(self.open_runs.values()):
+            with contextlib.suppress(Exception):
+                run.end(status)
+        done = self.flush(timeout)
+        self._closed = True
+        self._wake.set()
+        self._commit_wake.set()
+        if self._spool is not None:
+            self._spool.release(remove=done)
+        return done
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: a new identity and empty buffers; the parent keeps its data and spool folder."""
+        for buffer in (self.calls, self.frames, self.events, self.deferred):
+            buffer.clear()
+        self.open_runs.clear()
+        self._summaries.clear()
+        self._init_process_state()
+
+
+def _take(buffer: list[Any]) -> list[Any]:
+    """Remove and return the current items; items appended meanwhile by other threads stay for next time."""
+    n = len(buffer)
+    if not n:
+        return []
+    taken = buffer[:n]
+    del buffer[:n]
+    return taken
+
+
+@dataclass(frozen=True)
+class Points:
+    """One flush's points: the Arrow table to commit, and the same rows keyed by an integer (run, key) code.
+
+    ``coded`` has columns ``_g`` (group code), ``step``, ``timestamp`` (µs), ``value``; ``groups`` maps each
+    code to its ``run_id`` and ``key``. Summaries group by the integer, which is several times faster than
+    grouping a million rows by two strings.
+    """
+
+    table: pa.Table
+    coded: pl.DataFrame
+    groups: pl.DataFrame
+
+
+def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
+    """The buffered calls (and whole frames) as one batch of points.
+
+    Built with polars from flat Python lists (building Arrow arrays from Python floats directly is much
+    slower, and pyarrow's conversion of Python objects imports pandas). Run ids and key tuples repeat on
+    every call, so the string columns are gathers from a few templates instead of a million Python strings.
+    Each (run, key) pair gets an integer code ``_g``: summaries group by it, not by two string columns.
+    """
+    parts: list[pl.DataFrame] = []
+    if calls:
+        parts.append(_calls_frame(calls))
+    for index, frame in enumerate(frames, start=1):
+        part = pl.from_arrow(frame)
+        assert isinstance(part, pl.DataFrame)
+        # A frame holds one run's points: its key's category code, offset per frame, is a unique group code.
+        key_code = pl.col("key").cast(pl.Categorical).to_physical().cast(pl.UInt64)
+        code = pl.lit(index * 2**32, pl.UInt64) + key_code
+        parts.append(part.with_columns(pl.col("timestamp").dt.epoch("us"), code.alias("_g")))
+    if not parts:
+        return None
+    points = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
+    if points.height == 0:
+        return None
+    groups = points.select("_g", "run_id", "key").unique("_g")
+    # Strings stay string views: no copy out of polars, and delta-rs writes them as fast or faster.
+    table = (
+        points.select("run_id", "key", "step", pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "value")
+        .to_arrow(compat_level=pl.CompatLevel.newest())
+        .cast(POINTS_SCHEMA)
+    )
+    return Points(table=table, coded=points.select("_g", "step", "timestamp", "value"), groups=groups)
+
+
+_run_of, _step_of, _time_of, _keys_of, _values_of = (itemgetter(i) for i in range(5))
+
+
+def _calls_frame(calls: list[Call]) -> pl.DataFrame:
+    """Columns run_id, key, step, timestamp (µs), value and the group code ``_g`` of buffered calls."""
+    n = len(calls)
+    runs = list(map(_run_of, calls))
+    keysets = list(map(_keys_of, calls))
+    values = pl.Series("value", list(chain.from_iterable(map(_values_of, calls))), dtype=pl.Float64)
+    per_call = pl.DataFrame(
+        {"step": list(map(_step_of, calls)), "timestamp": list(map(_time_of, calls))},
+        schema={"step": pl.Int64, "timestamp": pl.Int64},
+    )
+    # The common case: one run logging the same keys at every step (list.count compares by identity first,
+    # and Run.log hands over one canonical tuple per key set).
+    if runs.count(runs[0]) == n and keysets.count(keysets[0]) == n:
+        keys = keysets[0]
+        k = len(keys)
+        call_index = pl.int_range(0, n * k, eager=True, dtype=pl.UInt32) // k if k > 1 else None
+        expanded = per_call if call_index is None else per_call[call_index]
+        key_code = pl.int_range(0, n * k, eager=True, dtype=pl.UInt32) % k
+        return expanded.select(
+            pl.repeat(runs[0], n * k, dtype=pl.String, eager=True).alias("run_id"),
+            pl.Series(keys, dtype=pl.String).gather(key_code).alias("key"),
+            "step",
+            "timestamp",
+            values,
+            key_code.cast(pl.UInt64).alias("_g"),
+        )
+    run_codes: dict[str, int] = {}
+    templates: dict[tuple[str, ...], int] = {}
+    run_of = pl.Series([run_codes.setdefault(r, len(run_codes)) for r in runs], dtype=pl.UInt32)
+    template_of = pl.Series([templates.setdefault(t, len(templates)) for t in keysets], dtype=pl.UInt32)
+    key_codes: dict[str, int] = {}
+    flat_codes = pl.Series(
+        [key_codes.setdefault(k, len(key_codes)) for k in chain.from_iterable(templates)], dtype=pl.UInt32
+    )
+    sizes = pl.Series([len(t) for t in templates], dtype=pl.UInt32)
+    lengths = sizes.gather(template_of)
+    call_index = pl.int_range(0, n, eager=True).repeat_by(lengths).explode()
+    # Position of each point within its call: 0..len-1, then back to 0 at the next call.
+    first_point = (lengths.cum_sum() - lengths).gather(call_index)
+    position = pl.int_range(0, len(call_index), eager=True) - first_point
+    starts = sizes.cum_sum() - sizes
+    key_code = flat_codes.gather(starts.gather(template_of.gather(call_index)) + position)
+    run_code = run_of.gather(call_index)
+    return per_call[call_index].select(
+        pl.Series(list(run_codes), dtype=pl.String).gather(run_code).alias("run_id"),
+        pl.Series(list(key_codes), dtype=pl.String).gather(key_code).alias("key"),
+        "step",
+        "timestamp",
+        values,
+        (run_code.cast(pl.UInt64) * len(key_codes) + key_code).alias("_g"),
+    )
+
+
+# --- one writer per process and root ---------------------------------------------------------------------
+
+_writers: dict[tuple[str, str], Writer] = {}
+_writers_lock = threading.Lock()
+
+
+def get_writer(layout: Layout, settings: Settings) -> Writer:
+    """The writer of this process for ``layout``'s root (created on first use)."""
+    key = (str(layout.root), str(spool_root(settings, layout)))
+    with _writers_lock:
+        writer = _writers.get(key)
+        if writer is None or writer._closed:
+            writer = _writers[key] = Writer(layout, settings)
+        return writer
+
+
+def active_writers() -> list[Writer]:
+    with _writers_lock:
+        return list(_writers.values())
+
+
+def flush_all(timeout: float | None = None) -> bool:
+    """Flush every writer of this process; True if nothing is left uncommitted."""
+    results = [w.flush(timeout) for w in active_writers()]  # flush every writer, even after a failure
+    return all(results)
+
+
+def _close_all_at_exit() -> None:
+    for writer in active_writers():
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+def _after_fork_in_child() -> None:
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in list(_writers.values()):
+        writer.reset_after_fork()
+
+
+atexit.register(_close_all_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def writer_status(writer: Writer) -> Mapping[str, Any]:
+    """Diagnostics for ``lakehouse runs recover`` and tests."""
+    return {
+        "writer": writer.writer_id,
+        "spool": str(writer.spool_root),
+        "pending_segments": writer.pending_segments,
+        "buffered_points": writer.buffered_points(),
+        "last_error": writer.last_error,
+    }

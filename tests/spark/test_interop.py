@@ -58,9 +58,9 @@ def test_each_engine_continues_after_the_other_optimizes_and_vacuums(
     for i in range(3):
         ds.write(pl.DataFrame({"id": [i], "v": [float(i)]}))
     ds.tag("first", version=0)
-    # Spark compacts, checkpoints and vacuums a delta-rs table...
-    maintain(lh, datasets=["shared"], steps=Steps(vacuum=True, retention_hours=0), spark=spark)
-    assert [v.operation for v in ds.history(limit=3)] == ["vacuum end", "vacuum start", "optimize"]
+    # Spark compacts and checkpoints a delta-rs table (its VACUUM: test_maintain.py)...
+    maintain(lh, datasets=["shared"], spark=spark)
+    assert ds.version().operation == "optimize"
     assert [ids(ds.read(v)) for v in (0, ds.latest_version)] == [[0], [0, 1, 2]]
     ds.write(pl.DataFrame({"id": [3, 1], "v": [3.0, 10.0]}), mode="upsert", key="id")
     assert ds.read().filter(pl.col("id") == 1)["v"].item() == 10.0

@@ -108,18 +108,22 @@ def test_maintain_job_in_the_test_session(
 ) -> None:
     """The maintain job's own code, run in this process (its Spark session is the active one)."""
     ds = lh.dataset("kept")
-    ds.write(pl.DataFrame({"id": [0]}))
+    for v in range(3):
+        ds.write(pl.DataFrame({"id": [v]}), mode="overwrite")
     ds.tag("golden", version=0)
-    ds.write(pl.DataFrame({"id": [1]}), mode="overwrite")
     argv = ["maintain.py", "--root", str(lh.root), "--dataset", "kept", "--vacuum", "--retention-hours", "0"]
-    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "argv", [*argv, "--dry-run"])
     with pytest.raises(SystemExit) as exited:
         runpy.run_path(str(REPO / "jobs" / "maintain.py"), run_name="__main__")
     assert exited.value.code == 0
     report = json.loads(capsys.readouterr().out)
     (table,) = report["tables"]
     assert table["pinned_versions"] == {"0": ["tag:golden"]}
-    assert table["vacuumed"] == []  # v0 is pinned; nothing else was removed
+    # Spark's DRY RUN lists the file of unpinned v1 and deletes nothing.
+    assert table["vacuumed"] == ds.vacuum(retention_hours=0, dry_run=True)
+    assert len(table["vacuumed"]) == 1
+    assert report["dry_run"] is True
+    assert ds.read(1).to_dicts() == [{"id": 1}]
     assert lh.read("kept:golden").to_dicts() == [{"id": 0}]
 
 
@@ -129,12 +133,12 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     before = set(storage.snapshot(ds.path, 0).files)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    rows = 150_000
+    rows = 60_000
     for i in range(8):
         pl.DataFrame(
             {"id": range(i * rows, (i + 1) * rows), "name": [f"n{i}"] * rows, "value": [float(i)] * rows}
         ).write_csv(inputs / f"part-{i}.csv")
-    env = job_env(LAKEHOUSE_SPARK_CONF=JOB_CONF + ";spark.sql.files.maxPartitionBytes=1m")
+    env = job_env(LAKEHOUSE_SPARK_CONF=JOB_CONF + ";spark.sql.files.maxPartitionBytes=256k")
     command = [sys.executable, str(REPO / "jobs" / "ingest_dataset.py"), "big", str(inputs), "--root", str(lh.root)]
     log = tmp_path / "job.log"
     with log.open("wb") as out:

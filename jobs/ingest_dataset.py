@@ -32,7 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--description", help="what this version is")
     parser.add_argument("--labelled-by", help="who labelled the data")
     parser.add_argument("--job-id", help="idempotency key: a re-run with the same id commits nothing new")
-    parser.add_argument("--schema-mode", choices=["merge"], help="merge: allow new columns")
+    parser.add_argument(
+        "--schema-mode", choices=["merge", "overwrite"], help="merge: allow new columns; overwrite: replace the schema"
+    )
     parser.add_argument("--schema-file", type=Path, help="input schema: Spark DDL or Spark JSON schema")
     parser.add_argument("--partition-by", action="append", help="partition column on creation (repeatable)")
     parser.add_argument("--root", help="lakehouse root (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml)")

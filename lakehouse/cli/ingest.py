@@ -62,7 +62,9 @@ def ingest(
     job_id: Annotated[
         str | None, typer.Option("--job-id", help="Idempotency key: re-running the same job commits nothing new.")
     ] = None,
-    schema_mode: Annotated[str | None, typer.Option(help="merge: allow new columns (missing ones null).")] = None,
+    schema_mode: Annotated[
+        str | None, typer.Option(help="merge: allow new columns (missing ones null); overwrite: with --mode overwrite.")
+    ] = None,
     schema_file: Annotated[
         Path | None, typer.Option(help="Input schema: Spark DDL ('id BIGINT NOT NULL, ...') or Spark JSON schema.")
     ] = None,

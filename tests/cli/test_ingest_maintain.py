@@ -38,14 +38,10 @@ def test_ingest_then_maintain_from_the_command_line(
     assert "ingested 1 csv file(s) into cli:v1: 2 rows written, 1 quarantined" in " ".join(out.split())
     assert "has 1 fields, expected 2" in out
 
-    lh.dataset("cli").tag("golden", version=0)
-    code, out, _ = run(
-        capsys, "maintain", "--engine", "spark", "--root", root, "--dataset", "cli", "--vacuum", "--json"
-    )
+    code, out, _ = run(capsys, "maintain", "--engine", "spark", "--root", root, "--dataset", "cli", "--json")
     assert code == 0
     (table,) = json.loads(out)["tables"]
-    assert table["table"] == "datasets/cli"
-    assert table["pinned_versions"] == {"0": ["tag:golden"]}
+    assert (table["table"], table["files_after"], table["checkpointed"]) == ("datasets/cli", 1, True)
     code, out, _ = run(capsys, "maintain", "--root", root)
     assert code == 0
     assert "maintenance (embedded)" in out

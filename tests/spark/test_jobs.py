@@ -133,12 +133,12 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     before = set(storage.snapshot(ds.path, 0).files)
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    rows = 60_000
+    rows = 25_000
     for i in range(8):
         pl.DataFrame(
             {"id": range(i * rows, (i + 1) * rows), "name": [f"n{i}"] * rows, "value": [float(i)] * rows}
         ).write_csv(inputs / f"part-{i}.csv")
-    env = job_env(LAKEHOUSE_SPARK_CONF=JOB_CONF + ";spark.sql.files.maxPartitionBytes=256k")
+    env = job_env(LAKEHOUSE_SPARK_CONF=JOB_CONF + ";spark.sql.files.maxPartitionBytes=128k")
     command = [sys.executable, str(REPO / "jobs" / "ingest_dataset.py"), "big", str(inputs), "--root", str(lh.root)]
     log = tmp_path / "job.log"
     with log.open("wb") as out:

@@ -50,6 +50,16 @@ class Settings:
         metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},
     )
     actor: str = field(default="", metadata={"toml": "actor", "env": "LAKEHOUSE_ACTOR"})
+    spark_master: str = field(default="", metadata={"toml": "spark.master", "env": "LAKEHOUSE_SPARK_MASTER"})
+    spark_defaults_file: Path = field(
+        default=Path("conf") / "spark-defaults.conf",
+        metadata={"toml": "spark.defaults_file", "env": "LAKEHOUSE_SPARK_DEFAULTS_FILE"},
+    )
+    spark_conf: str = field(default="", metadata={"toml": "spark.conf", "env": "LAKEHOUSE_SPARK_CONF"})
+    spark_jars_cache: Path = field(
+        default_factory=lambda: Path("~/.cache/lakehouse/ivy").expanduser(),
+        metadata={"toml": "spark.jars_cache", "env": "LAKEHOUSE_SPARK_JARS_CACHE"},
+    )
     spool_dir: str = field(
         default="",
         metadata={"toml": "tracking.spool_dir", "env": "LAKEHOUSE_SPOOL_DIR"},

@@ -44,6 +44,9 @@ def table_properties(settings: Settings, *, change_data_feed: bool, log_retentio
         "delta.checkpointInterval": str(settings.checkpoint_interval),
         "delta.logRetentionDuration": log_retention or settings.log_retention,
         "delta.deletedFileRetentionDuration": settings.deleted_file_retention,
+        # delta-rs can read but not write tables with deletion vectors (delta-rs #4079); Spark may turn them
+        # on for new tables by default, so every table says "off" explicitly, whichever engine creates it.
+        "delta.enableDeletionVectors": "false",
     }
     if change_data_feed:
         props["delta.enableChangeDataFeed"] = "true"
@@ -125,6 +128,22 @@ RUN_INPUTS = TableSpec(
             pa.field("ref", pa.string()),
             pa.field("context", pa.string()),
             pa.field("at", UTC_MICROS, nullable=False),
+        ]
+    ),
+)
+
+
+QUARANTINE = TableSpec(
+    "_quarantine/<dataset>",
+    pa.schema(
+        [
+            pa.field("dataset", pa.string()),
+            pa.field("source_file", pa.string()),  # the input file the record came from
+            pa.field("reason", pa.string()),  # why it was refused, naming the column and value
+            pa.field("record", pa.string()),  # the raw record (CSV line, JSON text) or the row as JSON
+            pa.field("job_id", pa.string()),  # the ingest job (and app transaction) that read it
+            pa.field("write_id", pa.string()),  # lakehouse.write_id of the dataset version that job wrote
+            pa.field("at", UTC_MICROS),
         ]
     ),
 )

@@ -12,7 +12,9 @@ import typer
 from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.demo import demo_command
-from lakehouse.cli.runs import maintain, runs_app
+from lakehouse.cli.ingest import ingest
+from lakehouse.cli.maintain import maintain
+from lakehouse.cli.runs import runs_app
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -25,6 +27,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
+app.command("ingest")(ingest)
 app.command("maintain")(maintain)
 app.command("demo")(demo_command)
 

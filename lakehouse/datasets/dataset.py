@@ -197,7 +197,7 @@ class Dataset:
         if mode not in _MODES:
             msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
             raise InvalidArgument(msg)
-        keys = _key_list(key, mode)
+        keys = key_list(key, mode)
         if schema_mode not in (None, "merge", "overwrite"):
             msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
             raise InvalidArgument(msg)
@@ -298,13 +298,16 @@ class Dataset:
                 configuration=table_properties(self._lh.settings, change_data_feed=True),
                 **common,
             )
-        version = self._find_write(user_metadata[SECTION]["write_id"])
+        version = self.find_write(user_metadata[SECTION]["write_id"])
         if creating:
-            self._register(user_metadata)
+            self.register(user_metadata)
         return self.version(version)
 
-    def _find_write(self, wanted: str) -> int:
-        """The version our commit landed at (other writers may have committed after it)."""
+    def find_write(self, wanted: str) -> int:
+        """The version the write with ``write_id`` landed at (other writers may have committed after it).
+
+        Also used by the Spark writer, whose commits carry the same ``userMetadata`` convention.
+        """
         for limit in (10, 1000, None):
             for commit in storage.history(self.path, limit=limit):
                 if write_id(commit) == wanted:
@@ -312,7 +315,8 @@ class Dataset:
         msg = f"write to {self.name!r} committed but its version could not be found in the log"
         raise LakehouseError(msg)
 
-    def _register(self, user_metadata: Mapping[str, Any]) -> None:
+    def register(self, user_metadata: Mapping[str, Any]) -> None:
+        """Record the dataset's creation in the registry (called by whichever engine created it)."""
         try:
             registry.record(
                 self._lh.layout,
@@ -612,7 +616,8 @@ class Dataset:
         retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)
 
 
-def _key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
+def key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
+    """The key columns of a write as a list; raises InvalidArgument unless keys and ``upsert`` go together."""
     keys = [key] if isinstance(key, str) else list(key or [])
     if mode == "upsert" and not keys:
         msg = "mode='upsert' needs key=[columns] to match rows on"

@@ -7,6 +7,7 @@ from typing import Any
 
 import polars as pl
 
+from lakehouse import storage
 from lakehouse.catalog import registry
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings, load_settings
@@ -67,6 +68,25 @@ class Lakehouse:
         """Read the version a reference names into a polars DataFrame."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         return self.dataset(parsed.name).read(parsed.version, tag=parsed.tag, as_of=parsed.as_of, columns=columns)
+
+    # --- change detection --------------------------------------------------------------------------------
+
+    def table_versions(self) -> dict[str, int]:
+        """The current version of every table under the root, keyed by location (``datasets/mnist``...).
+
+        Cheap: it lists the tables' log folders without loading them. Any change of the result means new
+        commits, so readers that cache query results (the app) key their caches on it.
+        """
+        found: dict[str, int] = {}
+        tables = [self.layout.dataset_registry, self.layout.tags, self.layout.runs, self.layout.inputs]
+        tables.append(self.layout.metrics)
+        if self.layout.datasets_dir.is_dir():
+            tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
+        for path in tables:
+            version = storage.peek_version(path)
+            if version is not None:
+                found[path.relative_to(self.root).as_posix()] = version
+        return found
 
 
 def _latest_description(ds: Dataset, latest: DatasetVersion) -> str | None:

@@ -10,6 +10,7 @@ import click
 import typer
 
 from lakehouse.cli import _common
+from lakehouse.cli.app import app_command
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.errors import LakehouseError
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.command("app")(app_command)
 
 
 @app.callback()

@@ -1,0 +1,73 @@
+"""The frame around every page: the connection, the sidebar, and errors shown as messages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+import lakehouse
+
+log = logging.getLogger("lakehouse.app")
+
+
+@st.cache_resource(show_spinner=False)
+def _connect(root: str) -> lakehouse.Lakehouse:
+    return lakehouse.connect(root)
+
+
+def handle() -> lakehouse.Lakehouse:
+    """The lakehouse this server was started on (settings: ``LAKEHOUSE_ROOT`` or ``conf/lakehouse.toml``)."""
+    return _connect(str(lakehouse.load_settings().root.expanduser().absolute()))
+
+
+def root() -> Path:
+    return handle().root
+
+
+def stamp(*prefixes: str) -> tuple[tuple[str, int], ...]:
+    """Versions of the tables under ``prefixes`` (all tables if none): the cache key of what reads them."""
+    versions = handle().table_versions()
+    return tuple(sorted((k, v) for k, v in versions.items() if not prefixes or k.startswith(prefixes)))
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.caption(f"Lakehouse root  \n`{root()}`")
+        st.caption("Read-only. Reload the page to see new commits.")
+
+
+def error(message: str) -> None:
+    """Show a problem as one message, never a traceback."""
+    st.error(message, icon=":material/error:")
+
+
+@contextmanager
+def guarded(what: str) -> Iterator[None]:
+    """Turn exceptions raised in the block into a message; the rest of the page keeps rendering.
+
+    Lakehouse errors are the visitor's to fix (a bad ref, an unknown run) and are shown as they are.
+    Anything else is a bug: the message says so and the traceback goes to the server log only.
+    Streamlit's own control flow (``st.stop``, ``st.rerun``, page switches) derives from BaseException
+    and passes through.
+    """
+    try:
+        yield
+    except lakehouse.LakehouseError as e:
+        error(str(e))
+    except Exception as e:
+        log.exception("unexpected error in %s", what)
+        error(f"{what} failed unexpectedly ({type(e).__name__}: {e}); the server log has the details.")
+
+
+def empty_lakehouse(what: str) -> None:
+    """The empty state: say what is missing and what to run."""
+    st.info(
+        f"No {what} under `{root()}` yet.\n\n"
+        "To explore a sample lakehouse, run `make demo` (or `lakehouse demo --root DIR`, then "
+        "`lakehouse app --root DIR`).",
+        icon=":material/lightbulb:",
+    )

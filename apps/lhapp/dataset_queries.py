@@ -9,9 +9,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from lhapp.shell import handle
+from lhapp.shell import Stamp, handle
 
-Stamp = tuple[tuple[str, int], ...]
 PREVIEW_ROWS = 200
 DIFF_SAMPLE_ROWS = 200
 _CARD = ("created_by", "created_on", "labelled_by", "number_of_samples", "description")

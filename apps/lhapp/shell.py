@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -28,10 +29,17 @@ def root() -> Path:
     return handle().root
 
 
-def stamp(*prefixes: str) -> tuple[tuple[str, int], ...]:
-    """Versions of the tables under ``prefixes`` (all tables if none): the cache key of what reads them."""
-    versions = handle().table_versions()
-    return tuple(sorted((k, v) for k, v in versions.items() if not prefixes or k.startswith(prefixes)))
+Stamp = tuple[str, tuple[tuple[str, int], ...]]
+
+
+def stamp(*prefixes: str) -> Stamp:
+    """The root and the versions of its tables under ``prefixes`` (all if none): the cache key of a read.
+
+    Cached reads take it as an argument, so a new commit to any table they read changes their key.
+    """
+    lh = handle()
+    versions = lh.table_versions()
+    return str(lh.root), tuple(sorted((k, v) for k, v in versions.items() if not prefixes or k.startswith(prefixes)))
 
 
 def sidebar() -> None:
@@ -71,3 +79,9 @@ def empty_lakehouse(what: str) -> None:
         "`lakehouse app --root DIR`).",
         icon=":material/lightbulb:",
     )
+
+
+def table(frame: Any, *, key: str, **kwargs: Any) -> Any:
+    """``st.dataframe`` in a keyed container: tests and the browser find a table by its key."""
+    with st.container(key=key):
+        return st.dataframe(frame, hide_index=True, **kwargs)

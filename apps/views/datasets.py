@@ -6,7 +6,7 @@ import streamlit as st
 
 from lhapp import charts, params
 from lhapp import dataset_queries as q
-from lhapp.shell import empty_lakehouse, guarded, handle, stamp
+from lhapp.shell import empty_lakehouse, guarded, handle, stamp, table
 
 st.title("Datasets")
 
@@ -16,7 +16,7 @@ if datasets.is_empty():
     empty_lakehouse("datasets")
     st.stop()
 
-st.dataframe(datasets, hide_index=True, key="datasets_table")
+table(datasets, key="datasets_table")
 
 names = datasets.get_column("dataset").to_list()
 name = params.choice("Dataset", names, key="dataset", explain=lambda n: handle().dataset(n).latest_version)
@@ -44,14 +44,13 @@ if history_tab.open:
         c.metric("Versions", len(numbers))
         d.metric("Tags", len(live_tags))
         st.plotly_chart(charts.dataset_timeline(history, title=f"{name}: rows per version"), key="timeline")
-        st.dataframe(
+        table(
             history,
-            hide_index=True,
+            key="history_table",
             column_config={
                 "created_at": st.column_config.DatetimeColumn("created at", format="YYYY-MM-DD HH:mm:ss"),
                 "number_of_samples": st.column_config.NumberColumn("samples"),
             },
-            key="history_table",
         )
 
 if schema_tab.open:
@@ -60,7 +59,7 @@ if schema_tab.open:
             "Version", numbers, key="schema_version", format_func=lambda v: f"v{v}", explain=_explain_version
         )
         assert version is not None
-        st.dataframe(q.schema(name, version, own), hide_index=True, key="schema_table")
+        table(q.schema(name, version, own), key="schema_table")
 
 if preview_tab.open:
     with preview_tab, guarded("Preview"):
@@ -74,7 +73,7 @@ if preview_tab.open:
         assert target is not None
         shown = q.preview(target, own)
         st.caption(f"`{shown.ref}` · {shown.num_rows:,} rows · first {min(shown.num_rows, q.PREVIEW_ROWS)} shown")
-        st.dataframe(shown.rows, hide_index=True, key="preview_table")
+        table(shown.rows, key="preview_table")
 
 if diff_tab.open:
     with diff_tab, guarded("Diff"):
@@ -120,7 +119,7 @@ if diff_tab.open:
                 st.subheader(
                     f"{label} rows" + (f" (first {frame.height} of {total:,})" if total > frame.height else "")
                 )
-                st.dataframe(frame, hide_index=True, key=f"diff_{label.lower()}")
+                table(frame, key=f"diff_{label.lower()}")
 
 if tags_tab.open:
     with tags_tab, guarded("Tags"):
@@ -128,9 +127,9 @@ if tags_tab.open:
             st.info(f"`{name}` has no tags. Tag a version with `lakehouse datasets tag {name} TAG --version N`.")
         else:
             st.subheader("Current tags")
-            st.dataframe(live_tags, hide_index=True, key="tags_table")
+            table(live_tags, key="tags_table")
             st.subheader("Tag history")
-            st.dataframe(tag_events, hide_index=True, key="tag_history_table")
+            table(tag_events, key="tag_history_table")
 
 if runs_tab.open:
     with runs_tab, guarded("Runs"):

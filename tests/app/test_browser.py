@@ -1,0 +1,146 @@
+"""The app in a real headless Chromium, served by ``lakehouse app`` as a user would start it.
+
+Screenshots of every page land in ``artifacts/screenshots/`` (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+
+from tests.app.conftest import build_datasets
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's own connections are refused on a closed network
+# and page loads stall.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDER_TIMEOUT_MS = 45_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser") / "lh"
+    build_datasets(root)
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    proc = subprocess.Popen(
+        [cli, "app", "--root", str(root), "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline().decode()
+            assert line, "lakehouse app exited before printing its URL"
+            text += line
+        yield json.loads(text)["url"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1800},
+        )
+        context.set_default_timeout(RENDER_TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+def visit(browser: BrowserContext, url: str) -> Page:
+    """Open ``url`` and wait until the script run has finished."""
+    page = browser.new_page()
+    page.goto(url)
+    settle(page)
+    return page
+
+
+def settle(page: Page) -> None:
+    page.locator('[data-testid="stApp"]').wait_for()
+    page.locator('[data-testid="stMain"] h1').first.wait_for()
+    # The status widget shows while the script runs; wait until the run is over.
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && document.querySelector('[data-testid=\"stApp\"]').dataset.teststate !== 'running'"
+    )
+
+
+def no_failures(page: Page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "an exception box is shown"
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert not errors, errors
+
+
+def table(page: Page, key: str) -> None:
+    """The keyed table rendered its grid."""
+    page.locator(f'.st-key-{key} [data-testid="stDataFrame"]').first.wait_for(state="visible")
+
+
+def chart(page: Page) -> None:
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(state="visible")
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_datasets_page_every_tab(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/")
+    table(page, "datasets_table")
+    table(page, "history_table")
+    chart(page)
+    no_failures(page)
+    shot(page, "datasets-history")
+    page.get_by_role("tab", name="Diff").click()
+    settle(page)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Changed rows").wait_for()
+    table(page, "diff_added")
+    no_failures(page)
+    assert "tab=Diff" in page.url
+    shot(page, "datasets-diff")
+    for tab, key in (("Schema", "schema_table"), ("Preview", "preview_table"), ("Tags", "tag_history_table")):
+        page.get_by_role("tab", name=tab).click()
+        settle(page)
+        table(page, key)
+        no_failures(page)
+        shot(page, f"datasets-{tab.lower()}")
+    page.close()
+
+
+def test_a_bad_ref_in_the_url_is_a_message(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/?tab=Preview&ref=digits:nope")
+    message = page.locator('[data-testid="stAlertContentError"]').first
+    message.wait_for()
+    assert "has no tag 'nope'" in message.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "datasets-bad-ref")
+    page.close()

@@ -4,6 +4,9 @@
 >>> lh = lakehouse.connect("/tmp/lh")
 >>> v = lh.dataset("mnist-train").write(frame, created_by="data-eng")
 >>> lh.read("mnist-train:v0")
+>>> with lh.start_run(experiment="mnist", params={"lr": 1e-3}, inputs=["mnist-train:v0"]) as run:
+...     run.log({"loss": 0.3}, step=1)
+>>> lh.runs(experiment="mnist")
 """
 
 from lakehouse.client import Lakehouse, connect
@@ -21,12 +24,27 @@ from lakehouse.errors import (
     LakehouseError,
     NotFound,
     NotInstalled,
+    ParamConflict,
+    RunNotActive,
+    RunNotFound,
     SchemaMismatch,
     TagExists,
     TagNotFound,
+    TrackingWarning,
     VersionNotFound,
 )
 from lakehouse.refs import Ref, parse_ref
+from lakehouse.tracking import (
+    MaintenanceReport,
+    Metric,
+    MetricSummary,
+    RecoveryReport,
+    Run,
+    RunComparison,
+    RunInfo,
+    RunInput,
+    RunStatus,
+)
 
 __version__ = "0.1.0"
 
@@ -42,6 +60,16 @@ __all__ = [
     "DatasetInfo",
     "DatasetDiff",
     "SchemaChange",
+    # runs and metrics
+    "Run",
+    "RunInfo",
+    "RunStatus",
+    "RunInput",
+    "Metric",
+    "MetricSummary",
+    "RunComparison",
+    "RecoveryReport",
+    "MaintenanceReport",
     # references
     "Ref",
     "parse_ref",
@@ -61,4 +89,8 @@ __all__ = [
     "SchemaMismatch",
     "CommitConflict",
     "NotInstalled",
+    "RunNotFound",
+    "RunNotActive",
+    "ParamConflict",
+    "TrackingWarning",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -14,6 +16,18 @@ from lakehouse.config import Settings, load_settings
 from lakehouse.datasets.dataset import Dataset, default_actor
 from lakehouse.datasets.versions import DatasetInfo, DatasetVersion
 from lakehouse.refs import Ref, parse_ref
+
+if TYPE_CHECKING:
+    from lakehouse.tracking import (
+        MaintenanceReport,
+        Metric,
+        RecoveryReport,
+        Run,
+        RunComparison,
+        RunInfo,
+        RunStatus,
+    )
+    from lakehouse.tracking.maintenance import Engine
 
 
 class Lakehouse:
@@ -69,6 +83,191 @@ class Lakehouse:
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         return self.dataset(parsed.name).read(parsed.version, tag=parsed.tag, as_of=parsed.as_of, columns=columns)
 
+    # --- runs and metrics (lakehouse.tracking, lakehouse.query) -------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        experiment: str | None = None,
+        name: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        job_type: str | None = None,
+        inputs: Iterable[str] = (),
+        resume: str | None = None,
+        start_time: datetime | None = None,
+    ) -> Run:
+        """Start a run (or continue run ``resume``) and return its handle; use it as a context manager.
+
+        Args:
+            experiment: groups runs (default ``"default"``).
+            name: display name (default ``run-<first 8 characters of the id>``).
+            params: immutable parameters, stored as strings as MLflow does.
+            tags: mutable labels.
+            job_type: what kind of run this is (``train``, ``eval``...).
+            inputs: dataset references (``"mnist-train:v3"``, ``":prod"``, ``"@<time>"``) resolved now to the
+                concrete versions that are recorded (and pinned against vacuum).
+            resume: id of an existing run to continue: its params stay immutable and its step counter
+                continues after its last logged step.
+            start_time: when the run started, if not now.
+
+        Nothing here waits for a commit: the run's events go through the background writer. User, host,
+        command line, Python and package versions and the git commit are recorded automatically.
+        """
+        from lakehouse.tracking import starting
+
+        return starting.start_run(
+            self,
+            experiment=experiment,
+            name=name,
+            params=params,
+            tags=tags,
+            job_type=job_type,
+            inputs=inputs,
+            resume=resume,
+            start_time=start_time,
+        )
+
+    def attach_run(self, run_id: str) -> Run:
+        """A handle that logs into an existing run without changing its status (for stateless clients)."""
+        from lakehouse.tracking import starting
+
+        return starting.attach_run(self, run_id)
+
+    def run(self, run_id: str) -> RunInfo:
+        """Everything recorded about one run (``run_id`` may be a unique prefix or a unique run name)."""
+        from lakehouse.query.runs import Tables, resolve_run_id, run_info
+
+        tables = Tables.load(self.layout)
+        return run_info(tables, resolve_run_id(tables, run_id))
+
+    def runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        run_ids: str | Sequence[str] | None = None,
+        tags: dict[str, str] | None = None,
+        include_deleted: bool = False,
+        where: pl.Expr | None = None,
+    ) -> pl.DataFrame:
+        """One row per run, newest first: ``run_id, name, experiment, status, lifecycle, start_time, end_time,
+        job_type, user, host, git_commit, inputs`` (list of ``dataset:vN``), then ``params.<key>``,
+        ``tags.<key>`` and ``metrics.<key>.last|min|max`` columns.
+
+        Deleted runs are hidden unless ``include_deleted``; ``tags`` keeps runs having all those tag values;
+        ``where`` is any polars filter applied to the result.
+        """
+        from lakehouse.query.runs import Tables, fold
+
+        return fold(
+            Tables.load(self.layout),
+            experiment=experiment,
+            status=status,
+            run_ids=run_ids,
+            tags=tags,
+            include_deleted=include_deleted,
+            where=where,
+        )
+
+    def experiments(self) -> pl.DataFrame:
+        """One row per experiment: runs, running runs, newest start."""
+        from lakehouse.query.runs import Tables, experiments
+
+        return experiments(Tables.load(self.layout))
+
+    def metrics(
+        self,
+        run_ids: str | Sequence[str],
+        keys: str | Sequence[str] | None = None,
+        max_points: int | None = None,
+    ) -> pl.DataFrame:
+        """Metric points ``(run_id, key, step, timestamp, value)`` of some runs, sorted by run, key and step.
+
+        ``max_points`` downsamples each (run, key) series to at most that many points, keeping every bucket's
+        first, last, minimum and maximum (see :func:`lakehouse.query.metrics.downsample`).
+        Raises :class:`RunNotFound` for an unknown run id.
+        """
+        from lakehouse.query import metrics
+        from lakehouse.query.runs import Tables, resolve_run_id
+
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        tables = Tables.load(self.layout)
+        known = tables.run_ids()
+        ids = [i if i in known else resolve_run_id(tables, i) for i in ids]
+        wanted = [keys] if isinstance(keys, str) else (None if keys is None else list(keys))
+        return metrics.history(self.layout, ids, keys=wanted, max_points=max_points)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric of one run, as :class:`Metric` values (step order)."""
+        from lakehouse.tracking import Metric
+
+        frame = self.metrics(run_id, keys=[key])
+        return [
+            Metric(key=r["key"], value=r["value"], step=r["step"], timestamp=r["timestamp"])
+            for r in frame.iter_rows(named=True)
+        ]
+
+    def compare(self, run_ids: Sequence[str]) -> RunComparison:
+        """Params that differ, metric summaries side by side, and dataset versions used, for some runs."""
+        from lakehouse.query.compare import compare
+        from lakehouse.query.runs import Tables, resolve_run_id
+
+        tables = Tables.load(self.layout)
+        ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+        return compare(tables, [resolve_run_id(tables, i) for i in ids])
+
+    def lineage(self, ref: str | Ref, *, include_deleted: bool = False) -> pl.DataFrame:
+        """The runs (as :meth:`runs`) that used the dataset version ``ref`` resolves to."""
+        from lakehouse.catalog.tables import RUN_INPUTS
+        from lakehouse.query import frames
+        from lakehouse.query.runs import Tables, fold
+
+        version = self.resolve(ref)
+        inputs = frames.table_frame(self.layout.inputs, RUN_INPUTS)
+        used = inputs.filter((pl.col("dataset") == version.name) & (pl.col("version") == version.version))
+        ids = used.get_column("run_id").unique().to_list()
+        return fold(Tables.load(self.layout), run_ids=ids, include_deleted=include_deleted)
+
+    def delete_run(self, run_id: str) -> str:
+        """Mark a run deleted (hidden from :meth:`runs`; restorable). Returns the run id."""
+        from lakehouse.tracking import starting
+
+        return starting.set_lifecycle(self, run_id, "deleted")
+
+    def restore_run(self, run_id: str) -> str:
+        """Undo :meth:`delete_run`. Returns the run id."""
+        from lakehouse.tracking import starting
+
+        return starting.set_lifecycle(self, run_id, "active")
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Commit everything this process logged under this root; True if nothing is left pending."""
+        from lakehouse.tracking import starting
+
+        return starting.writer_of(self).flush(timeout)
+
+    def recover(self) -> RecoveryReport:
+        """Commit, exactly once, what dead writers of this machine left in the spool."""
+        from lakehouse.tracking import recovery
+
+        return recovery.recover(self.layout, self.settings)
+
+    def maintain(
+        self,
+        *,
+        tables: Sequence[str] | None = None,
+        vacuum: bool = False,
+        retention_hours: int | None = None,
+        engine: Engine = "embedded",
+    ) -> MaintenanceReport:
+        """Compact, checkpoint (and optionally vacuum) the tracking tables; see docs/TRACKING.md."""
+        from lakehouse.tracking import maintenance
+
+        return maintenance.maintain(
+            self.layout, self.settings, tables=tables, vacuum=vacuum, retention_hours=retention_hours, engine=engine
+        )
+
     # --- change detection --------------------------------------------------------------------------------
 
     def table_versions(self) -> dict[str, int]:
@@ -78,8 +277,7 @@ class Lakehouse:
         commits, so readers that cache query results (the app) key their caches on it.
         """
         found: dict[str, int] = {}
-        tables = [self.layout.dataset_registry, self.layout.tags, self.layout.runs, self.layout.inputs]
-        tables.append(self.layout.metrics)
+        tables = [self.layout.dataset_registry, self.layout.tags, *self.layout.tracking_tables.values()]
         if self.layout.datasets_dir.is_dir():
             tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
         for path in tables:

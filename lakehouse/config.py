@@ -50,6 +50,33 @@ class Settings:
         metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},
     )
     actor: str = field(default="", metadata={"toml": "actor", "env": "LAKEHOUSE_ACTOR"})
+    spool_dir: str = field(
+        default="",
+        metadata={"toml": "tracking.spool_dir", "env": "LAKEHOUSE_SPOOL_DIR"},
+    )
+    flush_interval: float = field(
+        default=2.0,
+        metadata={"toml": "tracking.flush_interval", "env": "LAKEHOUSE_FLUSH_INTERVAL"},
+    )
+    flush_points: int = field(
+        default=250_000,
+        metadata={"toml": "tracking.flush_points", "env": "LAKEHOUSE_FLUSH_POINTS"},
+    )
+    spool_fsync: bool = field(
+        default=True,
+        metadata={"toml": "tracking.spool_fsync", "env": "LAKEHOUSE_SPOOL_FSYNC"},
+    )
+    finish_timeout: float = field(
+        default=30.0,
+        metadata={"toml": "tracking.finish_timeout", "env": "LAKEHOUSE_FINISH_TIMEOUT"},
+    )
+    maintenance_commits: int = field(
+        default=200,
+        metadata={"toml": "tracking.maintenance_commits", "env": "LAKEHOUSE_MAINTENANCE_COMMITS"},
+    )
+    tracking_log_retention: str = field(
+        default="interval 30 days",
+        metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
     app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
     app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
     app_refresh_seconds: int = field(
@@ -85,12 +112,33 @@ def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError(value)
             return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return float(value)
+        if kind == "bool":
+            return _boolean(value)
         if kind == "str":
             return str(value)
     except (TypeError, ValueError) as e:
         msg = f"{source}: {value!r} is not a valid {kind} for setting {f.name!r}"
         raise ConfigError(msg) from e
     return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(value)
 
 
 def _lookup(table: Mapping[str, Any], dotted: str) -> Any:

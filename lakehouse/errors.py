@@ -73,8 +73,27 @@ class StorageError(LakehouseError):
     """The storage engine failed for a reason not covered by a more specific error."""
 
 
+class RunNotFound(NotFound):
+    """No run with that id under the root."""
+
+
+class RunNotActive(LakehouseError):
+    """A run handle was used after :meth:`Run.finish`; resume the run to log more."""
+
+
+class ParamConflict(LakehouseError, ValueError):
+    """A run parameter was logged again with a different value (parameters are immutable)."""
+
+
 class NotInstalled(LakehouseError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class TrackingWarning(UserWarning):
+    """Logging is degraded (a commit failed, the spool is unwritable); data is kept and retried.
+
+    Emitted once per writer and kind of problem: training code never sees an exception from logging.
+    """
 
 
 def closest(word: str, choices: Iterable[str], *, limit: int = 3) -> str:

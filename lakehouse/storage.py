@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import polars as pl
 import pyarrow as pa
@@ -416,3 +418,136 @@ def set_properties(path: str | Path, values: Mapping[str, str]) -> None:
     table = open_table(path)
     with _translated(path, "setting table properties"):
         table.alter.set_table_properties(dict(values), raise_if_not_exists=False)
+
+
+def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -> dict[str, Any]:
+    """Delete the rows matching a SQL ``predicate`` (files holding them are rewritten without them).
+
+    Deletes conflict with concurrent commits that remove the same files or add matching rows (then this
+    raises :class:`CommitConflict`); blind appends of other rows never fail because of a delete.
+    """
+    table = open_table(path)
+    props = CommitProperties(max_commit_retries=max_commit_retries)
+    with _translated(path, "delete"):
+        return dict(table.delete(predicate, commit_properties=props))
+
+
+# --- warm reads -------------------------------------------------------------------------------------------
+# Readers that ask the same table again and again (the query layer, the app) keep its DeltaTable loaded and
+# bring it up to date incrementally: a refresh with no new commit costs one listing of the log folder instead
+# of a checkpoint read, which is what keeps a one-run history read within milliseconds.
+
+# Reader features under which a data file alone does not give the table's rows.
+_FILE_LEVEL_BREAKERS = frozenset({"deletionVectors", "columnMapping"})
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One live data file of a table version."""
+
+    path: str  # absolute local path
+    partition: Mapping[str, str | None]
+    size_bytes: int
+    num_records: int | None
+
+
+@dataclass(frozen=True)
+class FileSet:
+    """The live data files of one table version, from the log alone.
+
+    ``plain_parquet`` is True when reading the files (plus the partition values) gives exactly the table's
+    rows: no deletion vectors and no column mapping (which lakehouse tables never enable; see ARCHITECTURE).
+    """
+
+    version: int
+    files: tuple[DataFile, ...] = field(repr=False)
+    partition_columns: tuple[str, ...]
+    schema: pa.Schema = field(repr=False)
+    plain_parquet: bool = True
+
+    def by_partition(self, column: str) -> dict[str | None, list[DataFile]]:
+        out: dict[str | None, list[DataFile]] = {}
+        for f in self.files:
+            out.setdefault(f.partition.get(column), []).append(f)
+        return out
+
+
+class _Warm:
+    def __init__(self, table: DeltaTable) -> None:
+        self.table = table
+        self.lock = threading.Lock()
+        self.fileset: FileSet | None = None
+
+
+_warm: dict[str, _Warm] = {}
+_warm_lock = threading.Lock()
+
+
+def _warm_table(path: str | Path) -> _Warm:
+    key = str(Path(path).absolute())
+    with _warm_lock:
+        found = _warm.get(key)
+    if found is None:
+        found = _Warm(open_table(path))
+        with _warm_lock:
+            found = _warm.setdefault(key, found)
+    return found
+
+
+def live_files(path: str | Path) -> FileSet:
+    """The data files of the latest version, from a warm table brought up to date incrementally."""
+    warm = _warm_table(path)
+    with warm.lock, _translated(path, "listing files"):
+        try:
+            warm.table.update_incremental()
+        except DeltaError:
+            # The log was cleaned past our version (or rewritten): reload from the newest checkpoint.
+            warm.table = open_table(path)
+            warm.fileset = None
+        version = int(warm.table.version())
+        if warm.fileset is not None and warm.fileset.version == version:
+            return warm.fileset
+        warm.fileset = _fileset(path, warm.table, version)
+        return warm.fileset
+
+
+def _fileset(path: str | Path, table: DeltaTable, version: int) -> FileSet:
+    # Through the C stream interface: pa.table() would import pandas (seconds) just to rule it out.
+    actions = pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
+    partition_columns = tuple(table.metadata().partition_columns)
+    root = Path(path).absolute()
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    records = (
+        actions.column("num_records").to_pylist() if "num_records" in actions.column_names else [None] * len(paths)
+    )
+    parts = {c: actions.column(f"partition.{c}").to_pylist() for c in partition_columns}
+    files = tuple(
+        DataFile(
+            path=str(root / unquote(p)),
+            partition={c: None if parts[c][i] is None else str(parts[c][i]) for c in partition_columns},
+            size_bytes=int(sizes[i] or 0),
+            num_records=_optional_int(records[i]),
+        )
+        for i, p in enumerate(paths)
+    )
+    features = set(table.protocol().reader_features or [])
+    config = table.metadata().configuration
+    plain = not (features & _FILE_LEVEL_BREAKERS) and config.get("delta.columnMapping.mode", "none") == "none"
+    schema = pa.schema(table.schema().to_arrow())
+    return FileSet(
+        version=version, files=files, partition_columns=partition_columns, schema=schema, plain_parquet=plain
+    )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def forget_warm(path: str | Path | None = None) -> None:
+    """Drop warm tables (all, or the one at ``path``), e.g. after a table was deleted and re-created."""
+    with _warm_lock:
+        if path is None:
+            _warm.clear()
+        else:
+            _warm.pop(str(Path(path).absolute()), None)

@@ -43,3 +43,21 @@ class Layout:
     @property
     def metrics(self) -> Path:
         return self.root / "tracking" / "metrics"
+
+    @property
+    def metric_summaries(self) -> Path:
+        return self.root / "tracking" / "metric_summaries"
+
+    @property
+    def tracking_tables(self) -> dict[str, Path]:
+        """Every tracking table by short name, in the order the metrics writer commits them."""
+        return {
+            "runs": self.runs,
+            "inputs": self.inputs,
+            "metric_summaries": self.metric_summaries,
+            "metrics": self.metrics,
+        }
+
+    def default_spool(self, host: str) -> Path:
+        """Where a machine's metrics writers keep uncommitted segments unless ``spool_dir`` says otherwise."""
+        return self.root / "_spool" / host

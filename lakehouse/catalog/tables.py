@@ -21,11 +21,28 @@ from lakehouse.errors import CommitConflict
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
-def table_properties(settings: Settings, *, change_data_feed: bool) -> dict[str, str]:
+_SIMPLE_TYPES: dict[pa.DataType, pl.DataType] = {
+    pa.string(): pl.String(),
+    pa.int64(): pl.Int64(),
+    pa.int32(): pl.Int32(),
+    pa.float64(): pl.Float64(),
+    pa.bool_(): pl.Boolean(),
+    UTC_MICROS: pl.Datetime("us", "UTC"),
+}
+
+
+def _polars_type(t: pa.DataType) -> pl.DataType:
+    found = _SIMPLE_TYPES.get(t)
+    if found is not None:
+        return found
+    return pl.from_arrow(pa.schema([pa.field("x", t)]).empty_table()).schema["x"]  # type: ignore[union-attr]
+
+
+def table_properties(settings: Settings, *, change_data_feed: bool, log_retention: str | None = None) -> dict[str, str]:
     """Properties every lakehouse table is created with, explicit so delta-rs and Spark agree."""
     props = {
         "delta.checkpointInterval": str(settings.checkpoint_interval),
-        "delta.logRetentionDuration": settings.log_retention,
+        "delta.logRetentionDuration": log_retention or settings.log_retention,
         "delta.deletedFileRetentionDuration": settings.deleted_file_retention,
     }
     if change_data_feed:
@@ -40,9 +57,29 @@ class TableSpec:
     name: str
     schema: pa.Schema
     change_data_feed: bool = False
+    partition_by: tuple[str, ...] = ()
+    #: Tracking tables take many small commits and need no long time travel: their log retention is
+    #: ``Settings.tracking_log_retention`` instead of the datasets' decade.
+    tracking: bool = False
 
     def empty(self) -> pl.DataFrame:
-        return pl.from_arrow(self.schema.empty_table())  # type: ignore[return-value]
+        return pl.DataFrame(schema=self.polars_schema)
+
+    @property
+    def polars_schema(self) -> pl.Schema:
+        """The schema as polars types (without pl.from_arrow, which imports pandas when it is installed)."""
+        return pl.Schema({f.name: _polars_type(f.type) for f in self.schema})
+
+    def from_rows(self, rows: list[Mapping[str, Any]]) -> pa.Table:
+        """Rows (dicts) as an Arrow table of this schema, built by polars: pyarrow's own conversion of Python
+        objects imports pandas on first use, seconds of GIL-holding work in a training process."""
+        frame = pl.DataFrame(rows, schema=self.polars_schema)
+        return frame.to_arrow().cast(self.schema)
+
+    def properties(self, settings: Settings) -> dict[str, str]:
+        """The table properties this table is created with."""
+        retention = settings.tracking_log_retention if self.tracking else None
+        return table_properties(settings, change_data_feed=self.change_data_feed, log_retention=retention)
 
 
 DATASET_EVENTS = TableSpec(
@@ -89,6 +126,67 @@ RUN_INPUTS = TableSpec(
 )
 
 
+# --- tracking ------------------------------------------------------------------------------------------------
+# Written by the metrics writer (lakehouse.tracking.writer) through the spool, one app transaction per table
+# and segment. See docs/TRACKING.md for the meaning of every column.
+
+RUN_EVENTS = TableSpec(
+    "tracking/runs",
+    pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            # created | resumed | renamed | status | param | tag | tag_deleted | lifecycle | environment
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("at", UTC_MICROS, nullable=False),
+            pa.field("key", pa.string()),  # param / tag key
+            pa.field("value", pa.string()),  # param or tag value, status, lifecycle state, environment JSON
+            pa.field("experiment", pa.string()),  # created
+            pa.field("name", pa.string()),  # created, renamed
+            pa.field("writer", pa.string(), nullable=False),  # writer id: with seq, the order of events
+            pa.field("seq", pa.int64(), nullable=False),  # per writer, increasing
+        ]
+    ),
+    tracking=True,
+)
+
+METRICS = TableSpec(
+    "tracking/metrics",
+    pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("step", pa.int64(), nullable=False),
+            pa.field("timestamp", UTC_MICROS, nullable=False),
+            pa.field("value", pa.float64(), nullable=False),
+        ]
+    ),
+    # One partition per run: a run's history is one folder, compaction is incremental (only runs with new
+    # small files are rewritten) and both engines prune by run without reading statistics.
+    partition_by=("run_id",),
+    tracking=True,
+)
+
+METRIC_SUMMARIES = TableSpec(
+    "tracking/metric_summaries",
+    pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("key", pa.string(), nullable=False),
+            pa.field("writer", pa.string(), nullable=False),
+            pa.field("seq", pa.int64(), nullable=False),  # writer's segment number: the newest row wins
+            # Cumulative over every point this writer logged for (run_id, key); NaN never counts as min/max.
+            pa.field("count", pa.int64(), nullable=False),
+            pa.field("min", pa.float64()),
+            pa.field("max", pa.float64()),
+            pa.field("last", pa.float64(), nullable=False),  # value at the greatest (step, timestamp)
+            pa.field("last_step", pa.int64(), nullable=False),
+            pa.field("last_timestamp", UTC_MICROS, nullable=False),
+        ]
+    ),
+    tracking=True,
+)
+
+
 def append_rows(
     path: Path,
     spec: TableSpec,
@@ -104,15 +202,29 @@ def append_rows(
     ``read_version`` (None: the caller saw no table, so the commit must create it); that
     :class:`CommitConflict` is raised for the caller to re-read and re-decide.
     """
-    guarded = app_transaction is not None
     data = pa.Table.from_pylist([dict(r) for r in rows], schema=spec.schema)
-    props = table_properties(settings, change_data_feed=spec.change_data_feed)
+    append_table(path, spec, data, settings, app_transaction=app_transaction, read_version=read_version)
+
+
+def append_table(
+    path: Path,
+    spec: TableSpec,
+    data: pa.Table,
+    settings: Settings,
+    *,
+    app_transaction: tuple[str, int] | None = None,
+    read_version: int | None = None,
+) -> None:
+    """Append an Arrow table of ``spec``'s schema; see :func:`append_rows`."""
+    guarded = app_transaction is not None
+    props = spec.properties(settings)
     for attempt in range(3):
         try:
             storage.write(
                 path,
                 data,
                 mode="create" if guarded and read_version is None else "append",
+                partition_by=spec.partition_by or None,
                 configuration=props,
                 app_transaction=app_transaction,
                 max_commit_retries=settings.max_commit_retries,

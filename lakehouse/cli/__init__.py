@@ -12,6 +12,7 @@ import typer
 from lakehouse.cli import _common
 from lakehouse.cli.app import app_command
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.runs import maintain, runs_app
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(runs_app, name="runs")
+app.command("maintain")(maintain)
 app.command("app")(app_command)
 
 

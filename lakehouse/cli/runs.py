@@ -1,0 +1,268 @@
+"""``lakehouse runs ...`` (list, show, compare, metrics, recover, delete, restore) and ``lakehouse maintain``."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.console import Group
+from rich.panel import Panel
+
+from lakehouse.cli import _common as c
+from lakehouse.tracking import RunInfo
+
+runs_app = typer.Typer(help="Runs and their metrics: list, show, compare, metrics, recover.", no_args_is_help=True)
+
+RunArg = Annotated[str, typer.Argument(help="Run id, unique id prefix (4+ characters) or unique run name.")]
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+@runs_app.command("list")
+def list_runs(
+    experiment: Annotated[
+        list[str] | None, typer.Option("--experiment", "-e", help="Only this experiment (repeatable).")
+    ] = None,
+    status: Annotated[list[str] | None, typer.Option("--status", help="Only this status (repeatable).")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Only runs with tag key=value (repeatable).")] = None,
+    deleted: Annotated[bool, typer.Option("--deleted", help="Include deleted runs.")] = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many runs (newest first).")] = 50,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """List runs, newest first, with their params and last metric values."""
+    tags = dict(_pair(t, "--tag") for t in tag or [])
+    frame = c.connect(root).runs(
+        experiment or None,
+        status=status or None,  # type: ignore[arg-type]  # validated by Lakehouse.runs
+        tags=tags or None,
+        include_deleted=deleted,
+    )
+    shown = frame.head(limit)
+
+    def render() -> Any:
+        if frame.height == 0:
+            return "No runs yet. Start one with lakehouse.connect(root).start_run(...)."
+        params = [col for col in shown.columns if col.startswith("params.")]
+        lasts = [col for col in shown.columns if col.startswith("metrics.") and col.endswith(".last")]
+        columns = ["run_id", "name", "experiment", "status", "start_time", *params, *lasts]
+        rows = [
+            [
+                r["run_id"][:12],
+                r["name"],
+                r["experiment"],
+                r["status"] + (" (deleted)" if r["lifecycle"] == "deleted" else ""),
+                c.when(r["start_time"]),
+                *[_fmt(r[p]) for p in params],
+                *[_fmt(r[m]) for m in lasts],
+            ]
+            for r in shown.iter_rows(named=True)
+        ]
+        headers = [h.removeprefix("params.").removeprefix("metrics.").removesuffix(".last") for h in columns]
+        out = c.table("runs", headers, rows)
+        if frame.height > limit:
+            out.caption = f"{limit} of {frame.height} runs shown"
+        return out
+
+    c.emit(shown, json_out, render)
+
+
+@runs_app.command("show")
+def show(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
+    """Show one run: status, times, params, tags, metric summaries, inputs and environment."""
+    info = c.connect(root).run(run)
+    c.emit(info, json_out, lambda: _render_run(info))
+
+
+def _render_run(info: RunInfo) -> list[Any]:
+    env = info.environment
+    facts = c.table(
+        None,
+        ["field", "value"],
+        [
+            ["id", info.id],
+            ["name", info.name],
+            ["experiment", info.experiment],
+            ["status", info.status + (" (deleted)" if info.lifecycle == "deleted" else "")],
+            ["started", c.when(info.start_time)],
+            ["ended", c.when(info.end_time)],
+            ["duration", "" if info.duration_s is None else f"{info.duration_s:.1f} s"],
+            ["job type", info.job_type],
+            ["user@host", f"{env.get('user', '')}@{env.get('host', '')}" if env else ""],
+            ["git", f"{env.get('git_commit', '')[:12]}{' (dirty)' if env.get('git_dirty') else ''}" if env else ""],
+            ["command", " ".join(env.get("command", [])) if env else ""],
+        ],
+    )
+    out: list[Any] = [Panel(Group(facts), title=f"run {info.name}")]
+    if info.params:
+        out.append(c.table("params", ["param", "value"], sorted(info.params.items())))
+    if info.tags:
+        out.append(c.table("tags", ["tag", "value"], sorted(info.tags.items())))
+    if info.metrics:
+        out.append(
+            c.table(
+                "metrics",
+                ["metric", "last", "min", "max", "points", "last step"],
+                [[m.key, _fmt(m.last), _fmt(m.min), _fmt(m.max), m.count, m.last_step] for m in info.metrics.values()],
+            )
+        )
+    if info.inputs:
+        out.append(
+            c.table(
+                "inputs",
+                ["dataset version", "asked for", "context"],
+                [[i.version_ref, i.ref, i.context] for i in info.inputs],
+            )
+        )
+    return out
+
+
+@runs_app.command("compare")
+def compare(
+    runs: Annotated[list[str], typer.Argument(help="Two or more runs (ids, prefixes or names).")],
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """Compare runs: params that differ, metric summaries side by side, dataset versions used."""
+    result = c.connect(root).compare(runs)
+    labels = [result.labels[i] for i in result.run_ids]
+
+    def render() -> list[Any]:
+        def rows(frame: pl.DataFrame, lead: list[str]) -> list[list[str]]:
+            return [[*(r[k] for k in lead), *(_fmt(r[i]) for i in result.run_ids)] for r in frame.iter_rows(named=True)]
+
+        out: list[Any] = [
+            c.table("params that differ", ["param", *labels], rows(result.params, ["param"]))
+            if result.params.height
+            else "All params are equal.",
+            c.table("metrics", ["metric", "stat", *labels], rows(result.metrics, ["metric", "stat"])),
+        ]
+        if result.inputs.height:
+            out.append(c.table("dataset versions", ["dataset", *labels], rows(result.inputs, ["dataset"])))
+        return out
+
+    c.emit(result, json_out, render)
+
+
+@runs_app.command("metrics")
+def metrics(
+    run: RunArg,
+    key: Annotated[list[str] | None, typer.Option("--key", "-k", help="Only this metric (repeatable).")] = None,
+    max_points: Annotated[
+        int | None, typer.Option(help="Downsample each metric to at most this many points (keeps extremes).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print in the table view.")] = 50,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """Print the metric history of a run (step, time, value per key)."""
+    lh = c.connect(root)
+    run_id = lh.run(run).id
+    frame = lh.metrics(run_id, keys=key or None, max_points=max_points)
+    c.emit(frame, json_out, lambda: c.frame_table(f"metrics of {run_id[:12]}", frame.drop("run_id"), limit=limit))
+
+
+@runs_app.command("recover")
+def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
+    """Commit what dead writers on this machine left in the spool (exactly once)."""
+    report = c.connect(root).recover()
+
+    def render() -> Any:
+        lines = [
+            f"spool: {report.spool}",
+            f"recovered writers: {len(report.writers_recovered)}, segments committed: {report.segments_committed} "
+            f"({report.points_committed} points), already committed: {report.segments_already_committed}, "
+            f"corrupt (moved aside): {report.segments_quarantined}",
+        ]
+        if report.writers_alive:
+            lines.append(f"left alone (writer still running): {', '.join(report.writers_alive)}")
+        lines.extend(f"[red]error:[/] {e}" for e in report.errors)
+        return "\n".join(lines)
+
+    c.emit(report, json_out, render)
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@runs_app.command("delete")
+def delete(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
+    """Mark a run deleted (hidden from lists; restorable)."""
+    run_id = c.connect(root).delete_run(run)
+    c.emit({"run_id": run_id, "lifecycle": "deleted"}, json_out, lambda: f"deleted run {run_id}")
+
+
+@runs_app.command("restore")
+def restore(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
+    """Restore a deleted run."""
+    run_id = c.connect(root).restore_run(run)
+    c.emit({"run_id": run_id, "lifecycle": "active"}, json_out, lambda: f"restored run {run_id}")
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        c.fail(f"{option} expects key=value, got {text!r}")
+    return key, value
+
+
+class EngineChoice(StrEnum):
+    embedded = "embedded"
+
+
+def maintain(
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Only this tracking table: runs, inputs, metric_summaries, metrics (repeatable)."),
+    ] = None,
+    vacuum: Annotated[bool, typer.Option("--vacuum", help="Also delete files replaced by compaction.")] = False,
+    retention_hours: Annotated[
+        int | None, typer.Option(help="With --vacuum: keep replaced files younger than this (default from settings).")
+    ] = None,
+    engine: Annotated[EngineChoice, typer.Option(help="Engine that does the work.")] = EngineChoice.embedded,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """Compact (one file per run), prune metric summaries, checkpoint and optionally vacuum the tracking tables."""
+    report = c.connect(root).maintain(
+        tables=table or None, vacuum=vacuum, retention_hours=retention_hours, engine=engine.value
+    )
+    c.emit(
+        report,
+        json_out,
+        lambda: c.table(
+            f"maintenance ({report.engine}, {report.seconds:.2f} s)",
+            [
+                "table",
+                "files before",
+                "files after",
+                "compacted",
+                "summary rows pruned",
+                "checkpoint",
+                "vacuumed",
+                "note",
+            ],
+            [
+                [
+                    t.table,
+                    t.files_before,
+                    t.files_after,
+                    t.compacted,
+                    t.rows_pruned,
+                    t.checkpointed,
+                    t.vacuumed_files,
+                    t.skipped,
+                ]
+                for t in report.tables
+            ],
+        ),
+    )

@@ -1,0 +1,160 @@
+"""Warm, incrementally refreshed reads of the tracking tables.
+
+Queries ask the same small tables (run events, inputs, metric summaries) over and over — the app on every
+rerun, the MLflow plugin on every request. :func:`table_frame` keeps each table in memory as one frame per
+data file: a refresh lists the table's live files (from a warm Delta log, see ``storage.live_files``), reads
+only the files that appeared since, and drops those that compaction removed. Nothing is re-read when the
+table did not change. :func:`partition_scan` reads only the partitions asked for (a run's points).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from lakehouse import storage
+from lakehouse.catalog.tables import TableSpec
+from lakehouse.errors import TableNotFound
+
+_FILE_COLUMN = "__lakehouse_file"
+
+
+class _TableFrame:
+    def __init__(self, path: Path, spec: TableSpec) -> None:
+        self.path = path
+        self.spec = spec
+        self.schema = spec.polars_schema
+        self.lock = threading.Lock()
+        self.version: int | None = None
+        self.frame = spec.empty()
+        self.files: dict[str, pl.DataFrame] = {}
+
+    def get(self) -> pl.DataFrame:
+        try:
+            files = storage.live_files(self.path)
+        except TableNotFound:
+            return self.spec.empty()
+        with self.lock:
+            if files.version == self.version:
+                return self.frame
+            if not files.plain_parquet:
+                frame = _conform(storage.scan(self.path).collect(), self.schema)
+                self.files = {}
+            else:
+                current = {f.path: f for f in files.files}
+                kept = {p: df for p, df in self.files.items() if p in current}
+                fresh = [f for p, f in current.items() if p not in kept]
+                kept.update(_read_files(fresh, self.schema))
+                self.files = kept
+                frames = [kept[p] for p in current]
+                frame = pl.concat(frames, rechunk=False) if frames else self.spec.empty()
+            self.version, self.frame = files.version, frame
+            return frame
+
+
+def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, pl.DataFrame]:
+    """Read many data files in one parallel scan, then split the rows back by file."""
+    if not files:
+        return {}
+    partition_columns = [c for c in files[0].partition if c in schema]
+    file_schema = {c: t for c, t in schema.items() if c not in partition_columns}
+    scan = pl.scan_parquet(
+        [f.path for f in files],
+        schema=file_schema,
+        missing_columns="insert",
+        extra_columns="ignore",
+        include_file_paths=_FILE_COLUMN,
+        hive_partitioning=False,
+    )
+    split = scan.collect().partition_by(_FILE_COLUMN, as_dict=True, include_key=False)
+    out: dict[str, pl.DataFrame] = {}
+    for f in files:
+        frame = split.get((f.path,), pl.DataFrame(schema=file_schema))
+        out[f.path] = _conform(_with_partition_values(frame, f, schema), schema)
+    return out
+
+
+def _with_partition_values(frame: pl.DataFrame, f: storage.DataFile, schema: pl.Schema) -> pl.DataFrame:
+    extra = [pl.lit(v, dtype=schema[c]).alias(c) for c, v in f.partition.items() if c in schema]
+    return frame.with_columns(extra) if extra else frame
+
+
+def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """Columns in schema order and types; absent columns (older files) are null."""
+    return frame.select(
+        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
+    )
+
+
+_frames: dict[str, _TableFrame] = {}
+_frames_lock = threading.Lock()
+
+
+def table_frame(path: Path, spec: TableSpec) -> pl.DataFrame:
+    """The whole table at its latest version, kept warm between calls (empty if it does not exist yet)."""
+    key = str(Path(path).absolute())
+    with _frames_lock:
+        cached = _frames.get(key)
+        if cached is None or cached.spec is not spec:
+            cached = _frames[key] = _TableFrame(Path(path), spec)
+    return cached.get()
+
+
+def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[str]) -> pl.LazyFrame:
+    """A lazy scan of only the partitions ``column in values`` (e.g. the points of some runs)."""
+    schema = spec.polars_schema
+    wanted = list(dict.fromkeys(values))
+    try:
+        files = storage.live_files(path)
+    except TableNotFound:
+        return spec.empty().lazy()
+    if not files.plain_parquet:
+        return storage.scan(path).filter(pl.col(column).is_in(wanted)).select(list(schema))
+    by_value = _by_partition(path, files, column)
+    file_schema = {c: t for c, t in schema.items() if c != column}
+    scans = []
+    for value in wanted:
+        paths = by_value.get(value)
+        if not paths:
+            continue
+        scans.append(
+            pl.scan_parquet(
+                paths, schema=file_schema, missing_columns="insert", extra_columns="ignore", hive_partitioning=False
+            )
+            .with_columns(pl.lit(value, dtype=schema[column]).alias(column))
+            .select([pl.col(c).cast(t) for c, t in schema.items()])
+        )
+    if not scans:
+        return spec.empty().lazy()
+    return pl.concat(scans, how="vertical") if len(scans) > 1 else scans[0]
+
+
+_partition_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
+
+
+def _by_partition(path: Path, files: storage.FileSet, column: str) -> dict[str, list[str]]:
+    key = f"{Path(path).absolute()}#{column}"
+    found = _partition_index.get(key)
+    if found is not None and found[0] == files.version:
+        return found[1]
+    index: dict[str, list[str]] = {}
+    for f in files.files:
+        value = f.partition.get(column)
+        if value is not None:
+            index.setdefault(value, []).append(f.path)
+    _partition_index[key] = (files.version, index)
+    return index
+
+
+def forget(path: Path | None = None) -> None:
+    """Drop cached frames (all, or one table's)."""
+    with _frames_lock:
+        if path is None:
+            _frames.clear()
+            _partition_index.clear()
+        else:
+            _frames.pop(str(Path(path).absolute()), None)
+    storage.forget_warm(path)

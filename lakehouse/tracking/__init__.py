@@ -1,0 +1,37 @@
+"""Experiment tracking: runs, their params/tags/inputs, and the metrics fact table.
+
+Modules: :mod:`~lakehouse.tracking.run` (the handle training code holds), :mod:`~lakehouse.tracking.starting`
+(start / resume / attach / lifecycle), :mod:`~lakehouse.tracking.writer` (buffer, spool, commit thread),
+:mod:`~lakehouse.tracking.spool` (segment format and locks), :mod:`~lakehouse.tracking.recovery`,
+:mod:`~lakehouse.tracking.maintenance`, :mod:`~lakehouse.tracking.summaries`,
+:mod:`~lakehouse.tracking.environment`, :mod:`~lakehouse.tracking.validate`, :mod:`~lakehouse.tracking.values`.
+Reading is in :mod:`lakehouse.query`. See docs/TRACKING.md.
+"""
+
+from lakehouse.tracking.run import Run
+from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES, RunStatus
+from lakehouse.tracking.values import (
+    MaintenanceReport,
+    Metric,
+    MetricSummary,
+    RecoveryReport,
+    RunComparison,
+    RunInfo,
+    RunInput,
+    TableMaintenance,
+)
+
+__all__ = [
+    "RUN_STATUSES",
+    "TERMINAL_STATUSES",
+    "MaintenanceReport",
+    "Metric",
+    "MetricSummary",
+    "RecoveryReport",
+    "Run",
+    "RunComparison",
+    "RunInfo",
+    "RunInput",
+    "RunStatus",
+    "TableMaintenance",
+]

@@ -1,0 +1,286 @@
+"""The local spool: checksummed segments that hold logged data until it is committed to the tables.
+
+Layout under the spool folder (``<root>/_spool/<host>`` unless ``spool_dir`` is set)::
+
+    <writer id>/writer.json        who owns the folder: root, host, pid, start time
+    <writer id>/lock               flock()ed by the owning process for as long as it lives
+    <writer id>/000000000017.seg   segment 17: the parts of one flush, one per table
+    _corrupt/<writer id>-17.seg    segments that failed their checksum, kept for inspection
+
+A segment is written to a temporary name, fsynced, then renamed, so a segment either exists whole or not at
+all; a checksum over the whole file catches later damage. The lock is the liveness test: the kernel drops
+it when its process dies, even on ``kill -9``, so recovery never steals the segments of a live writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import struct
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+
+try:  # POSIX only; elsewhere liveness falls back to a pid check
+    import fcntl
+
+    _flock: Callable[[int, int], Any] | None = fcntl.flock
+    _LOCK = fcntl.LOCK_EX | fcntl.LOCK_NB
+except ImportError:  # pragma: no cover
+    _flock, _LOCK = None, 0
+
+MAGIC = b"LHSPOOL1"
+SUFFIX = ".seg"
+CORRUPT_DIR = "_corrupt"
+_HEADER = struct.Struct("<8sI")  # magic, header length
+_TRAILER = struct.Struct("<I")  # crc32 of everything before it
+
+
+class CorruptSegment(Exception):
+    """A segment file that cannot be trusted (bad magic, truncated, checksum mismatch)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One flush of one writer: an Arrow table per destination table, numbered per writer from 1."""
+
+    writer: str
+    seq: int
+    parts: Mapping[str, pa.Table]
+
+    @property
+    def num_points(self) -> int:
+        part = self.parts.get("metrics")
+        return 0 if part is None else part.num_rows
+
+
+def host_name() -> str:
+    """This machine's name, made safe for a folder name."""
+    raw = socket.gethostname() or "localhost"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)[:64]
+
+
+def segment_name(seq: int) -> str:
+    return f"{seq:012d}{SUFFIX}"
+
+
+def encode(segment: Segment) -> bytes:
+    """Serialise a segment: magic, header JSON, Arrow IPC streams, crc32."""
+    bodies: list[bytes] = []
+    parts = []
+    for table, data in segment.parts.items():
+        sink = pa.BufferOutputStream()
+        compact = _dictionary_encoded(data)
+        with pa.ipc.new_stream(sink, compact.schema) as stream:
+            stream.write_table(compact)
+        body = sink.getvalue().to_pybytes()
+        bodies.append(body)
+        parts.append({"table": table, "length": len(body), "rows": data.num_rows})
+    header = json.dumps({"writer": segment.writer, "seq": segment.seq, "parts": parts}).encode()
+    blob = _HEADER.pack(MAGIC, len(header)) + header + b"".join(bodies)
+    return blob + _TRAILER.pack(zlib.crc32(blob))
+
+
+def decode(blob: bytes) -> Segment:
+    """Parse and verify a segment; raises :class:`CorruptSegment` on any inconsistency."""
+    if len(blob) < _HEADER.size + _TRAILER.size:
+        msg = f"truncated segment ({len(blob)} bytes)"
+        raise CorruptSegment(msg)
+    (crc,) = _TRAILER.unpack_from(blob, len(blob) - _TRAILER.size)
+    if zlib.crc32(memoryview(blob)[: -_TRAILER.size]) != crc:
+        msg = "checksum mismatch"
+        raise CorruptSegment(msg)
+    magic, header_length = _HEADER.unpack_from(blob, 0)
+    if magic != MAGIC:
+        msg = f"not a spool segment (magic {magic!r})"
+        raise CorruptSegment(msg)
+    try:
+        offset = _HEADER.size
+        header = json.loads(blob[offset : offset + header_length])
+        offset += header_length
+        parts: dict[str, pa.Table] = {}
+        for part in header["parts"]:
+            body = memoryview(blob)[offset : offset + part["length"]]
+            offset += part["length"]
+            parts[part["table"]] = _dictionary_decoded(pa.ipc.open_stream(pa.py_buffer(body)).read_all())
+        return Segment(writer=str(header["writer"]), seq=int(header["seq"]), parts=parts)
+    except (ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        msg = f"unreadable segment: {e}"
+        raise CorruptSegment(msg) from e
+
+
+def _dictionary_encoded(table: pa.Table) -> pa.Table:
+    """String columns as dictionaries: run ids and keys repeat on every point, so segments shrink ~2x."""
+    columns = []
+    for column in table.columns:
+        columns.append(column.dictionary_encode() if pa.types.is_string(column.type) else column)
+    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(table.schema, columns, strict=True)]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _dictionary_decoded(table: pa.Table) -> pa.Table:
+    columns = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns]
+    fields = [pa.field(f.name, c.type, nullable=f.nullable) for f, c in zip(table.schema, columns, strict=True)]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class WriterSpool:
+    """The spool folder of one writer: segments it wrote and has not committed yet."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    @property
+    def writer_id(self) -> str:
+        return self.folder.name
+
+    def write(self, segment: Segment, *, fsync: bool) -> Path:
+        """Write a segment atomically (temporary file, fsync, rename)."""
+        final = self.folder / segment_name(segment.seq)
+        temporary = self.folder / f".{final.name}.tmp"
+        blob = encode(segment)
+        with open(temporary, "wb") as out:
+            out.write(blob)
+            if fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(temporary, final)
+        if fsync:
+            _fsync_dir(self.folder)
+        return final
+
+    def read(self, seq: int) -> Segment:
+        return decode((self.folder / segment_name(seq)).read_bytes())
+
+    def delete(self, seq: int) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / segment_name(seq)).unlink()
+
+    def sequence_numbers(self) -> list[int]:
+        """Numbers of the complete segments on disk, oldest first (temporary files are not segments)."""
+        out = []
+        for entry in self.folder.glob(f"*{SUFFIX}"):
+            stem = entry.name[: -len(SUFFIX)]
+            if stem.isdigit():
+                out.append(int(stem))
+        return sorted(out)
+
+    def quarantine(self, seq: int) -> Path:
+        """Move a corrupt segment aside to ``<spool>/_corrupt/`` and return its new path."""
+        target_dir = self.folder.parent / CORRUPT_DIR
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / f"{self.writer_id}-{segment_name(seq)}"
+        os.replace(self.folder / segment_name(seq), target)
+        return target
+
+    def owner(self) -> dict[str, Any]:
+        try:
+            data = json.loads((self.folder / "writer.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def remove_if_empty(self) -> bool:
+        """Remove the folder if only bookkeeping files remain; True if it is gone."""
+        leftovers = [p for p in self.folder.iterdir() if p.name not in ("writer.json", "lock")]
+        if leftovers:
+            return False
+        for name in ("writer.json", "lock"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / name).unlink()
+        with contextlib.suppress(OSError):
+            self.folder.rmdir()
+        return not self.folder.exists()
+
+
+class OwnedSpool(WriterSpool):
+    """A writer's own spool folder, locked for the lifetime of the process that created it."""
+
+    def __init__(self, spool_root: Path, writer_id: str, *, root: Path) -> None:
+        folder = spool_root / writer_id
+        folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(folder)
+        self._lock_file: IO[bytes] | None = open(folder / "lock", "ab")  # noqa: SIM115 - held for the process
+        if _flock is not None:
+            _flock(self._lock_file.fileno(), _LOCK)
+        owner = {
+            "writer": writer_id,
+            "root": str(root),
+            "host": host_name(),
+            "pid": os.getpid(),
+            "started": datetime.now(UTC).isoformat(),
+        }
+        (folder / "writer.json").write_text(json.dumps(owner), encoding="utf-8")
+
+    def release(self, *, remove: bool) -> None:
+        """Drop the lock (the process is done with the folder); remove the folder if asked and empty."""
+        if remove:
+            self.remove_if_empty()
+        if self._lock_file is not None:
+            with contextlib.suppress(OSError):
+                self._lock_file.close()
+            self._lock_file = None
+
+
+@contextlib.contextmanager
+def claim(folder: Path) -> Iterator[WriterSpool | None]:
+    """Lock a writer folder for recovery; yields None if its writer (or another recoverer) still holds it."""
+    lock_path = folder / "lock"
+    try:
+        handle = open(lock_path, "ab")  # noqa: SIM115 - closed below
+    except OSError:
+        yield None
+        return
+    try:
+        if not _try_lock(handle, folder):
+            yield None
+            return
+        yield WriterSpool(folder)
+    finally:
+        handle.close()
+
+
+def _try_lock(handle: IO[bytes], folder: Path) -> bool:
+    """Take the folder's lock without waiting; False while its writer (or another recoverer) holds it."""
+    if _flock is None:  # pragma: no cover - no flock: trust the pid recorded by the writer
+        return not _pid_alive(WriterSpool(folder).owner().get("pid"))
+    try:
+        _flock(handle.fileno(), _LOCK)
+    except OSError:
+        return False
+    return True
+
+
+def _pid_alive(pid: object) -> bool:  # pragma: no cover - used where flock is missing
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def writer_folders(spool_root: Path) -> list[Path]:
+    """Every writer folder under a spool root (live or dead)."""
+    if not spool_root.is_dir():
+        return []
+    return sorted(p for p in spool_root.iterdir() if p.is_dir() and p.name != CORRUPT_DIR)

@@ -1,0 +1,177 @@
+"""Frozen values the tracking API returns: runs, metric points and summaries, inputs, comparisons, reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from lakehouse.tracking.validate import TERMINAL_STATUSES, Lifecycle, RunStatus
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One logged point, as in MLflow: key, value, step, timestamp (UTC)."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """A metric of one run at a glance: points logged, min and max (NaN ignored), and the last value."""
+
+    key: str
+    count: int
+    min: float | None
+    max: float | None
+    last: float
+    last_step: int
+    last_timestamp: datetime
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A dataset version a run used. ``ref`` is what the run asked for (``mnist:prod``), ``version`` what it got."""
+
+    run_id: str
+    dataset: str
+    version: int
+    ref: str | None
+    context: str | None
+    at: datetime
+
+    @property
+    def version_ref(self) -> str:
+        """The immutable reference to the version used, e.g. ``mnist-train:v3``."""
+        return f"{self.dataset}:v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["version_ref"] = self.version_ref
+        out["at"] = self.at.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything recorded about one run, folded from its events (see ``Lakehouse.run``)."""
+
+    id: str
+    name: str | None
+    experiment: str | None
+    status: RunStatus
+    lifecycle: Lifecycle
+    start_time: datetime | None
+    end_time: datetime | None
+    job_type: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
+    inputs: tuple[RunInput, ...] = ()
+    environment: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+    @property
+    def last_step(self) -> int | None:
+        """The greatest step of any metric, or None if nothing was logged."""
+        return max((m.last_step for m in self.metrics.values()), default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["start_time"] = self.start_time.isoformat() if self.start_time else None
+        out["end_time"] = self.end_time.isoformat() if self.end_time else None
+        out["metrics"] = {
+            k: {**asdict(m), "last_timestamp": m.last_timestamp.isoformat()} for k, m in self.metrics.items()
+        }
+        out["inputs"] = [i.to_dict() for i in self.inputs]
+        out["params"], out["tags"], out["environment"] = dict(self.params), dict(self.tags), dict(self.environment)
+        out["duration_s"] = self.duration_s
+        return out
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Runs side by side (``Lakehouse.compare``). Frames have one column per run, named by run id.
+
+    ``params``: the params whose values differ (``param`` column first); ``same_params``: those all runs share;
+    ``metrics``: last/min/max of every metric (``metric``, ``stat`` columns first); ``inputs``: the dataset
+    versions each run used (``dataset`` column first); ``labels``: a short display name per run id.
+    """
+
+    run_ids: tuple[str, ...]
+    labels: Mapping[str, str]
+    params: pl.DataFrame
+    same_params: Mapping[str, str | None]
+    metrics: pl.DataFrame
+    inputs: pl.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_ids": list(self.run_ids),
+            "labels": dict(self.labels),
+            "params": self.params.to_dicts(),
+            "same_params": dict(self.same_params),
+            "metrics": self.metrics.to_dicts(),
+            "inputs": self.inputs.to_dicts(),
+        }
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What ``recover`` did with the spool of this machine."""
+
+    spool: str
+    writers_recovered: tuple[str, ...] = ()
+    writers_alive: tuple[str, ...] = ()
+    segments_committed: int = 0
+    segments_already_committed: int = 0
+    segments_quarantined: int = 0
+    points_committed: int = 0
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TableMaintenance:
+    """Maintenance of one tracking table."""
+
+    table: str
+    files_before: int
+    files_after: int
+    compacted: bool
+    rows_pruned: int = 0
+    checkpointed: bool = False
+    vacuumed_files: int = 0
+    skipped: str | None = None  # why nothing was done
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    """What ``maintain`` did, table by table."""
+
+    engine: str
+    tables: tuple[TableMaintenance, ...]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "seconds": self.seconds, "tables": [t.to_dict() for t in self.tables]}

@@ -77,6 +77,7 @@ class Settings:
     tracking_log_retention: str = field(
         default="interval 30 days",
         metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
+    )
     app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
     app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
     app_refresh_seconds: int = field(

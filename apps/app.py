@@ -14,7 +14,11 @@ from lhapp import shell
 st.set_page_config(page_title="lakehouse", page_icon=":material/database:", layout="wide")
 
 pages = [
-    st.Page("views/datasets.py", title="Datasets", icon=":material/dataset:", url_path="datasets", default=True),
+    st.Page("views/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
+    st.Page("views/experiments.py", title="Experiments", icon=":material/table_chart:", url_path="experiments"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
+    st.Page("views/live.py", title="Live", icon=":material/timer:", url_path="live"),
 ]
 page = st.navigation(pages)
 shell.sidebar()

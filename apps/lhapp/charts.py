@@ -33,3 +33,128 @@ def dataset_timeline(history: pl.DataFrame, *, title: str) -> go.Figure:
     )
     fig.update_layout(title=title, xaxis_title="committed at", yaxis_title="rows", **_LAYOUT)
     return fig
+
+
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+XAxis = str  # "step" | "relative time (s)" | "wall time"
+X_AXES: tuple[XAxis, ...] = ("step", "relative time (s)", "wall time")
+
+
+def color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def smooth(points: pl.DataFrame, weight: float) -> pl.DataFrame:
+    """Exponential moving average per (run, key), as TensorBoard's smoothing slider (0 = raw)."""
+    if weight <= 0 or points.is_empty():
+        return points.with_columns(pl.col("value").alias("smoothed"))
+    return points.with_columns(
+        pl.col("value")
+        .fill_nan(None)
+        .ewm_mean(alpha=1 - weight, adjust=True, ignore_nulls=True)
+        .over("run_id", "key")
+        .alias("smoothed")
+    )
+
+
+def _x(frame: pl.DataFrame, x_axis: XAxis) -> list[object]:
+    if x_axis == "step":
+        return frame.get_column("step").to_list()
+    if x_axis == "wall time":
+        return frame.get_column("timestamp").to_list()
+    start = frame.get_column("timestamp").min()
+    return [(t - start).total_seconds() for t in frame.get_column("timestamp").to_list()]  # type: ignore[operator]
+
+
+def curves(
+    points: pl.DataFrame,
+    key: str,
+    *,
+    labels: dict[str, str],
+    x_axis: XAxis = "step",
+    smoothing: float = 0.0,
+    log_y: bool = False,
+    height: int = 360,
+) -> go.Figure:
+    """One metric of several runs overlaid: a line per run (raw faded under smoothed when smoothing)."""
+    fig = go.Figure()
+    series = smooth(points.filter(pl.col("key") == key), smoothing)
+    for index, run_id in enumerate(labels):
+        run = series.filter(pl.col("run_id") == run_id)
+        if run.is_empty():
+            continue
+        x = _x(run, x_axis)
+        name = labels[run_id]
+        if smoothing > 0:
+            fig.add_trace(
+                go.Scattergl(
+                    x=x,
+                    y=run.get_column("value").to_list(),
+                    mode="lines",
+                    line={"color": color(index), "width": 1},
+                    opacity=0.25,
+                    name=name,
+                    legendgroup=run_id,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=run.get_column("smoothed").to_list(),
+                mode="lines+markers" if run.height <= 50 else "lines",
+                line={"color": color(index), "width": 2},
+                marker={"size": 5},
+                name=name,
+                legendgroup=run_id,
+            )
+        )
+    fig.update_layout(
+        title=key,
+        height=height,
+        xaxis_title=x_axis,
+        yaxis_type="log" if log_y else "linear",
+        legend={"orientation": "h", "y": -0.2},
+        **_LAYOUT,
+    )
+    return fig
+
+
+def train_vs_validation(points: pl.DataFrame, key: str, *, x_axis: XAxis = "step", log_y: bool = False) -> go.Figure:
+    """``key`` and ``val_<key>`` of one run on one chart: the gap between them is overfitting."""
+    fig = go.Figure()
+    for index, (name, dash) in enumerate(((key, "solid"), (f"val_{key}", "dot"))):
+        series = points.filter(pl.col("key") == name)
+        if series.is_empty():
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=_x(series, x_axis),
+                y=series.get_column("value").to_list(),
+                mode="lines+markers" if series.height <= 100 else "lines",
+                line={"color": color(index), "dash": dash, "width": 2},
+                name=name,
+            )
+        )
+    fig.update_layout(
+        title=f"{key} (train vs validation)",
+        height=340,
+        xaxis_title=x_axis,
+        yaxis_type="log" if log_y else "linear",
+        legend={"orientation": "h", "y": -0.25},
+        **_LAYOUT,
+    )
+    return fig

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lhapp import charts, params
+from lhapp import charts, filters, params
 from lhapp import dataset_queries as q
+from lhapp import run_queries as rq
 from lhapp.shell import empty_lakehouse, guarded, handle, stamp, table
 
 st.title("Datasets")
@@ -133,4 +134,31 @@ if tags_tab.open:
 
 if runs_tab.open:
     with runs_tab, guarded("Runs"):
-        st.info("Runs that used this dataset appear here once training runs record it as an input.")
+        used = rq.usage(name, rq.runs_stamp())
+        if used.is_empty():
+            st.info(
+                f"No run recorded `{name}` as an input yet. Runs record the versions they train on with "
+                f"`lh.start_run(inputs=['{name}:prod'])` or the Keras callback's `inputs=`."
+            )
+        else:
+            counts = dict(used.iter_rows())
+            chosen = params.choice(
+                "Version",
+                list(counts),
+                key="runs_version",
+                format_func=lambda v: f"v{v}",
+                explain=_explain_version,
+            )
+            st.caption(" · ".join(f"v{v}: {n} run{'s' if n != 1 else ''}" for v, n in counts.items()))
+            assert chosen is not None
+            runs = rq.lineage(f"{name}:v{chosen}", rq.runs_stamp())
+            shown = filters.display(runs)
+            table(shown, key="lineage_table")
+            ids = runs.get_column("run_id").to_list()
+            if len(ids) > 1:
+                st.page_link(
+                    "views/compare.py",
+                    label=f"Compare these {len(ids)} runs",
+                    icon=":material/compare_arrows:",
+                    query_params={"runs": ",".join(ids[:12])},
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,61 @@ def build_datasets(root: Path) -> None:
     ds.tag("prod", 1)
     ds.tag("prod", 2, force=True)
     lh.dataset("labels").write(pl.DataFrame({"label": [0, 1], "name": ["zero", "one"]}), description="label names")
+
+
+@dataclass(frozen=True)
+class DemoRuns:
+    """Ids of the runs :func:`build_runs` made, by name."""
+
+    ids: dict[str, str]
+    live: lakehouse.Run  # still RUNNING: its handle stays open while the tests look at it
+
+
+def build_runs(root: Path) -> DemoRuns:
+    """Runs in two experiments with params, tags, inputs and curves; ``mlp-fast`` overfits; one run is live."""
+    lh = lakehouse.connect(root)
+    ids: dict[str, str] = {}
+    specs = [
+        ("mlp-fast", "digits-mlp", {"lr": 0.1, "units": 32, "optimizer": "adam"}, ["digits:prod"], 0.02),
+        ("mlp-slow", "digits-mlp", {"lr": 0.01, "units": 32, "optimizer": "adam"}, ["digits:prod"], 0.0),
+        ("mlp-wide", "digits-mlp", {"lr": 0.01, "units": 128, "optimizer": "adam"}, ["digits:raw"], 0.0),
+        ("mlp-sgd", "digits-mlp", {"lr": 0.05, "units": 32, "optimizer": "sgd"}, ["digits:v1"], 0.0),
+        ("cnn-base", "digits-cnn", {"lr": 0.001, "filters": 8}, ["digits:prod", "labels:v0"], 0.0),
+    ]
+    for name, experiment, params, inputs, drift in specs:
+        rate = float(params["lr"]) * 10
+        with lh.start_run(
+            experiment=experiment, name=name, params=params, tags={"team": "vision"}, inputs=inputs
+        ) as run:
+            for step in range(30):
+                loss = 1 / (1 + rate * step)
+                run.log({"loss": loss, "val_loss": loss + drift * step, "accuracy": 1 - loss / 2}, step=step)
+            ids[name] = run.id
+    failed = lh.start_run(
+        experiment="digits-mlp", name="mlp-broken", params={"lr": 10.0, "units": 32, "optimizer": "adam"}
+    )
+    failed.log({"loss": float("nan")}, step=0)
+    failed.finish("FAILED")
+    ids["mlp-broken"] = failed.id
+    live = lh.start_run(
+        experiment="digits-mlp",
+        name="mlp-live",
+        params={"lr": 0.2, "units": 16, "optimizer": "adam"},
+        inputs=["digits:raw"],
+    )
+    for step in range(12):
+        live.log({"loss": 1 / (1 + step), "val_loss": 1 / (1 + step) + 0.04 * step}, step=step)
+    live.flush()
+    ids["mlp-live"] = live.id
+    return DemoRuns(ids=ids, live=live)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoRuns]:
+    """A lakehouse like the demo's: the datasets of :func:`build_datasets` and the runs of :func:`build_runs`."""
+    root = tmp_path_factory.mktemp("app-demo") / "lh"
+    build_datasets(root)
+    return root, build_runs(root)
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +151,21 @@ def frames(at: AppTest) -> dict[str, pl.DataFrame]:
 
     walk(at._tree)
     return found
+
+
+def table_element(at: AppTest, key: str) -> Any:
+    """The ``st.dataframe`` element inside the container keyed ``key``."""
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(node, "key", None) == key and getattr(child, "type", None) == "dataframe":
+                found.append(child)
+            walk(child)
+
+    walk(at._tree)
+    assert found, f"no table {key!r} on the page"
+    return found[0]
 
 
 def tree_state(root: Path) -> dict[str, tuple[int, int]]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import polars as pl
 
 import lakehouse
-from tests.app.conftest import OpenApp, build_datasets, errors, frames, metrics, tree_state
+from tests.app.conftest import DemoRuns, OpenApp, build_datasets, errors, frames, metrics
 
 
 def test_lists_datasets_and_history_with_commit_metadata(datasets_root: Path, open_app: OpenApp) -> None:
@@ -108,10 +109,14 @@ def test_a_new_commit_shows_on_the_next_load(tmp_path: Path, open_app: OpenApp) 
     assert frames(at)["history_table"].get_column("version").to_list() == [3, 2, 1, 0]
 
 
-def test_visiting_every_tab_writes_nothing(datasets_root: Path, open_app: OpenApp) -> None:
-    before = tree_state(datasets_root)
-    for tab in ("History", "Schema", "Preview", "Diff", "Tags", "Runs"):
-        for name in ("digits", "labels"):
-            at = open_app(datasets_root, tab=tab, dataset=name)
-            assert not errors(at), (tab, name, errors(at))
-    assert tree_state(datasets_root) == before
+def test_runs_tab_lists_the_runs_that_used_each_version(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, runs = demo
+    at = open_app(root, tab="Runs")
+    assert at.selectbox(key="runs_version").options == ["v2", "v1", "v0"]
+    assert set(frames(at)["lineage_table"].get_column("name")) == {"mlp-fast", "mlp-slow", "cnn-base"}
+    at = open_app(root, tab="Runs", runs_version="v0")
+    assert set(frames(at)["lineage_table"].get_column("name")) == {"mlp-wide", "mlp-live"}
+    (link,) = at.get("page_link")
+    assert set(parse_qs(link.proto.query_string)["runs"][0].split(",")) == {runs.ids["mlp-wide"], runs.ids["mlp-live"]}
+    at = open_app(root, tab="Runs", dataset="labels")
+    assert frames(at)["lineage_table"].get_column("name").to_list() == ["cnn-base"]

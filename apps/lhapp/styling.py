@@ -1,0 +1,36 @@
+"""Tables with emphasis: the params that differ between runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+import lakehouse
+
+DIFFERENT = "background-color: rgba(255, 196, 0, 0.28); font-weight: 600"
+
+
+def params_table(comparison: lakehouse.RunComparison, *, show_all: bool) -> pl.DataFrame:
+    """Params by run (one column per run id): the differing ones, and with ``show_all`` the shared ones too."""
+    ids = list(comparison.run_ids)
+    differing = comparison.params.with_columns(pl.lit(True).alias("differs"))
+    if not show_all or not comparison.same_params:
+        return differing
+    same = pl.DataFrame(
+        [{"param": k, **dict.fromkeys(ids, v), "differs": False} for k, v in comparison.same_params.items()],
+        schema=differing.schema,
+    )
+    return pl.concat([differing, same]).sort("param")
+
+
+def highlight_differences(frame: pl.DataFrame, labels: dict[str, str]) -> Any:
+    """A pandas Styler that shades the cells of params whose values differ between runs."""
+    shown = frame.rename(labels)
+    pandas = shown.drop("differs").to_pandas()
+    flags = shown.get_column("differs").to_list()
+
+    def shade(row: Any) -> list[str]:
+        return [DIFFERENT if flags[row.name] and column != "param" else "" for column in row.index]
+
+    return pandas.style.apply(shade, axis=1)

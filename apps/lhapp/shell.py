@@ -82,6 +82,11 @@ def empty_lakehouse(what: str) -> None:
 
 
 def table(frame: Any, *, key: str, **kwargs: Any) -> Any:
-    """``st.dataframe`` in a keyed container: tests and the browser find a table by its key."""
+    """``st.dataframe`` in a container keyed ``key`` (tests and the browser find a table by it).
+
+    A selectable table's own state is ``st.session_state[key + "_grid"]``.
+    """
     with st.container(key=key):
+        if "on_select" in kwargs:
+            kwargs["key"] = f"{key}_grid"
         return st.dataframe(frame, hide_index=True, **kwargs)

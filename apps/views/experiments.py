@@ -68,7 +68,7 @@ st.caption(f"{shown.height:,} of {runs.height:,} runs · click a column header t
 
 def _take_table_selection() -> None:
     """Ticked rows replace the selection among the rows shown; selected runs filtered out stay selected."""
-    state = st.session_state.get("runs_table")
+    state = st.session_state.get("runs_table_grid")
     rows = state.selection.rows if state is not None else []
     visible = st.session_state.get("_shown_ids", [])
     kept = [r for r in st.session_state.get("selected_runs", []) if r not in set(visible)]
@@ -99,7 +99,7 @@ picked = st.multiselect(
     format_func=lambda r: rq.label({"run_id": r, "name": names_by_id.get(r) or everyone.get(r)}),
     placeholder="tick rows above, or pick runs here",
 )
-compare, run, _ = st.columns([1, 1, 3])
+compare, run, _ = st.columns([1.5, 1.2, 2])
 with compare:
     st.page_link(
         "views/compare.py",

@@ -41,15 +41,16 @@ assert picked is not None
 st.query_params["run"] = picked
 info = rq.run_info(picked, versions)
 
-status_icon = {"RUNNING": "🟢", "FINISHED": "✅", "FAILED": "❌", "KILLED": "⛔"}.get(info.status, "")
-st.subheader(f"{info.name or info.id}  {status_icon} {info.status}")
+badge = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "orange"}.get(info.status, "gray")
+st.subheader(f"{info.name or info.id} :{badge}-badge[{info.status}]")
 facts = st.columns(5)
 facts[0].metric("Experiment", info.experiment or "default")
 facts[1].metric("Status", info.status)
-facts[2].metric("Started", info.start_time.strftime("%Y-%m-%d %H:%M:%S") if info.start_time else "—")
+facts[2].metric("Started", info.start_time.strftime("%b %d %H:%M") if info.start_time else "—")
 facts[3].metric("Duration", f"{info.duration_s:.1f} s" if info.duration_s is not None else "running")
 facts[4].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
-st.caption(f"run id `{info.id}` · job type {info.job_type or '—'} · {info.lifecycle}")
+started = info.start_time.strftime("%Y-%m-%d %H:%M:%S UTC") if info.start_time else "—"
+st.caption(f"run id `{info.id}` · started {started} · job type {info.job_type or '—'} · {info.lifecycle}")
 if info.status == "RUNNING":
     st.page_link("views/live.py", label="Watch it live", icon=":material/timer:", query_params={"run": info.id})
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
-from tests.app.conftest import build_datasets
+from tests.app.conftest import build_datasets, build_runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,6 +40,7 @@ RENDER_TIMEOUT_MS = 45_000
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser") / "lh"
     build_datasets(root)
+    runs = build_runs(root)  # mlp-live stays RUNNING while the browser looks
     cli = str(Path(sys.executable).with_name("lakehouse"))
     proc = subprocess.Popen(
         [cli, "app", "--root", str(root), "--port", "0", "--json"],
@@ -54,6 +55,7 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             assert line, "lakehouse app exited before printing its URL"
             text += line
         yield json.loads(text)["url"]
+        runs.live.finish()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -143,4 +145,59 @@ def test_a_bad_ref_in_the_url_is_a_message(app_url: str, browser: BrowserContext
     assert "has no tag 'nope'" in message.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, "datasets-bad-ref")
+    page.close()
+
+
+def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/experiments")
+    table(page, "runs_table")
+    no_failures(page)
+    shot(page, "experiments")
+    # Tick two finished runs, rows 3 and 4 (newest first: mlp-live, mlp-broken, mlp-sgd, mlp-wide, ...).
+    # The grid is drawn on a canvas: click where its selection column's checkboxes are.
+    grid = page.locator('.st-key-runs_table [data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    assert box is not None
+    for row in (3, 4):
+        page.mouse.click(box["x"] + 18, box["y"] + 35 * row + 17)
+        settle(page)
+    link = page.get_by_role("link", name="Compare 2 runs")
+    link.wait_for()
+    shot(page, "experiments-selected")
+    link.click()
+    page.wait_for_url("**/compare?runs=*")
+    settle(page)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(2).wait_for(state="visible")  # loss, val_loss, accuracy
+    for key in ("params_table", "metrics_table", "inputs_table"):
+        table(page, key)
+    no_failures(page)
+    shot(page, "compare")
+    # Two runs in each of the three charts: loss, val_loss, accuracy.
+    assert page.locator(".js-plotly-plot .legend .traces").count() == 6
+    legend = page.locator(".js-plotly-plot").first.locator(".legend .legendtext").all_text_contents()
+    assert legend == ["mlp-sgd", "mlp-wide"]
+    shared = page.url
+    page.locator('[data-testid="stPageLink"] a').first.click()
+    page.wait_for_url("**/run?run=*")
+    settle(page)
+    chart(page)
+    table(page, "run_params_table")
+    no_failures(page)
+    shot(page, "run")
+    page.close()
+    # The comparison's URL is a shareable link: a fresh tab shows the same runs.
+    again = visit(browser, shared)
+    chart(again)
+    table(again, "params_table")
+    no_failures(again)
+    again.close()
+
+
+def test_live_page_of_the_running_run(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/live")
+    chart(page)
+    page.locator('[data-testid="stAlertContentWarning"]').filter(has_text="overfitting").wait_for()
+    assert page.get_by_text("RUNNING").count() >= 1
+    no_failures(page)
+    shot(page, "live")
     page.close()

@@ -164,15 +164,15 @@ class Writer:
 
     def _loop(self) -> None:
         idle_since: float | None = None
+        if not self._recovered:
+            self._recovered = True
+            self._recover_others()
         while True:
             self._wake.wait(self._interval())
             self._wake.clear()
             self.wake_requested = False
             if self._closed:
                 return
-            if not self._recovered:
-                self._recovered = True
-                self._recover_others()
             with self._io_lock:
                 done = self._cycle(force=False)
             self._maybe_maintain()

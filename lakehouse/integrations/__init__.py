@@ -1,0 +1,8 @@
+"""Training-framework integrations. Import the one you need; each imports its framework lazily:
+
+- :mod:`lakehouse.integrations.keras`: ``LakehouseCallback`` for ``model.fit`` (``pip install 'lakehouse[keras]'``)
+- :mod:`lakehouse.integrations.lightning`: ``LakehouseLogger`` for ``Trainer`` (``pip install 'lakehouse[lightning]'``)
+
+Both log through a :class:`lakehouse.Run` and never let a logging failure stop training: they warn once
+(:class:`lakehouse.TrackingWarning`) and carry on, the data staying in the spool.
+"""

@@ -49,23 +49,9 @@ class Lakehouse:
         return Dataset(self, name)
 
     def datasets(self) -> list[DatasetInfo]:
-        """Every dataset with its latest version, row count, last writer and live tags, by name."""
-        out = []
-        for name in registry.dataset_names(self.layout):
-            ds = self.dataset(name)
-            latest = ds.version()
-            out.append(
-                DatasetInfo(
-                    name=name,
-                    latest_version=latest.version,
-                    num_rows=latest.num_rows,
-                    updated_at=latest.created_at,
-                    last_writer=latest.created_by,
-                    description=_latest_description(ds, latest),
-                    tags=ds.tags(),
-                )
-            )
-        return out
+        """Every dataset, by name, with its latest version, row count, live tags, and the time and author of
+        its newest data-changing version (vacuum and optimize commits are maintenance, not updates)."""
+        return [self.dataset(name).info() for name in registry.dataset_names(self.layout)]
 
     def resolve(self, ref: str | Ref) -> DatasetVersion:
         """The concrete version a reference names (``name``, ``name:v3``, ``name:prod``, ``name@time``)."""
@@ -285,15 +271,6 @@ class Lakehouse:
             if version is not None:
                 found[path.relative_to(self.root).as_posix()] = version
         return found
-
-
-def _latest_description(ds: Dataset, latest: DatasetVersion) -> str | None:
-    if latest.description:
-        return latest.description
-    for version in ds.history(limit=20):
-        if version.description:
-            return version.description
-    return None
 
 
 def connect(root: str | Path | None = None, **settings: Any) -> Lakehouse:

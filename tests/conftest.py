@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,9 @@ import lakehouse
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep tests away from the developer's LAKEHOUSE_* variables and ./conf."""
-    for name in [n for n in __import__("os").environ if n.startswith("LAKEHOUSE_")]:
+    for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
 

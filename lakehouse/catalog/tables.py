@@ -81,6 +81,10 @@ class TableSpec:
         retention = settings.tracking_log_retention if self.tracking else None
         return table_properties(settings, change_data_feed=self.change_data_feed, log_retention=retention)
 
+    def to_arrow(self, rows: list[Mapping[str, Any]]) -> pa.Table:
+        """Rows as an Arrow table of this schema (see :meth:`from_rows`)."""
+        return self.from_rows([dict(r) for r in rows])
+
 
 DATASET_EVENTS = TableSpec(
     "_catalog/datasets",
@@ -202,7 +206,7 @@ def append_rows(
     ``read_version`` (None: the caller saw no table, so the commit must create it); that
     :class:`CommitConflict` is raised for the caller to re-read and re-decide.
     """
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=spec.schema)
+    data = spec.to_arrow(rows)
     append_table(path, spec, data, settings, app_transaction=app_transaction, read_version=read_version)
 
 

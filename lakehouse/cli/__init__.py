@@ -12,6 +12,7 @@ import typer
 from lakehouse.cli import _common
 from lakehouse.cli.app import app_command
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.demo import demo_command
 from lakehouse.cli.runs import maintain, runs_app
 from lakehouse.errors import LakehouseError
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
 app.command("maintain")(maintain)
+app.command("demo")(demo_command)
 app.command("app")(app_command)
 
 

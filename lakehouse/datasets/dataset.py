@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,9 +22,11 @@ from lakehouse.datasets import retention
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.versions import (
     SECTION,
+    DatasetInfo,
     DatasetVersion,
     SchemaChange,
     build_user_metadata,
+    is_data_change,
     make_version,
     write_id,
 )
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 WriteMode = Literal["append", "overwrite", "upsert"]
 _MODES = ("append", "overwrite", "upsert")
 _TAG_ATTEMPTS = 50
+_CDF = "delta.enableChangeDataFeed"
+_INFO_LOOKBACK = 50  # commits read to find the last data change and description for listings
+_MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
 _SNAPSHOT_CACHE_SIZE = 20_000
 _snapshots: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
 
@@ -95,6 +100,12 @@ class Dataset:
 
     def resolve(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> int:
         """The version number a selector names: a number, ``"v3"``, ``"latest"``, a tag, or a time."""
+        return self._locate(version, tag=tag, as_of=as_of)[0]
+
+    def _locate(
+        self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None
+    ) -> tuple[int, int]:
+        """``(version a selector names, latest version)``, reading the table's log once."""
         given = [x for x in (version, tag, as_of) if x is not None]
         if len(given) > 1:
             msg = f"select a version of {self.name!r} by version, tag or as_of, not several at once"
@@ -105,15 +116,15 @@ class Dataset:
         self._require()
         latest = storage.latest_version(self.path)
         if tag is not None:
-            return self._resolve_tag(tag)
+            return self._resolve_tag(tag), latest
         if as_of is not None:
-            return self._resolve_time(as_of)
+            return self._resolve_time(as_of), latest
         if version is None:
-            return latest
+            return latest, latest
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
             msg = f"dataset {self.name!r} has no version {version!r}; its versions are 0..{latest}"
             raise VersionNotFound(msg)
-        return version
+        return version, latest
 
     def _resolve_tag(self, tag: str) -> int:
         live = self.tags()
@@ -136,12 +147,11 @@ class Dataset:
         return version
 
     def _commit(self, version: int) -> storage.Commit:
-        latest = storage.latest_version(self.path)
-        for commit in storage.history(self.path, limit=latest - version + 1):
-            if commit.version == version:
-                return commit
-        msg = f"the log of dataset {self.name!r} no longer holds version {version}"
-        raise VersionNotFound(msg)
+        found = storage.commit_at(self.path, version)
+        if found is None:
+            msg = f"the log of dataset {self.name!r} no longer holds version {version}"
+            raise VersionNotFound(msg)
+        return found
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -189,16 +199,34 @@ class Dataset:
         )
         incoming = _arrow.to_arrow(data)
         incoming_schema = _arrow.canonical_schema(incoming.schema)
-        if isinstance(incoming, pa.RecordBatchReader) and (mode == "upsert" or not self.exists()):
-            incoming = incoming.read_all()  # upserts check keys; a first write may have to be retried
+        consumed = False
+        if isinstance(incoming, pa.RecordBatchReader):
+            if mode == "upsert":
+                incoming = incoming.read_all()  # keys are checked over the whole input before anything is written
+            else:
+                stream = incoming
+
+                def batches() -> Iterator[pa.RecordBatch]:
+                    nonlocal consumed
+                    for batch in stream:
+                        consumed = True
+                        yield batch
+
+                incoming = pa.RecordBatchReader.from_batches(stream.schema, batches())
         for attempt in range(3):
             try:
                 return self._write_once(incoming, incoming_schema, mode, keys, schema_mode, partition_by, user_metadata)
-            except CommitConflict:
-                # Only losing the race to create the dataset is retried: the write is re-planned
-                # against the table the other writer created.
-                if attempt == 2 or not isinstance(incoming, pa.Table) or not self.exists():
+            except CommitConflict as e:
+                # Only losing the race to create the dataset is retried: the write is re-planned against the
+                # table the other writer created. A stream already read cannot be replayed.
+                if attempt == 2 or not self.exists():
                     raise
+                if consumed:
+                    msg = (
+                        f"dataset {self.name!r} was created by another writer while this write was streaming its "
+                        "data; nothing was written, run the write again to add to it"
+                    )
+                    raise CommitConflict(msg) from e
         msg = "unreachable"
         raise AssertionError(msg)  # pragma: no cover
 
@@ -245,10 +273,11 @@ class Dataset:
                 _check_keys(rows, keys, self.name)
         else:
             rows = _arrow.conform_reader(incoming, target)
-        if mode == "upsert" and not creating:
-            assert isinstance(rows, pa.Table)
+        if mode == "upsert" and not creating and isinstance(rows, pa.Table) and rows.num_rows:
             storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
         else:
+            # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
+            # and every write is a version.
             storage.write(
                 self.path,
                 rows,
@@ -290,16 +319,19 @@ class Dataset:
 
     def scan(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
         """A lazy polars scan of one version (latest by default); filters are pushed down to the files."""
-        number = self.resolve(version, tag=tag, as_of=as_of)
-        if number != storage.latest_version(self.path):
-            missing = storage.missing_files(self.path, number)
-            if missing:
-                msg = (
-                    f"version {number} of dataset {self.name!r} is no longer readable: {len(missing)} of its data "
-                    f"files were removed by vacuum (tagged versions and versions used by runs are always kept)"
-                )
-                raise VersionNotFound(msg)
-        return storage.scan(self.path, number)
+        return self._scan(*self._locate(version, tag=tag, as_of=as_of))
+
+    def _scan(self, number: int, latest: int) -> pl.LazyFrame:
+        try:
+            # The latest version's files are never vacuumed; older ones are checked so a removed file gives
+            # a clear error here rather than an engine error when the frame is collected.
+            return storage.scan(self.path, number, check_files=number != latest)
+        except VersionNotFound as e:
+            msg = (
+                f"version {number} of dataset {self.name!r} is no longer readable: {e.args[0]} "
+                "(tagged versions and versions used by runs are always kept)"
+            )
+            raise VersionNotFound(msg) from e
 
     def read(
         self,
@@ -337,6 +369,29 @@ class Dataset:
             previous = _snapshot(self.path, commit.version - 1, before) if before else None
         return make_version(self.name, commit, snap, previous)
 
+    def info(self) -> DatasetInfo:
+        """A summary for listings: latest version, rows, and who changed the data last and when.
+
+        Maintenance commits (vacuum, optimize, property changes) are versions too, but the "updated" time
+        and "last writer" come from the newest version that changed data.
+        """
+        self._require()
+        commits = storage.history(self.path, limit=_INFO_LOOKBACK)
+        if not any(is_data_change(c) for c in commits):
+            commits = storage.history(self.path)
+        last = next((c for c in commits if is_data_change(c)), commits[-1])
+        changed = self._version_from(last)
+        described = next((c for c in commits if c.user_metadata.get("description")), None)
+        return DatasetInfo(
+            name=self.name,
+            latest_version=commits[0].version,
+            num_rows=changed.num_rows,
+            updated_at=changed.created_at,
+            last_writer=changed.created_by,
+            description=str(described.user_metadata["description"]) if described else None,
+            tags=self.tags(),
+        )
+
     def _commit_time(self, version: int) -> datetime | None:
         try:
             return self._commit(version).timestamp
@@ -356,8 +411,8 @@ class Dataset:
     def tag(self, tag: str, version: Selector = None, *, force: bool = False) -> tag_store.TagEvent:
         """Point ``tag`` at ``version`` (latest by default). Moving an existing tag needs ``force=True``."""
         validate_tag(tag)
-        number = self.resolve(version)
-        if number != storage.latest_version(self.path) and storage.missing_files(self.path, number):
+        number, latest = self._locate(version)
+        if number != latest and storage.missing_files(self.path, number):
             msg = f"cannot tag version {number} of {self.name!r}: its files were removed by vacuum"
             raise VersionNotFound(msg)
         for _ in range(_TAG_ATTEMPTS):
@@ -426,52 +481,79 @@ class Dataset:
         key: str | Sequence[str] | None = None,
         method: Literal["auto", "cdf", "join"] = "auto",
     ) -> diffing.DatasetDiff:
-        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest)."""
-        va, vb = self.resolve(a), self.resolve(b)
-        schema_a, schema_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
-        keys = diffing.check_key(key, schema_a.names, schema_b.names) if key is not None else None
-        changes = tuple(schemas.compare(schema_a, schema_b))
+        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest).
+
+        ``method="auto"`` uses the change data feed when it covers the range and reads both versions
+        otherwise; ``"cdf"`` and ``"join"`` force one strategy (both give identical results).
+        """
         if method not in ("auto", "cdf", "join"):
             msg = f"method must be 'auto', 'cdf' or 'join'; got {method!r}"
             raise InvalidArgument(msg)
+        (va, latest), (vb, _) = self._locate(a), self._locate(b)
+        old, new = self._scan(va, latest), self._scan(vb, latest)  # refuses versions whose files were vacuumed
+        arrow_a, arrow_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
+        types_a, types_b = ({f.name: str(f.type) for f in s} for s in (arrow_a, arrow_b))
+        keys = diffing.check_key(key, types_a, types_b) if key is not None else None
+        changes = tuple(schemas.compare(arrow_a, arrow_b))
+        net: tuple[pl.DataFrame, pl.DataFrame] | None = None
         used: diffing.Method = "join"
-        result = None
-        if method != "join" and va < vb and not changes:
-            result = self._diff_from_changes(va, vb, keys, schema_b.names)
+        if method != "join":
+            net = self._net_from_changes(va, vb, new.collect_schema()) if va < vb and not changes else None
             used = "cdf"
-            if result is None and method == "cdf":
-                msg = f"the change data feed of {self.name!r} does not cover versions {va + 1}..{vb}"
+            if net is None and method == "cdf":
+                msg = (
+                    f"the change data feed of {self.name!r} cannot diff version {va} against {vb}: it needs an older "
+                    "version first, the same schema throughout, and change files vacuum has not removed; "
+                    "use method='join' or 'auto'"
+                )
                 raise InvalidArgument(msg)
-        elif method == "cdf":
-            msg = "the change data feed can only diff an older version against a newer one with the same schema"
-            raise InvalidArgument(msg)
-        if result is None:
+        if net is None:
             used = "join"
-            old, new = self.read(va), self.read(vb)
-            if keys:
-                result = diffing.keyed(old, new, keys, va, vb)
-            else:
-                added, removed = diffing.whole_rows(old, new)
-                result = (added, removed, new.head(0))
-        added, removed, changed = result
+            net = diffing.net_rows(old.collect(), new.collect())
+        added, removed = net
+        if keys:
+            added, removed, changed = diffing.pair_by_key(added, removed, keys, va, vb)
+        else:
+            changed = diffing.empty_changed(added)
         return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
 
-    def _diff_from_changes(
-        self, a: int, b: int, keys: tuple[str, ...] | None, columns: list[str]
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
-        for v in (a, b):
-            if storage.properties_at(self.path, v).get("delta.enableChangeDataFeed", "false").lower() != "true":
-                return None
+    def _net_from_changes(self, a: int, b: int, schema: pl.Schema) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Net rows from the change data feed of ``a+1..b``, or None where the feed cannot be trusted."""
+        if not self._feed_covers(a, b):
+            return None
         try:
             raw = storage.changes(self.path, a + 1, b)
         except LakehouseError:
-            return None  # e.g. change files removed by vacuum: fall back to reading both versions
-        changes = pl.from_arrow(raw)
-        assert isinstance(changes, pl.DataFrame)
-        if keys:
-            return diffing.keyed_from_changes(changes, columns, keys, a, b)
-        added, removed = diffing.whole_rows_from_changes(changes, columns)
-        return added, removed, added.head(0)
+            return None  # e.g. change files removed by vacuum: read both versions instead
+        frame = pl.from_arrow(raw)
+        assert isinstance(frame, pl.DataFrame)
+        columns = list(schema.names())
+        # The feed may use other physical types (string views, ms timestamps): compare in the table's types.
+        frame = frame.with_columns([pl.col(c).cast(t) for c, t in schema.items()])
+        return diffing.net_rows_from_changes(frame, columns)
+
+    def _feed_covers(self, a: int, b: int) -> bool:
+        """True if every commit in ``a+1..b`` kept the change feed on and the schema as it was."""
+        if storage.properties_at(self.path, a).get(_CDF, "false").lower() != "true":
+            return False
+        expected = storage.arrow_schema(self.path, a)
+        latest = storage.latest_version(self.path)
+        for commit in storage.history(self.path, limit=latest - a):
+            if not a < commit.version <= b:
+                continue
+            section = commit.user_metadata.get(SECTION)
+            if isinstance(section, Mapping) and "schema_changes" in section:
+                if section["schema_changes"] or section.get("schema_mode") == "overwrite":
+                    return False
+                continue  # a lakehouse write that recorded no schema change
+            if commit.operation.upper() in _MAINTENANCE:
+                continue  # rewrites or deletes files without changing rows or schema
+            # Another engine's commit: look at the version itself.
+            if storage.properties_at(self.path, commit.version).get(_CDF, "false").lower() != "true":
+                return False
+            if not storage.arrow_schema(self.path, commit.version).equals(expected):
+                return False
+        return True
 
     # --- retention ---------------------------------------------------------------------------------------
 

@@ -29,8 +29,13 @@ $(CHROMIUM):
 lock:
 	$(UV) pip compile pyproject.toml --extra all --extra dev --python-version 3.11 --quiet -o requirements/lock.txt
 
+## Build the sample lakehouse (digits datasets + short Keras runs), then serve the app on it (Ctrl-C stops it).
+## A slow training run trains next to it meanwhile, so the Live page has a run to follow.
 demo: install
 	$(VENV)/bin/lakehouse demo
+	@$(PY) -m lakehouse._demo_runs >/dev/null 2>&1 & trainer=$$!; \
+	trap 'kill $$trainer 2>/dev/null; wait $$trainer 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/lakehouse app
 
 test: install $(CHROMIUM)
 	$(PY) -m pytest

@@ -49,6 +49,9 @@ PALETTE = (
 )
 
 XAxis = str  # "step" | "relative time (s)" | "wall time"
+# Above this many points in one figure, curves are drawn with WebGL (fast for many points); below it, as SVG:
+# a browser gives a page only a dozen or so WebGL contexts, and a Run page can hold many small charts.
+WEBGL_POINTS = 5_000
 X_AXES: tuple[XAxis, ...] = ("step", "relative time (s)", "wall time")
 
 
@@ -91,6 +94,7 @@ def curves(
     """One metric of several runs overlaid: a line per run (raw faded under smoothed when smoothing)."""
     fig = go.Figure()
     series = smooth(points.filter(pl.col("key") == key), smoothing)
+    trace = go.Scattergl if series.height > WEBGL_POINTS else go.Scatter
     for index, run_id in enumerate(labels):
         run = series.filter(pl.col("run_id") == run_id)
         if run.is_empty():
@@ -99,7 +103,7 @@ def curves(
         name = labels[run_id]
         if smoothing > 0:
             fig.add_trace(
-                go.Scattergl(
+                trace(
                     x=x,
                     y=run.get_column("value").to_list(),
                     mode="lines",
@@ -112,7 +116,7 @@ def curves(
                 )
             )
         fig.add_trace(
-            go.Scattergl(
+            trace(
                 x=x,
                 y=run.get_column("smoothed").to_list(),
                 mode="lines+markers" if run.height <= 50 else "lines",
@@ -130,7 +134,18 @@ def curves(
         legend={"orientation": "h", "y": -0.2},
         **_LAYOUT,
     )
+    _pad_flat(fig, series.get_column("value"), log_y=log_y)
     return fig
+
+
+def _pad_flat(fig: go.Figure, values: pl.Series, *, log_y: bool) -> None:
+    """A constant series (a fixed learning rate) gets a y range around its value, not plotly's ±1."""
+    finite = values.fill_nan(None).drop_nulls()
+    if log_y or finite.is_empty() or finite.min() != finite.max():
+        return
+    value = float(finite[0])
+    margin = abs(value) * 0.5 or 1.0
+    fig.update_yaxes(range=[value - margin, value + margin])
 
 
 def train_vs_validation(points: pl.DataFrame, key: str, *, x_axis: XAxis = "step", log_y: bool = False) -> go.Figure:
@@ -158,3 +173,17 @@ def train_vs_validation(points: pl.DataFrame, key: str, *, x_axis: XAxis = "step
         **_LAYOUT,
     )
     return fig
+
+
+def default_keys(keys: list[str], *, limit: int = 4) -> list[str]:
+    """The metrics worth plotting first: train/validation pairs (``loss``, ``val_loss``...), then the other
+    epoch-level metrics; per-batch (``batch/...``) and learning-rate curves only when nothing else is there."""
+
+    def rank(key: str) -> tuple[int, str]:
+        base = key.removeprefix("val_")
+        paired = key.startswith("val_") and base in keys or f"val_{key}" in keys
+        if "/" in key or "learning_rate" in key:
+            return (3, key)
+        return (0 if paired else 1, base + ("~" if key.startswith("val_") else ""))
+
+    return sorted(keys, key=rank)[:limit]

@@ -125,11 +125,18 @@ class DiffView:
 @st.cache_data(show_spinner=False, max_entries=32)
 def diff(name: str, a: int, b: int, key: tuple[str, ...], stamp: Stamp) -> DiffView:
     result = handle().dataset(name).diff(a, b, key=list(key) or None)
+    changed = result.changed.head(DIFF_SAMPLE_ROWS)
+    if "changed_columns" in changed.columns and changed.height:
+        # What changed first: the key, the list of changed columns, then each changed column next to its
+        # old value; the unchanged columns after.
+        moved = sorted(set(changed.get_column("changed_columns").explode().drop_nulls().to_list()))
+        front = [*key, "changed_columns", *[c for m in moved for c in (m, f"{m}_before") if c in changed.columns]]
+        changed = changed.select(front + [c for c in changed.columns if c not in front])
     return DiffView(
         summary=result.summary(),
         added=result.added.head(DIFF_SAMPLE_ROWS),
         removed=result.removed.head(DIFF_SAMPLE_ROWS),
-        changed=result.changed.head(DIFF_SAMPLE_ROWS),
+        changed=changed,
     )
 
 

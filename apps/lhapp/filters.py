@@ -58,13 +58,20 @@ class RunFilter:
         return runs.filter(pl.all_horizontal(conditions)) if conditions else runs
 
 
-def display(runs: pl.DataFrame) -> pl.DataFrame:
-    """The runs table as shown: duration in seconds, inputs as text, ids last."""
+def display(runs: pl.DataFrame, *, metrics_first: bool = False) -> pl.DataFrame:
+    """The runs table as shown: duration in seconds, inputs as text, ids last.
+
+    ``metrics_first`` puts the last value of each metric before the params (and drops min/max).
+    """
     out = runs.with_columns(
         ((pl.col("end_time") - pl.col("start_time")).dt.total_milliseconds() / 1000).alias("duration_s"),
         pl.col("inputs").list.join(", "),
     )
     first = ["name", "status", "experiment", "start_time", "duration_s"]
     rest = [c for c in out.columns if c.startswith(("params.", "tags.", "metrics."))]
+    if metrics_first:
+        rest = [c for c in rest if c.startswith("metrics.") and c.endswith(".last")] + [
+            c for c in rest if not c.startswith("metrics.")
+        ]
     tail = ["inputs", "job_type", "user", "git_commit", "run_id"]
     return out.select([c for c in [*first, *rest, *tail] if c in out.columns])

@@ -25,12 +25,18 @@ def params_table(comparison: lakehouse.RunComparison, *, show_all: bool) -> pl.D
 
 
 def highlight_differences(frame: pl.DataFrame, labels: dict[str, str]) -> Any:
-    """A pandas Styler that shades the cells of params whose values differ between runs."""
+    """A pandas Styler that shades the values that differ: in each row, those unlike the most common value
+    (all of them when no value is shared)."""
     shown = frame.rename(labels)
     pandas = shown.drop("differs").to_pandas()
-    flags = shown.get_column("differs").to_list()
+    runs = [c for c in pandas.columns if c != "param"]
 
     def shade(row: Any) -> list[str]:
-        return [DIFFERENT if flags[row.name] and column != "param" else "" for column in row.index]
+        values = [str(row[c]) for c in runs]
+        common = max(set(values), key=values.count)
+        alone = values.count(common) == 1
+        return [
+            DIFFERENT if column != "param" and (alone or str(row[column]) != common) else "" for column in row.index
+        ]
 
     return pandas.style.apply(shade, axis=1)

@@ -53,7 +53,7 @@ labels = {r: comparison.labels[r] for r in comparison.run_ids}
 with st.container(border=True):
     options, x_col, smooth_col, log_col = st.columns([3, 1.2, 1.2, 0.8])
     all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
-    keys = options.multiselect("Metrics", all_keys, default=all_keys[:6], key="compare_keys")
+    keys = options.multiselect("Metrics", all_keys, default=charts.default_keys(all_keys), key="compare_keys")
     x_axis = x_col.radio("x axis", charts.X_AXES, key="compare_x", horizontal=False)
     smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing")
     log_y = log_col.toggle("Log scale", key="compare_log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from lhapp import charts, filters, params
@@ -20,7 +21,16 @@ if datasets.is_empty():
 table(datasets, key="datasets_table")
 
 names = datasets.get_column("dataset").to_list()
-name = params.choice("Dataset", names, key="dataset", explain=lambda n: handle().dataset(n).latest_version)
+# Selected by default: the dataset with the most history (then the most recently changed).
+richest = datasets.with_columns(pl.col("latest").str.strip_prefix("v").cast(pl.Int64).alias("n"))
+richest = richest.sort("n", "updated", descending=True).get_column("dataset")[0]
+name = params.choice(
+    "Dataset",
+    names,
+    key="dataset",
+    index=names.index(richest),
+    explain=lambda n: handle().dataset(n).latest_version,
+)
 assert name is not None
 own = stamp(f"datasets/{name}", "_catalog/tags", "tracking/inputs")
 history = q.history(name, own)
@@ -142,18 +152,24 @@ if runs_tab.open:
             )
         else:
             counts = dict(used.iter_rows())
+            busiest = max(counts, key=lambda v: counts[v])
             chosen = params.choice(
                 "Version",
                 list(counts),
                 key="runs_version",
+                index=list(counts).index(busiest),
                 format_func=lambda v: f"v{v}",
                 explain=_explain_version,
             )
             st.caption(" · ".join(f"v{v}: {n} run{'s' if n != 1 else ''}" for v, n in counts.items()))
             assert chosen is not None
             runs = rq.lineage(f"{name}:v{chosen}", rq.runs_stamp())
-            shown = filters.display(runs)
-            table(shown, key="lineage_table")
+            shown = filters.display(runs, metrics_first=True)
+            table(
+                shown,
+                key="lineage_table",
+                column_config={"start_time": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm")},
+            )
             ids = runs.get_column("run_id").to_list()
             if len(ids) > 1:
                 st.page_link(

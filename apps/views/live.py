@@ -63,7 +63,9 @@ def overfitting(points: pl.DataFrame, key: str) -> str | None:
     best = val.row(int(val.get_column("value").arg_min() or 0), named=True)
     last = val.row(-1, named=True)
     after = train.filter(pl.col("step") >= best["step"]).get_column("value")
-    if last["step"] - best["step"] >= 2 and last["value"] > best["value"] and after.len() > 1 and after[-1] < after[0]:
+    # Noise is not a trend: ask for a few steps past the best and a rise of at least 2 %.
+    rising = last["step"] - best["step"] >= 3 and last["value"] > best["value"] * 1.02
+    if rising and after.len() > 1 and after[-1] < after[0]:
         return (
             f"`val_{key}` has risen since step {best['step']} ({best['value']:.4g} → {last['value']:.4g}) "
             f"while `{key}` kept falling: the model is overfitting."

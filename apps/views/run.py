@@ -46,9 +46,9 @@ st.subheader(f"{info.name or info.id} :{badge}-badge[{info.status}]")
 facts = st.columns(5)
 facts[0].metric("Experiment", info.experiment or "default")
 facts[1].metric("Status", info.status)
-facts[2].metric("Started", info.start_time.strftime("%b %d %H:%M") if info.start_time else "—")
-facts[3].metric("Duration", f"{info.duration_s:.1f} s" if info.duration_s is not None else "running")
-facts[4].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
+facts[2].metric("Duration", f"{info.duration_s:.1f} s" if info.duration_s is not None else "running")
+facts[3].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
+facts[4].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
 started = info.start_time.strftime("%Y-%m-%d %H:%M:%S UTC") if info.start_time else "—"
 st.caption(f"run id `{info.id}` · started {started} · job type {info.job_type or '—'} · {info.lifecycle}")
 if info.status == "RUNNING":
@@ -56,7 +56,7 @@ if info.status == "RUNNING":
 
 with guarded("Metric curves"):
     st.subheader("Metrics")
-    keys = list(info.metrics)
+    keys = charts.default_keys(list(info.metrics), limit=len(info.metrics))
     if not keys:
         st.caption("This run logged no metrics.")
     else:

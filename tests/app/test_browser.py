@@ -5,6 +5,7 @@ Screenshots of every page land in ``artifacts/screenshots/`` (kept by CI as arti
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.app.conftest import build_datasets, build_runs
 
@@ -85,13 +87,18 @@ def visit(browser: BrowserContext, url: str) -> Page:
     return page
 
 
-def settle(page: Page) -> None:
+def settle(page: Page, *, clicked: bool = False) -> None:
+    """Wait until the script run a page load (or, with ``clicked``, an interaction) started has finished."""
     page.locator('[data-testid="stApp"]').wait_for()
+    if clicked:  # the rerun an interaction triggers takes a moment to start
+        with contextlib.suppress(PlaywrightTimeout):
+            page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=2000)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
     page.locator('[data-testid="stMain"] h1').first.wait_for()
-    # The status widget shows while the script runs; wait until the run is over.
+    # Elements whose code is still loading show as skeletons for a moment after the run.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelector('[data-testid=\"stApp\"]').dataset.teststate !== 'running'"
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSkeletonElement\"],"
+        " [data-testid=\"stAppSkeleton\"]')"
     )
 
 
@@ -123,7 +130,7 @@ def test_datasets_page_every_tab(app_url: str, browser: BrowserContext) -> None:
     no_failures(page)
     shot(page, "datasets-history")
     page.get_by_role("tab", name="Diff").click()
-    settle(page)
+    settle(page, clicked=True)
     page.locator('[data-testid="stMetric"]').filter(has_text="Changed rows").wait_for()
     table(page, "diff_added")
     no_failures(page)
@@ -131,7 +138,7 @@ def test_datasets_page_every_tab(app_url: str, browser: BrowserContext) -> None:
     shot(page, "datasets-diff")
     for tab, key in (("Schema", "schema_table"), ("Preview", "preview_table"), ("Tags", "tag_history_table")):
         page.get_by_role("tab", name=tab).click()
-        settle(page)
+        settle(page, clicked=True)
         table(page, key)
         no_failures(page)
         shot(page, f"datasets-{tab.lower()}")
@@ -160,7 +167,7 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     assert box is not None
     for row in (3, 4):
         page.mouse.click(box["x"] + 18, box["y"] + 35 * row + 17)
-        settle(page)
+        settle(page, clicked=True)
     link = page.get_by_role("link", name="Compare 2 runs")
     link.wait_for()
     shot(page, "experiments-selected")

@@ -179,11 +179,12 @@ def default_keys(keys: list[str], *, limit: int = 4) -> list[str]:
     """The metrics worth plotting first: train/validation pairs (``loss``, ``val_loss``...), then the other
     epoch-level metrics; per-batch (``batch/...``) and learning-rate curves only when nothing else is there."""
 
-    def rank(key: str) -> tuple[int, str]:
+    def rank(key: str) -> tuple[int, int, str]:
         base = key.removeprefix("val_")
         paired = key.startswith("val_") and base in keys or f"val_{key}" in keys
         if "/" in key or "learning_rate" in key:
-            return (3, key)
-        return (0 if paired else 1, base + ("~" if key.startswith("val_") else ""))
+            return (3, 0, key)
+        # Losses first; each validation curve right after its training curve.
+        return (0 if paired else 1, 0 if "loss" in base else 1, base + ("~" if key.startswith("val_") else ""))
 
     return sorted(keys, key=rank)[:limit]

@@ -97,8 +97,8 @@ def settle(page: Page, *, clicked: bool = False) -> None:
     page.locator('[data-testid="stMain"] h1').first.wait_for()
     # Elements whose code is still loading show as skeletons for a moment after the run.
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"], [data-testid=\"stSkeletonElement\"],"
-        " [data-testid=\"stAppSkeleton\"]')"
+        '() => !document.querySelector(\'[data-testid="stSkeleton"], [data-testid="stSkeletonElement"],'
+        ' [data-testid="stAppSkeleton"]\')'
     )
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras  # the backend (torch) is chosen in conftest.py, before this import
 import numpy as np
 import polars as pl
 import pytest
 
 import lakehouse
 from lakehouse.errors import InvalidArgument, TrackingWarning
-
-import keras  # noqa: E402 - after conftest set KERAS_BACKEND
-from lakehouse.integrations.keras import LakehouseCallback  # noqa: E402
+from lakehouse.integrations.keras import LakehouseCallback
 
 
 def _model() -> keras.Model:
@@ -47,7 +46,8 @@ def test_fit_logs_batch_epoch_and_validation_metrics_and_optimizer_params(root: 
     assert info.status == "FINISHED"
     assert info.params["optimizer.class"] == "Adam"
     assert float(info.params["optimizer.learning_rate"]) == pytest.approx(0.01)
-    assert info.params["epochs"] == "3" and info.params["steps_per_epoch"] == "6"
+    assert info.params["epochs"] == "3"
+    assert info.params["steps_per_epoch"] == "6"
     points = lh.metrics(run.id)
     keys = set(points.get_column("key"))
     assert {"loss", "mae", "val_loss", "val_mae", "learning_rate", "batch/loss", "batch/mae"} <= keys
@@ -55,7 +55,8 @@ def test_fit_logs_batch_epoch_and_validation_metrics_and_optimizer_params(root: 
     assert epochs == [0, 1, 2]
     batch_steps = points.filter(pl.col("key") == "batch/loss").get_column("step").to_list()
     assert batch_steps == list(range(2, 19, 2))  # 6 batches x 3 epochs, every 2nd
-    assert info.metrics["loss"].count == 3 and info.metrics["loss"].last < info.metrics["loss"].max
+    assert info.metrics["loss"].count == 3
+    assert info.metrics["loss"].last < info.metrics["loss"].max
     assert info.metrics["learning_rate"].last == pytest.approx(0.01)
 
 

@@ -82,7 +82,8 @@ def test_fit_records_hyperparameters_metrics_and_finished_status(root: Path) -> 
     info = lh.run(run_id)
     assert (info.name, info.experiment, info.status, info.job_type) == ("tiny", "lightning", "FINISHED", "train")
     assert info.params == {"lr": "0.05", "hidden": "8", "schedule.warmup": "0.1"}
-    assert info.tags == {"kind": "test"} and [i.version_ref for i in info.inputs] == ["toy:v0"]
+    assert info.tags == {"kind": "test"}
+    assert [i.version_ref for i in info.inputs] == ["toy:v0"]
     points = lh.metrics(run_id)
     keys = set(points.get_column("key"))
     assert {"train_loss_step", "train_loss_epoch", "val_loss", "epoch"} <= keys
@@ -100,7 +101,8 @@ def test_test_after_fit_resumes_the_run(root: Path) -> None:
     trainer.fit(model, _loader(), _loader())
     trainer.test(model, _loader(), verbose=False)
     info = lh.run(logger.version)
-    assert info.status == "FINISHED" and "test_loss" in info.metrics
+    assert info.status == "FINISHED"
+    assert "test_loss" in info.metrics
     assert lh.runs().height == 1
 
 
@@ -119,9 +121,12 @@ def test_logger_into_an_existing_run_does_not_finish_it(root: Path) -> None:
     with lh.start_run(experiment="mine") as run:
         logger = LakehouseLogger(run=run)
         _trainer(logger, epochs=1).fit(Regressor(), _loader(), _loader())
-        assert run.active and logger.version == run.id and logger.name == "mine"
+        assert run.active
+        assert logger.version == run.id
+        assert logger.name == "mine"
         assert logger.experiment is run
-    assert lh.run(run.id).status == "FINISHED" and "train_loss_epoch" in lh.run(run.id).metrics
+    assert lh.run(run.id).status == "FINISHED"
+    assert "train_loss_epoch" in lh.run(run.id).metrics
 
 
 def test_logger_arguments_are_checked() -> None:

@@ -250,3 +250,30 @@ def test_compare_shows_differing_params_metrics_and_inputs(lh: lakehouse.Lakehou
     assert result.metrics.filter(pl.col("stat") == "last").rows() == [("loss", "last", 0.5, 0.4)]
     assert result.inputs.rows() == [("data", "v0", "v1")]
     assert result.to_dict()["params"] == [{"param": "lr", a.id: "0.1", b.id: "0.2"}]
+
+
+def test_cached_runs_model_matches_a_fresh_fold_after_every_change(lh: lakehouse.Lakehouse) -> None:
+    from lakehouse.query.runs import Tables, fold
+
+    def check() -> None:
+        cached = lh.runs(include_deleted=True)
+        fresh = fold(Tables.load(lh.layout), include_deleted=True)
+        assert cached.equals(fresh)
+
+    with lh.start_run(name="a", params={"p": 1}) as a:
+        a.log({"m": 1.0})
+    check()
+    with lh.start_run(name="b", tags={"t": "x"}) as b:
+        b.log({"m": 2.0, "n": 3.0})
+    check()
+    lh.attach_run(a.id).set_tag("late", "1")
+    lh.flush()
+    check()
+    lh.delete_run(b.id)
+    check()
+    lh.maintain()  # compaction and pruning remove files: the model starts over
+    check()
+    with lh.start_run(resume=a.id) as again:
+        again.log({"m": 0.5})
+    check()
+    assert lh.runs().select("name", "metrics.m.last").rows() == [("a", 0.5)]

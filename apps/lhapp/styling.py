@@ -15,10 +15,12 @@ def params_table(comparison: lakehouse.RunComparison, *, show_all: bool) -> pl.D
     """Params by run (one column per run id): the differing ones, and with ``show_all`` the shared ones too."""
     ids = list(comparison.run_ids)
     differing = comparison.params.with_columns(pl.lit(True).alias("differs"))
-    if not show_all or not comparison.same_params:
+    # A param none of these runs has (null in all) is not a shared param.
+    shared = {k: v for k, v in comparison.same_params.items() if v is not None}
+    if not show_all or not shared:
         return differing
     same = pl.DataFrame(
-        [{"param": k, **dict.fromkeys(ids, v), "differs": False} for k, v in comparison.same_params.items()],
+        [{"param": k, **dict.fromkeys(ids, v), "differs": False} for k, v in shared.items()],
         schema=differing.schema,
     )
     return pl.concat([differing, same]).sort("param")

@@ -75,7 +75,8 @@ with guarded("Params"):
     show_all = st.toggle("Show params that are the same too", key="compare_all_params")
     frame = styling.params_table(comparison, show_all=show_all)
     if frame.height == 0:
-        st.caption("The runs share every param." if comparison.same_params else "The runs have no params.")
+        shared = [k for k, v in comparison.same_params.items() if v is not None]
+        st.caption("The runs share every param." if shared else "The runs have no params.")
     else:
         table(styling.highlight_differences(frame, labels), key="params_table")
 

@@ -82,8 +82,18 @@ def usage(dataset: str, stamp: Stamp) -> pl.DataFrame:
     )
 
 
-def resolve_run(text: str) -> str:
-    """The run id ``text`` names (id, unique prefix or unique name); raises ``RunNotFound`` otherwise."""
+def has_runs(stamp: Stamp) -> bool:
+    """Whether any run was ever recorded (without folding the runs)."""
+    return any(table == "tracking/runs" for table, _ in stamp[1])
+
+
+def resolve_run(text: str, known: pl.DataFrame | None = None) -> str:
+    """The run id ``text`` names (id, unique prefix or unique name); raises ``RunNotFound`` otherwise.
+
+    A full id found in ``known`` (a runs table already at hand) needs no lookup.
+    """
+    if known is not None and known.filter(pl.col("run_id") == text).height:
+        return text
     return run_info(text, runs_stamp()).id
 
 

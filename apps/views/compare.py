@@ -5,6 +5,7 @@ The runs are in the URL (``?runs=<id>,<id>``), so a comparison can be shared as 
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 import lakehouse
@@ -15,24 +16,23 @@ from lhapp.shell import empty_lakehouse, error, guarded, handle, table
 st.title("Compare runs")
 
 versions = rq.runs_stamp()
-if rq.experiments(versions).is_empty():
+if not rq.has_runs(versions):
     empty_lakehouse("runs")
     st.stop()
 
 # Runs named in the URL: ids, unique id prefixes or unique names. Unknown ones are reported, not fatal.
+everyone = rq.runs(None, versions)
 wanted: list[str] = []
 for text in params.raw_list("runs"):
     try:
-        wanted.append(rq.resolve_run(text))
+        wanted.append(rq.resolve_run(text, everyone))
     except lakehouse.LakehouseError as e:
         error(f"`runs={text}` in the URL: {e}")
 wanted = list(dict.fromkeys(wanted))
 
-recent = rq.runs(None, versions).head(rq.PICKER_LIMIT)
-names = dict(zip(recent.get_column("run_id").to_list(), recent.get_column("name").to_list(), strict=True))
-for run_id in wanted:
-    if run_id not in names:
-        names[run_id] = rq.run_info(run_id, versions).name
+picked_rows = everyone.filter(pl.col("run_id").is_in(wanted))
+offered = pl.concat([picked_rows, everyone.head(rq.PICKER_LIMIT)]).unique("run_id", keep="first", maintain_order=True)
+names = dict(zip(offered.get_column("run_id").to_list(), offered.get_column("name").to_list(), strict=True))
 if "compare_runs" not in st.session_state:
     st.session_state.compare_runs = wanted
 chosen = st.multiselect(

@@ -24,7 +24,7 @@ given = params.raw("run")
 wanted: str | None = None
 if given is not None:
     try:
-        wanted = rq.resolve_run(given)
+        wanted = rq.resolve_run(given, runs)
     except lakehouse.LakehouseError as e:
         error(f"`run={given}` in the URL: {e}")
 running = runs.filter(pl.col("status") == "RUNNING")

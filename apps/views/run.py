@@ -23,7 +23,7 @@ given = params.raw("run")
 run_id: str | None = None
 if given is not None:
     try:
-        run_id = rq.resolve_run(given)
+        run_id = rq.resolve_run(given, recent)
     except lakehouse.LakehouseError as e:
         error(f"`run={given}` in the URL: {e}")
 options = recent.head(rq.PICKER_LIMIT).get_column("run_id").to_list()

@@ -120,6 +120,7 @@ def datasets_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 OpenApp = Callable[..., AppTest]
+_COMPONENTS: list[Any] = []
 
 
 @pytest.fixture
@@ -129,11 +130,17 @@ def open_app(monkeypatch: pytest.MonkeyPatch) -> OpenApp:
     def _open(root: Path, page: str | None = None, **query: str | list[str]) -> AppTest:
         monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        # Each AppTest scans every installed package for Streamlit components on its first run (a second or
+        # more here); the app uses none, so one scan serves every test.
+        if _COMPONENTS:
+            at._bidi_component_manager = _COMPONENTS[0]
         if page is not None:
             at.run()
             at.switch_page(page)
         at.query_params.update(query)
         at.run()
+        if not _COMPONENTS and at._bidi_component_manager is not None:
+            _COMPONENTS.append(at._bidi_component_manager)
         assert not at.exception, [e.value for e in at.exception]
         return at
 

@@ -16,10 +16,9 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
     assert before
     ids = runs.ids
     visits: list[tuple[str | None, dict[str, str]]] = [
-        (None, {"tab": tab, "dataset": name})
-        for tab in ("History", "Schema", "Preview", "Diff", "Tags", "Runs")
-        for name in ("digits", "labels")
+        (None, {"tab": tab}) for tab in ("History", "Schema", "Preview", "Diff", "Tags", "Runs")
     ]
+    visits.append((None, {"dataset": "labels", "tab": "Preview", "ref": "labels:v0"}))
     visits += [
         ("views/experiments.py", {}),
         ("views/experiments.py", {"experiment": "(all experiments)", "q": "adam"}),

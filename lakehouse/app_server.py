@@ -6,6 +6,7 @@ visitor's browser can never point it elsewhere. Streamlit is imported by the ser
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -57,6 +58,16 @@ def entry_point() -> Path:
     return ENTRY_POINT
 
 
+def _require(module: str) -> None:
+    """Fail early, with the extra to install, if the server process could not import ``module``.
+
+    Only looked up, not imported: the server process imports it, and importing Streamlit here as well would
+    add a second to every start.
+    """
+    if importlib.util.find_spec(module) is None:
+        import_optional(module, extra="app", purpose="the analytics app")  # raises NotInstalled
+
+
 def free_port(host: str) -> int:
     """A port nobody listens on right now (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -87,8 +98,8 @@ def start(root: Path, *, host: str, port: int) -> Server:
 
     The server's own output goes to our stderr, so stdout stays clean for ``--json``.
     """
-    import_optional("streamlit", extra="app", purpose="the analytics app")
-    import_optional("plotly", extra="app", purpose="the analytics app's charts")
+    for module in ("streamlit", "plotly"):
+        _require(module)
     port = free_port(host) if port == 0 else port
     _check_port(host, port)
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -51,7 +53,7 @@ PALETTE = (
 XAxis = str  # "step" | "relative time (s)" | "wall time"
 # Above this many points in one figure, curves are drawn with WebGL (fast for many points); below it, as SVG:
 # a browser gives a page only a dozen or so WebGL contexts, and a Run page can hold many small charts.
-WEBGL_POINTS = 5_000
+WEBGL_POINTS = 50_000
 X_AXES: tuple[XAxis, ...] = ("step", "relative time (s)", "wall time")
 
 
@@ -72,13 +74,14 @@ def smooth(points: pl.DataFrame, weight: float) -> pl.DataFrame:
     )
 
 
-def _x(frame: pl.DataFrame, x_axis: XAxis) -> list[object]:
+def _x(frame: pl.DataFrame, x_axis: XAxis) -> Any:
+    """The x values as a numpy array: plotly takes arrays without checking every element, lists it does not."""
     if x_axis == "step":
-        return frame.get_column("step").to_list()
+        return frame.get_column("step").to_numpy()
     if x_axis == "wall time":
-        return frame.get_column("timestamp").to_list()
-    start = frame.get_column("timestamp").min()
-    return [(t - start).total_seconds() for t in frame.get_column("timestamp").to_list()]  # type: ignore[operator]
+        return frame.get_column("timestamp").dt.replace_time_zone(None).to_numpy()
+    elapsed = frame.get_column("timestamp") - frame.get_column("timestamp").min()
+    return (elapsed.dt.total_microseconds() / 1e6).to_numpy()
 
 
 def curves(
@@ -91,21 +94,26 @@ def curves(
     log_y: bool = False,
     height: int = 360,
 ) -> go.Figure:
-    """One metric of several runs overlaid: a line per run (raw faded under smoothed when smoothing)."""
-    fig = go.Figure()
+    """One metric of several runs overlaid: a line per run (raw faded under smoothed when smoothing).
+
+    Traces get numpy arrays and the figure is built once: with 100 runs of 2,000 points, plotly's
+    per-element checks of Python lists and the copy ``add_trace`` makes took seconds.
+    """
     series = smooth(points.filter(pl.col("key") == key), smoothing)
     trace = go.Scattergl if series.height > WEBGL_POINTS else go.Scatter
+    by_run = series.partition_by("run_id", as_dict=True)
+    traces = []
     for index, run_id in enumerate(labels):
-        run = series.filter(pl.col("run_id") == run_id)
-        if run.is_empty():
+        run = by_run.get((run_id,))
+        if run is None or run.is_empty():
             continue
         x = _x(run, x_axis)
         name = labels[run_id]
         if smoothing > 0:
-            fig.add_trace(
+            traces.append(
                 trace(
                     x=x,
-                    y=run.get_column("value").to_list(),
+                    y=run.get_column("value").to_numpy(),
                     mode="lines",
                     line={"color": color(index), "width": 1},
                     opacity=0.25,
@@ -115,10 +123,10 @@ def curves(
                     hoverinfo="skip",
                 )
             )
-        fig.add_trace(
+        traces.append(
             trace(
                 x=x,
-                y=run.get_column("smoothed").to_list(),
+                y=run.get_column("smoothed").to_numpy(),
                 mode="lines+markers" if run.height <= 50 else "lines",
                 line={"color": color(index), "width": 2},
                 marker={"size": 5},
@@ -126,6 +134,7 @@ def curves(
                 legendgroup=run_id,
             )
         )
+    fig = go.Figure(data=traces)
     fig.update_layout(
         title=key,
         height=height,
@@ -158,7 +167,7 @@ def train_vs_validation(points: pl.DataFrame, key: str, *, x_axis: XAxis = "step
         fig.add_trace(
             go.Scatter(
                 x=_x(series, x_axis),
-                y=series.get_column("value").to_list(),
+                y=series.get_column("value").to_numpy(),
                 mode="lines+markers" if series.height <= 100 else "lines",
                 line={"color": color(index), "dash": dash, "width": 2},
                 name=name,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -168,6 +171,20 @@ def frames(at: AppTest) -> dict[str, pl.DataFrame]:
 
     walk(at._tree)
     return found
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The plotly figures on the page by title, with typed arrays (numpy data) decoded to lists."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        for trace in spec["data"]:
+            for axis in ("x", "y"):
+                if isinstance(trace.get(axis), dict) and "bdata" in trace[axis]:
+                    raw = base64.b64decode(trace[axis]["bdata"])
+                    trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
+        out[spec["layout"]["title"]["text"]] = spec
+    return out
 
 
 def table_element(at: AppTest, key: str) -> Any:

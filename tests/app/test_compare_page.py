@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tests.app.conftest import DemoRuns, OpenApp, errors, frames, table_element
+from tests.app.conftest import DemoRuns, OpenApp, errors, figures, frames, table_element
 
 PAGE = "views/compare.py"
-
-
-def charts(at: object) -> dict[str, dict[str, object]]:
-    """Plotly figures on the page by title."""
-    out = {}
-    for element in at.get("plotly_chart"):  # type: ignore[attr-defined]
-        spec = json.loads(element.proto.spec)
-        out[spec["layout"]["title"]["text"]] = spec
-    return out
 
 
 def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
@@ -25,9 +15,9 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}")
     assert not errors(at)
     assert at.multiselect(key="compare_runs").value == [fast, slow, wide]
-    figures = charts(at)
-    assert set(figures) == {"loss", "val_loss", "accuracy"}
-    traces = figures["loss"]["data"]
+    shown = figures(at)
+    assert set(shown) == {"loss", "val_loss", "accuracy"}
+    traces = shown["loss"]["data"]
     assert [t["name"] for t in traces] == ["mlp-fast", "mlp-slow", "mlp-wide"]
     assert len(traces[0]["y"]) == 30
     assert traces[0]["y"][-1] == 1 / (1 + 29)
@@ -77,7 +67,7 @@ def test_curve_controls_smoothing_log_scale_and_time_axis(demo: tuple[Path, Demo
     at.slider(key="compare_smoothing").set_value(0.6).run()
     at.toggle(key="compare_log").set_value(True).run()
     at.radio(key="compare_x").set_value("relative time (s)").run()
-    figure = charts(at)["val_loss"]
+    figure = figures(at)["val_loss"]
     assert figure["layout"]["yaxis"]["type"] == "log"
     assert figure["layout"]["xaxis"]["title"]["text"] == "relative time (s)"
     raw, smoothed = figure["data"][0], figure["data"][1]  # raw (faded) under smoothed, per run

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lakehouse import storage
 from lakehouse.catalog import registry
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings, load_settings
@@ -250,6 +251,24 @@ class Lakehouse:
         return maintenance.maintain(
             self.layout, self.settings, tables=tables, vacuum=vacuum, retention_hours=retention_hours, engine=engine
         )
+
+    # --- change detection --------------------------------------------------------------------------------
+
+    def table_versions(self) -> dict[str, int]:
+        """The current version of every table under the root, keyed by location (``datasets/mnist``...).
+
+        Cheap: it lists the tables' log folders without loading them. Any change of the result means new
+        commits, so readers that cache query results (the app) key their caches on it.
+        """
+        found: dict[str, int] = {}
+        tables = [self.layout.dataset_registry, self.layout.tags, *self.layout.tracking_tables.values()]
+        if self.layout.datasets_dir.is_dir():
+            tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
+        for path in tables:
+            version = storage.peek_version(path)
+            if version is not None:
+                found[path.relative_to(self.root).as_posix()] = version
+        return found
 
 
 def connect(root: str | Path | None = None, **settings: Any) -> Lakehouse:

@@ -88,6 +88,16 @@ class Settings:
         default="interval 30 days",
         metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
     )
+    app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
+    app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
+    app_refresh_seconds: int = field(
+        default=5,
+        metadata={"toml": "app.refresh_seconds", "env": "LAKEHOUSE_APP_REFRESH_SECONDS"},
+    )
+    app_max_points: int = field(
+        default=2000,
+        metadata={"toml": "app.max_points", "env": "LAKEHOUSE_APP_MAX_POINTS"},
+    )
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={"toml": None, "env": None})
 
     def with_overrides(self, **overrides: Any) -> Settings:

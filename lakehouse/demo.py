@@ -145,7 +145,14 @@ def build_digits(lh: lakehouse.Lakehouse, report: Report) -> None:
     held_out.tag("prod", version=0)
 
 
-STEPS: tuple[Callable[[lakehouse.Lakehouse, Report], None], ...] = (build_digits,)
+def train_runs(lh: lakehouse.Lakehouse, report: Report) -> None:
+    """Short Keras fits on those versions, logged as runs (see :mod:`lakehouse._demo_runs`)."""
+    from lakehouse import _demo_runs
+
+    _demo_runs.train_runs(lh, report)
+
+
+STEPS: tuple[Callable[[lakehouse.Lakehouse, Report], None], ...] = (build_digits, train_runs)
 
 
 def _status(root: Path) -> str | None:

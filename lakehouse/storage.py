@@ -128,6 +128,28 @@ def latest_version(path: str | Path) -> int:
     return int(open_table(path).version())
 
 
+def peek_version(path: str | Path) -> int | None:
+    """The newest committed version from a listing of ``_delta_log`` alone (None if no table).
+
+    Much cheaper than loading the table: readers that cache by version (the app) call it on every request.
+    Each commit N leaves ``<N:020d>.json`` in the log, and log clean-up never removes the newest one.
+    """
+    log = Path(path) / "_delta_log"
+    newest = -1
+    try:
+        with os.scandir(log) as entries:
+            for entry in entries:
+                stem, dot, ext = entry.name.partition(".")
+                if ext == "json" and dot and stem.isdigit():
+                    newest = max(newest, int(stem))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        msg = f"listing the log of {str(path)!r} failed: {e}"
+        raise StorageError(msg) from e
+    return newest if newest >= 0 else None
+
+
 def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
     """The table's schema as canonical Arrow types (strings as ``string``, timestamps as us/UTC)."""
     table = open_table(path, version)

@@ -14,6 +14,12 @@ from lakehouse.cli import main
 from lakehouse.errors import InvalidArgument
 
 
+@pytest.fixture(autouse=True)
+def _datasets_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests build the sample many times: leave out its Keras training runs (tests/app covers those)."""
+    monkeypatch.setattr(demo, "STEPS", (demo.build_digits,))
+
+
 def test_build_skip_and_rebuild(tmp_path: Path) -> None:
     root = tmp_path / "sample"
     lines: list[str] = []

@@ -10,6 +10,7 @@ import click
 import typer
 
 from lakehouse.cli import _common
+from lakehouse.cli.app import app_command
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.demo import demo_command
 from lakehouse.cli.ingest import ingest
@@ -30,6 +31,7 @@ app.add_typer(runs_app, name="runs")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain)
 app.command("demo")(demo_command)
+app.command("app")(app_command)
 
 
 @app.callback()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,6 +130,9 @@ _COMPONENTS: list[Any] = []
 @pytest.fixture
 def open_app(monkeypatch: pytest.MonkeyPatch) -> OpenApp:
     """``open_app(root, page=None, **query)``: the app on ``root`` as a fresh browser tab would load it."""
+    # AppTest runs the script as ``__main__`` and leaves it there; later tests that spawn processes would
+    # re-run apps/app.py in every child. Put pytest's own ``__main__`` back afterwards.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
 
     def _open(root: Path, page: str | None = None, **query: str | list[str]) -> AppTest:
         monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))

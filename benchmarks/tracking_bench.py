@@ -1,8 +1,8 @@
 """Tracking benchmarks, side by side with MLflow 3 on a sqlite backend, in one run.
 
-    python benchmarks/tracking.py            # full sizes (100M points, 10,000 runs): 15-30 minutes
-    python benchmarks/tracking.py --quick    # small sizes, about two minutes
-    python benchmarks/tracking.py --only log,throughput --json-out results.json
+    python benchmarks/tracking_bench.py            # full sizes (100M points, 10,000 runs): 15-30 minutes
+    python benchmarks/tracking_bench.py --quick    # small sizes, about two minutes
+    python benchmarks/tracking_bench.py --only log,throughput --json-out results.json
 
 (1) ``run.log()`` cost on the caller's thread       vs ``MlflowClient.log_metric``
 (2) sustained points/s into the fact table         vs ``MlflowClient.log_batch``

@@ -1,8 +1,8 @@
 """App benchmarks: page renders on a lakehouse of 10,000 runs and 100M metric points.
 
-    python benchmarks/app.py                  # full sizes: 10,000 runs, 100M points (generation ~10 min)
-    python benchmarks/app.py --quick          # 1,000 runs, ~2M points (about two minutes)
-    python benchmarks/app.py --workdir DIR --keep    # keep the generated lakehouse; run again to reuse it
+    python benchmarks/app_bench.py                  # full sizes: 10,000 runs, 100M points (generation ~10 min)
+    python benchmarks/app_bench.py --quick          # 1,000 runs, ~2M points (about two minutes)
+    python benchmarks/app_bench.py --workdir DIR --keep    # keep the generated lakehouse; run again to reuse it
 
 Goal (issue #5): the Experiments page renders in ≤ 2 s and a 12-run comparison in ≤ 2 s.
 

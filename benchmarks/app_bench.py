@@ -476,9 +476,10 @@ def main() -> None:
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     warnings.filterwarnings("ignore")
-    import logging
+    # Streamlit's loggers keep their own level: silence AppTest's "no runtime" notes on every render.
+    import streamlit.logger
 
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    streamlit.logger.set_log_level("error")
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="lakehouse-app-bench-"))
     root = workdir / ("lh-quick" if args.quick else "lh-full")
     os.environ["LAKEHOUSE_ROOT"] = str(root)

@@ -31,11 +31,14 @@ lock:
 
 ## Build the sample lakehouse (digits datasets + short Keras runs), then serve the app on it (Ctrl-C stops it).
 ## A slow training run trains next to it meanwhile, so the Live page has a run to follow.
+## Both run in the background and the shell waits for them: `wait` (unlike a foreground command) returns as
+## soon as INT or TERM arrives, so the trap stops the app and the trainer even when only make is signalled.
 demo: install
 	$(VENV)/bin/lakehouse demo
 	@$(PY) -m lakehouse._demo_runs >/dev/null 2>&1 & trainer=$$!; \
-	trap 'kill $$trainer 2>/dev/null; wait $$trainer 2>/dev/null' EXIT INT TERM; \
-	$(VENV)/bin/lakehouse app
+	$(VENV)/bin/lakehouse app & app=$$!; \
+	trap 'kill $$app $$trainer 2>/dev/null' INT TERM; \
+	wait $$app; code=$$?; kill $$trainer 2>/dev/null; wait; exit $$code
 
 test: install $(CHROMIUM)
 	$(PY) -m pytest

@@ -80,6 +80,9 @@ def _check_port(host: str, port: int) -> None:
         msg = f"port must be between 1 and 65535 (or 0 for any free port), got {port}"
         raise InvalidArgument(msg)
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # Like the server itself: a port left in TIME_WAIT by the previous run (restarted right after Ctrl-C)
+        # is free to listen on; only a listening socket makes the bind fail.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as e:

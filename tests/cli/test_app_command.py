@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse import app_server
 from lakehouse.cli import main
 
 CLI = [str(Path(sys.executable).with_name("lakehouse"))]
@@ -36,6 +37,19 @@ def test_a_busy_port_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert f"cannot serve on 127.0.0.1:{port}" in err
     assert "Traceback" not in err
+
+
+def test_a_port_just_released_can_be_served_again() -> None:
+    """Restarting right after Ctrl-C: the old server's connections linger in TIME_WAIT, the port is free."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server does
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            accepted.close()  # the server side closes first, so its end of the connection waits in TIME_WAIT
+    app_server._check_port("127.0.0.1", port)  # does not raise
 
 
 def test_an_impossible_port_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,17 @@
 
     python benchmarks/spark_bench.py             # full sizes: 10M rows, 3 repetitions (15-40 minutes)
     python benchmarks/spark_bench.py --quick     # 1M rows, 2 repetitions
+    python benchmarks/spark_bench.py --diagnose  # also where the write's cost goes (two more sides in (1))
+    python benchmarks/spark_bench.py --part write   # only (1); --part csv: only (2)
 
 (1) write N generated rows as a new Delta dataset version (``write_dataset``: schema plan, userMetadata,
     stats, commit, version lookup)          vs the same DataFrame written as plain Parquet;  goal >= 0.9x
 (2) CSV -> Delta with ``ingest`` (parse, 0.1% malformed records quarantined with reasons, commit)
                                             vs plain ``spark.read.csv(schema).write.parquet`` (no checks)
+
+With ``--diagnose``, (1) also times plain ``df.write.format("delta")`` with the same table properties
+(Delta alone, no lakehouse planning, metadata or catalog entry) and the same without per-file column
+statistics (``spark.databricks.delta.stats.collect=false``), to tell lakehouse's cost from Delta's.
 
 Every figure is a median over the repetitions (the two sides alternate within each repetition); the ratio
 is lakehouse throughput / anchor throughput. Master and properties come from conf/spark-defaults.conf.
@@ -29,10 +35,12 @@ from pathlib import Path
 
 import lakehouse
 from lakehouse.spark import ingest, spark_session, write_dataset
+from lakehouse.spark.io import spark_table_properties
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_DDL = "id BIGINT NOT NULL, user STRING, value DOUBLE, at TIMESTAMP, label INT"
 BAD_EVERY = 1000  # one malformed CSV record in this many
+STATS_CONF = "spark.databricks.delta.stats.collect"
 
 
 def generated(spark, rows: int):  # type: ignore[no-untyped-def]
@@ -69,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1M rows, 2 repetitions")
     parser.add_argument("--rows", type=int, help="rows per write (default 10M, or 1M with --quick)")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, or 2 with --quick)")
+    parser.add_argument(
+        "--diagnose", action="store_true", help="also time plain Delta writes, with and without file statistics"
+    )
+    parser.add_argument("--part", choices=["write", "csv"], help="run only benchmark (1) write or (2) csv")
     parser.add_argument("--master", help="Spark master (default: conf/spark-defaults.conf)")
     parser.add_argument("--work-dir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--json-out", type=Path, help="also write the results here")
@@ -88,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             "master": master,
             "rows": rows,
             "repeat": repeat,
-            **bench_write(spark, work, rows, repeat),
-            **bench_csv(spark, work, rows, repeat),
+            **(bench_write(spark, work, rows, repeat, diagnose=args.diagnose) if args.part != "csv" else {}),
+            **(bench_csv(spark, work, rows, repeat) if args.part != "write" else {}),
         }
     finally:
         spark.stop()
@@ -100,38 +112,75 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def bench_write(spark, work: Path, rows: int, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def bench_write(spark, work: Path, rows: int, repeat: int, *, diagnose: bool) -> dict[str, object]:  # type: ignore[no-untyped-def]
     lh = lakehouse.connect(work / "lh")
     df = generated(spark, rows)
-    timed(lambda: generated(spark, 100_000).write.mode("overwrite").parquet(str(work / "warm.parquet")))
-    parquet_s: list[float] = []
-    delta_s: list[float] = []
+    properties = spark_table_properties(lh, change_data_feed=True)
+
+    def parquet(n: int) -> Path:
+        out = work / f"plain-{n}.parquet"
+        df.write.mode("errorifexists").parquet(str(out))
+        return out
+
+    def dataset(n: int) -> Path:
+        write_dataset(lh, f"bench-{n}", df, created_by="bench")
+        return lh.layout.dataset(f"bench-{n}")
+
+    def delta(n: int) -> Path:
+        out = work / f"delta-{n}"
+        df.write.format("delta").options(**properties).save(str(out))
+        return out
+
+    def delta_no_stats(n: int) -> Path:
+        out = work / f"delta-nostats-{n}"
+        spark.conf.set(STATS_CONF, "false")
+        try:
+            df.write.format("delta").options(**properties).save(str(out))
+        finally:
+            spark.conf.unset(STATS_CONF)
+        return out
+
+    sides: dict[str, Callable[[int], Path]] = {"parquet": parquet, "delta_version": dataset}
+    if diagnose:
+        sides.update({"plain_delta": delta, "plain_delta_no_stats": delta_no_stats})
+    # Warm every side's code path (JIT, Delta's log and statistics code) on a small write first: the first
+    # Delta write of a session is markedly slower, which would otherwise count against Delta only.
+    warm = generated(spark, 100_000)
+    warm.write.parquet(str(work / "warm.parquet"))
+    write_dataset(lh, "warm", warm, created_by="bench")
+    if diagnose:
+        warm.write.format("delta").options(**properties).save(str(work / "warm-delta"))
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
     for i in range(repeat):
-        # Alternate which side goes first, so a warmer JVM or page cache favours neither.
-        sides = [("parquet", i), ("delta", i)] if i % 2 == 0 else [("delta", i), ("parquet", i)]
-        for side, n in sides:
-            if side == "parquet":
-                out = work / f"plain-{n}.parquet"
-                parquet_s.append(timed(lambda out=out: df.write.mode("errorifexists").parquet(str(out))))
-                shutil.rmtree(out)
-            else:
-                delta_s.append(timed(lambda n=n: write_dataset(lh, f"bench-{n}", df, created_by="bench")))
-                shutil.rmtree(lh.layout.dataset(f"bench-{n}"))
-        print(f"  write {i + 1}/{repeat}: parquet {parquet_s[-1]:.1f}s, delta version {delta_s[-1]:.1f}s", flush=True)
-    parquet_rate = rows / statistics.median(parquet_s)
-    delta_rate = rows / statistics.median(delta_s)
+        # Alternate the order, so a warmer JVM or page cache favours no side.
+        order = list(sides) if i % 2 == 0 else list(reversed(sides))
+        for name in order:
+            started = time.perf_counter()
+            written = sides[name](i)
+            seconds[name].append(time.perf_counter() - started)
+            shutil.rmtree(written)
+        print(f"  write {i + 1}/{repeat}: " + ", ".join(f"{n} {seconds[n][-1]:.1f}s" for n in sides), flush=True)
+    rates = {name: rows / statistics.median(s) for name, s in seconds.items()}
+    ratios = {name: rate / rates["parquet"] for name, rate in rates.items()}
     print(
-        f"(1) {rows:,} rows: Delta dataset version {delta_rate:,.0f} rows/s, plain Parquet {parquet_rate:,.0f} rows/s "
-        f"-> {delta_rate / parquet_rate:.2f}x (goal >= 0.9x)",
+        f"(1) {rows:,} rows: Delta dataset version {rates['delta_version']:,.0f} rows/s, "
+        f"plain Parquet {rates['parquet']:,.0f} rows/s -> {ratios['delta_version']:.2f}x (goal >= 0.9x)",
         flush=True,
     )
-    return {
-        "write_parquet_seconds": parquet_s,
-        "write_delta_seconds": delta_s,
-        "write_parquet_rows_per_s": round(parquet_rate),
-        "write_delta_rows_per_s": round(delta_rate),
-        "write_ratio": round(delta_rate / parquet_rate, 3),
-    }
+    if diagnose:
+        print(
+            f"    plain Delta {rates['plain_delta']:,.0f} rows/s ({ratios['plain_delta']:.2f}x), "
+            f"without file statistics {rates['plain_delta_no_stats']:,.0f} rows/s "
+            f"({ratios['plain_delta_no_stats']:.2f}x)",
+            flush=True,
+        )
+    results: dict[str, object] = {}
+    for name in sides:
+        results[f"write_{name}_seconds"] = seconds[name]
+        results[f"write_{name}_rows_per_s"] = round(rates[name])
+        if name != "parquet":
+            results[f"write_{name}_ratio"] = round(ratios[name], 3)
+    return results
 
 
 def bench_csv(spark, work: Path, rows: int, repeat: int) -> dict[str, object]:  # type: ignore[no-untyped-def]

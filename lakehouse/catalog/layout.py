@@ -49,6 +49,16 @@ class Layout:
         return self.root / "tracking" / "metric_summaries"
 
     @property
+    def experiments(self) -> Path:
+        """The experiment registry (ids, names, lifecycle, tags), written synchronously, not by the writer."""
+        return self.root / "tracking" / "experiments"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Default home of run artifacts logged through MLflow (``<root>/_artifacts/<experiment id>/...``)."""
+        return self.root / "_artifacts"
+
+    @property
     def tracking_tables(self) -> dict[str, Path]:
         """Every tracking table by short name, in the order the metrics writer commits them."""
         return {

@@ -187,6 +187,28 @@ METRIC_SUMMARIES = TableSpec(
 )
 
 
+EXPERIMENT_EVENTS = TableSpec(
+    "tracking/experiments",
+    pa.schema(
+        [
+            pa.field("experiment_id", pa.string(), nullable=False),
+            # created | renamed | lifecycle | tag | tag_deleted
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("at", UTC_MICROS, nullable=False),
+            pa.field("name", pa.string()),  # created, renamed: the display name
+            pa.field("experiment", pa.string()),  # created: what runs record in tracking/runs.experiment
+            pa.field("artifact_location", pa.string()),  # created
+            pa.field("key", pa.string()),  # tag key
+            pa.field("value", pa.string()),  # tag value, lifecycle state
+            pa.field("actor", pa.string()),
+            # Event number in the table, from 1; each commit's last one is its app transaction version, so two
+            # processes changing the registry at once conflict and one re-reads and re-decides.
+            pa.field("seq", pa.int64(), nullable=False),
+        ]
+    ),
+)
+
+
 def append_rows(
     path: Path,
     spec: TableSpec,

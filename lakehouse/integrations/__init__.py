@@ -1,0 +1,1 @@
+"""Integrations with the tools training code already uses (MLflow, Keras, Lightning)."""

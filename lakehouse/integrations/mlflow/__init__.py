@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lakehouse._optional import import_optional
+from lakehouse.errors import LakehouseError
 from lakehouse.integrations.mlflow.uri import SCHEME, root_from_uri, uri_for
 
 if TYPE_CHECKING:
@@ -35,9 +36,13 @@ def _require_mlflow() -> None:
 def tracking_store(store_uri: str, artifact_uri: str | None = None) -> LakehouseStore:
     """The tracking store for a ``lakehouse:`` URI (what MLflow's store registry calls)."""
     _require_mlflow()
+    from lakehouse.integrations.mlflow._errors import to_mlflow
     from lakehouse.integrations.mlflow.store import LakehouseStore
 
-    return LakehouseStore(store_uri, artifact_uri)
+    try:
+        return LakehouseStore(store_uri, artifact_uri)
+    except LakehouseError as e:
+        raise to_mlflow(e) from e
 
 
 def dataset_input(lakehouse: Lakehouse, ref: str) -> MetaDataset:

@@ -31,6 +31,16 @@ SOURCE_TYPE = DeltaDatasetSource._get_source_type()
 _DIGEST_LENGTH = 10
 
 
+class VersionedDeltaSource(DeltaDatasetSource):  # type: ignore[misc]
+    """A ``DeltaDatasetSource`` that always records its version: MLflow's drops version 0 (it is falsy)."""
+
+    def to_dict(self) -> dict[Any, Any]:
+        out: dict[Any, Any] = super().to_dict()
+        if self.delta_table_version is not None:
+            out["delta_table_version"] = self.delta_table_version
+        return out
+
+
 def dataset_input(lakehouse: Lakehouse, ref: str) -> MetaDataset:
     """An MLflow dataset for the lakehouse dataset version ``ref`` names, for ``mlflow.log_input``.
 
@@ -40,7 +50,8 @@ def dataset_input(lakehouse: Lakehouse, ref: str) -> MetaDataset:
     that version, so the run records exactly which version it used.
     """
     version = lakehouse.resolve(ref)
-    source = DeltaDatasetSource(path=str(lakehouse.layout.dataset(version.name)), delta_table_version=version.version)
+    path = str(lakehouse.layout.dataset(version.name))
+    source = VersionedDeltaSource(path=path, delta_table_version=version.version)
     return MetaDataset(source=source, name=version.name, digest=digest_of(version))
 
 
@@ -120,7 +131,7 @@ class VersionInputs:
 
     def _describe(self, name: str, version: int) -> Dataset:
         path = str(self._lh.layout.dataset(name))
-        source = DeltaDatasetSource(path=path, delta_table_version=version).to_json()
+        source = VersionedDeltaSource(path=path, delta_table_version=version).to_json()
         try:
             found = self._lh.dataset(name).version(version)
         except Exception:  # noqa: BLE001 - a vacuumed or dropped dataset still shows as an input, without facts

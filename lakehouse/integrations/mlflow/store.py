@@ -65,6 +65,7 @@ from lakehouse.errors import ExperimentExists
 from lakehouse.integrations.mlflow import entities, history, search
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow._errors import invalid, not_found, translated, unsupported
+from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
 from lakehouse.integrations.mlflow.uri import root_from_uri
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, Snapshot
 from lakehouse.tracking import experiments as registry
@@ -72,6 +73,7 @@ from lakehouse.tracking import starting
 from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
+from lakehouse.tracking.writer import flush_all
 
 #: How long this process trusts what it knows of a run's lifecycle before looking at the table again (a run
 #: deleted by another process is refused here within this many seconds).
@@ -103,6 +105,7 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         self._lock = threading.RLock()
         self._adopted_events: pl.DataFrame | None = None
         registry.adopt(self.layout, self.lakehouse.settings, [], actor=self._actor, artifact_location=self._location)
+        flush_on_uvicorn_shutdown(flush_all)
 
     def __repr__(self) -> str:
         return f"LakehouseStore(root={str(self.layout.root)!r})"
@@ -326,6 +329,9 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         )
         with self._lock:
             self._known[handle.id] = _Known(handle, info, lifecycle_at=0.0, checked=time.monotonic())
+        # A created run is committed before it is returned: the next call may reach another process (the MLflow
+        # server's workers) that must find it. Logging into it never waits for a commit.
+        self._sync()
         run_tags = [RunTag(k, v) for k, v in plain.items()] + [RunTag(MLFLOW_RUN_NAME, run_name)]
         return Run(info, RunData(tags=run_tags), RunInputs(dataset_inputs=[]))
 
@@ -450,6 +456,10 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         log = handle.log
         for step, seconds, values in calls:
             log(values, step=step, timestamp=seconds)
+        if calls:
+            # A process that only logs points (a server worker that did not create the run) must still have
+            # its background thread running, or the points would wait in memory for the next read.
+            self._writer().ensure_thread()
 
     def _new_params(self, known: _Known, params: Sequence[Param]) -> dict[str, str]:
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).

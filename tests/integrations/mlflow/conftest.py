@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Experiment, Metric, Run
@@ -16,6 +17,21 @@ from mlflow.exceptions import MlflowException
 from lakehouse.integrations.mlflow import uri_for
 
 _SQL_FLOAT_MAX = 1.7976931348623157e308  # MLflow's SQL store keeps ±inf as ±max float
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mlflow_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MLflow's fluent API keeps the active experiment and tracking URI in module globals: reset them."""
+    import mlflow.tracking.fluent as fluent
+
+    monkeypatch.setattr(fluent, "_active_experiment_id", None)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    while fluent.active_run() is not None:
+        fluent.end_run()
+    fluent._active_experiment_id = None
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture

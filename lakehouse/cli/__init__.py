@@ -11,6 +11,7 @@ import typer
 
 from lakehouse.cli import _common
 from lakehouse.cli.datasets import datasets_app
+from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import maintain, runs_app
 from lakehouse.errors import LakehouseError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
 app.command("maintain")(maintain)
+app.command("import-mlflow")(import_mlflow)
 
 
 @app.callback()

@@ -23,12 +23,14 @@ from lakehouse.query import frames
 COLUMNS = ("run_id", "key", "value", "timestamp", "step")
 
 
-def points(layout: Layout, run_ids: Sequence[str], key: str) -> pl.DataFrame:
-    """Distinct points of ``key`` of some runs: run_id, key, value, timestamp (ms), step; unordered."""
+def points(layout: Layout, run_ids: Sequence[str], key: str | None) -> pl.DataFrame:
+    """Distinct points of ``key`` (None: every key) of some runs: run_id, key, value, timestamp (ms), step;
+    unordered."""
     scan = frames.partition_scan(layout.metrics, METRICS, "run_id", run_ids)
+    if key is not None:
+        scan = scan.filter(pl.col("key") == key)
     return (
-        scan.filter(pl.col("key") == key)
-        .select("run_id", "key", "value", pl.col("timestamp").dt.epoch("ms").alias("timestamp"), "step")
+        scan.select("run_id", "key", "value", pl.col("timestamp").dt.epoch("ms").alias("timestamp"), "step")
         .unique(maintain_order=True)
         .collect()
     )

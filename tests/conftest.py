@@ -16,7 +16,7 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     for name in [n for n in __import__("os").environ if n.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
-    yield
+    return
 
 
 @pytest.fixture

@@ -173,11 +173,12 @@ def _commit(layout: Layout, settings: Settings, decide: Decision) -> Registry:
         for offset, row in enumerate(rows, start=1):
             row.setdefault("at", now)
             row["seq"] = state.last_seq + offset
+        records: list[Mapping[str, Any]] = list(rows)
         try:
             append_rows(
                 layout.experiments,
                 EXPERIMENT_EVENTS,
-                rows,
+                records,
                 settings,
                 app_transaction=(APP_ID, rows[-1]["seq"]),
                 read_version=state.table_version,

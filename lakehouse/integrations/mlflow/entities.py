@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 from mlflow.entities import (
+    DatasetInput,
     Experiment,
     ExperimentTag,
     Metric,
@@ -121,10 +122,10 @@ def runs(
 
 def _inputs(
     events: pl.DataFrame, lineage: pl.DataFrame, versions: mlflow_inputs.VersionInputs
-) -> dict[str, list[mlflow_inputs.DatasetInput]]:
+) -> dict[str, list[DatasetInput]]:
     """Dataset inputs per run: those logged through MLflow as they were logged, then lakehouse versions used
     (``tracking/inputs``) that no MLflow input already describes."""
-    out: dict[str, list[mlflow_inputs.DatasetInput]] = defaultdict(list)
+    out: dict[str, list[DatasetInput]] = defaultdict(list)
     covered: set[tuple[str, str, int | None, str | None]] = set()
     for run_id, text in events.iter_rows():
         entity = mlflow_inputs.from_json(text)

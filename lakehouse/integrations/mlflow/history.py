@@ -54,7 +54,9 @@ def sample(frame: pl.DataFrame, max_results: int, start_step: int | None, end_st
     r = n % k
     # NTILE(k): the first r buckets hold q + 1 rows, the others q; a row starts a bucket when its index is a
     # multiple of q + 1 (within the first r buckets) or lands on a q-row boundary after them.
-    starts = pl.when(n <= k).then(True).when(i < r * (q + 1)).then(i % (q + 1) == 0).otherwise((i - r * (q + 1)) % q == 0)
+    starts = (
+        pl.when(n <= k).then(True).when(i < r * (q + 1)).then(i % (q + 1) == 0).otherwise((i - r * (q + 1)) % q == 0)
+    )
     marked = frame.with_columns(starts.alias("_first"), (i == n - 1).alias("_last"), n.alias("_n"), i.alias("_i"))
     kept = marked.filter(pl.col("_first"))
     # The series' last point replaces the last sampled one when the sample is already full.

@@ -113,7 +113,9 @@ def import_runs(
 
 def _source(uri: str) -> MlflowClient:
     if not isinstance(uri, str) or not uri:
-        msg = f"--from needs an MLflow tracking URI (sqlite:///mlflow.db, file:///mlruns, http://host:5000), got {uri!r}"
+        msg = (
+            f"--from needs an MLflow tracking URI (sqlite:///mlflow.db, file:///mlruns, http://host:5000), got {uri!r}"
+        )
         raise InvalidArgument(msg)
     if uri.startswith("lakehouse:"):
         msg = f"{uri!r} is a lakehouse already; import from another MLflow store"
@@ -148,7 +150,10 @@ def _runs(client: MlflowClient, experiment_id: str) -> Iterator[Run]:
     token = None
     while True:
         page = client.search_runs(
-            [experiment_id], run_view_type=ViewType.ALL, max_results=_PAGE, order_by=["attributes.start_time ASC"],
+            [experiment_id],
+            run_view_type=ViewType.ALL,
+            max_results=_PAGE,
+            order_by=["attributes.start_time ASC"],
             page_token=token,
         )
         yield from page
@@ -284,7 +289,9 @@ def _points(client: MlflowClient, lakehouse: Lakehouse, run_id: str, keys: list[
     counts.points += new.height
     counts.points_present += source.height - new.height
     return new.drop("_bits").with_columns(
-        pl.from_epoch(pl.col("timestamp"), time_unit="ms").dt.replace_time_zone("UTC").cast(METRICS.polars_schema["timestamp"])
+        pl.from_epoch(pl.col("timestamp"), time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .cast(METRICS.polars_schema["timestamp"])
     )
 
 

@@ -31,7 +31,7 @@ SOURCE_TYPE = DeltaDatasetSource._get_source_type()
 _DIGEST_LENGTH = 10
 
 
-class VersionedDeltaSource(DeltaDatasetSource):  # type: ignore[misc]
+class VersionedDeltaSource(DeltaDatasetSource):
     """A ``DeltaDatasetSource`` that always records its version: MLflow's drops version 0 (it is falsy)."""
 
     def to_dict(self) -> dict[Any, Any]:
@@ -52,7 +52,7 @@ def dataset_input(lakehouse: Lakehouse, ref: str) -> MetaDataset:
     version = lakehouse.resolve(ref)
     path = str(lakehouse.layout.dataset(version.name))
     source = VersionedDeltaSource(path=path, delta_table_version=version.version)
-    return MetaDataset(source=source, name=version.name, digest=digest_of(version))
+    return MetaDataset(source=source, name=version.name, digest=digest_of(version))  # type: ignore[abstract]
 
 
 def digest_of(version: DatasetVersion) -> str:
@@ -83,6 +83,21 @@ def lakehouse_version(lakehouse: Lakehouse, dataset: Dataset) -> tuple[str, int 
         msg = f"dataset input {dataset.name!r}: delta_table_version must be an integer, got {version!r}"
         raise InvalidArgument(msg)
     return folder.name, version
+
+
+def with_version(dataset_input: DatasetInput, version: int) -> DatasetInput:
+    """The same input with ``delta_table_version`` set in its source."""
+    d = dataset_input.dataset
+    source = {**json.loads(d.source), "delta_table_version": version}
+    dataset = Dataset(
+        name=d.name,
+        digest=d.digest,
+        source_type=d.source_type,
+        source=json.dumps(source),
+        schema=d.schema,
+        profile=d.profile,
+    )
+    return DatasetInput(dataset=dataset, tags=list(dataset_input.tags))
 
 
 def context_of(dataset_input: DatasetInput) -> str | None:

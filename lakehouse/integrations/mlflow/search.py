@@ -61,10 +61,7 @@ def search(
     runs = runs.filter(_lifecycle(view_type)).with_columns(
         pl.when(pl.col("artifact_location").is_not_null() & (pl.col("artifact_location") != ""))
         .then(
-            pl.col("artifact_location").str.strip_chars_end("/")
-            + pl.lit("/")
-            + pl.col("run_id")
-            + pl.lit("/artifacts")
+            pl.col("artifact_location").str.strip_chars_end("/") + pl.lit("/") + pl.col("run_id") + pl.lit("/artifacts")
         )
         .alias("artifact_uri")
     )
@@ -121,8 +118,8 @@ def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: Snapshot) -> pl
             return runs.join(long.select("run_id"), on="run_id", how="anti")
         if comparator == "IS NOT NULL":
             return runs.join(long.select("run_id"), on="run_id", how="semi")
-        hit = long.filter(_compare(pl.col("value"), comparator, value)).select("run_id")
-        return runs.join(hit, on="run_id", how="semi")
+        matching = long.filter(_compare(pl.col("value"), comparator, value)).select("run_id")
+        return runs.join(matching, on="run_id", how="semi")
     if SearchUtils.is_dataset(key_type, comparator):
         return runs.join(_dataset_hits(snapshot, key, comparator, value), on="run_id", how="semi")
     msg = f"Invalid search expression type '{key_type}'"
@@ -165,7 +162,7 @@ def _compare(column: pl.Expr, comparator: str, value: Any) -> pl.Expr:
         msg = f"Invalid comparator '{comparator}'"
         raise invalid(msg)
     # A missing value (null) never matches, as in SQL: the comparison is null and the filter drops the row.
-    return operations[comparator](pl.lit(value))  # type: ignore[no-any-return]
+    return operations[comparator](pl.lit(value))
 
 
 def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> pl.LazyFrame:

@@ -90,7 +90,7 @@ class _Known:
     checked: float  # time.monotonic() of the last look at the table
 
 
-class LakehouseStore(AbstractStore):  # type: ignore[misc]
+class LakehouseStore(AbstractStore):
     """MLflow ``AbstractStore`` over a lakehouse root. Built by MLflow from a ``lakehouse:`` URI."""
 
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
@@ -141,9 +141,7 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         if events is self._adopted_events:
             return self._registry()
         keys = events.filter(pl.col("kind") == "created").get_column("experiment").unique().drop_nulls().to_list()
-        found = registry.adopt(
-            self.layout, self._settings, keys, actor=self._actor, artifact_location=self._location
-        )
+        found = registry.adopt(self.layout, self._settings, keys, actor=self._actor, artifact_location=self._location)
         self._adopted_events = events
         return found
 
@@ -551,7 +549,9 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
             msg = "Both start_step and end_step must be specified together, or neither may be specified."
             raise invalid(msg)
         self._sync()
-        sampled = history.sample(history.points(self.layout, list(run_ids), metric_key), max_results, start_step, end_step)
+        sampled = history.sample(
+            history.points(self.layout, list(run_ids), metric_key), max_results, start_step, end_step
+        )
         by_run = sampled.partition_by("run_id", as_dict=True, include_key=True) if sampled.height else {}
         out: list[Any] = []
         for run_id in dict.fromkeys(run_ids):
@@ -612,7 +612,7 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         found = entities.runs(snapshot, ids, lambda key: entities.Home(wanted[key], None), self._versions)
         out: dict[tuple[str, str, str, str | None], None] = {}
         for run in found:
-            for item in run.inputs.dataset_inputs:
+            for item in run.inputs.dataset_inputs if run.inputs else []:
                 key = (homes[run.info.run_id], item.dataset.name, item.dataset.digest, mlflow_inputs.context_of(item))
                 out[key] = None
         return [_DatasetSummary(experiment_id=e, name=n, digest=d, context=c) for e, n, d, c in list(out)[:1000]]
@@ -631,7 +631,7 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         _validate_run_id(run_id)
         if datasets is not None:
             if not isinstance(datasets, list):
-                msg = f"Argument 'datasets' should be a list, got '{type(datasets)}'"
+                msg = f"Argument 'datasets' should be a list, got '{type(datasets)}'"  # type: ignore[unreachable]
                 raise TypeError(msg)
             _validate_dataset_inputs(datasets)
         if models:
@@ -639,13 +639,15 @@ class LakehouseStore(AbstractStore):  # type: ignore[misc]
         known = self._active_run(run_id)
         resolved: list[tuple[DatasetInput, str | None]] = []
         for item in datasets or []:
-            ref = mlflow_inputs.lakehouse_version(self.lakehouse, item.dataset)
-            if ref is None:
+            found = mlflow_inputs.lakehouse_version(self.lakehouse, item.dataset)
+            if found is None:
                 resolved.append((item, None))
                 continue
-            name, version = ref
-            text = f"{name}:v{version}" if version is not None else name
-            resolved.append((item, text))
+            name, version = found
+            if version is None:  # "the latest": record the version it is now, so the run names it exactly
+                version = self.lakehouse.resolve(name).version
+                item = mlflow_inputs.with_version(item, version)
+            resolved.append((item, f"{name}:v{version}"))
         for item, ref in resolved:
             if ref is not None:
                 known.handle.use_dataset(ref, context=mlflow_inputs.context_of(item))
@@ -723,7 +725,8 @@ def _check_max_results(max_results: object) -> None:
         msg = f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive integer"
         raise MlflowException(msg, INVALID_PARAMETER_VALUE)
     if max_results > SEARCH_MAX_RESULTS_THRESHOLD:
-        msg = f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {SEARCH_MAX_RESULTS_THRESHOLD}"
+        limit = SEARCH_MAX_RESULTS_THRESHOLD
+        msg = f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {limit}"
         raise MlflowException(msg, INVALID_PARAMETER_VALUE)
 
 

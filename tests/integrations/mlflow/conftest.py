@@ -56,7 +56,7 @@ def sqlite_uri(tmp_path: Path, _sqlite_template: Path) -> str:
 
 @pytest.fixture
 def clients(lakehouse_uri: str, sqlite_uri: str) -> Iterator[dict[str, MlflowClient]]:
-    yield {"sqlite": MlflowClient(sqlite_uri), "lakehouse": MlflowClient(lakehouse_uri)}
+    return {"sqlite": MlflowClient(sqlite_uri), "lakehouse": MlflowClient(lakehouse_uri)}
 
 
 def number(value: float) -> float | str:
@@ -105,7 +105,7 @@ class Recorder:
                 "lifecycle": info.lifecycle_stage,
                 "user": info.user_id,
                 "params": dict(value.data.params),
-                "tags": {k: v for k, v in value.data.tags.items()},
+                "tags": dict(value.data.tags.items()),
                 "metrics": {k: number(v) for k, v in value.data.metrics.items()},
                 "inputs": sorted(
                     (d.dataset.name, d.dataset.digest, d.dataset.source_type, tuple((t.key, t.value) for t in d.tags))

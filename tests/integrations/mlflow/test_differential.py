@@ -77,7 +77,11 @@ def test_param_immutability_and_log_batch_limits(clients: dict[str, MlflowClient
         r("1000 metrics", store.log_batch, a, metrics=many[:1000], params=[], tags=[])
         r("101 params", store.log_batch, a, metrics=[], params=[Param(f"p{i}", "v") for i in range(101)], tags=[])
         r("101 tags", store.log_batch, a, metrics=[], params=[], tags=[RunTag(f"t{i}", "v") for i in range(101)])
-        mixed = {"metrics": many[:950], "params": [Param("q", "1")] * 0, "tags": [RunTag(f"u{i}", "v") for i in range(60)]}
+        mixed = {
+            "metrics": many[:950],
+            "params": [Param("q", "1")] * 0,
+            "tags": [RunTag(f"u{i}", "v") for i in range(60)],
+        }
         r("1010 entities", store.log_batch, a, **mixed)
         r("100 params", store.log_batch, a, metrics=[], params=[Param(f"p{i}", "v") for i in range(100)], tags=[])
         r("client splits 2500 metrics", c.log_batch, a, metrics=[Metric("big", float(i), T0, i) for i in range(2500)])
@@ -255,7 +259,13 @@ def test_experiment_lifecycle_rename_tags_and_search(clients: dict[str, MlflowCl
             r(f"experiments {view}", c.search_experiments, view_type=view)
         c.restore_experiment(ids["e-c"])
         r("restored run", c.get_run, run)
-        for filter_string in ["name LIKE 'e-%'", "name = 'e-b2'", "tags.n = 'd'", "tags.owner IS NOT NULL", "name ILIKE 'E-_'"]:
+        for filter_string in [
+            "name LIKE 'e-%'",
+            "name = 'e-b2'",
+            "tags.n = 'd'",
+            "tags.owner IS NOT NULL",
+            "name ILIKE 'E-_'",
+        ]:
             r(f"experiments {filter_string!r}", c.search_experiments, filter_string=filter_string)
         r("experiments by name", c.search_experiments, order_by=["name DESC"])
         token = None

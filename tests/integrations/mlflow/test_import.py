@@ -92,10 +92,14 @@ def test_import_round_trips_every_point_and_is_idempotent(sqlite_uri: str, root:
     for name, run_id in ids.items():
         assert _view(target, run_id) == _view(source, run_id), name
     vision = target.get_experiment_by_name("vision")
-    assert vision is not None and vision.tags == {"team": "cv"}
+    assert vision is not None
+    assert vision.tags == {"team": "cv"}
     audio = target.get_experiment_by_name("audio")
-    assert audio is not None and audio.lifecycle_stage == "deleted"
-    assert [r.info.run_name for r in target.search_runs([vision.experiment_id], order_by=["attributes.start_time"])] == [
+    assert audio is not None
+    assert audio.lifecycle_stage == "deleted"
+    assert [
+        r.info.run_name for r in target.search_runs([vision.experiment_id], order_by=["attributes.start_time"])
+    ] == [
         "v0",
         "v1",
         "v2",
@@ -130,7 +134,8 @@ def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[
     assert (report["runs_created"], report["points"]) == (1, 1)
 
     spec = importlib.util.spec_from_file_location("import_mlflow_job", ROOT / "jobs" / "import_mlflow.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     job = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(job)
     assert job.main(["--from", sqlite_uri, "--root", str(root)]) == 0

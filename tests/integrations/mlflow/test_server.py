@@ -80,7 +80,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
         "2",
     ]
     # Its own session: the CLI starts uvicorn, which starts the workers; the whole group is stopped at the end.
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -140,12 +142,16 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
         params={"run_ids": run_id, "metric_key": "loss", "max_results": 10},
     )["metrics"]
     steps = [m["step"] for m in sampled]
-    assert len(steps) == 10 and steps[0] == 0 and steps[-1] == 49
+    assert len(steps) == 10
+    assert steps[0] == 0
+    assert steps[-1] == 49
     assert _ajax(base, "GET", "/2.0/mlflow/runs/get", params={"run_id": run_id})["run"]["info"]["status"] == "FINISHED"
     assert _ajax(base, "GET", "/2.0/mlflow/experiments/get", params={"experiment_id": "0"})["experiment"]["name"] == (
         "Default"
     )
-    assert _ajax(base, "POST", "/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]}).get("models", []) == []
+    assert (
+        _ajax(base, "POST", "/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]}).get("models", []) == []
+    )
     # What the store does not keep is a clear 501, not a 500.
     refused = requests.post(f"{base}/api/2.0/mlflow/logged-models", json={"experiment_id": "0"}, timeout=30)
     assert refused.status_code == 501

@@ -104,7 +104,8 @@ def test_log_batch_returns_without_a_commit_and_reads_see_it(root: Path, monkeyp
     assert run.data.params == {"p": "1"}
     assert run.data.metrics["single"] == 49.0
     after = _versions(root)
-    assert after["metrics"] is not None and after["metrics"] > (before["metrics"] or -1)
+    assert after["metrics"] is not None
+    assert after["metrics"] > (before["metrics"] or -1)
 
 
 def test_refused_batches_change_nothing(root: Path) -> None:

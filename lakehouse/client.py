@@ -157,10 +157,10 @@ class Lakehouse:
         Deleted runs are hidden unless ``include_deleted``; ``tags`` keeps runs having all those tag values;
         ``where`` is any polars filter applied to the result.
         """
-        from lakehouse.query.runs import Tables, fold
+        from lakehouse.query import runs
 
-        return fold(
-            Tables.load(self.layout),
+        return runs.runs(
+            self.layout,
             experiment=experiment,
             status=status,
             run_ids=run_ids,
@@ -171,9 +171,9 @@ class Lakehouse:
 
     def experiments(self) -> pl.DataFrame:
         """One row per experiment: runs, running runs, newest start."""
-        from lakehouse.query.runs import Tables, experiments
+        from lakehouse.query.runs import experiments
 
-        return experiments(Tables.load(self.layout))
+        return experiments(self.layout)
 
     def metrics(
         self,
@@ -214,19 +214,17 @@ class Lakehouse:
 
         tables = Tables.load(self.layout)
         ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
-        return compare(tables, [resolve_run_id(tables, i) for i in ids])
+        return compare(self.layout, [resolve_run_id(tables, i) for i in ids])
 
     def lineage(self, ref: str | Ref, *, include_deleted: bool = False) -> pl.DataFrame:
         """The runs (as :meth:`runs`) that used the dataset version ``ref`` resolves to."""
-        from lakehouse.catalog.tables import RUN_INPUTS
-        from lakehouse.query import frames
-        from lakehouse.query.runs import Tables, fold
+        from lakehouse.query.runs import Tables, runs
 
         version = self.resolve(ref)
-        inputs = frames.table_frame(self.layout.inputs, RUN_INPUTS)
+        inputs = Tables.load(self.layout).inputs
         used = inputs.filter((pl.col("dataset") == version.name) & (pl.col("version") == version.version))
-        ids = used.get_column("run_id").unique().to_list()
-        return fold(Tables.load(self.layout), run_ids=ids, include_deleted=include_deleted)
+        ids = used.get_column("run_id").cast(pl.String).unique().to_list()
+        return runs(self.layout, run_ids=ids, include_deleted=include_deleted)
 
     def delete_run(self, run_id: str) -> str:
         """Mark a run deleted (hidden from :meth:`runs`; restorable). Returns the run id."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,11 @@ import lakehouse
 
 
 @pytest.fixture(autouse=True)
-def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep tests away from the developer's LAKEHOUSE_* variables and ./conf."""
     for name in [n for n in __import__("os").environ if n.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
-    return
 
 
 @pytest.fixture

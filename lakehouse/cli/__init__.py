@@ -42,7 +42,8 @@ def _main(
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: run the CLI and turn lakehouse errors into one-line messages."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (rather than raises) the code of a typer.Exit.
+        result = app(args=argv, standalone_mode=False)
     except LakehouseError as e:
         _common.err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         return 1
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,20 +6,21 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from lakehouse.catalog.layout import Layout
 from lakehouse.errors import InvalidArgument, RunNotFound
-from lakehouse.query.runs import Tables, fold
+from lakehouse.query.runs import runs as folded_runs
 from lakehouse.tracking.values import RunComparison
 
 _STATS = ("last", "min", "max")
 
 
-def compare(tables: Tables, run_ids: Sequence[str]) -> RunComparison:
+def compare(layout: Layout, run_ids: Sequence[str]) -> RunComparison:
     """Compare runs (ids already resolved). Columns of every frame are the run ids, in the given order."""
     ids = list(dict.fromkeys(run_ids))
     if not ids:
         msg = "compare() needs at least one run id"
         raise InvalidArgument(msg)
-    runs = fold(tables, run_ids=ids, include_deleted=True)
+    runs = folded_runs(layout, run_ids=ids, include_deleted=True)
     found = set(runs.get_column("run_id").to_list())
     missing = [i for i in ids if i not in found]
     if missing:

@@ -10,8 +10,11 @@ table did not change. :func:`partition_scan` reads only the partitions asked for
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -20,56 +23,99 @@ from lakehouse.catalog.tables import TableSpec
 from lakehouse.errors import TableNotFound
 
 _FILE_COLUMN = "__lakehouse_file"
+_HISTORY = 256  # refreshes remembered for incremental readers (see Change)
+_SEPARATE_READS = 16  # up to this many new files are read one by one; more in one parallel scan
+
+
+@dataclass(frozen=True)
+class Change:
+    """One refresh of a cached table: from which version to which, what it added, whether rows may be gone.
+
+    ``added`` holds the rows of the files that appeared; ``removed`` is True when files disappeared
+    (compaction, a delete): readers that fold the table incrementally must then start over.
+    """
+
+    before: int | None
+    after: int
+    added: pl.DataFrame
+    removed: bool
 
 
 class _TableFrame:
-    def __init__(self, path: Path, spec: TableSpec) -> None:
+    def __init__(self, path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> None:
         self.path = path
         self.spec = spec
-        self.schema = spec.polars_schema
+        # Identifier columns are categorical in memory: every group-by and join of a fold hashes them.
+        self.schema = pl.Schema(
+            {c: (pl.Categorical() if c in categorical else t) for c, t in spec.polars_schema.items()}
+        )
         self.lock = threading.Lock()
         self.version: int | None = None
-        self.frame = spec.empty()
+        self.frame = pl.DataFrame(schema=self.schema)
         self.files: dict[str, pl.DataFrame] = {}
+        self.changes: deque[Change] = deque(maxlen=_HISTORY)
 
     def get(self) -> pl.DataFrame:
         try:
             files = storage.live_files(self.path)
         except TableNotFound:
-            return self.spec.empty()
+            return pl.DataFrame(schema=self.schema)
         with self.lock:
             if files.version == self.version:
                 return self.frame
             if not files.plain_parquet:
                 frame = _conform(storage.scan(self.path).collect(), self.schema)
                 self.files = {}
+                change = Change(self.version, files.version, frame, removed=True)
             else:
                 current = {f.path: f for f in files.files}
                 kept = {p: df for p, df in self.files.items() if p in current}
-                fresh = [f for p, f in current.items() if p not in kept]
-                kept.update(_read_files(fresh, self.schema))
+                removed = len(kept) < len(self.files)
+                fresh = _read_files([f for p, f in current.items() if p not in kept], self.schema)
+                kept.update(fresh)
                 self.files = kept
                 frames = [kept[p] for p in current]
-                frame = pl.concat(frames, rechunk=False) if frames else self.spec.empty()
+                frame = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=self.schema)
+                added = pl.concat(list(fresh.values()), rechunk=False) if fresh else pl.DataFrame(schema=self.schema)
+                change = Change(self.version, files.version, added, removed=removed)
+            self.changes.append(change)
             self.version, self.frame = files.version, frame
             return frame
 
+    def changes_since(self, version: int | None) -> list[Change] | None:
+        """The refreshes that led from ``version`` to the cached version, or None if they are not all known."""
+        with self.lock:
+            if version == self.version:
+                return []
+            chain: list[Change] = []
+            for change in reversed(self.changes):
+                chain.append(change)
+                if change.before == version:
+                    return list(reversed(chain))
+            return None
+
 
 def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, pl.DataFrame]:
-    """Read many data files in one parallel scan, then split the rows back by file."""
+    """Read many data files in one parallel scan, then split the rows back by file (cast to ``schema``)."""
     if not files:
         return {}
     partition_columns = [c for c in files[0].partition if c in schema]
-    file_schema = {c: t for c, t in schema.items() if c not in partition_columns}
-    scan = pl.scan_parquet(
-        [f.path for f in files],
-        schema=file_schema,
-        missing_columns="insert",
-        extra_columns="ignore",
-        include_file_paths=_FILE_COLUMN,
-        hive_partitioning=False,
-    )
-    split = scan.collect().partition_by(_FILE_COLUMN, as_dict=True, include_key=False)
+    # As stored (categoricals are strings in the files), without the partition columns (not in the files).
+    file_schema = {
+        c: (pl.String() if t == pl.Categorical else t) for c, t in schema.items() if c not in partition_columns
+    }
+    options: dict[str, Any] = {
+        "schema": file_schema,
+        "missing_columns": "insert",
+        "extra_columns": "ignore",
+        "hive_partitioning": False,
+    }
+    if len(files) <= _SEPARATE_READS:
+        # A few files (a refresh, or a compacted table): read each on its own, no splitting afterwards.
+        split = {(f.path,): pl.scan_parquet(f.path, **options).collect() for f in files}
+    else:
+        scan = pl.scan_parquet([f.path for f in files], include_file_paths=_FILE_COLUMN, **options)
+        split = scan.collect().partition_by(_FILE_COLUMN, as_dict=True, include_key=False)
     out: dict[str, pl.DataFrame] = {}
     for f in files:
         frame = split.get((f.path,), pl.DataFrame(schema=file_schema))
@@ -78,7 +124,7 @@ def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, p
 
 
 def _with_partition_values(frame: pl.DataFrame, f: storage.DataFile, schema: pl.Schema) -> pl.DataFrame:
-    extra = [pl.lit(v, dtype=schema[c]).alias(c) for c, v in f.partition.items() if c in schema]
+    extra = [pl.lit(v).cast(schema[c]).alias(c) for c, v in f.partition.items() if c in schema]
     return frame.with_columns(extra) if extra else frame
 
 
@@ -93,14 +139,35 @@ _frames: dict[str, _TableFrame] = {}
 _frames_lock = threading.Lock()
 
 
-def table_frame(path: Path, spec: TableSpec) -> pl.DataFrame:
-    """The whole table at its latest version, kept warm between calls (empty if it does not exist yet)."""
+def _table(path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> _TableFrame:
     key = str(Path(path).absolute())
     with _frames_lock:
         cached = _frames.get(key)
         if cached is None or cached.spec is not spec:
-            cached = _frames[key] = _TableFrame(Path(path), spec)
-    return cached.get()
+            cached = _frames[key] = _TableFrame(Path(path), spec, categorical)
+    return cached
+
+
+def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = ()) -> pl.DataFrame:
+    """The whole table at its latest version, kept warm between calls (empty if it does not exist yet).
+
+    ``categorical`` columns are held as polars categoricals (fixed by the first call for a table).
+    """
+    return _table(path, spec, categorical).get()
+
+
+def table_version(path: Path) -> int | None:
+    """The version the cached frame of ``path`` holds (None before the first read)."""
+    with _frames_lock:
+        cached = _frames.get(str(Path(path).absolute()))
+    return None if cached is None else cached.version
+
+
+def changes_since(path: Path, version: int | None) -> list[Change] | None:
+    """Refreshes of the cached ``path`` since ``version`` (see :class:`Change`); None if unknown."""
+    with _frames_lock:
+        cached = _frames.get(str(Path(path).absolute()))
+    return None if cached is None else cached.changes_since(version)
 
 
 def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[str]) -> pl.LazyFrame:

@@ -138,7 +138,9 @@ def superseded_summaries(summaries: pl.DataFrame) -> pl.DataFrame:
 
 def prune_summaries(path: Path, settings: Settings, *, minimum: int = 1) -> int:
     """Delete superseded summary rows (at least ``minimum`` must exist); returns how many were deleted."""
-    stale = superseded_summaries(frames.table_frame(path, METRIC_SUMMARIES))
+    from lakehouse.query.runs import CATEGORICAL
+
+    stale = superseded_summaries(frames.table_frame(path, METRIC_SUMMARIES, categorical=CATEGORICAL["summaries"]))
     total = int(stale.get_column("old").sum()) if stale.height else 0
     if total < minimum:
         return 0

@@ -98,7 +98,9 @@ class Run:
         self._calls = writer.calls
         self._append = writer.calls.append
         self._keys: set[str] = set()  # validated keys (log_frame)
-        self._keysets: set[tuple[str, ...]] = set()  # validated key tuples (log): one lookup per call
+        # Validated key tuples of log(), each mapped to one canonical tuple object: one dict lookup per call,
+        # and the flusher recognises calls with the same keys by identity.
+        self._keysets: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._next_step = next_step
         self._params: dict[str, str] = dict(params or {})
         self._inputs: list[RunInput] = list(inputs)
@@ -136,10 +138,12 @@ class Run:
         except (TypeError, AttributeError):
             msg = f"log() takes a mapping of metric names to values, got {type(metrics).__name__} {metrics!r:.80}"
             raise InvalidArgument(msg) from None
-        if keys not in self._keysets:
+        canonical = self._keysets.get(keys)
+        if canonical is None:
             for k in keys:
                 check_key(k)
-            self._keysets.add(keys)
+            canonical = self._keysets[keys] = keys
+        keys = canonical
         for v in values:
             if type(v) is not float:
                 values = tuple(metric_value(k, v) for k, v in zip(keys, values, strict=True))

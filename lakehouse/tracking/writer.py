@@ -29,6 +29,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain, count
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name
+from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
 from lakehouse.tracking.summaries import SummaryBook
 
 if TYPE_CHECKING:
@@ -96,11 +97,16 @@ class Writer:
         self._failures = 0
         self._retry_at = 0.0
         self._warned: set[str] = set()
-        self._io_lock = threading.Lock()
+        # Two background threads: one prepares segments (Python/polars work under the GIL), one commits them
+        # (delta-rs, which releases the GIL), so on two cores preparing flush n+1 overlaps committing flush n.
+        self._io_lock = threading.Lock()  # draining buffers and writing segments
+        self._commit_lock = threading.Lock()  # committing segments, strictly in order
         self._thread_lock = threading.Lock()
         self._wake = threading.Event()
+        self._commit_wake = threading.Event()
         self.wake_requested = False
         self._thread: threading.Thread | None = None
+        self._committer: threading.Thread | None = None
         self._closed = False
         self._recovered = False
         self._commits_since_maintenance = 0
@@ -126,28 +132,43 @@ class Writer:
             self._wake.set()
 
     def ensure_thread(self) -> None:
-        """Start the background thread if it is not running."""
+        """Start the background threads if they are not running."""
         with self._thread_lock:
-            if self._thread is None and not self._closed:
+            if self._closed:
+                return
+            if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._loop, name=f"lakehouse-writer-{self.writer_id}", daemon=True
+                    target=self._prepare_loop, name=f"lakehouse-spool-{self.writer_id}", daemon=True
                 )
                 self._thread.start()
+            if self._committer is None:
+                self._committer = threading.Thread(
+                    target=self._commit_loop, name=f"lakehouse-commit-{self.writer_id}", daemon=True
+                )
+                self._committer.start()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Commit everything buffered so far; True if nothing is left uncommitted.
 
-        Waits at most ``timeout`` seconds (default ``finish_timeout``) for a flush already in progress. Never
+        Waits at most ``timeout`` seconds (default ``finish_timeout``) for work already in progress. Never
         raises: on failure the data stays in the spool for the background thread (or ``recover``) to commit.
         """
         wait = self.settings.finish_timeout if timeout is None else timeout
+        deadline = time.monotonic() + max(wait, 0.0)
         if not self._io_lock.acquire(timeout=max(wait, 0.0)):
             self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
             return False
         try:
-            return self._cycle(force=True)
+            self._prepare()
         finally:
             self._io_lock.release()
+        if not self._commit_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+            self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
+            return False
+        try:
+            return self._commit_pending(force=True)
+        finally:
+            self._commit_lock.release()
 
     @property
     def pending_segments(self) -> int:
@@ -162,33 +183,62 @@ class Writer:
 
     # --- background thread -------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def _prepare_loop(self) -> None:
+        """Turn buffers into spool segments every ``flush_interval`` (or when woken), hand them on."""
         idle_since: float | None = None
         while True:
-            self._wake.wait(self._interval())
+            self._wake.wait(max(self.settings.flush_interval, 0.01))
             self._wake.clear()
             self.wake_requested = False
             if self._closed:
                 return
-            if not self._recovered:
-                self._recovered = True
-                self._recover_others()
             with self._io_lock:
-                done = self._cycle(force=False)
-            self._maybe_maintain()
-            busy = not done or self.open_runs or self.calls or self.events or self.frames or self.deferred
-            if busy:
+                prepared = self._prepare()
+            if prepared:
+                self._commit_wake.set()
                 idle_since = None
                 continue
-            now = time.monotonic()
-            idle_since = idle_since or now
-            if now - idle_since >= _IDLE_EXIT_S:
-                with self._thread_lock:
-                    if not (self.open_runs or self.calls or self.events or self.frames or self.deferred):
-                        self._thread = None
-                        return
+            if self._busy():
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= _IDLE_EXIT_S and self._retire("_thread"):
+                return
+
+    def _commit_loop(self) -> None:
+        """Commit pending segments in order as they come (retrying failures with backoff); maintain."""
+        if not self._recovered:
+            self._recovered = True
+            self._recover_others()
+        idle_since: float | None = None
+        while True:
+            self._commit_wake.wait(self._interval())
+            self._commit_wake.clear()
+            if self._closed:
+                return
+            with self._commit_lock:
+                done = self._commit_pending(force=False)
+            self._maybe_maintain()
+            if not done or self._busy():
+                idle_since = None
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= _IDLE_EXIT_S and self._retire("_committer"):
+                return
+
+    def _busy(self) -> bool:
+        return bool(self.open_runs or self.calls or self.events or self.frames or self.deferred or self._pending)
+
+    def _retire(self, attribute: str) -> bool:
+        """Let an idle background thread end (it is restarted on demand); False if work arrived meanwhile."""
+        with self._thread_lock:
+            if self._busy():
+                return False
+            setattr(self, attribute, None)
+            return True
 
     def _interval(self) -> float:
+        """How long the committer sleeps: the flush interval, or until the next retry after a failure."""
         interval = max(self.settings.flush_interval, 0.01)
         if self._pending and self._retry_at:
             return max(min(interval, self._retry_at - time.monotonic()), 0.01)
@@ -220,16 +270,17 @@ class Writer:
 
     # --- one flush ---------------------------------------------------------------------------------------
 
-    def _cycle(self, *, force: bool) -> bool:
-        """Spool what is buffered, then commit pending segments in order. Caller holds ``_io_lock``."""
+    def _prepare(self) -> bool:
+        """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``."""
         try:
             segment = self._drain()
-        except Exception as e:  # noqa: BLE001 - a bug here must not lose the buffer silently
+        except Exception as e:  # noqa: BLE001 - a bug here must never reach the training loop
             self._warn("drain", f"could not prepare logged data for writing: {e!r}")
             return False
-        if segment is not None:
-            self._spool_segment(segment)
-        return self._commit_pending(force=force)
+        if segment is None:
+            return False
+        self._spool_segment(segment)
+        return True
 
     def _drain(self) -> Segment | None:
         for make in _take(self.deferred):
@@ -256,7 +307,8 @@ class Writer:
         return Segment(writer=self.writer_id, seq=self._seq, parts=parts)
 
     def _spool_segment(self, segment: Segment) -> None:
-        self._pending.append(segment.seq)
+        """Write the segment to the spool, then queue it for the committer (in that order: a segment is
+        deleted from the spool once committed, so it must be on disk before it can be committed)."""
         self._memory[segment.seq] = segment
         try:
             spool = self._own_spool()
@@ -265,12 +317,14 @@ class Writer:
             # Keep it in memory: it is still committed (exactly once, by app transaction); only a crash
             # before that would lose it, which is what the warning says.
             self._warn("spool", f"cannot write to the spool {str(self.spool_root)!r} ({e}); keeping data in memory")
+            self._pending.append(segment.seq)
             return
+        self._pending.append(segment.seq)
         if len(self._memory) > _KEEP_IN_MEMORY:
             # Oldest segments wait longest: they are re-read from the spool when their turn comes.
             for seq in sorted(self._memory)[: len(self._memory) - _KEEP_IN_MEMORY]:
-                if (spool.folder / f"{seq:012d}.seg").exists():
-                    del self._memory[seq]
+                if (spool.folder / segment_name(seq)).exists():
+                    self._memory.pop(seq, None)
 
     def _own_spool(self) -> OwnedSpool:
         if self._spool is None:
@@ -361,6 +415,7 @@ class Writer:
         done = self.flush(timeout)
         self._closed = True
         self._wake.set()
+        self._commit_wake.set()
         if self._spool is not None:
             self._spool.release(remove=done)
         return done
@@ -402,23 +457,25 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     """The buffered calls (and whole frames) as one batch of points.
 
     Built with polars from flat Python lists (building Arrow arrays from Python floats directly is much
-    slower), with run ids and each call's key tuple interned: a training loop logs the same keys at every
-    step, so the string columns are gathers from a few templates instead of a million Python strings.
+    slower, and pyarrow's conversion of Python objects imports pandas). Run ids and key tuples repeat on
+    every call, so the string columns are gathers from a few templates instead of a million Python strings.
+    Each (run, key) pair gets an integer code ``_g``: summaries group by it, not by two string columns.
     """
     parts: list[pl.DataFrame] = []
     if calls:
         parts.append(_calls_frame(calls))
-    for frame in frames:
+    for index, frame in enumerate(frames, start=1):
         part = pl.from_arrow(frame)
         assert isinstance(part, pl.DataFrame)
-        parts.append(part.with_columns(pl.col("timestamp").dt.epoch("us"), pl.lit(0, pl.UInt32).alias("_g")))
+        # A frame holds one run's points: its key's category code, offset per frame, is a unique group code.
+        key_code = pl.col("key").cast(pl.Categorical).to_physical().cast(pl.UInt64)
+        code = pl.lit(index * 2**32, pl.UInt64) + key_code
+        parts.append(part.with_columns(pl.col("timestamp").dt.epoch("us"), code.alias("_g")))
     if not parts:
         return None
     points = parts[0] if len(parts) == 1 else pl.concat(parts, how="vertical")
     if points.height == 0:
         return None
-    if frames:  # codes of whole frames are not known yet: number every (run, key) pair afresh
-        points = points.with_columns(pl.struct("run_id", "key").rank("dense").cast(pl.UInt32).alias("_g"))
     groups = points.select("_g", "run_id", "key").unique("_g")
     table = (
         points.select("run_id", "key", "step", pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "value")
@@ -428,42 +485,59 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     return Points(table=table, coded=points.select("_g", "step", "timestamp", "value"), groups=groups)
 
 
+_run_of, _step_of, _time_of, _keys_of, _values_of = (itemgetter(i) for i in range(5))
+
+
 def _calls_frame(calls: list[Call]) -> pl.DataFrame:
     """Columns run_id, key, step, timestamp (µs), value and the group code ``_g`` of buffered calls."""
     n = len(calls)
-    runs: dict[str, int] = {}
-    templates: dict[tuple[str, ...], int] = {}
-    run_of = pl.Series([runs.setdefault(c[0], len(runs)) for c in calls], dtype=pl.UInt32)
-    template_of = pl.Series([templates.setdefault(c[3], len(templates)) for c in calls], dtype=pl.UInt32)
+    runs = list(map(_run_of, calls))
+    keysets = list(map(_keys_of, calls))
+    values = pl.Series("value", list(chain.from_iterable(map(_values_of, calls))), dtype=pl.Float64)
     per_call = pl.DataFrame(
-        {"_run": run_of, "step": [c[1] for c in calls], "timestamp": [c[2] for c in calls]},
-        schema={"_run": pl.UInt32, "step": pl.Int64, "timestamp": pl.Int64},
+        {"step": list(map(_step_of, calls)), "timestamp": list(map(_time_of, calls))},
+        schema={"step": pl.Int64, "timestamp": pl.Int64},
     )
-    values = pl.Series("value", list(chain.from_iterable(c[4] for c in calls)), dtype=pl.Float64)
+    # The common case: one run logging the same keys at every step (list.count compares by identity first,
+    # and Run.log hands over one canonical tuple per key set).
+    if runs.count(runs[0]) == n and keysets.count(keysets[0]) == n:
+        keys = keysets[0]
+        k = len(keys)
+        call_index = pl.int_range(0, n * k, eager=True, dtype=pl.UInt32) // k if k > 1 else None
+        expanded = per_call if call_index is None else per_call[call_index]
+        key_code = pl.int_range(0, n * k, eager=True, dtype=pl.UInt32) % k
+        return expanded.select(
+            pl.repeat(runs[0], n * k, dtype=pl.String, eager=True).alias("run_id"),
+            pl.Series(keys, dtype=pl.String).gather(key_code).alias("key"),
+            "step",
+            "timestamp",
+            values,
+            key_code.cast(pl.UInt64).alias("_g"),
+        )
+    run_codes: dict[str, int] = {}
+    templates: dict[tuple[str, ...], int] = {}
+    run_of = pl.Series([run_codes.setdefault(r, len(run_codes)) for r in runs], dtype=pl.UInt32)
+    template_of = pl.Series([templates.setdefault(t, len(templates)) for t in keysets], dtype=pl.UInt32)
     key_codes: dict[str, int] = {}
-    flat = [key_codes.setdefault(k, len(key_codes)) for k in chain.from_iterable(templates)]
-    flat_codes = pl.Series(flat, dtype=pl.UInt32)
+    flat_codes = pl.Series(
+        [key_codes.setdefault(k, len(key_codes)) for k in chain.from_iterable(templates)], dtype=pl.UInt32
+    )
     sizes = pl.Series([len(t) for t in templates], dtype=pl.UInt32)
-    if len(templates) == 1 and sizes[0] == 1:
-        key_index = pl.zeros(n, dtype=pl.UInt32, eager=True)
-    else:
-        lengths = sizes.gather(template_of)
-        call_index = pl.int_range(0, n, eager=True).repeat_by(lengths).explode()
-        per_call = per_call[call_index]
-        # Position of each point within its call: 0..len-1, then back to 0 at the next call.
-        first_point = (lengths.cum_sum() - lengths).gather(call_index)
-        position = pl.int_range(0, len(call_index), eager=True) - first_point
-        starts = sizes.cum_sum() - sizes
-        key_index = starts.gather(template_of.gather(call_index)) + position
-    key_code = flat_codes.gather(key_index)
-    run_code = per_call.get_column("_run")
-    return per_call.select(
-        pl.Series(list(runs), dtype=pl.String).gather(run_code).alias("run_id"),
+    lengths = sizes.gather(template_of)
+    call_index = pl.int_range(0, n, eager=True).repeat_by(lengths).explode()
+    # Position of each point within its call: 0..len-1, then back to 0 at the next call.
+    first_point = (lengths.cum_sum() - lengths).gather(call_index)
+    position = pl.int_range(0, len(call_index), eager=True) - first_point
+    starts = sizes.cum_sum() - sizes
+    key_code = flat_codes.gather(starts.gather(template_of.gather(call_index)) + position)
+    run_code = run_of.gather(call_index)
+    return per_call[call_index].select(
+        pl.Series(list(run_codes), dtype=pl.String).gather(run_code).alias("run_id"),
         pl.Series(list(key_codes), dtype=pl.String).gather(key_code).alias("key"),
         "step",
         "timestamp",
         values,
-        (run_code * len(key_codes) + key_code).cast(pl.UInt32).alias("_g"),
+        (run_code.cast(pl.UInt64) * len(key_codes) + key_code).alias("_g"),
     )
 
 

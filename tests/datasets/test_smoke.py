@@ -13,9 +13,7 @@ def test_write_read_tag_diff_round_trip(lh: lakehouse.Lakehouse) -> None:
     v1 = ds.write(pl.DataFrame({"id": [2, 4], "label": ["B", "d"]}), mode="upsert", key="id")
     assert (v0.version, v1.version) == (0, 1)
     assert v0.metadata["labelled_by"] == "team"
-    assert v1.num_rows == 4
-    assert v1.rows_added == 1
-    assert v1.rows_updated == 1
+    assert (v1.num_rows, v1.rows_added, v1.rows_updated) == (4, 1, 1)
     ds.tag("prod", version=0)
     assert lh.read("mnist-train:prod").sort("id").to_dict(as_series=False) == {
         "id": [1, 2, 3],

@@ -1,0 +1,116 @@
+"""Real processes: kill -9 in the middle of logging, and eight writers committing at once."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import lakehouse
+from lakehouse.tracking.spool import WriterSpool, writer_folders
+from lakehouse.tracking.writer import spool_root
+from tests.tracking.conftest import CHILD, table_rows
+
+pytestmark = pytest.mark.slow
+
+
+def _spooled_points(spool: Path) -> pl.DataFrame:
+    """Every point sitting in a complete segment of the spool (what 'reached the spool' means)."""
+    frames = []
+    for folder in writer_folders(spool):
+        owned = WriterSpool(folder)
+        for seq in owned.sequence_numbers():
+            part = owned.read(seq).parts.get("metrics")
+            if part is not None:
+                frames.append(pl.DataFrame(part).select("run_id", "key", "step"))
+    return (
+        pl.concat(frames) if frames else pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
+    )
+
+
+def _committed(lh: lakehouse.Lakehouse) -> pl.DataFrame:
+    rows = table_rows(lh.layout.metrics)
+    if rows is None:
+        return pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
+    return rows.select("run_id", "key", "step")
+
+
+def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(tmp_path: Path) -> None:
+    rng = random.Random(1234)
+    for iteration in range(5):
+        root = tmp_path / f"lh{iteration}"
+        child = subprocess.Popen(
+            [sys.executable, str(CHILD), "crash", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert child.stdout is not None
+        run_id = child.stdout.readline().strip()
+        assert run_id, child.stderr.read() if child.stderr else ""
+        time.sleep(rng.uniform(0.05, 1.5))
+        child.kill()  # SIGKILL: no atexit, no flush, maybe mid-segment or mid-commit
+        child.communicate()  # reap it and close its pipes
+
+        lh = lakehouse.connect(root, maintenance_commits=0)
+        before = _committed(lh)
+        spooled = _spooled_points(spool_root(lh.settings, lh.layout))
+        report = lh.recover()
+        assert not report.errors
+        assert not report.writers_alive
+        after = _committed(lh)
+
+        assert after.height == after.unique().height, f"iteration {iteration}: duplicated points"
+        expected = pl.concat([before, spooled]).unique()
+        assert after.sort(pl.all()).equals(expected.sort(pl.all())), f"iteration {iteration}: lost or invented points"
+        for key in ("v", "w"):
+            steps = after.filter(pl.col("key") == key).get_column("step").sort().to_list()
+            assert steps == list(range(len(steps))), f"iteration {iteration}: steps of {key} are not a prefix"
+        assert writer_folders(spool_root(lh.settings, lh.layout)) == []
+        runs = lh.runs(include_deleted=True)
+        if after.height:  # the run's events were in the first segment, before any point
+            assert runs.get_column("run_id").to_list() == [run_id]
+            assert runs.get_column("status").item() == "RUNNING"  # killed: shows as not finished
+
+
+def test_eight_concurrent_writer_processes_never_fail_lose_or_duplicate(tmp_path: Path) -> None:
+    root = tmp_path / "lh"
+    per_writer = 6_000
+    children = [
+        subprocess.Popen(
+            [sys.executable, str(CHILD), "concurrent", str(root), str(per_writer), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    lh = lakehouse.connect(root, maintenance_commits=0)
+    # Maintenance runs at the same time as the writers: compaction must never make an append fail.
+    maintained = 0
+    while any(c.poll() is None for c in children):
+        time.sleep(0.3)
+        try:
+            report = lh.maintain(tables=["metrics", "metric_summaries"])
+        except lakehouse.LakehouseError:
+            continue  # tables not created yet
+        maintained += sum(t.compacted for t in report.tables)
+    outputs = [c.communicate() for c in children]
+    for child, (out, err) in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err
+        assert "pending=0 failures=0" in out, out
+        assert "TrackingWarning" not in err, err
+    runs = lh.runs(experiment="concurrent")
+    assert runs.height == 8
+    assert set(runs.get_column("status")) == {"FINISHED"}
+    assert runs.get_column("metrics.loss.last").to_list() == [1.0 / per_writer] * 8
+    rows = table_rows(lh.layout.metrics)
+    assert rows is not None
+    assert rows.height == 8 * per_writer * 2
+    assert rows.select("run_id", "key", "step").unique().height == rows.height
+    counts = rows.group_by("run_id").len().get_column("len").to_list()
+    assert counts == [per_writer * 2] * 8
+    assert writer_folders(spool_root(lh.settings, lh.layout)) == []
+    assert maintained >= 0

@@ -14,13 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 import requests
 from mlflow import MlflowClient
 
 import lakehouse
-from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.integrations.mlflow import uri_for
 from lakehouse.query import frames
 
@@ -110,12 +108,6 @@ def _ajax(base: str, method: str, path: str, **kwargs: Any) -> Any:
     return response.json()
 
 
-def _writers(root: Path, run_id: str) -> set[str]:
-    frames.forget()
-    summaries = frames.table_frame(lakehouse.connect(root).layout.metric_summaries, METRIC_SUMMARIES)
-    return set(summaries.filter(pl.col("run_id") == run_id).get_column("writer").to_list())
-
-
 def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     base, root = server.base, server.root
 
@@ -157,7 +149,8 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     assert refused.status_code == 501
     assert "lakehouse tracking store" in refused.json()["message"]
 
-    # Concurrent writes through the REST API, spread over both worker processes.
+    # Concurrent writes through the REST API (which worker serves a request is up to the OS; several processes
+    # writing into one run at once are tested deterministically in test_store.py).
     client = MlflowClient(base)
     experiment_id = client.create_experiment("over-rest")
     rest_run = client.create_run(experiment_id, run_name="rest").info.run_id
@@ -173,7 +166,7 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
                 {"key": "loss", "value": float(s), "timestamp": T0 + s, "step": s} for s in range(start, start + 100)
             ]
             body = {"run_id": rest_run, "metrics": metrics}
-            # A new connection per request, so the requests spread over both workers.
+            # A new connection per request, so any worker may take it.
             response = requests.post(f"{base}/api/2.0/mlflow/runs/log-batch", json=body, timeout=30)
             assert response.status_code == 200, response.text
 
@@ -188,7 +181,6 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
         time.sleep(0.3)  # another worker's points become visible within its flush interval
     points = client.get_metric_history(rest_run, "loss")
     assert sorted(m.step for m in points) == list(range(expected))
-    assert len(_writers(root, rest_run)) >= 2, "both worker processes logged into the run"
     names = {e.name for e in client.search_experiments()}
     assert {f"thread-{i}" for i in range(4)} <= names
     client.set_terminated(rest_run)

@@ -3,6 +3,7 @@ dataset inputs as lineage, refusals that change nothing, and what is not support
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
 from pathlib import Path
 
@@ -20,6 +21,14 @@ from lakehouse.integrations.mlflow import dataset_input, root_from_uri, tracking
 from lakehouse.tracking.writer import get_writer
 
 T0 = 1_700_000_000_000
+
+
+def _writers_of(root: Path, run_id: str) -> set[str]:
+    from lakehouse.catalog.tables import METRIC_SUMMARIES
+    from lakehouse.query import frames
+
+    summaries = frames.table_frame(lakehouse.connect(root).layout.metric_summaries, METRIC_SUMMARIES)
+    return set(summaries.filter(pl.col("run_id") == run_id).get_column("writer").to_list())
 
 
 def _versions(root: Path) -> dict[str, int | None]:
@@ -196,3 +205,37 @@ def test_missing_mlflow_names_the_extra(root: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if it were not installed
     with pytest.raises(NotInstalled, match=r"lakehouse\[mlflow\]"):
         tracking_store(uri_for(root))
+
+
+def _worker(uri: str, run_id: str, worker: int, batches: int) -> None:
+    """A process logging through its own MLflow client (as one of the MLflow server's workers does)."""
+    client = MlflowClient(uri)
+    client.create_experiment(f"worker-{worker}")
+    for b in range(batches):
+        steps = range((worker * batches + b) * 100, (worker * batches + b + 1) * 100)
+        client.log_batch(run_id, metrics=[Metric("loss", float(s), T0 + s, s) for s in steps])
+    # No flush here: the process exit does it (the writer's atexit handler).
+
+
+def test_processes_write_at_once_exactly_once(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several processes, each with its own writer id, log into one run and create experiments at once."""
+    monkeypatch.setenv("LAKEHOUSE_FLUSH_INTERVAL", "0.05")  # many small concurrent commits
+    client = MlflowClient(uri_for(root))
+    run_id = client.create_run("0").info.run_id
+    workers, batches = 2, 15
+    # Spawned, as uvicorn starts the MLflow server's workers (delta-rs cannot be used across a fork).
+    context = multiprocessing.get_context("spawn")
+    procs = [context.Process(target=_worker, args=(uri_for(root), run_id, w, batches)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    steps = sorted(m.step for m in client.get_metric_history(run_id, "loss"))
+    assert steps == list(range(workers * batches * 100))  # nothing lost, nothing twice
+    lh = lakehouse.connect(root)
+    assert lh.metrics(run_id).height == workers * batches * 100
+    ids = {client.get_experiment_by_name(f"worker-{w}").experiment_id for w in range(workers)}
+    assert len(ids) == workers
+    writers = _writers_of(root, run_id)
+    assert len(writers) == workers  # one writer id per process

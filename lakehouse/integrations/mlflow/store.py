@@ -16,6 +16,7 @@ that remain are listed in docs/MLFLOW.md.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -75,6 +76,10 @@ from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
 from lakehouse.tracking.writer import flush_all
 
+#: Set by ``mlflow server`` for its worker processes (mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR; not
+#: imported: ``mlflow.server`` pulls in the whole web stack).
+SERVER_ENV = "_MLFLOW_SERVER_FILE_STORE"
+
 #: How long this process trusts what it knows of a run's lifecycle before looking at the table again (a run
 #: deleted by another process is refused here within this many seconds).
 LIFECYCLE_TTL_S = 2.0
@@ -104,6 +109,8 @@ class LakehouseStore(AbstractStore):
         self._known: dict[str, _Known] = {}
         self._lock = threading.RLock()
         self._adopted_events: pl.DataFrame | None = None
+        # Inside the MLflow server, the next request about a run may reach another worker process.
+        self.serving = bool(os.environ.get(SERVER_ENV))
         registry.adopt(self.layout, self.lakehouse.settings, [], actor=self._actor, artifact_location=self._location)
         flush_on_uvicorn_shutdown(flush_all)
 
@@ -327,9 +334,10 @@ class LakehouseStore(AbstractStore):
         )
         with self._lock:
             self._known[handle.id] = _Known(handle, info, lifecycle_at=0.0, checked=time.monotonic())
-        # A created run is committed before it is returned: the next call may reach another process (the MLflow
-        # server's workers) that must find it. Logging into it never waits for a commit.
-        self._sync()
+        if self.serving:
+            # In the MLflow server a created run is committed before it is returned: the next request (logging
+            # into it) may reach another worker process, which must find it. Logging never waits for a commit.
+            self._sync()
         run_tags = [RunTag(k, v) for k, v in plain.items()] + [RunTag(MLFLOW_RUN_NAME, run_name)]
         return Run(info, RunData(tags=run_tags), RunInputs(dataset_inputs=[]))
 

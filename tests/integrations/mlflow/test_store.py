@@ -222,6 +222,7 @@ def test_processes_write_at_once_exactly_once(root: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("LAKEHOUSE_FLUSH_INTERVAL", "0.05")  # many small concurrent commits
     client = MlflowClient(uri_for(root))
     run_id = client.create_run("0").info.run_id
+    client.get_run(run_id)  # committed: the other processes find it (the MLflow server commits at creation)
     workers, batches = 2, 15
     # Spawned, as uvicorn starts the MLflow server's workers (delta-rs cannot be used across a fork).
     context = multiprocessing.get_context("spawn")

@@ -203,6 +203,60 @@ def write(
             raise
 
 
+_appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
+_appenders_lock = threading.Lock()
+
+
+def append(
+    path: str | Path,
+    data: pa.Table,
+    *,
+    partition_by: Sequence[str] | None = None,
+    configuration: Mapping[str, str] | None = None,
+    app_transaction: tuple[str, int] | None = None,
+    max_commit_retries: int = 100,
+) -> int:
+    """Append ``data`` (creating the table on first use) and return the committed version.
+
+    For processes that append to the same table again and again (the metrics writer): the table stays loaded
+    between appends and is brought up to date incrementally before each one, instead of being read from its
+    last checkpoint every time. Raises :class:`CommitConflict` like :func:`write`.
+    """
+    key = str(Path(path).absolute())
+    with _appenders_lock:
+        lock, slot = _appenders.setdefault(key, (threading.Lock(), []))
+    with lock:
+        if not slot:
+            if not exists(path):
+                write(
+                    path,
+                    data,
+                    mode="append",
+                    partition_by=partition_by,
+                    configuration=configuration,
+                    app_transaction=app_transaction,
+                    max_commit_retries=max_commit_retries,
+                )
+                return latest_version(path)
+            slot.append(open_table(path))
+        table = slot[0]
+        props = _commit_properties(None, app_transaction, max_commit_retries)
+        with _translated(path, "append"):
+            try:
+                table.update_incremental()
+            except DeltaError:
+                # The log was cleaned past our version: load afresh from the newest checkpoint.
+                table = slot[0] = open_table(path)
+            write_deltalake(
+                table,
+                data,
+                mode="append",
+                partition_by=list(partition_by) if partition_by else None,
+                commit_properties=props,
+            )
+            return int(table.version())
+
+
 def merge(
     path: str | Path,
     data: pa.Table,
@@ -528,3 +582,8 @@ def forget_warm(path: str | Path | None = None) -> None:
             _warm.clear()
         else:
             _warm.pop(str(Path(path).absolute()), None)
+    with _appenders_lock:
+        if path is None:
+            _appenders.clear()
+        else:
+            _appenders.pop(str(Path(path).absolute()), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -175,7 +176,9 @@ def metrics(
 @runs_app.command("recover")
 def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
     """Commit what dead writers on this machine left in the spool (exactly once)."""
-    report = c.connect(root).recover()
+    lh = c.connect(root)
+    with _working(json_out, "committing leftover spool segments..."):
+        report = lh.recover()
 
     def render() -> Any:
         lines = [
@@ -208,6 +211,13 @@ def restore(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) ->
     c.emit({"run_id": run_id, "lifecycle": "active"}, json_out, lambda: f"restored run {run_id}")
 
 
+def _working(json_out: bool, message: str) -> contextlib.AbstractContextManager[object]:
+    """A spinner on stderr for long work, when a human is watching."""
+    if json_out or not c.err_console.is_terminal:
+        return contextlib.nullcontext()
+    return c.err_console.status(message)
+
+
 def _pair(text: str, option: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -233,9 +243,9 @@ def maintain(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Compact (one file per run), prune metric summaries, checkpoint and optionally vacuum the tracking tables."""
-    report = c.connect(root).maintain(
-        tables=table or None, vacuum=vacuum, retention_hours=retention_hours, engine=engine.value
-    )
+    lh = c.connect(root)
+    with _working(json_out, "compacting and checkpointing the tracking tables..."):
+        report = lh.maintain(tables=table or None, vacuum=vacuum, retention_hours=retention_hours, engine=engine.value)
     c.emit(
         report,
         json_out,

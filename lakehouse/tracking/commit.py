@@ -35,10 +35,9 @@ def commit_part(path: Path, spec: TableSpec, data: pa.Table, settings: Settings,
     """Append ``data`` with app transaction ``(writer_id, seq)``, creating the table on first use."""
     for attempt in range(3):
         try:
-            storage.write(
+            storage.append(
                 path,
                 data,
-                mode="append",
                 partition_by=spec.partition_by or None,
                 configuration=spec.properties(settings),
                 app_transaction=(writer_id, seq),

@@ -27,6 +27,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, count
 from operator import itemgetter
@@ -55,6 +56,13 @@ Call = tuple[str, int, int, tuple[str, ...], tuple[float, ...]]
 #: A run/input event for the ``runs`` or ``inputs`` table: (part name, row).
 Event = tuple[str, dict[str, Any]]
 
+#: The metrics schema with string views: what flushes hand to delta-rs (the table's type stays ``string``).
+POINTS_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, pa.string_view() if f.type == pa.string() else f.type, nullable=f.nullable)
+        for f in METRICS.schema
+    ]
+)
 _MAX_BACKOFF_S = 60.0
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
 _KEEP_IN_MEMORY = 8  # pending segments also kept in memory; older ones are re-read from the spool
@@ -366,25 +374,40 @@ class Writer:
         return True
 
     def _commit_segment(self, segment: Segment) -> None:
-        tables = self.layout.tracking_tables
-        for name, spec in committing.SPECS.items():
-            data = segment.parts.get(name)
-            if data is None or self._committed.get(name, 0) >= segment.seq:
-                continue
-            path = tables[name]
-            if name in self._doubt:
-                # The last attempt failed somewhere: it may still have landed, so ask the table first.
-                if committing.committed_through(path, self.writer_id) >= segment.seq:
-                    self._committed[name] = segment.seq
-                    self._doubt.discard(name)
-                    continue
-            self._doubt.add(name)
-            committing.commit_part(path, spec, data, self.settings, writer_id=self.writer_id, seq=segment.seq)
-            self._doubt.discard(name)
-            self._committed[name] = segment.seq
+        """Commit every part of a segment not committed yet; the tables are independent, so in parallel."""
+        todo = [
+            name for name in committing.SPECS if name in segment.parts and self._committed.get(name, 0) < segment.seq
+        ]
+        if len(todo) == 1:
+            self._commit_part(segment, todo[0])
+            return
+        with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="lakehouse-part") as pool:
+            futures = [pool.submit(self._commit_part, segment, name) for name in todo]
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error
+
+    def _commit_part(self, segment: Segment, name: str) -> None:
+        path = self.layout.tracking_tables[name]
+        if name in self._doubt:
+            # The last attempt failed somewhere: it may still have landed, so ask the table first.
+            if committing.committed_through(path, self.writer_id) >= segment.seq:
+                self._committed[name] = segment.seq
+                self._doubt.discard(name)
+                return
+        self._doubt.add(name)
+        committing.commit_part(
+            path, committing.SPECS[name], segment.parts[name], self.settings, writer_id=self.writer_id, seq=segment.seq
+        )
+        self._doubt.discard(name)
+        self._committed[name] = segment.seq
 
     def _quarantine(self, seq: int, error: Exception) -> None:
         self._pending.remove(seq)
+        if isinstance(error, FileNotFoundError):
+            self._warn("corrupt", f"spool segment {seq} of writer {self.writer_id} was deleted before its commit")
+            return
         target = None
         with contextlib.suppress(OSError):
             target = self._own_spool().quarantine(seq)
@@ -477,10 +500,11 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     if points.height == 0:
         return None
     groups = points.select("_g", "run_id", "key").unique("_g")
+    # Strings stay string views: no copy out of polars, and delta-rs writes them as fast or faster.
     table = (
         points.select("run_id", "key", "step", pl.col("timestamp").cast(pl.Datetime("us", "UTC")), "value")
-        .to_arrow()
-        .cast(METRICS.schema)
+        .to_arrow(compat_level=pl.CompatLevel.newest())
+        .cast(POINTS_SCHEMA)
     )
     return Points(table=table, coded=points.select("_g", "step", "timestamp", "value"), groups=groups)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 import sys
@@ -15,8 +16,6 @@ import lakehouse
 from lakehouse.tracking.spool import WriterSpool, writer_folders
 from lakehouse.tracking.writer import spool_root
 from tests.tracking.conftest import CHILD, table_rows
-
-pytestmark = pytest.mark.slow
 
 
 def _spooled_points(spool: Path) -> pl.DataFrame:
@@ -40,6 +39,7 @@ def _committed(lh: lakehouse.Lakehouse) -> pl.DataFrame:
     return rows.select("run_id", "key", "step")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(1234)
     for iteration in range(5):
@@ -75,6 +75,7 @@ def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(
             assert runs.get_column("status").item() == "RUNNING"  # killed: shows as not finished
 
 
+@pytest.mark.slow
 def test_eight_concurrent_writer_processes_never_fail_lose_or_duplicate(tmp_path: Path) -> None:
     root = tmp_path / "lh"
     per_writer = 6_000
@@ -114,3 +115,26 @@ def test_eight_concurrent_writer_processes_never_fail_lose_or_duplicate(tmp_path
     assert counts == [per_writer * 2] * 8
     assert writer_folders(spool_root(lh.settings, lh.layout)) == []
     assert maintained >= 0
+
+
+def test_forked_child_gets_its_own_writer_and_never_commits_the_parents_buffer(root: Path) -> None:
+    lh = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    parent = lh.start_run(name="parent")
+    for step in range(10):
+        parent.log({"p": float(step)}, step=step)  # buffered, not flushed, when the child is forked
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 3
+        try:
+            child = lh.start_run(name="child")
+            for step in range(5):
+                child.log({"c": float(step)}, step=step)
+            code = 0 if child.finish() else 4
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent.finish()
+    assert dict(lh.runs().select("name", "status").iter_rows()) == {"parent": "FINISHED", "child": "FINISHED"}
+    assert lh.metrics(parent.id).height == 10
+    assert lh.metrics("child").height == 5

@@ -172,6 +172,8 @@ def test_dataset_inputs_are_lineage_and_round_trip(root: Path) -> None:
     assert lh.lineage("mnist-train:v1").height == 0
     hits = client.search_runs(["0"], "dataset.name = 'mnist-train' AND dataset.context = 'training'")
     assert [r.info.run_id for r in hits] == [active.info.run_id]
+    summaries = client._tracking_client.store._search_datasets(["0"])  # the UI's dataset filter
+    assert {(s.name, s.context) for s in summaries} == {("mnist-train", "training"), ("side", "eval")}
 
 
 def test_unsupported_features_raise_not_implemented(root: Path) -> None:

@@ -149,7 +149,7 @@ def test_dataset_inputs_are_lineage_and_round_trip(root: Path) -> None:
 
     lh = lakehouse.connect(root)
     lh.dataset("mnist-train").write(pl.DataFrame({"x": [1, 2]}))
-    lh.dataset("mnist-train").write(pl.DataFrame({"x": [3]}), mode="append")
+    lh.dataset("mnist-train").write(pl.DataFrame({"x": [3]}), mode="overwrite")
     mlflow.set_tracking_uri(uri_for(root))
     try:
         with mlflow.start_run() as active:
@@ -170,6 +170,8 @@ def test_dataset_inputs_are_lineage_and_round_trip(root: Path) -> None:
     # The lakehouse version is lineage: lh.lineage finds the run, and vacuum would keep that version.
     assert lh.lineage("mnist-train:v0").get_column("run_id").to_list() == [active.info.run_id]
     assert lh.lineage("mnist-train:v1").height == 0
+    lh.dataset("mnist-train").vacuum(retention_hours=0)  # the version the run used stays readable
+    assert lh.read("mnist-train:v0").get_column("x").to_list() == [1, 2]
     hits = client.search_runs(["0"], "dataset.name = 'mnist-train' AND dataset.context = 'training'")
     assert [r.info.run_id for r in hits] == [active.info.run_id]
     summaries = client._tracking_client.store._search_datasets(["0"])  # the UI's dataset filter

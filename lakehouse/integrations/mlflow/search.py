@@ -167,8 +167,6 @@ def _compare(column: pl.Expr, comparator: str, value: Any) -> pl.Expr:
 
 def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> pl.LazyFrame:
     """Runs having a dataset input whose ``name``, ``digest`` or ``context`` matches."""
-    import json
-
     from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 
     rows: list[dict[str, Any]] = []
@@ -184,7 +182,6 @@ def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> 
         )
     for row in snapshot.lineage.select("run_id", "dataset", "context").iter_rows(named=True):
         rows.append({"run_id": row["run_id"], "name": row["dataset"], "digest": None, "context": row["context"]})
-    _ = json
     frame = pl.DataFrame(
         rows, schema={"run_id": pl.String, "name": pl.String, "digest": pl.String, "context": pl.String}
     )

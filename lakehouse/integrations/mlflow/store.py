@@ -74,7 +74,7 @@ from lakehouse.tracking import starting
 from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
-from lakehouse.tracking.writer import flush_all
+from lakehouse.tracking.writer import Writer, flush_all
 
 #: Set by ``mlflow server`` for its worker processes (mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR; not
 #: imported: ``mlflow.server`` pulls in the whole web stack).
@@ -83,6 +83,8 @@ SERVER_ENV = "_MLFLOW_SERVER_FILE_STORE"
 #: How long this process trusts what it knows of a run's lifecycle before looking at the table again (a run
 #: deleted by another process is refused here within this many seconds).
 LIFECYCLE_TTL_S = 2.0
+#: Runs remembered per store (a long-running server touches many); the least recently checked are forgotten.
+MAX_KNOWN_RUNS = 10_000
 
 
 @dataclass
@@ -130,7 +132,7 @@ class LakehouseStore(AbstractStore):
     def _location(self, experiment_id: str) -> str:
         return str(append_to_uri_path(self.artifact_root_uri, experiment_id))
 
-    def _writer(self) -> Any:
+    def _writer(self) -> Writer:
         return starting.writer_of(self.lakehouse)
 
     def _sync(self) -> None:
@@ -332,8 +334,7 @@ class LakehouseStore(AbstractStore):
             artifact_uri=home.artifact_uri(handle.id),
             run_name=run_name,
         )
-        with self._lock:
-            self._known[handle.id] = _Known(handle, info, lifecycle_at=0.0, checked=time.monotonic())
+        self._remember(handle.id, _Known(handle, info, lifecycle_at=0.0, checked=time.monotonic()))
         if self.serving:
             # In the MLflow server a created run is committed before it is returned: the next request (logging
             # into it) may reach another worker process, which must find it. Logging never waits for a commit.
@@ -375,9 +376,16 @@ class LakehouseStore(AbstractStore):
                 known.info = _with(known.info, lifecycle_stage=committed[1])
                 known.lifecycle_at = committed[0]
             known.checked = now
+        self._remember(run_id, known)
+        return known
+
+    def _remember(self, run_id: str, known: _Known) -> None:
         with self._lock:
             self._known[run_id] = known
-        return known
+            if len(self._known) > MAX_KNOWN_RUNS:
+                oldest = sorted(self._known, key=lambda r: self._known[r].checked)[: MAX_KNOWN_RUNS // 2]
+                for forgotten in oldest:
+                    del self._known[forgotten]
 
     def _committed_lifecycle(self, run_id: str) -> tuple[float, str] | None:
         events = self._cache.events()

@@ -83,6 +83,8 @@ SERVER_ENV = "_MLFLOW_SERVER_FILE_STORE"
 #: How long this process trusts what it knows of a run's lifecycle before looking at the table again (a run
 #: deleted by another process is refused here within this many seconds).
 LIFECYCLE_TTL_S = 2.0
+#: Lifecycle stages each MLflow view type shows.
+_STAGES = {ViewType.ACTIVE_ONLY: {"active"}, ViewType.DELETED_ONLY: {"deleted"}, ViewType.ALL: {"active", "deleted"}}
 #: Runs remembered per store (a long-running server touches many); the least recently checked are forgotten.
 MAX_KNOWN_RUNS = 10_000
 
@@ -165,14 +167,8 @@ class LakehouseStore(AbstractStore):
         return entities.Home(found.id, found.artifact_location)
 
     def _experiment(self, experiment_id: object, view_type: int = ViewType.ALL) -> registry.Experiment:
-        state = self._registry()
-        found = state.get(str(experiment_id)) if experiment_id is not None else state.get(registry.DEFAULT_ID)
-        stages = {
-            ViewType.ACTIVE_ONLY: {"active"},
-            ViewType.DELETED_ONLY: {"deleted"},
-            ViewType.ALL: {"active", "deleted"},
-        }[view_type]
-        if found is None or found.lifecycle not in stages:
+        found = self._registry().get(str(experiment_id or registry.DEFAULT_ID))
+        if found is None or found.lifecycle not in _STAGES[view_type]:
             msg = f"No Experiment with id={experiment_id} exists"
             raise not_found(msg)
         return found
@@ -232,11 +228,7 @@ class LakehouseStore(AbstractStore):
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
         _check_max_results(max_results)
-        stages = {
-            ViewType.ACTIVE_ONLY: {"active"},
-            ViewType.DELETED_ONLY: {"deleted"},
-            ViewType.ALL: {"active", "deleted"},
-        }[view_type]
+        stages = _STAGES[view_type]
         found = [entities.experiment(e) for e in self._adopt_all().experiments if e.lifecycle in stages]
         found = SearchExperimentsUtils.filter(found, filter_string)
         found = sorted(found, key=_experiment_sort_key(order_by or ["creation_time DESC", "experiment_id ASC"]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -587,3 +588,15 @@ def forget_warm(path: str | Path | None = None) -> None:
             _appenders.clear()
         else:
             _appenders.pop(str(Path(path).absolute()), None)
+
+
+def _reset_after_fork() -> None:
+    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
+    global _warm_lock, _appenders_lock
+    _warm_lock, _appenders_lock = threading.Lock(), threading.Lock()
+    _warm.clear()
+    _appenders.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

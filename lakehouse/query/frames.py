@@ -9,6 +9,7 @@ table did not change. :func:`partition_scan` reads only the partitions asked for
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -225,3 +226,15 @@ def forget(path: Path | None = None) -> None:
         else:
             _frames.pop(str(Path(path).absolute()), None)
     storage.forget_warm(path)
+
+
+def _reset_after_fork() -> None:
+    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
+    global _frames_lock
+    _frames_lock = threading.Lock()
+    _frames.clear()
+    _partition_index.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

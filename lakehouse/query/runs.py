@@ -20,6 +20,7 @@ appends only, just the runs those appends touched are folded again; filters appl
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -316,6 +317,17 @@ def runs_model(layout: Layout) -> RunsModel:
         if model is None:
             model = _models[key] = RunsModel(layout)
         return model
+
+
+def _reset_after_fork() -> None:
+    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
+    global _models_lock
+    _models_lock = threading.Lock()
+    _models.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def forget_models() -> None:

@@ -76,6 +76,7 @@ class Run:
         "experiment",
         "id",
         "name",
+        "__weakref__",
     )
 
     def __init__(
@@ -106,6 +107,8 @@ class Run:
         self._inputs: list[RunInput] = list(inputs)
         self._active = True
         self._flush_points = max(writer.settings.flush_points, 1)
+        writer.handles.add(self)
+        writer.ensure_thread()
 
     def __repr__(self) -> str:
         state = "active" if self._active else "finished"

@@ -26,8 +26,8 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain, count
 from operator import itemgetter
@@ -89,6 +89,8 @@ class Writer:
         self.events: list[Event] = []
         self.deferred: list[Callable[[], list[Event]]] = []
         self.open_runs: dict[str, Run] = {}
+        # Every live handle (started, resumed or attached): the threads stay up while one exists.
+        self.handles: weakref.WeakSet[Run] = weakref.WeakSet()
         self._summaries = SummaryBook()
         self._init_process_state()
 
@@ -235,7 +237,15 @@ class Writer:
                 return
 
     def _busy(self) -> bool:
-        return bool(self.open_runs or self.calls or self.events or self.frames or self.deferred or self._pending)
+        return bool(
+            self.open_runs
+            or any(h.active for h in list(self.handles))
+            or self.calls
+            or self.events
+            or self.frames
+            or self.deferred
+            or self._pending
+        )
 
     def _retire(self, attribute: str) -> bool:
         """Let an idle background thread end (it is restarted on demand); False if work arrived meanwhile."""
@@ -378,15 +388,28 @@ class Writer:
         todo = [
             name for name in committing.SPECS if name in segment.parts and self._committed.get(name, 0) < segment.seq
         ]
-        if len(todo) == 1:
-            self._commit_part(segment, todo[0])
-            return
-        with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="lakehouse-part") as pool:
-            futures = [pool.submit(self._commit_part, segment, name) for name in todo]
-        for future in futures:
-            error = future.exception()
-            if error is not None:
-                raise error
+        errors: list[BaseException] = []
+
+        def commit(name: str) -> None:
+            try:
+                self._commit_part(segment, name)
+            except BaseException as e:  # noqa: BLE001 - handed back to the caller below
+                errors.append(e)
+
+        helpers = []
+        for name in todo[1:]:
+            helper = threading.Thread(target=commit, args=(name,), name=f"lakehouse-part-{name}", daemon=True)
+            try:
+                helper.start()
+            except RuntimeError:  # no new threads at interpreter shutdown: commit this part here instead
+                commit(name)
+                continue
+            helpers.append(helper)
+        commit(todo[0])
+        for helper in helpers:
+            helper.join()
+        if errors:
+            raise errors[0]
 
     def _commit_part(self, segment: Segment, name: str) -> None:
         path = self.layout.tracking_tables[name]
@@ -586,12 +609,6 @@ def active_writers() -> list[Writer]:
         return list(_writers.values())
 
 
-def flush_all(timeout: float | None = None) -> bool:
-    """Flush every writer of this process; True if nothing is left uncommitted."""
-    results = [w.flush(timeout) for w in active_writers()]  # flush every writer, even after a failure
-    return all(results)
-
-
 def _close_all_at_exit() -> None:
     for writer in active_writers():
         with contextlib.suppress(Exception):
@@ -608,14 +625,3 @@ def _after_fork_in_child() -> None:
 atexit.register(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def writer_status(writer: Writer) -> Mapping[str, Any]:
-    """Diagnostics for ``lakehouse runs recover`` and tests."""
-    return {
-        "writer": writer.writer_id,
-        "spool": str(writer.spool_root),
-        "pending_segments": writer.pending_segments,
-        "buffered_points": writer.buffered_points(),
-        "last_error": writer.last_error,
-    }

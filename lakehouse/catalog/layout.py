@@ -54,6 +54,11 @@ class Layout:
         return self.root / "tracking" / "experiments"
 
     @property
+    def logged_models(self) -> Path:
+        """MLflow 3 logged models (ids, status, tags, params, the runs that output them), written synchronously."""
+        return self.root / "tracking" / "logged_models"
+
+    @property
     def artifacts_dir(self) -> Path:
         """Default home of run artifacts logged through MLflow (``<root>/_artifacts/<experiment id>/...``)."""
         return self.root / "_artifacts"

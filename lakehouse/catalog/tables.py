@@ -209,6 +209,27 @@ EXPERIMENT_EVENTS = TableSpec(
 )
 
 
+LOGGED_MODEL_EVENTS = TableSpec(
+    "tracking/logged_models",
+    pa.schema(
+        [
+            pa.field("model_id", pa.string(), nullable=False),
+            # created | status | tag | tag_deleted | param | deleted | output | input
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("at", UTC_MICROS, nullable=False),
+            pa.field("experiment_id", pa.string()),  # created
+            pa.field("name", pa.string()),  # created
+            pa.field("artifact_location", pa.string()),  # created
+            pa.field("model_type", pa.string()),  # created
+            pa.field("run_id", pa.string()),  # created: the source run; output / input: the run that logged / used it
+            pa.field("step", pa.int64()),  # output
+            pa.field("key", pa.string()),  # tag / param key
+            pa.field("value", pa.string()),  # tag / param value, status
+        ]
+    ),
+)
+
+
 def append_rows(
     path: Path,
     spec: TableSpec,

@@ -22,11 +22,13 @@ from mlflow.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunTag,
 )
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
+from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import Snapshot
 from lakehouse.tracking.experiments import Experiment as RegisteredExperiment
 
@@ -83,8 +85,10 @@ def runs(
     run_ids: Sequence[str],
     home_of: Callable[[str], Home],
     versions: mlflow_inputs.VersionInputs,
+    models: logged_models.Models | None = None,
 ) -> list[Run]:
-    """Run entities for ``run_ids`` (in that order; ids not in the snapshot are skipped)."""
+    """Run entities for ``run_ids`` (in that order; ids not in the snapshot are skipped), with the logged models
+    each run output and used (``models``)."""
     if not run_ids:
         return []
     wanted = pl.Series("run_id", list(run_ids), dtype=pl.String)
@@ -116,7 +120,10 @@ def runs(
         if row["name"] is not None:
             run_tags = [*run_tags, RunTag(MLFLOW_RUN_NAME, row["name"])]
         data = RunData(metrics=metrics.get(run_id, []), params=params.get(run_id, []), tags=run_tags)
-        out.append(Run(info, data, RunInputs(dataset_inputs=dataset_inputs.get(run_id, []))))
+        used = list(models.inputs.get(run_id, [])) if models else []
+        made = list(models.outputs.get(run_id, [])) if models else []
+        inputs = RunInputs(dataset_inputs=dataset_inputs.get(run_id, []), model_inputs=used)
+        out.append(Run(info, data, inputs, RunOutputs(model_outputs=made)))
     return out
 
 

@@ -19,8 +19,8 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,12 @@ import polars as pl
 from mlflow.entities import (
     DatasetInput,
     Experiment,
+    LoggedModel,
     LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
     Metric,
     Param,
     Run,
@@ -44,11 +49,15 @@ from mlflow.entities.metric import MetricWithRunId
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, INVALID_STATE, RESOURCE_ALREADY_EXISTS
 from mlflow.store.entities.paged_list import PagedList
-from mlflow.store.tracking import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from mlflow.store.tracking import (
+    SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT,
+    SEARCH_MAX_RESULTS_DEFAULT,
+    SEARCH_MAX_RESULTS_THRESHOLD,
+)
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_LOGGED_MODELS, MLFLOW_RUN_NAME, MLFLOW_SOURCE_NAME
 from mlflow.utils.name_utils import _generate_random_name
-from mlflow.utils.search_utils import SearchExperimentsUtils, SearchUtils
+from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
 from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
 from mlflow.utils.validation import (
     _validate_batch_log_data,
@@ -56,6 +65,7 @@ from mlflow.utils.validation import (
     _validate_experiment_artifact_location_length,
     _validate_experiment_name,
     _validate_experiment_tag,
+    _validate_logged_model_name,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
@@ -65,6 +75,7 @@ import lakehouse
 from lakehouse.errors import ExperimentExists
 from lakehouse.integrations.mlflow import entities, history, search
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
+from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow._errors import invalid, not_found, translated, unsupported
 from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
 from lakehouse.integrations.mlflow.uri import root_from_uri
@@ -74,7 +85,7 @@ from lakehouse.tracking import starting
 from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
-from lakehouse.tracking.writer import Writer, flush_all
+from lakehouse.tracking.writer import Writer, active_writers
 
 #: Set by ``mlflow server`` for its worker processes (mlflow.server.constants.BACKEND_STORE_URI_ENV_VAR; not
 #: imported: ``mlflow.server`` pulls in the whole web stack).
@@ -83,6 +94,12 @@ SERVER_ENV = "_MLFLOW_SERVER_FILE_STORE"
 #: How long this process trusts what it knows of a run's lifecycle before looking at the table again (a run
 #: deleted by another process is refused here within this many seconds).
 LIFECYCLE_TTL_S = 2.0
+Point = tuple[str, int, int, float]  # key, step, timestamp (ms), value
+#: Points remembered per run to drop exact repeats (MLflow stores a point once; linking metrics to a logged model
+#: logs the last step's points again).
+RECENT_POINTS = 4096
+_MAX_MS = 253_402_300_799_000  # 9999-12-31, the latest time a timestamp[us] column holds here
+
 #: Lifecycle stages each MLflow view type shows.
 _STAGES = {ViewType.ACTIVE_ONLY: {"active"}, ViewType.DELETED_ONLY: {"deleted"}, ViewType.ALL: {"active", "deleted"}}
 #: Runs remembered per store (a long-running server touches many); the least recently checked are forgotten.
@@ -97,6 +114,16 @@ class _Known:
     info: RunInfo
     lifecycle_at: float  # µs since the epoch of the lifecycle this process last decided (0: read from the table)
     checked: float  # time.monotonic() of the last look at the table
+    recent: dict[Point, None] = field(default_factory=dict)  # the last points logged, oldest first
+
+    def remember(self, points: list[Point]) -> None:
+        recent = self.recent
+        recent.update(dict.fromkeys(points))
+        while len(recent) > RECENT_POINTS:
+            try:
+                del recent[next(iter(recent))]
+            except (KeyError, StopIteration, RuntimeError):  # another thread trimmed it meanwhile
+                break
 
 
 class LakehouseStore(AbstractStore):
@@ -116,7 +143,7 @@ class LakehouseStore(AbstractStore):
         # Inside the MLflow server, the next request about a run may reach another worker process.
         self.serving = bool(os.environ.get(SERVER_ENV))
         registry.adopt(self.layout, self.lakehouse.settings, [], actor=self._actor, artifact_location=self._location)
-        flush_on_uvicorn_shutdown(flush_all)
+        flush_on_uvicorn_shutdown(_flush_writers)
 
     def __repr__(self) -> str:
         return f"LakehouseStore(root={str(self.layout.root)!r})"
@@ -347,7 +374,8 @@ class LakehouseStore(AbstractStore):
         _validate_run_id(run_id)
         snapshot = self._snapshot_of(run_id)
         state = self._registry()
-        return entities.runs(snapshot, [run_id], lambda key: self._home(state, key), self._versions)[0]
+        models = logged_models.read(self.layout)
+        return entities.runs(snapshot, [run_id], lambda key: self._home(state, key), self._versions, models)[0]
 
     def _run_known(self, run_id: str) -> _Known:
         """This process's record of a run (read once from the tables), its lifecycle refreshed every few seconds."""
@@ -450,7 +478,7 @@ class LakehouseStore(AbstractStore):
         fresh_params = self._new_params(known, params) if params else {}
         plain_tags = check_tags({t.key: t.value for t in tags if t.key != MLFLOW_RUN_NAME})
         new_name = next((t.value for t in reversed(tags) if t.key == MLFLOW_RUN_NAME), None)
-        calls = _metric_calls(metrics)
+        calls, points = _metric_calls(metrics, known.recent)
         handle = known.handle
         if fresh_params:
             handle.log_params(fresh_params)
@@ -462,6 +490,10 @@ class LakehouseStore(AbstractStore):
         log = handle.log
         for step, seconds, values in calls:
             log(values, step=step, timestamp=seconds)
+        known.remember(points)
+        for m in metrics:
+            if m.model_id is not None:  # rare (a model's final metrics): one event per point is cheap enough
+                self._queue_event(run_id, logged_models.MODEL_METRIC_EVENT, value=logged_models.metric_event(m))
         if calls:
             # A process that only logs points (a server worker that did not create the run) must still have
             # its background thread running, or the points would wait in memory for the next read.
@@ -604,7 +636,8 @@ class LakehouseStore(AbstractStore):
             max_results=max_results,
         )
         homes_by_key = {e.key: entities.Home(e.id, e.artifact_location) for e in wanted if e is not None}
-        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions)
+        models = logged_models.read(self.layout)
+        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions, models)
         token = None if page.next_offset is None else SearchUtils.create_page_token(page.next_offset)
         return runs, token
 
@@ -642,9 +675,9 @@ class LakehouseStore(AbstractStore):
                 msg = f"Argument 'datasets' should be a list, got '{type(datasets)}'"  # type: ignore[unreachable]
                 raise TypeError(msg)
             _validate_dataset_inputs(datasets)
-        if models:
-            unsupported("Logged model inputs (log_inputs with models=)")
         known = self._active_run(run_id)
+        for used in models or []:
+            self._model(used.model_id)
         resolved: list[tuple[DatasetInput, str | None]] = []
         for item in datasets or []:
             found = mlflow_inputs.lakehouse_version(self.lakehouse, item.dataset)
@@ -660,6 +693,130 @@ class LakehouseStore(AbstractStore):
             if ref is not None:
                 known.handle.use_dataset(ref, context=mlflow_inputs.context_of(item))
             self._queue_event(run_id, INPUT_EVENT, value=mlflow_inputs.to_json(item))
+        if models:  # the models a run used: logged once per run and model, committed now
+            rows = [{"model_id": m.model_id, "kind": "input", "run_id": run_id} for m in models]
+            logged_models.record(self.layout, self._settings, rows)
+
+    # --- logged models --------------------------------------------------------------------------------
+
+    def _model_entity(self, state: logged_models.ModelState) -> LoggedModel:
+        return state.entity(self._model_metrics().get(state.model_id))
+
+    def _model_metrics(self) -> dict[str, list[Metric]]:
+        self._sync()  # metrics logged with a model id are run events: commit this process's first
+        return logged_models.metrics_of(self._cache.events())
+
+    def _model(self, model_id: str, *, allow_deleted: bool = False) -> logged_models.ModelState:
+        found = logged_models.read(self.layout).by_id.get(model_id)
+        if found is None or (found.deleted and not allow_deleted):
+            msg = f"Logged model with ID '{model_id}' not found."
+            raise not_found(msg)
+        return found
+
+    @translated
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: list[LoggedModelTag] | None = None,
+        params: list[LoggedModelParameter] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        _validate_logged_model_name(name)
+        found = self._experiment(experiment_id)
+        self._require_active_experiment(found)
+        model_id = logged_models.new_model_id()
+        location = str(append_to_uri_path(found.artifact_location or self._location(found.id), "models", model_id))
+        rows: list[dict[str, Any]] = [
+            {
+                "model_id": model_id,
+                "kind": "created",
+                "experiment_id": found.id,
+                "name": name or _generate_random_name(),
+                "artifact_location": f"{location}/artifacts",
+                "model_type": model_type,
+                "run_id": source_run_id,
+            }
+        ]
+        rows += [{"model_id": model_id, "kind": "param", "key": p.key, "value": p.value} for p in params or []]
+        rows += [{"model_id": model_id, "kind": "tag", "key": t.key, "value": t.value} for t in tags or []]
+        logged_models.record(self.layout, self._settings, rows)
+        return self._model_entity(self._model(model_id))
+
+    @translated
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        return self._model_entity(self._model(model_id, allow_deleted=allow_deleted))
+
+    @translated
+    def finalize_logged_model(self, model_id: str, status: LoggedModelStatus) -> LoggedModel:
+        self._model(model_id)
+        logged_models.record(
+            self.layout, self._settings, [{"model_id": model_id, "kind": "status", "value": str(status)}]
+        )
+        return self._model_entity(self._model(model_id))
+
+    @translated
+    def set_logged_model_tags(self, model_id: str, tags: list[LoggedModelTag]) -> None:
+        self._model(model_id)
+        rows = [
+            {"model_id": model_id, "kind": "tag", "key": k, "value": v}
+            for k, v in {t.key: t.value for t in tags}.items()
+        ]
+        logged_models.record(self.layout, self._settings, rows)
+
+    @translated
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        if key not in self._model(model_id).tags:
+            msg = f"No tag with key {key!r} found for model with ID {model_id!r}."
+            raise not_found(msg)
+        logged_models.record(self.layout, self._settings, [{"model_id": model_id, "kind": "tag_deleted", "key": key}])
+
+    @translated
+    def log_logged_model_params(self, model_id: str, params: list[LoggedModelParameter]) -> None:
+        self._model(model_id)
+        rows = [{"model_id": model_id, "kind": "param", "key": p.key, "value": p.value} for p in params]
+        logged_models.record(self.layout, self._settings, rows)
+
+    @translated
+    def delete_logged_model(self, model_id: str) -> None:
+        self._model(model_id)
+        logged_models.record(self.layout, self._settings, [{"model_id": model_id, "kind": "deleted"}])
+
+    @translated
+    def log_outputs(self, run_id: str, models: list[LoggedModelOutput]) -> None:
+        self._active_run(run_id)
+        for output in models:
+            self._model(output.model_id)
+        rows = [{"model_id": m.model_id, "kind": "output", "run_id": run_id, "step": m.step} for m in models]
+        logged_models.record(self.layout, self._settings, rows)
+
+    @translated
+    def search_logged_models(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: list[dict[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        if datasets and not all(d.get("dataset_name") for d in datasets):
+            msg = "`dataset_name` in the `datasets` clause must be specified."
+            raise invalid(msg)
+        wanted = {str(e) for e in experiment_ids}
+        metrics = self._model_metrics()
+        found = [
+            s.entity(metrics.get(s.model_id))
+            for s in logged_models.read(self.layout).by_id.values()
+            if s.experiment_id in wanted and not s.deleted
+        ]
+        found = SearchLoggedModelsUtils.filter_logged_models(found, filter_string, datasets)
+        ordered = SearchLoggedModelsUtils.sort(found, order_by)
+        page, token = SearchLoggedModelsUtils.paginate(
+            ordered, page_token, max_results or SEARCH_LOGGED_MODEL_MAX_RESULTS_DEFAULT
+        )
+        return PagedList(page, token)
 
     # --- what this store does not keep ------------------------------------------------------------------
 
@@ -668,9 +825,6 @@ class LakehouseStore(AbstractStore):
 
     def search_traces(self, *args: Any, **kwargs: Any) -> tuple[list[Any], None]:
         return [], None  # nothing is traced here; the UI's traces tab shows an empty list
-
-    def search_logged_models(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
-        return PagedList([], None)  # the UI's models tab: none are kept here
 
     def search_datasets(self, *args: Any, **kwargs: Any) -> PagedList[Any]:
         return PagedList([], None)  # GenAI evaluation datasets: none are kept here
@@ -695,16 +849,6 @@ _UNSUPPORTED = {
         "update_assessment",
         "delete_assessment",
         "unlink_traces_from_run",
-    ),
-    "Logged models": (
-        "create_logged_model",
-        "get_logged_model",
-        "finalize_logged_model",
-        "set_logged_model_tags",
-        "delete_logged_model_tag",
-        "delete_logged_model",
-        "log_logged_model_params",
-        "log_outputs",
     ),
     "Evaluation datasets": ("create_dataset", "get_dataset", "delete_dataset", "upsert_dataset_records"),
     "Scorers": ("register_scorer", "list_scorers", "get_scorer", "list_scorer_versions", "delete_scorer"),
@@ -748,6 +892,12 @@ def _micros(when: datetime) -> float:
     return when.timestamp() * 1_000_000
 
 
+def _flush_writers() -> None:
+    """Commit what every writer of this process still buffers (each one, even after another failed)."""
+    for writer in active_writers():
+        writer.flush()
+
+
 def _with(info: RunInfo, **changes: Any) -> RunInfo:
     fields = {
         "run_id": info.run_id,
@@ -764,10 +914,17 @@ def _with(info: RunInfo, **changes: Any) -> RunInfo:
     return RunInfo(**fields)
 
 
-def _metric_calls(metrics: Sequence[Metric]) -> list[tuple[int, float, dict[str, float]]]:
-    """Validated metric points grouped into ``run.log`` calls: consecutive points of one (step, timestamp)
-    become one call, as long as no key repeats (two values of one key at one step are two points)."""
+def _metric_calls(
+    metrics: Sequence[Metric], recent: Mapping[Point, None]
+) -> tuple[list[tuple[int, float, dict[str, float]]], list[Point]]:
+    """Validated metric points grouped into ``run.log`` calls, and the points they hold.
+
+    Consecutive points of one (step, timestamp) become one call, as long as no key repeats (two values of one
+    key at one step are two points). A point already in ``recent`` (logged a moment ago through this store) is
+    left out: MLflow keeps a point once, and it logs the same points again when it links them to a model.
+    """
     calls: list[tuple[int, float, dict[str, float]]] = []
+    points: list[Point] = []
     current: dict[str, float] | None = None
     last: tuple[int, int] | None = None
     checked: set[str] = set()
@@ -778,16 +935,19 @@ def _metric_calls(metrics: Sequence[Metric]) -> list[tuple[int, float, dict[str,
             checked.add(key)
         value = m.value if type(m.value) is float else metric_value(key, m.value)
         step = m.step if type(m.step) is int else step_value(m.step)
-        stamp = m.timestamp
-        if type(stamp) is not int:
-            stamp = int(stamp)
-        timestamp_micros(stamp / 1000)  # range check, raises before anything is queued
+        stamp = m.timestamp if type(m.timestamp) is int else int(m.timestamp)
+        if not 0 <= stamp <= _MAX_MS:
+            timestamp_micros(stamp / 1000)  # raises, naming the value, before anything is queued
+        point = (key, step, stamp, value)
+        if point in recent:
+            continue
+        points.append(point)
         if current is None or last != (step, stamp) or key in current:
             current = {}
             last = (step, stamp)
             calls.append((step, stamp / 1000, current))
         current[key] = value
-    return calls
+    return calls, points
 
 
 def _metrics(frame: pl.DataFrame) -> list[Metric]:

@@ -1,8 +1,8 @@
-"""``mlflow.keras.autolog`` (Keras 3 on torch) logs a real ``model.fit`` into the lakehouse tables."""
+"""``mlflow.keras.autolog`` (Keras 3 on torch) logs a real ``model.fit`` — params, metrics, dataset and the model
+itself — into the lakehouse."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlflow
@@ -15,9 +15,8 @@ from lakehouse.integrations.mlflow import uri_for
 pytestmark = pytest.mark.slow
 
 
-def test_keras_autolog_fit_lands_in_the_tables(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", "torch"))
-    import keras
+def test_keras_autolog_fit_lands_in_the_tables(root: Path) -> None:
+    import keras  # on torch: tests/integrations/conftest.py sets KERAS_BACKEND
 
     keras.utils.set_random_seed(7)
     rng = np.random.default_rng(7)
@@ -30,8 +29,7 @@ def test_keras_autolog_fit_lands_in_the_tables(root: Path, monkeypatch: pytest.M
 
     mlflow.set_tracking_uri(uri_for(root))
     mlflow.set_experiment("keras-autolog")
-    # Logged models are not kept by the lakehouse store (see docs/MLFLOW.md): autolog params, metrics, datasets.
-    mlflow.keras.autolog(log_models=False)
+    mlflow.keras.autolog()  # the defaults: params, metrics, datasets and the model
     try:
         with mlflow.start_run(run_name="fit") as active:
             history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
@@ -49,6 +47,15 @@ def test_keras_autolog_fit_lands_in_the_tables(root: Path, monkeypatch: pytest.M
     assert [m.value for m in losses] == pytest.approx(history.history["loss"])
     assert run.data.metrics["val_accuracy"] == pytest.approx(history.history["val_accuracy"][-1])
     assert {(i.dataset.source_type, i.tags[0].value) for i in run.inputs.dataset_inputs} >= {("code", "train")}
+
+    # The logged model: an output of the run, READY, and it loads back and predicts as the trained one.
+    (output,) = run.outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert str(logged.status) == "READY"
+    assert logged.source_run_id == run_id
+    assert [m.model_id for m in client.search_logged_models([run.info.experiment_id])] == [output.model_id]
+    loaded = mlflow.keras.load_model(f"models:/{output.model_id}")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
     # The same run, read with the lakehouse API from the Delta tables.
     lh = lakehouse.connect(root)

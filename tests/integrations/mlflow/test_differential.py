@@ -316,3 +316,69 @@ def test_store_level_history_pagination_and_bulk_interval(clients: dict[str, Mlf
         r("bulk limited", lambda: [(m.value, m.step) for m in limited])
 
     differential(clients, scenario)
+
+
+def test_logged_models(clients: dict[str, MlflowClient]) -> None:
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput, LoggedModelStatus
+
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        store = c._tracking_client.store
+        exp = c.create_experiment("models")
+        run = r.run("trainer", exp, start_time=T0)
+        ids = {}
+        for i, name in enumerate(["alpha", "beta", "gamma"]):
+            model = c.create_logged_model(
+                exp, name=name, source_run_id=run, tags={"k": str(i)}, params={"lr": str(i / 10)}, model_type="clf"
+            )
+            ids[name] = model.model_id
+            r.names[model.model_id] = name
+
+        def plain(m: Any) -> Any:
+            return (
+                m.name,
+                str(m.status),
+                dict(m.tags),
+                dict(m.params),
+                m.model_type,
+                r.names.get(m.source_run_id),
+                m.experiment_id == exp,
+                sorted((x.key, x.value, x.step, x.timestamp, r.names[x.run_id]) for x in m.metrics or []),
+            )
+
+        r("created", lambda: plain(c.get_logged_model(ids["alpha"])))
+        # Metrics logged with a model id: the run's points and the model's metrics (a repeat is kept once).
+        for name, acc in [("alpha", 0.9), ("beta", 0.7), ("alpha", 0.9)]:
+            c.log_metric(run, "acc", acc, timestamp=T0 + 5, step=2, model_id=ids[name])
+        c.log_batch(run, metrics=[Metric("loss", 0.25, T0 + 6, 3, model_id=ids["gamma"])])
+        _history(r, "run history acc", run, "acc")
+        c.finalize_logged_model(ids["alpha"], LoggedModelStatus.READY)
+        c.finalize_logged_model(ids["beta"], LoggedModelStatus.FAILED)
+        c.set_logged_model_tags(ids["alpha"], {"stage": "prod", "k": "changed"})
+        c.delete_logged_model_tag(ids["gamma"], "k")
+        r("delete missing model tag", c.delete_logged_model_tag, ids["gamma"], "k")
+        for name in ids:
+            r(f"model {name}", lambda n=name: plain(c.get_logged_model(ids[n])))
+        r("missing model", c.get_logged_model, "m-" + "0" * 32)
+        r("invalid name", c.create_logged_model, exp, name="a/b")
+        store.log_outputs(run, [LoggedModelOutput(ids["alpha"], step=3)])
+        store.log_inputs(run, models=[LoggedModelInput(ids["beta"])])
+        got = c.get_run(run)
+        r("run outputs", lambda: [(r.names[o.model_id], o.step) for o in got.outputs.model_outputs])
+        r("run model inputs", lambda: [r.names[i.model_id] for i in got.inputs.model_inputs])
+        for filter_string, order_by in [
+            (None, [{"field_name": "name", "ascending": True}]),
+            ("name = 'beta'", None),
+            ("tags.k = '1'", None),
+            ("params.lr = '0.2'", None),
+            ("metrics.acc > 0.8", None),
+            (None, [{"field_name": "metrics.acc", "ascending": False}]),
+            (None, [{"field_name": "creation_timestamp", "ascending": False}]),
+        ]:
+            found = c.search_logged_models([exp], filter_string=filter_string, order_by=order_by)
+            r(f"search models {filter_string} {order_by}", lambda f=found: [m.name for m in f])
+        c.delete_logged_model(ids["gamma"])
+        r("deleted model", c.get_logged_model, ids["gamma"])
+        r("searched after delete", lambda: sorted(m.name for m in c.search_logged_models([exp])))
+
+    differential(clients, scenario)

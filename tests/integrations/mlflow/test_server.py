@@ -141,11 +141,10 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     assert _ajax(base, "GET", "/2.0/mlflow/experiments/get", params={"experiment_id": "0"})["experiment"]["name"] == (
         "Default"
     )
-    assert (
-        _ajax(base, "POST", "/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]}).get("models", []) == []
-    )
-    # What the store does not keep is a clear 501, not a 500.
-    refused = requests.post(f"{base}/api/2.0/mlflow/logged-models", json={"experiment_id": "0"}, timeout=30)
+    models = _ajax(base, "POST", "/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]})
+    assert models.get("models", []) == []
+    # What the store does not keep (traces) is a clear 501, not a 500.
+    refused = requests.get(f"{base}/ajax-api/3.0/mlflow/traces/tr-0123", timeout=30)
     assert refused.status_code == 501
     assert "lakehouse tracking store" in refused.json()["message"]
 

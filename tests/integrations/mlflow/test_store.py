@@ -181,14 +181,16 @@ def test_dataset_inputs_are_lineage_and_round_trip(root: Path) -> None:
 def test_unsupported_features_raise_not_implemented(root: Path) -> None:
     store = tracking_store(uri_for(root))
     with pytest.raises(MlflowException) as refused:
-        store.create_logged_model(experiment_id="0")
+        store.get_trace_info("tr-1")
     assert refused.value.error_code == "NOT_IMPLEMENTED"
     assert "lakehouse tracking store" in refused.value.message
     with pytest.raises(MlflowException) as refused:
         store.link_traces_to_run(["t"], "r")
     assert refused.value.get_http_status_code() == 501
+    with pytest.raises(MlflowException, match="Scorers"):
+        store.list_scorers("0")
     assert store.search_traces(experiment_ids=["0"]) == ([], None)
-    assert list(store.search_logged_models(experiment_ids=["0"])) == []
+    assert list(store.search_datasets(experiment_ids=["0"])) == []
 
 
 def test_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

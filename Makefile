@@ -5,8 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
+# The browser test drives Debian's headless Chromium (never a downloaded one).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint format bench lock clean
+.PHONY: install browser demo test lint format bench lock clean
 
 install: $(STAMP)
 
@@ -17,14 +19,25 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	$(UV) pip install --python $(PY) --quiet --no-deps -e .
 	touch $(STAMP)
 
+## Debian's Chromium and its driver for the browser test, installed only when missing.
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver'
+
 ## Pin every dependency (run after changing pyproject.toml).
 lock:
 	$(UV) pip compile pyproject.toml --extra all --extra dev --python-version 3.11 --quiet -o requirements/lock.txt
 
+## Build the sample lakehouse (digits datasets + short Keras runs), then serve the app on it (Ctrl-C stops it).
+## A slow training run trains next to it meanwhile, so the Live page has a run to follow.
 demo: install
 	$(VENV)/bin/lakehouse demo
+	@$(PY) -m lakehouse._demo_runs >/dev/null 2>&1 & trainer=$$!; \
+	trap 'kill $$trainer 2>/dev/null; wait $$trainer 2>/dev/null' EXIT INT TERM; \
+	$(VENV)/bin/lakehouse app
 
-test: install
+test: install $(CHROMIUM)
 	$(PY) -m pytest
 
 lint: install

@@ -9,6 +9,7 @@
 >>> lh.runs(experiment="mnist")
 """
 
+from lakehouse.catalog.tags import TagEvent
 from lakehouse.client import Lakehouse, connect
 from lakehouse.config import Settings, load_settings
 from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
@@ -28,6 +29,7 @@ from lakehouse.errors import (
     RunNotActive,
     RunNotFound,
     SchemaMismatch,
+    StorageError,
     TagExists,
     TagNotFound,
     TrackingWarning,
@@ -60,6 +62,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetDiff",
     "SchemaChange",
+    "TagEvent",
     # runs and metrics
     "Run",
     "RunInfo",
@@ -88,6 +91,7 @@ __all__ = [
     "TagExists",
     "SchemaMismatch",
     "CommitConflict",
+    "StorageError",
     "NotInstalled",
     "RunNotFound",
     "RunNotActive",

@@ -174,7 +174,9 @@ def to_arrow(data: Any) -> pa.Table | pa.RecordBatchReader:
         if not data:
             msg = "cannot write an empty list of rows: there is no schema to infer"
             raise InvalidData(msg)
-        return pa.Table.from_pylist(data)
+        import polars as pl
+
+        return pl.DataFrame(data).to_arrow()
     if hasattr(data, "__arrow_c_stream__"):
         return pa.RecordBatchReader.from_stream(data)
     msg = (

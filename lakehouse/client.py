@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from lakehouse import storage
 from lakehouse.catalog import registry
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings, load_settings
@@ -48,23 +49,9 @@ class Lakehouse:
         return Dataset(self, name)
 
     def datasets(self) -> list[DatasetInfo]:
-        """Every dataset with its latest version, row count, last writer and live tags, by name."""
-        out = []
-        for name in registry.dataset_names(self.layout):
-            ds = self.dataset(name)
-            latest = ds.version()
-            out.append(
-                DatasetInfo(
-                    name=name,
-                    latest_version=latest.version,
-                    num_rows=latest.num_rows,
-                    updated_at=latest.created_at,
-                    last_writer=latest.created_by,
-                    description=_latest_description(ds, latest),
-                    tags=ds.tags(),
-                )
-            )
-        return out
+        """Every dataset, by name, with its latest version, row count, live tags, and the time and author of
+        its newest data-changing version (vacuum and optimize commits are maintenance, not updates)."""
+        return [self.dataset(name).info() for name in registry.dataset_names(self.layout)]
 
     def resolve(self, ref: str | Ref) -> DatasetVersion:
         """The concrete version a reference names (``name``, ``name:v3``, ``name:prod``, ``name@time``)."""
@@ -265,14 +252,23 @@ class Lakehouse:
             self.layout, self.settings, tables=tables, vacuum=vacuum, retention_hours=retention_hours, engine=engine
         )
 
+    # --- change detection --------------------------------------------------------------------------------
 
-def _latest_description(ds: Dataset, latest: DatasetVersion) -> str | None:
-    if latest.description:
-        return latest.description
-    for version in ds.history(limit=20):
-        if version.description:
-            return version.description
-    return None
+    def table_versions(self) -> dict[str, int]:
+        """The current version of every table under the root, keyed by location (``datasets/mnist``...).
+
+        Cheap: it lists the tables' log folders without loading them. Any change of the result means new
+        commits, so readers that cache query results (the app) key their caches on it.
+        """
+        found: dict[str, int] = {}
+        tables = [self.layout.dataset_registry, self.layout.tags, *self.layout.tracking_tables.values()]
+        if self.layout.datasets_dir.is_dir():
+            tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
+        for path in tables:
+            version = storage.peek_version(path)
+            if version is not None:
+                found[path.relative_to(self.root).as_posix()] = version
+        return found
 
 
 def connect(root: str | Path | None = None, **settings: Any) -> Lakehouse:

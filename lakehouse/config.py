@@ -50,6 +50,16 @@ class Settings:
         metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},
     )
     actor: str = field(default="", metadata={"toml": "actor", "env": "LAKEHOUSE_ACTOR"})
+    spark_master: str = field(default="", metadata={"toml": "spark.master", "env": "LAKEHOUSE_SPARK_MASTER"})
+    spark_defaults_file: Path = field(
+        default=Path("conf") / "spark-defaults.conf",
+        metadata={"toml": "spark.defaults_file", "env": "LAKEHOUSE_SPARK_DEFAULTS_FILE"},
+    )
+    spark_conf: str = field(default="", metadata={"toml": "spark.conf", "env": "LAKEHOUSE_SPARK_CONF"})
+    spark_jars_cache: Path = field(
+        default_factory=lambda: Path("~/.cache/lakehouse/ivy").expanduser(),
+        metadata={"toml": "spark.jars_cache", "env": "LAKEHOUSE_SPARK_JARS_CACHE"},
+    )
     spool_dir: str = field(
         default="",
         metadata={"toml": "tracking.spool_dir", "env": "LAKEHOUSE_SPOOL_DIR"},
@@ -77,6 +87,16 @@ class Settings:
     tracking_log_retention: str = field(
         default="interval 30 days",
         metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
+    )
+    app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
+    app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
+    app_refresh_seconds: int = field(
+        default=5,
+        metadata={"toml": "app.refresh_seconds", "env": "LAKEHOUSE_APP_REFRESH_SECONDS"},
+    )
+    app_max_points: int = field(
+        default=2000,
+        metadata={"toml": "app.max_points", "env": "LAKEHOUSE_APP_MAX_POINTS"},
     )
     extra: Mapping[str, Any] = field(default_factory=dict, metadata={"toml": None, "env": None})
 

@@ -110,11 +110,44 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
         if not exists(path):
             msg = f"no Delta table at {str(path)!r}"
             raise TableNotFound(msg)
-        return DeltaTable(str(path), version=version)
+        try:
+            return DeltaTable(str(path), version=version)
+        except TableNotFoundError as e:
+            if version is None:
+                raise
+            # The table exists, so the version's log entries are gone (cleaned up after the log retention).
+            oldest = min(int(c["version"]) for c in DeltaTable(str(path)).history())
+            msg = (
+                f"version {version} of the table at {str(path)!r} is no longer in its log: log entries older than "
+                f"the log retention period were cleaned up; versions from {oldest} on can be read"
+            )
+            raise VersionNotFound(msg) from e
 
 
 def latest_version(path: str | Path) -> int:
     return int(open_table(path).version())
+
+
+def peek_version(path: str | Path) -> int | None:
+    """The newest committed version from a listing of ``_delta_log`` alone (None if no table).
+
+    Much cheaper than loading the table: readers that cache by version (the app) call it on every request.
+    Each commit N leaves ``<N:020d>.json`` in the log, and log clean-up never removes the newest one.
+    """
+    log = Path(path) / "_delta_log"
+    newest = -1
+    try:
+        with os.scandir(log) as entries:
+            for entry in entries:
+                stem, dot, ext = entry.name.partition(".")
+                if ext == "json" and dot and stem.isdigit():
+                    newest = max(newest, int(stem))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        msg = f"listing the log of {str(path)!r} failed: {e}"
+        raise StorageError(msg) from e
+    return newest if newest >= 0 else None
 
 
 def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
@@ -185,7 +218,10 @@ def write(
     elif read_version is not None or exists(path):
         target = open_table(path, read_version)
         configuration = None  # table properties are set once, at creation
-    props = _commit_properties(user_metadata, app_transaction, max_commit_retries)
+    # delta-rs retries a lost create as a later version that carries a second table definition (new id,
+    # possibly another schema); a create must land as version 0 or fail.
+    retries = 0 if mode == "create" else max_commit_retries
+    props = _commit_properties(user_metadata, app_transaction, retries)
     with _translated(path, f"{mode} write"):
         try:
             write_deltalake(
@@ -325,17 +361,48 @@ def _number(value: Any) -> Any:
 
 
 def history(path: str | Path, limit: int | None = None) -> list[Commit]:
-    """Commits newest first."""
-    table = open_table(path)
-    with _translated(path, "reading history"):
-        return [_commit_from_entry(entry) for entry in table.history(limit)]
+    """Commits newest first, from the table's current version back to the oldest one still in the log.
+
+    The commit files are read by version number. ``DeltaTable.history()`` is not used: delta-rs numbers
+    its entries by counting back from the version it loaded while listing every commit file, so a commit
+    that lands in between shifts every number by one (seen with two concurrent writers).
+    """
+    latest = open_table(path).version()
+    commits: list[Commit] = []
+    for version in range(latest, -1, -1):
+        if limit is not None and len(commits) >= limit:
+            break
+        found = commit_at(path, version)
+        if found is None:  # cleaned up after the log retention, and every older entry with it
+            break
+        commits.append(found)
+    return commits
+
+
+def commit_at(path: str | Path, version: int) -> Commit | None:
+    """The commit that made ``version``, or None if its log entry is gone."""
+    log_file = Path(path) / "_delta_log" / f"{version:020d}.json"
+    try:
+        with log_file.open(encoding="utf-8") as handle:
+            # Both engines write commitInfo first; reading stops there instead of parsing every file action.
+            for line in handle:
+                action = json.loads(line) if line.strip() else {}
+                if "commitInfo" in action:
+                    return _commit_from_entry({**action["commitInfo"], "version": version})
+        when = int(log_file.stat().st_mtime * 1000)  # commitInfo is optional in the protocol
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        msg = f"cannot read the log entry of version {version} in {str(path)!r}: {e}"
+        raise StorageError(msg) from e
+    return _commit_from_entry({"version": version, "timestamp": when})
 
 
 def snapshot(path: str | Path, version: int) -> Snapshot:
     """Row count, file count, size and a digest of the exact files version ``version`` reads."""
     table = open_table(path, version)
     with _translated(path, f"reading version {version}"):
-        actions = pa.table(table.get_add_actions(flatten=True))
+        actions = _arrow_table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
     records = (
@@ -360,14 +427,29 @@ def snapshot(path: str | Path, version: int) -> Snapshot:
 
 def missing_files(path: str | Path, version: int) -> list[str]:
     """Data files that ``version`` needs but that are no longer on disk (removed by vacuum)."""
-    files = snapshot(path, version).files
+    return _missing(path, open_table(path, version))
+
+
+def _missing(path: str | Path, table: DeltaTable) -> list[str]:
+    with _translated(path, f"listing files of version {table.version()}"):
+        files = _arrow_table(table.get_add_actions(flatten=True)).column("path").to_pylist()
     root = Path(path)
-    return [f for f in files if not (root / f).exists()]
+    # Paths in the log are URIs: a Hive-escaped partition folder such as "x=a%20b" is logged as "x=a%2520b".
+    return [f for f in files if not (root / unquote(f)).exists()]
 
 
-def scan(path: str | Path, version: int | None = None) -> pl.LazyFrame:
-    """A lazy polars scan of the table at ``version`` (latest if None)."""
+def scan(path: str | Path, version: int | None = None, *, check_files: bool = False) -> pl.LazyFrame:
+    """A lazy polars scan of the table at ``version`` (latest if None).
+
+    With ``check_files`` a version whose data files vacuum removed raises :class:`VersionNotFound`.
+    """
     table = open_table(path, version)
+    if check_files:
+        missing = _missing(path, table)
+        if missing:
+            verb = "was" if len(missing) == 1 else "were"
+            msg = f"{len(missing)} of its data files {verb} removed by vacuum"
+            raise VersionNotFound(msg)
     with _translated(path, "scanning"):
         return pl.scan_delta(table)
 
@@ -378,19 +460,23 @@ def read_arrow(path: str | Path, version: int | None = None, columns: Sequence[s
         return table.to_pyarrow_table(columns=list(columns) if columns else None)
 
 
-def version_at(path: str | Path, when: datetime) -> int:
-    """The newest version committed at or before ``when`` (the engines use the log files' times)."""
-    table = open_table(path)
-    with _translated(path, "time travel"):
-        table.load_as_version(when)
-    return int(table.version())
-
-
 def changes(path: str | Path, start: int, end: int) -> pa.Table:
     """The change data feed for versions ``start..end`` inclusive."""
     table = open_table(path)
     with _translated(path, f"reading changes {start}..{end}"):
-        return pa.table(table.load_cdf(starting_version=start, ending_version=end).read_all())
+        feed = table.load_cdf(starting_version=start, ending_version=end)
+        try:
+            return _arrow_table(feed)
+        except Exception as e:  # delta-rs reports a missing change file as a bare Exception from the stream
+            if isinstance(e, DeltaError | OSError):
+                raise
+            msg = f"reading changes {start}..{end} of {str(path)!r} failed: {e}"
+            raise StorageError(msg) from e
+
+
+def _arrow_table(stream: Any) -> pa.Table:
+    """A pyarrow Table from any Arrow C stream (``pa.table`` would import pandas to check the type)."""
+    return pa.RecordBatchReader.from_stream(stream).read_all()
 
 
 def transaction_version(path: str | Path, app_id: str) -> int | None:
@@ -411,16 +497,31 @@ def vacuum(
     keep_versions: Sequence[int] = (),
     enforce_retention_duration: bool = False,
 ) -> list[str]:
-    """Delete (or list, with ``dry_run``) files no longer needed by the latest or any ``keep_versions``."""
+    """Delete (or list, with ``dry_run``) files no longer needed by the latest or any ``keep_versions``.
+
+    Returns the deleted files' paths relative to the table root. delta-rs lists every tombstone that is old
+    enough, including files an earlier vacuum already deleted, so only files still on disk are reported,
+    and no vacuum is committed when none are left.
+    """
     table = open_table(path)
+    root = Path(path).absolute()
+    options: dict[str, Any] = {
+        "retention_hours": retention_hours,
+        "enforce_retention_duration": enforce_retention_duration,
+        "keep_versions": sorted(set(keep_versions)) or None,
+    }
     with _translated(path, "vacuum"):
-        removed = table.vacuum(
-            retention_hours=retention_hours,
-            dry_run=dry_run,
-            enforce_retention_duration=enforce_retention_duration,
-            keep_versions=sorted(set(keep_versions)) or None,
-        )
-    return sorted(str(r) for r in removed)
+        listed = {_relative(root, str(f)) for f in table.vacuum(dry_run=True, **options)}
+        present = sorted(f for f in listed if (root / f).exists())
+        if dry_run or not present:
+            return present
+        removed = {_relative(root, str(f)) for f in table.vacuum(dry_run=False, **options)}
+    return [f for f in present if f in removed]
+
+
+def _relative(root: Path, file: str) -> str:
+    candidate = Path(file)
+    return candidate.relative_to(root).as_posix() if candidate.is_absolute() else file
 
 
 def compact(

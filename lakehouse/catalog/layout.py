@@ -73,6 +73,11 @@ class Layout:
             "metrics": self.metrics,
         }
 
+    @property
+    def registry_tables(self) -> dict[str, Path]:
+        """The tracking tables written synchronously (not by the metrics writer), by short name."""
+        return {"experiments": self.experiments, "logged_models": self.logged_models}
+
     def default_spool(self, host: str) -> Path:
         """Where a machine's metrics writers keep uncommitted segments unless ``spool_dir`` says otherwise."""
         return self.root / "_spool" / host

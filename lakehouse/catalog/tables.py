@@ -44,6 +44,9 @@ def table_properties(settings: Settings, *, change_data_feed: bool, log_retentio
         "delta.checkpointInterval": str(settings.checkpoint_interval),
         "delta.logRetentionDuration": log_retention or settings.log_retention,
         "delta.deletedFileRetentionDuration": settings.deleted_file_retention,
+        # delta-rs can read but not write tables with deletion vectors (delta-rs #4079); Spark may turn them
+        # on for new tables by default, so every table says "off" explicitly, whichever engine creates it.
+        "delta.enableDeletionVectors": "false",
     }
     if change_data_feed:
         props["delta.enableChangeDataFeed"] = "true"
@@ -80,6 +83,10 @@ class TableSpec:
         """The table properties this table is created with."""
         retention = settings.tracking_log_retention if self.tracking else None
         return table_properties(settings, change_data_feed=self.change_data_feed, log_retention=retention)
+
+    def to_arrow(self, rows: list[Mapping[str, Any]]) -> pa.Table:
+        """Rows as an Arrow table of this schema (see :meth:`from_rows`)."""
+        return self.from_rows([dict(r) for r in rows])
 
 
 DATASET_EVENTS = TableSpec(
@@ -121,6 +128,22 @@ RUN_INPUTS = TableSpec(
             pa.field("ref", pa.string()),
             pa.field("context", pa.string()),
             pa.field("at", UTC_MICROS, nullable=False),
+        ]
+    ),
+)
+
+
+QUARANTINE = TableSpec(
+    "_quarantine/<dataset>",
+    pa.schema(
+        [
+            pa.field("dataset", pa.string()),
+            pa.field("source_file", pa.string()),  # the input file the record came from
+            pa.field("reason", pa.string()),  # why it was refused, naming the column and value
+            pa.field("record", pa.string()),  # the raw record (CSV line, JSON text) or the row as JSON
+            pa.field("job_id", pa.string()),  # the ingest job (and app transaction) that read it
+            pa.field("write_id", pa.string()),  # lakehouse.write_id of the dataset version that job wrote
+            pa.field("at", UTC_MICROS),
         ]
     ),
 )
@@ -245,7 +268,7 @@ def append_rows(
     ``read_version`` (None: the caller saw no table, so the commit must create it); that
     :class:`CommitConflict` is raised for the caller to re-read and re-decide.
     """
-    data = pa.Table.from_pylist([dict(r) for r in rows], schema=spec.schema)
+    data = spec.to_arrow(rows)
     append_table(path, spec, data, settings, app_transaction=app_transaction, read_version=read_version)
 
 

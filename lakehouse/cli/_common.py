@@ -38,6 +38,11 @@ def set_global_root(root: Path | None) -> None:
     _global_root = root
 
 
+def global_root() -> Path | None:
+    """The root given before the command (``lakehouse --root DIR ...``), if any."""
+    return _global_root
+
+
 def connect(root: Path | None) -> Lakehouse:
     """The lakehouse named by this command's ``--root``, else the global one, else settings."""
     return lakehouse.connect(root if root is not None else _global_root)
@@ -74,16 +79,27 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for column in columns:
         out.add_column(column, overflow="fold")
     for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+        out.add_row(*(cell(v) for v in row))
     return out
 
 
-def frame_table(title: str | None, frame: Any, *, limit: int = 50) -> Table:
-    """A rich table of the first ``limit`` rows of a polars DataFrame."""
+def cell(value: Any, *, items: int = 6, chars: int = 80) -> str:
+    """A value as table text, long lists and strings shortened (``--json`` has them whole)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple) and len(value) > items:
+        return "[" + ", ".join(str(v) for v in value[:items]) + f", … {len(value)} values]"
+    text = str(value)
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def frame_table(title: str | None, frame: Any, *, limit: int = 50, total: int | None = None) -> Table:
+    """A rich table of the first ``limit`` rows of a polars DataFrame (``total``: rows it was cut from)."""
     shown = frame.head(limit)
     out = table(title, shown.columns, shown.iter_rows())
-    if frame.height > limit:
-        out.caption = f"{limit} of {frame.height} rows shown"
+    total = frame.height if total is None else total
+    if total > shown.height:
+        out.caption = f"{shown.height} of {total} rows shown"
     return out
 
 

@@ -1,27 +1,36 @@
-"""Reading and writing data files for the CLI, with progress for long reads."""
+"""Reading and writing data files for the CLI: streamed, with a progress bar for long writes."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
+from lakehouse.cli._common import err_console
 from lakehouse.errors import InvalidArgument, InvalidData
 
 READ_FORMATS = {
     ".parquet": "parquet",
     ".csv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
+    ".json": "newline-delimited JSON",
+    ".jsonl": "newline-delimited JSON",
+    ".ndjson": "newline-delimited JSON",
     ".arrow": "ipc",
     ".ipc": "ipc",
     ".feather": "ipc",
@@ -52,78 +61,97 @@ def file_format(path: Path) -> str:
     return fmt
 
 
-def open_batches(path: Path, progress: Progress | None) -> pa.RecordBatchReader:
-    """Stream a data file as Arrow batches, advancing ``progress`` by bytes read."""
+@contextmanager
+def open_batches(path: Path, progress: Progress | None) -> Iterator[pa.RecordBatchReader]:
+    """Stream a data file as Arrow batches, advancing ``progress`` as it is read; closes the file on exit.
+
+    Nothing is loaded whole: parquet is read by row group, CSV and newline-delimited JSON by block, Arrow IPC
+    batch by batch from a memory map. Progress counts rows for parquet and IPC (their row counts are known
+    up front) and bytes of the file otherwise.
+    """
     if not path.is_file():
         msg = f"input file {str(path)!r} does not exist" if not path.exists() else f"{str(path)!r} is not a file"
         raise InvalidArgument(msg)
     fmt = file_format(path)
-    size = path.stat().st_size
-    task = progress.add_task(f"reading {path.name}", total=size) if progress else None
-    try:
-        if fmt == "parquet":
-            parquet = pq.ParquetFile(path)
-            reader = _stream(parquet.schema_arrow, parquet.iter_batches(), progress, task, size)
-        elif fmt == "csv":
-            reader = _stream_csv(path, progress, task, size)
-        elif fmt == "json":
-            table = pajson.read_json(path)
-            reader = _stream(table.schema, iter(table.to_batches()), progress, task, size)
-        else:
-            with pa.memory_map(str(path)) as source:
-                table = pa.ipc.open_file(source).read_all()
-            reader = _stream(table.schema, iter(table.to_batches()), progress, task, size)
-    except (pa.ArrowInvalid, OSError) as e:
-        msg = f"cannot read {str(path)!r} as {fmt}: {e}"
-        raise InvalidData(msg) from e
-    return reader
+    with ExitStack() as stack:
+        try:
+            if fmt == "parquet":
+                parquet = stack.enter_context(pq.ParquetFile(path))
+                schema, batches = parquet.schema_arrow, parquet.iter_batches()
+                total, handle = parquet.metadata.num_rows, None
+            elif fmt == "ipc":
+                ipc = pa.ipc.open_file(stack.enter_context(pa.memory_map(str(path))))
+                schema = ipc.schema
+                batches = (ipc.get_batch(i) for i in range(ipc.num_record_batches))
+                total, handle = sum(ipc.get_batch(i).num_rows for i in range(ipc.num_record_batches)), None
+            else:
+                handle = stack.enter_context(path.open("rb"))
+                # JSON is read as one object a line.
+                reader = pacsv.open_csv(handle) if fmt == "csv" else pajson.open_json(handle)
+                schema, batches, total = reader.schema, iter(reader), path.stat().st_size
+        except (pa.ArrowInvalid, OSError) as e:
+            msg = f"cannot read {str(path)!r} as {fmt}: {e}"
+            raise InvalidData(msg) from e
+        yield _stream(path, fmt, schema, batches, progress, total, handle)
 
 
 def _stream(
-    schema: pa.Schema, batches: Iterator[pa.RecordBatch], progress: Progress | None, task: Any, size: int
+    path: Path,
+    fmt: str,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+    progress: Progress | None,
+    total: int,
+    handle: BinaryIO | None,
 ) -> pa.RecordBatchReader:
+    task = progress.add_task(f"writing {path.name}", total=total or None) if progress is not None else None
+
     def gen() -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            if progress is not None:
-                progress.update(task, advance=batch.nbytes)
-            yield batch
-        if progress is not None:
-            progress.update(task, completed=size)
+        try:
+            for batch in batches:
+                if progress is not None and task is not None:
+                    if handle is None:
+                        progress.advance(task, batch.num_rows)
+                    else:
+                        progress.update(task, completed=handle.tell())
+                yield batch
+        except pa.ArrowInvalid as e:  # a bad value later in the file, found while streaming
+            msg = f"cannot read {str(path)!r} as {fmt}: {e}"
+            raise InvalidData(msg) from e
+        if progress is not None and task is not None:
+            progress.update(task, completed=total)
 
     return pa.RecordBatchReader.from_batches(schema, gen())
 
 
-def _stream_csv(path: Path, progress: Progress | None, task: Any, size: int) -> pa.RecordBatchReader:
-    handle = path.open("rb")
-    reader = pacsv.open_csv(handle)
-
-    def gen() -> Iterator[pa.RecordBatch]:
-        try:
-            for batch in reader:
-                if progress is not None:
-                    progress.update(task, completed=handle.tell())
-                yield batch
-        except pa.ArrowInvalid as e:
-            msg = f"cannot read {str(path)!r} as csv: {e}"
-            raise InvalidData(msg) from e
-        finally:
-            handle.close()
-
-    return pa.RecordBatchReader.from_batches(reader.schema, gen())
-
-
 def progress_bar(enabled: bool) -> Progress | None:
+    """A progress bar on stderr (stdout stays clean for --json), or None."""
     if not enabled:
         return None
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(), transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
     )
 
 
-def write_frame(frame: pl.DataFrame, out: Path) -> None:
-    suffix = out.suffix.lower()
-    if suffix not in WRITE_FORMATS:
+def check_output(out: Path) -> None:
+    """Refuse an output file whose format we cannot write, before any work is done."""
+    if out.suffix.lower() not in WRITE_FORMATS:
         msg = f"cannot write {str(out)!r}: use a file ending in {', '.join(WRITE_FORMATS)}"
+        raise InvalidArgument(msg)
+
+
+def write_frame(frame: pl.DataFrame, out: Path) -> None:
+    check_output(out)
+    suffix = out.suffix.lower()
+    nested = [c for c, t in frame.schema.items() if t.is_nested() or t == pl.Binary]
+    if suffix == ".csv" and nested:
+        msg = f"cannot write columns {nested} to CSV (nested or binary values); write {out.with_suffix('.parquet')}"
         raise InvalidArgument(msg)
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,9 +11,8 @@ from rich.console import Group
 from rich.panel import Panel
 
 from lakehouse.cli import _common as c
-from lakehouse.cli._files import open_batches, parse_meta, progress_bar, write_frame
+from lakehouse.cli._files import check_output, open_batches, parse_meta, progress_bar, write_frame
 from lakehouse.datasets import DatasetVersion
-from lakehouse.refs import parse_ref
 
 datasets_app = typer.Typer(help="Versioned datasets: write, read, history, tags, diff, vacuum.", no_args_is_help=True)
 
@@ -96,12 +96,12 @@ def write(
     lh = c.connect(root)
     ds = lh.dataset(name)
     metadata = parse_meta(meta)
-    progress = progress_bar(not json_out and c.console.is_terminal)
-    if progress is not None:
-        progress.start()
-    try:
+    progress = progress_bar(not json_out and c.err_console.is_terminal)
+    with ExitStack() as stack:
+        if progress is not None:
+            stack.enter_context(progress)
         version = ds.write(
-            open_batches(file, progress),
+            stack.enter_context(open_batches(file, progress)),
             mode=mode,  # type: ignore[arg-type]  # validated by Dataset.write
             key=key or None,
             schema_mode=schema_mode,  # type: ignore[arg-type]
@@ -111,9 +111,6 @@ def write(
             labelled_by=labelled_by,
             description=description,
         )
-    finally:
-        if progress is not None:
-            progress.stop()
     c.emit(
         version,
         json_out,
@@ -132,6 +129,7 @@ def read(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Read a dataset version into a file."""
+    check_output(out)
     lh = c.connect(root)
     version = lh.resolve(ref)
     frame = lh.read(f"{version.name}:v{version.version}")
@@ -189,7 +187,11 @@ def show(
             ],
         )
         fields = c.table("schema", ["column", "type", "nullable"], [[f.name, f.type, f.nullable] for f in schema])
-        return [Panel(Group(facts), title=version.ref), fields, c.frame_table("preview", preview, limit=rows)]
+        return [
+            Panel(Group(facts), title=version.ref),
+            fields,
+            c.frame_table("preview", preview, limit=rows, total=version.num_rows),
+        ]
 
     c.emit(value, json_out, render)
 
@@ -305,8 +307,3 @@ def vacuum(
         json_out,
         lambda: f"{verb} {len(files)} file(s) from {name}; pinned versions kept: {kept}",
     )
-
-
-def check_ref(text: str) -> str:
-    parse_ref(text)
-    return text

@@ -1,9 +1,8 @@
-"""``lakehouse runs ...`` (list, show, compare, metrics, recover, delete, restore) and ``lakehouse maintain``."""
+"""``lakehouse runs ...``: list, show, compare, metrics, recover, delete, restore."""
 
 from __future__ import annotations
 
 import contextlib
-from enum import StrEnum
 from typing import Annotated, Any
 
 import polars as pl
@@ -223,56 +222,3 @@ def _pair(text: str, option: str) -> tuple[str, str]:
     if not sep or not key:
         c.fail(f"{option} expects key=value, got {text!r}")
     return key, value
-
-
-class EngineChoice(StrEnum):
-    embedded = "embedded"
-
-
-def maintain(
-    table: Annotated[
-        list[str] | None,
-        typer.Option("--table", help="Only this tracking table: runs, inputs, metric_summaries, metrics (repeatable)."),
-    ] = None,
-    vacuum: Annotated[bool, typer.Option("--vacuum", help="Also delete files replaced by compaction.")] = False,
-    retention_hours: Annotated[
-        int | None, typer.Option(help="With --vacuum: keep replaced files younger than this (default from settings).")
-    ] = None,
-    engine: Annotated[EngineChoice, typer.Option(help="Engine that does the work.")] = EngineChoice.embedded,
-    root: c.RootOpt = None,
-    json_out: c.JsonOpt = False,
-) -> None:
-    """Compact (one file per run), prune metric summaries, checkpoint and optionally vacuum the tracking tables."""
-    lh = c.connect(root)
-    with _working(json_out, "compacting and checkpointing the tracking tables..."):
-        report = lh.maintain(tables=table or None, vacuum=vacuum, retention_hours=retention_hours, engine=engine.value)
-    c.emit(
-        report,
-        json_out,
-        lambda: c.table(
-            f"maintenance ({report.engine}, {report.seconds:.2f} s)",
-            [
-                "table",
-                "files before",
-                "files after",
-                "compacted",
-                "summary rows pruned",
-                "checkpoint",
-                "vacuumed",
-                "note",
-            ],
-            [
-                [
-                    t.table,
-                    t.files_before,
-                    t.files_after,
-                    t.compacted,
-                    t.rows_pruned,
-                    t.checkpointed,
-                    t.vacuumed_files,
-                    t.skipped,
-                ]
-                for t in report.tables
-            ],
-        ),
-    )

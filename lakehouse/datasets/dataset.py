@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,9 +22,11 @@ from lakehouse.datasets import retention
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.versions import (
     SECTION,
+    DatasetInfo,
     DatasetVersion,
     SchemaChange,
     build_user_metadata,
+    is_data_change,
     make_version,
     write_id,
 )
@@ -34,13 +36,12 @@ from lakehouse.errors import (
     InvalidArgument,
     InvalidData,
     LakehouseError,
-    TableNotFound,
     TagExists,
     TagNotFound,
     VersionNotFound,
     closest,
 )
-from lakehouse.refs import Ref, as_utc, parse_ref, validate_name, validate_tag
+from lakehouse.refs import as_utc, parse_ref, validate_name, validate_tag
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -48,6 +49,9 @@ if TYPE_CHECKING:
 WriteMode = Literal["append", "overwrite", "upsert"]
 _MODES = ("append", "overwrite", "upsert")
 _TAG_ATTEMPTS = 50
+_CDF = "delta.enableChangeDataFeed"
+_INFO_LOOKBACK = 50  # commits read to find the last data change and description for listings
+_MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
 _SNAPSHOT_CACHE_SIZE = 20_000
 _snapshots: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
 
@@ -95,6 +99,12 @@ class Dataset:
 
     def resolve(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> int:
         """The version number a selector names: a number, ``"v3"``, ``"latest"``, a tag, or a time."""
+        return self._locate(version, tag=tag, as_of=as_of)[0]
+
+    def _locate(
+        self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None
+    ) -> tuple[int, int]:
+        """``(version a selector names, latest version)``, reading the table's log once."""
         given = [x for x in (version, tag, as_of) if x is not None]
         if len(given) > 1:
             msg = f"select a version of {self.name!r} by version, tag or as_of, not several at once"
@@ -105,15 +115,15 @@ class Dataset:
         self._require()
         latest = storage.latest_version(self.path)
         if tag is not None:
-            return self._resolve_tag(tag)
+            return self._resolve_tag(tag), latest
         if as_of is not None:
-            return self._resolve_time(as_of)
+            return self._resolve_time(as_of, latest), latest
         if version is None:
-            return latest
+            return latest, latest
         if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
             msg = f"dataset {self.name!r} has no version {version!r}; its versions are 0..{latest}"
             raise VersionNotFound(msg)
-        return version
+        return version, latest
 
     def _resolve_tag(self, tag: str) -> int:
         live = self.tags()
@@ -122,26 +132,37 @@ class Dataset:
             raise TagNotFound(msg)
         return live[tag]
 
-    def _resolve_time(self, when: datetime) -> int:
+    def _resolve_time(self, when: datetime, latest: int) -> int:
+        """The newest version whose commit time (as ``history()`` shows it) is at or before ``when``.
+
+        Commit times are read from the log entries, not from the log files' modification times that
+        ``DeltaTable.load_as_version`` uses: those are written a moment after the commit time (so a version
+        would not be found at its own ``created_at``) and are reset by tools that copy tables.
+        """
         when = as_utc(when)
-        version = storage.version_at(self.path, when)
-        commit = self._commit(version)
-        if commit.timestamp > when:
-            first = self._commit(0).timestamp if version == 0 else commit.timestamp
-            msg = (
-                f"dataset {self.name!r} has no version at or before {when.isoformat()}; "
-                f"its first version was created at {first.isoformat()}"
-            )
-            raise VersionNotFound(msg)
-        return version
+        oldest: storage.Commit | None = None
+        for version in range(latest, -1, -1):
+            commit = storage.commit_at(self.path, version)
+            if commit is None:
+                break
+            if commit.timestamp <= when:
+                return version
+            oldest = commit
+        first = (
+            "it has no versions left in its log"
+            if oldest is None
+            else f"its {'first' if oldest.version == 0 else 'oldest readable'} version (v{oldest.version}) "
+            f"was created at {oldest.timestamp.isoformat()}"
+        )
+        msg = f"dataset {self.name!r} has no version at or before {when.isoformat()}; {first}"
+        raise VersionNotFound(msg)
 
     def _commit(self, version: int) -> storage.Commit:
-        latest = storage.latest_version(self.path)
-        for commit in storage.history(self.path, limit=latest - version + 1):
-            if commit.version == version:
-                return commit
-        msg = f"the log of dataset {self.name!r} no longer holds version {version}"
-        raise VersionNotFound(msg)
+        found = storage.commit_at(self.path, version)
+        if found is None:
+            msg = f"the log of dataset {self.name!r} no longer holds version {version}"
+            raise VersionNotFound(msg)
+        return found
 
     # --- writing -----------------------------------------------------------------------------------------
 
@@ -176,7 +197,7 @@ class Dataset:
         if mode not in _MODES:
             msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
             raise InvalidArgument(msg)
-        keys = _key_list(key, mode)
+        keys = key_list(key, mode)
         if schema_mode not in (None, "merge", "overwrite"):
             msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
             raise InvalidArgument(msg)
@@ -189,16 +210,34 @@ class Dataset:
         )
         incoming = _arrow.to_arrow(data)
         incoming_schema = _arrow.canonical_schema(incoming.schema)
-        if isinstance(incoming, pa.RecordBatchReader) and (mode == "upsert" or not self.exists()):
-            incoming = incoming.read_all()  # upserts check keys; a first write may have to be retried
+        consumed = False
+        if isinstance(incoming, pa.RecordBatchReader):
+            if mode == "upsert":
+                incoming = incoming.read_all()  # keys are checked over the whole input before anything is written
+            else:
+                stream = incoming
+
+                def batches() -> Iterator[pa.RecordBatch]:
+                    nonlocal consumed
+                    for batch in stream:
+                        consumed = True
+                        yield batch
+
+                incoming = pa.RecordBatchReader.from_batches(stream.schema, batches())
         for attempt in range(3):
             try:
                 return self._write_once(incoming, incoming_schema, mode, keys, schema_mode, partition_by, user_metadata)
-            except CommitConflict:
-                # Only losing the race to create the dataset is retried: the write is re-planned
-                # against the table the other writer created.
-                if attempt == 2 or not isinstance(incoming, pa.Table) or not self.exists():
+            except CommitConflict as e:
+                # Only losing the race to create the dataset is retried: the write is re-planned against the
+                # table the other writer created. A stream already read cannot be replayed.
+                if attempt == 2 or not self.exists():
                     raise
+                if consumed:
+                    msg = (
+                        f"dataset {self.name!r} was created by another writer while this write was streaming its "
+                        "data; nothing was written, run the write again to add to it"
+                    )
+                    raise CommitConflict(msg) from e
         msg = "unreachable"
         raise AssertionError(msg)  # pragma: no cover
 
@@ -245,10 +284,11 @@ class Dataset:
                 _check_keys(rows, keys, self.name)
         else:
             rows = _arrow.conform_reader(incoming, target)
-        if mode == "upsert" and not creating:
-            assert isinstance(rows, pa.Table)
+        if mode == "upsert" and not creating and isinstance(rows, pa.Table) and rows.num_rows:
             storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
         else:
+            # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
+            # and every write is a version.
             storage.write(
                 self.path,
                 rows,
@@ -258,13 +298,16 @@ class Dataset:
                 configuration=table_properties(self._lh.settings, change_data_feed=True),
                 **common,
             )
-        version = self._find_write(user_metadata[SECTION]["write_id"])
+        version = self.find_write(user_metadata[SECTION]["write_id"])
         if creating:
-            self._register(user_metadata)
+            self.register(user_metadata)
         return self.version(version)
 
-    def _find_write(self, wanted: str) -> int:
-        """The version our commit landed at (other writers may have committed after it)."""
+    def find_write(self, wanted: str) -> int:
+        """The version the write with ``write_id`` landed at (other writers may have committed after it).
+
+        Also used by the Spark writer, whose commits carry the same ``userMetadata`` convention.
+        """
         for limit in (10, 1000, None):
             for commit in storage.history(self.path, limit=limit):
                 if write_id(commit) == wanted:
@@ -272,7 +315,8 @@ class Dataset:
         msg = f"write to {self.name!r} committed but its version could not be found in the log"
         raise LakehouseError(msg)
 
-    def _register(self, user_metadata: Mapping[str, Any]) -> None:
+    def register(self, user_metadata: Mapping[str, Any]) -> None:
+        """Record the dataset's creation in the registry (called by whichever engine created it)."""
         try:
             registry.record(
                 self._lh.layout,
@@ -290,16 +334,22 @@ class Dataset:
 
     def scan(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> pl.LazyFrame:
         """A lazy polars scan of one version (latest by default); filters are pushed down to the files."""
-        number = self.resolve(version, tag=tag, as_of=as_of)
-        if number != storage.latest_version(self.path):
-            missing = storage.missing_files(self.path, number)
-            if missing:
-                msg = (
-                    f"version {number} of dataset {self.name!r} is no longer readable: {len(missing)} of its data "
-                    f"files were removed by vacuum (tagged versions and versions used by runs are always kept)"
-                )
-                raise VersionNotFound(msg)
-        return storage.scan(self.path, number)
+        return self._scan(*self._locate(version, tag=tag, as_of=as_of))
+
+    def _scan(self, number: int, latest: int, *, check_files: bool = True) -> pl.LazyFrame:
+        try:
+            # The latest version's files are never vacuumed; an older one's are checked so a removed file
+            # gives a clear error here rather than an engine error when the frame is collected.
+            return storage.scan(self.path, number, check_files=check_files and number != latest)
+        except VersionNotFound as e:
+            raise self._unreadable(number, e.args[0]) from e
+
+    def _unreadable(self, number: int, why: str) -> VersionNotFound:
+        msg = (
+            f"version {number} of dataset {self.name!r} is no longer readable: {why} "
+            "(tagged versions and versions used by runs are always kept)"
+        )
+        return VersionNotFound(msg)
 
     def read(
         self,
@@ -310,11 +360,20 @@ class Dataset:
         columns: Sequence[str] | None = None,
     ) -> pl.DataFrame:
         """Read one version (latest by default) into a polars DataFrame."""
-        frame = self.scan(version, tag=tag, as_of=as_of)
+        number, latest = self._locate(version, tag=tag, as_of=as_of)
+        # Files are only checked if reading fails: no per-file check on the happy path.
+        frame = self._scan(number, latest, check_files=False)
         if columns:
             _check_columns(columns, frame.collect_schema(), "column")
             frame = frame.select(columns)
-        return frame.collect()
+        try:
+            return frame.collect()
+        except Exception as e:  # a file vacuum removed surfaces as an engine error of any type
+            missing = storage.missing_files(self.path, number) if number != latest else []
+            if missing:
+                verb = "was" if len(missing) == 1 else "were"
+                raise self._unreadable(number, f"{len(missing)} of its data files {verb} removed by vacuum") from e
+            raise
 
     def schema(self, version: Selector = None) -> pa.Schema:
         return storage.arrow_schema(self.path, self.resolve(version))
@@ -337,6 +396,29 @@ class Dataset:
             previous = _snapshot(self.path, commit.version - 1, before) if before else None
         return make_version(self.name, commit, snap, previous)
 
+    def info(self) -> DatasetInfo:
+        """A summary for listings: latest version, rows, and who changed the data last and when.
+
+        Maintenance commits (vacuum, optimize, property changes) are versions too, but the "updated" time
+        and "last writer" come from the newest version that changed data.
+        """
+        self._require()
+        commits = storage.history(self.path, limit=_INFO_LOOKBACK)
+        if not any(is_data_change(c) for c in commits):
+            commits = storage.history(self.path)
+        last = next((c for c in commits if is_data_change(c)), commits[-1])
+        changed = self._version_from(last)
+        described = next((c for c in commits if c.user_metadata.get("description")), None)
+        return DatasetInfo(
+            name=self.name,
+            latest_version=commits[0].version,
+            num_rows=changed.num_rows,
+            updated_at=changed.created_at,
+            last_writer=changed.created_by,
+            description=str(described.user_metadata["description"]) if described else None,
+            tags=self.tags(),
+        )
+
     def _commit_time(self, version: int) -> datetime | None:
         try:
             return self._commit(version).timestamp
@@ -356,8 +438,8 @@ class Dataset:
     def tag(self, tag: str, version: Selector = None, *, force: bool = False) -> tag_store.TagEvent:
         """Point ``tag`` at ``version`` (latest by default). Moving an existing tag needs ``force=True``."""
         validate_tag(tag)
-        number = self.resolve(version)
-        if number != storage.latest_version(self.path) and storage.missing_files(self.path, number):
+        number, latest = self._locate(version)
+        if number != latest and storage.missing_files(self.path, number):
             msg = f"cannot tag version {number} of {self.name!r}: its files were removed by vacuum"
             raise VersionNotFound(msg)
         for _ in range(_TAG_ATTEMPTS):
@@ -426,52 +508,81 @@ class Dataset:
         key: str | Sequence[str] | None = None,
         method: Literal["auto", "cdf", "join"] = "auto",
     ) -> diffing.DatasetDiff:
-        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest)."""
-        va, vb = self.resolve(a), self.resolve(b)
-        schema_a, schema_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
-        keys = diffing.check_key(key, schema_a.names, schema_b.names) if key is not None else None
-        changes = tuple(schemas.compare(schema_a, schema_b))
+        """Rows added, removed and (with ``key``) changed going from version ``a`` to ``b`` (latest).
+
+        ``method="auto"`` uses the change data feed when it covers the range and reads both versions
+        otherwise; ``"cdf"`` and ``"join"`` force one strategy (both give identical results).
+        """
         if method not in ("auto", "cdf", "join"):
             msg = f"method must be 'auto', 'cdf' or 'join'; got {method!r}"
             raise InvalidArgument(msg)
+        (va, latest), (vb, _) = self._locate(a), self._locate(b)
+        old, new = self._scan(va, latest), self._scan(vb, latest)  # refuses versions whose files were vacuumed
+        arrow_a, arrow_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
+        types_a, types_b = ({f.name: str(f.type) for f in s} for s in (arrow_a, arrow_b))
+        keys = diffing.check_key(key, types_a, types_b) if key is not None else None
+        changes = tuple(schemas.compare(arrow_a, arrow_b))
+        net: tuple[pl.DataFrame, pl.DataFrame] | None = None
         used: diffing.Method = "join"
-        result = None
-        if method != "join" and va < vb and not changes:
-            result = self._diff_from_changes(va, vb, keys, schema_b.names)
+        if method != "join":
+            net = self._net_from_changes(va, vb, new.collect_schema(), keys) if va < vb and not changes else None
             used = "cdf"
-            if result is None and method == "cdf":
-                msg = f"the change data feed of {self.name!r} does not cover versions {va + 1}..{vb}"
+            if net is None and method == "cdf":
+                msg = (
+                    f"the change data feed of {self.name!r} cannot diff version {va} against {vb}: it needs an older "
+                    "version first, the same schema throughout, and change files vacuum has not removed; "
+                    "use method='join' or 'auto'"
+                )
                 raise InvalidArgument(msg)
-        elif method == "cdf":
-            msg = "the change data feed can only diff an older version against a newer one with the same schema"
-            raise InvalidArgument(msg)
-        if result is None:
+        if net is None:
             used = "join"
-            old, new = self.read(va), self.read(vb)
-            if keys:
-                result = diffing.keyed(old, new, keys, va, vb)
-            else:
-                added, removed = diffing.whole_rows(old, new)
-                result = (added, removed, new.head(0))
-        added, removed, changed = result
+            net = diffing.net_rows(old.collect(), new.collect(), ordered=keys is None)
+        added, removed = net
+        if keys:
+            added, removed, changed = diffing.pair_by_key(added, removed, keys, va, vb)
+        else:
+            changed = diffing.empty_changed(added)
         return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
 
-    def _diff_from_changes(
-        self, a: int, b: int, keys: tuple[str, ...] | None, columns: list[str]
-    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
-        for v in (a, b):
-            if storage.properties_at(self.path, v).get("delta.enableChangeDataFeed", "false").lower() != "true":
-                return None
+    def _net_from_changes(
+        self, a: int, b: int, schema: pl.Schema, keys: tuple[str, ...] | None
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Net rows from the change data feed of ``a+1..b``, or None where the feed cannot be trusted."""
+        if not self._feed_covers(a, b):
+            return None
         try:
             raw = storage.changes(self.path, a + 1, b)
         except LakehouseError:
-            return None  # e.g. change files removed by vacuum: fall back to reading both versions
-        changes = pl.from_arrow(raw)
-        assert isinstance(changes, pl.DataFrame)
-        if keys:
-            return diffing.keyed_from_changes(changes, columns, keys, a, b)
-        added, removed = diffing.whole_rows_from_changes(changes, columns)
-        return added, removed, added.head(0)
+            return None  # e.g. change files removed by vacuum: read both versions instead
+        frame = pl.from_arrow(raw)
+        assert isinstance(frame, pl.DataFrame)
+        columns = list(schema.names())
+        # The feed may use other physical types (string views, ms timestamps): compare in the table's types.
+        frame = frame.with_columns([pl.col(c).cast(t) for c, t in schema.items()])
+        return diffing.net_rows_from_changes(frame, columns, ordered=keys is None)
+
+    def _feed_covers(self, a: int, b: int) -> bool:
+        """True if every commit in ``a+1..b`` kept the change feed on and the schema as it was."""
+        if storage.properties_at(self.path, a).get(_CDF, "false").lower() != "true":
+            return False
+        expected = storage.arrow_schema(self.path, a)
+        latest = storage.latest_version(self.path)
+        for commit in storage.history(self.path, limit=latest - a):
+            if not a < commit.version <= b:
+                continue
+            section = commit.user_metadata.get(SECTION)
+            if isinstance(section, Mapping) and "schema_changes" in section:
+                if section["schema_changes"] or section.get("schema_mode") == "overwrite":
+                    return False
+                continue  # a lakehouse write that recorded no schema change
+            if commit.operation.upper() in _MAINTENANCE:
+                continue  # rewrites or deletes files without changing rows or schema
+            # Another engine's commit: look at the version itself.
+            if storage.properties_at(self.path, commit.version).get(_CDF, "false").lower() != "true":
+                return False
+            if not storage.arrow_schema(self.path, commit.version).equals(expected):
+                return False
+        return True
 
     # --- retention ---------------------------------------------------------------------------------------
 
@@ -505,7 +616,8 @@ class Dataset:
         retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)
 
 
-def _key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
+def key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
+    """The key columns of a write as a list; raises InvalidArgument unless keys and ``upsert`` go together."""
     keys = [key] if isinstance(key, str) else list(key or [])
     if mode == "upsert" and not keys:
         msg = "mode='upsert' needs key=[columns] to match rows on"
@@ -540,11 +652,6 @@ def _check_keys(rows: pa.Table, keys: list[str], name: str) -> None:
         raise InvalidData(msg)
 
 
-def _resolve_ref(lakehouse: Lakehouse, ref: Ref) -> tuple[Dataset, int]:
-    ds = Dataset(lakehouse, ref.name)
-    return ds, ds.resolve(ref.version, tag=ref.tag, as_of=ref.as_of)
-
-
 def default_actor() -> str:
     try:
         return getpass.getuser()
@@ -552,4 +659,4 @@ def default_actor() -> str:
         return "unknown"
 
 
-__all__ = ["Dataset", "DatasetVersion", "TableNotFound", "default_actor"]
+__all__ = ["Dataset", "DatasetVersion", "default_actor"]

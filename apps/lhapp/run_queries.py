@@ -1,0 +1,104 @@
+"""Cached reads behind the Experiments, Compare, Run and Live pages (public ``lakehouse`` API only).
+
+Run tables depend on the run events, inputs and metric summaries; curves on the metric points. Each
+function takes the versions of what it reads as ``stamp`` (see :func:`lhapp.shell.stamp`).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+import lakehouse
+from lhapp.shell import Stamp, handle, stamp
+
+RUN_TABLES = ("tracking/runs", "tracking/inputs", "tracking/metric_summaries")
+POINT_TABLES = (*RUN_TABLES, "tracking/metrics")
+PICKER_LIMIT = 1000  # runs offered in a picker; the rest are reached by filtering or by link
+
+
+def runs_stamp() -> Stamp:
+    return stamp(*RUN_TABLES)
+
+
+def points_stamp() -> Stamp:
+    return stamp(*POINT_TABLES)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def experiments(stamp: Stamp) -> pl.DataFrame:
+    return handle().experiments()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def runs(experiment: str | None, stamp: Stamp) -> pl.DataFrame:
+    """``lh.runs()`` of one experiment (all if None), newest first."""
+    return handle().runs(experiment)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def run_info(run_id: str, stamp: Stamp) -> lakehouse.RunInfo:
+    return handle().run(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def comparison(run_ids: tuple[str, ...], stamp: Stamp) -> lakehouse.RunComparison:
+    return handle().compare(list(run_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def points(run_ids: tuple[str, ...], keys: tuple[str, ...] | None, max_points: int, stamp: Stamp) -> pl.DataFrame:
+    """Metric points of some runs, downsampled by the query layer to ``max_points`` per curve."""
+    if not run_ids:
+        return pl.DataFrame(
+            schema={
+                "run_id": pl.String,
+                "key": pl.String,
+                "step": pl.Int64,
+                "timestamp": pl.Datetime("us", "UTC"),
+                "value": pl.Float64,
+            }
+        )
+    return handle().metrics(list(run_ids), keys=None if keys is None else list(keys), max_points=max_points)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lineage(ref: str, stamp: Stamp) -> pl.DataFrame:
+    """The runs that used the dataset version ``ref`` names."""
+    return handle().lineage(ref)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def usage(dataset: str, stamp: Stamp) -> pl.DataFrame:
+    """How many runs used each version of ``dataset``: ``version, runs``."""
+    table = handle().runs().select("run_id", "inputs").explode("inputs").drop_nulls("inputs")
+    prefix = f"{dataset}:v"
+    return (
+        table.filter(pl.col("inputs").str.starts_with(prefix))
+        .with_columns(pl.col("inputs").str.strip_prefix(prefix).cast(pl.Int64).alias("version"))
+        .group_by("version")
+        .agg(pl.col("run_id").n_unique().alias("runs"))
+        .sort("version", descending=True)
+    )
+
+
+def has_runs(stamp: Stamp) -> bool:
+    """Whether any run was ever recorded (without folding the runs)."""
+    return any(table == "tracking/runs" for table, _ in stamp[1])
+
+
+def resolve_run(text: str, known: pl.DataFrame | None = None) -> str:
+    """The run id ``text`` names (id, unique prefix or unique name); raises ``RunNotFound`` otherwise.
+
+    A full id found in ``known`` (a runs table already at hand) needs no lookup.
+    """
+    if known is not None and known.filter(pl.col("run_id") == text).height:
+        return text
+    return run_info(text, runs_stamp()).id
+
+
+def label(row: dict[str, object]) -> str:
+    """How a run is shown in pickers: its name and the start of its id."""
+    name = row.get("name") or ""
+    rid = str(row["run_id"])
+    return f"{name} · {rid[:8]}" if name else rid[:8]

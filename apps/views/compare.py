@@ -1,0 +1,97 @@
+"""Compare: overlaid metric curves, the params that differ, summaries and dataset versions of some runs.
+
+The runs are in the URL (``?runs=<id>,<id>``), so a comparison can be shared as a link.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+import lakehouse
+from lhapp import charts, params, styling
+from lhapp import run_queries as rq
+from lhapp.shell import empty_lakehouse, error, guarded, handle, table
+
+st.title("Compare runs")
+
+versions = rq.runs_stamp()
+if not rq.has_runs(versions):
+    empty_lakehouse("runs")
+    st.stop()
+
+# Runs named in the URL: ids, unique id prefixes or unique names. Unknown ones are reported, not fatal.
+everyone = rq.runs(None, versions)
+wanted: list[str] = []
+for text in params.raw_list("runs"):
+    try:
+        wanted.append(rq.resolve_run(text, everyone))
+    except lakehouse.LakehouseError as e:
+        error(f"`runs={text}` in the URL: {e}")
+wanted = list(dict.fromkeys(wanted))
+
+picked_rows = everyone.filter(pl.col("run_id").is_in(wanted))
+offered = pl.concat([picked_rows, everyone.head(rq.PICKER_LIMIT)]).unique("run_id", keep="first", maintain_order=True)
+names = dict(zip(offered.get_column("run_id").to_list(), offered.get_column("name").to_list(), strict=True))
+if "compare_runs" not in st.session_state:
+    st.session_state.compare_runs = wanted
+chosen = st.multiselect(
+    "Runs",
+    list(dict.fromkeys([*wanted, *names])),
+    key="compare_runs",
+    format_func=lambda r: rq.label({"run_id": r, "name": names.get(r)}),
+    placeholder="pick runs, or select them on the Experiments page",
+)
+st.query_params["runs"] = ",".join(chosen)
+if len(chosen) < 1:
+    st.info("Pick runs to compare above, or tick them in the table on the Experiments page.")
+    st.stop()
+
+comparison = rq.comparison(tuple(chosen), versions)
+labels = {r: comparison.labels[r] for r in comparison.run_ids}
+
+with st.container(border=True):
+    options, x_col, smooth_col, log_col = st.columns([3, 1.2, 1.2, 0.8])
+    all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
+    keys = options.multiselect("Metrics", all_keys, default=charts.default_keys(all_keys), key="compare_keys")
+    x_axis = x_col.radio("x axis", charts.X_AXES, key="compare_x", horizontal=False)
+    smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing")
+    log_y = log_col.toggle("Log scale", key="compare_log")
+
+max_points = handle().settings.app_max_points
+with guarded("Metric curves"):
+    points = rq.points(tuple(chosen), tuple(keys), max_points, rq.points_stamp())
+    if not keys:
+        st.info("Pick metrics to plot.")
+    cells = st.columns(2)
+    for i, key in enumerate(keys):
+        with cells[i % 2]:
+            figure = charts.curves(points, key, labels=labels, x_axis=x_axis, smoothing=smoothing, log_y=log_y)
+            st.plotly_chart(figure, key=f"curve:{key}")
+    st.caption(f"Each curve is downsampled to at most {max_points:,} points, keeping every extreme.")
+
+with guarded("Params"):
+    st.subheader("Params")
+    show_all = st.toggle("Show params that are the same too", key="compare_all_params")
+    frame = styling.params_table(comparison, show_all=show_all)
+    if frame.height == 0:
+        shared = [k for k, v in comparison.same_params.items() if v is not None]
+        st.caption("The runs share every param." if shared else "The runs have no params.")
+    else:
+        table(styling.highlight_differences(frame, labels), key="params_table")
+
+with guarded("Metric summaries"):
+    st.subheader("Metric summaries")
+    summaries = comparison.metrics.rename(labels)
+    table(summaries, key="metrics_table")
+
+with guarded("Datasets"):
+    st.subheader("Dataset versions used")
+    if comparison.inputs.height == 0:
+        st.caption("None of these runs recorded a dataset input.")
+    else:
+        table(comparison.inputs.rename(labels), key="inputs_table")
+
+links = st.columns(min(len(chosen), 6))
+for i, run_id in enumerate(chosen[:6]):
+    links[i].page_link("views/run.py", label=labels[run_id], icon=":material/monitoring:", query_params={"run": run_id})

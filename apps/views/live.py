@@ -1,0 +1,111 @@
+"""Live: a running run's curves, re-read every few seconds so overfitting shows before the run ends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import streamlit as st
+
+import lakehouse
+from lhapp import charts, params
+from lhapp import run_queries as rq
+from lhapp.shell import empty_lakehouse, error, guarded, handle
+
+st.title("Live")
+
+versions = rq.runs_stamp()
+runs = rq.runs(None, versions)
+if runs.is_empty():
+    empty_lakehouse("runs")
+    st.stop()
+
+given = params.raw("run")
+wanted: str | None = None
+if given is not None:
+    try:
+        wanted = rq.resolve_run(given, runs)
+    except lakehouse.LakehouseError as e:
+        error(f"`run={given}` in the URL: {e}")
+running = runs.filter(pl.col("status") == "RUNNING")
+options = running.get_column("run_id").to_list()
+if wanted is not None and wanted not in options:
+    options.insert(0, wanted)  # a run that just finished stays on screen with its final curves
+if not options:
+    st.info(
+        "No run is running right now. Runs appear here while they train and log through lakehouse "
+        "(`run.log(...)` or the Keras callback); finished runs are on the Run page.",
+        icon=":material/timer_off:",
+    )
+    st.stop()
+
+names = dict(zip(runs.get_column("run_id").to_list(), runs.get_column("name").to_list(), strict=True))
+picker, toggle = st.columns([3, 1])
+picked = picker.selectbox(
+    "Running run",
+    options,
+    index=options.index(wanted) if wanted in options else 0,
+    format_func=lambda r: rq.label({"run_id": r, "name": names.get(r)}),
+    key=f"live_picker:{wanted}",
+)
+assert picked is not None
+st.query_params["run"] = picked
+interval = handle().settings.app_refresh_seconds
+auto = toggle.toggle(f"Auto-refresh every {interval} s", value=True, key="live_auto")
+
+
+def overfitting(points: pl.DataFrame, key: str) -> str | None:
+    """A warning when ``val_<key>`` has risen for a while from its best step while ``key`` kept falling."""
+    val = points.filter(pl.col("key") == f"val_{key}").sort("step")
+    train = points.filter(pl.col("key") == key).sort("step")
+    if val.height < 3 or train.height < 3:
+        return None
+    best = val.row(int(val.get_column("value").arg_min() or 0), named=True)
+    last = val.row(-1, named=True)
+    after = train.filter(pl.col("step") >= best["step"]).get_column("value")
+    # Noise is not a trend: ask for a few steps past the best and a rise of at least 2 %.
+    rising = last["step"] - best["step"] >= 3 and last["value"] > best["value"] * 1.02
+    if rising and after.len() > 1 and after[-1] < after[0]:
+        return (
+            f"`val_{key}` has risen since step {best['step']} ({best['value']:.4g} → {last['value']:.4g}) "
+            f"while `{key}` kept falling: the model is overfitting."
+        )
+    return None
+
+
+@st.fragment(run_every=interval if auto else None)
+def live(run_id: str) -> None:
+    with guarded("The live view"):
+        info = rq.run_info(run_id, rq.runs_stamp())
+        points = rq.points((run_id,), None, handle().settings.app_max_points, rq.points_stamp())
+        newest = points.get_column("timestamp").max() if points.height else None
+        facts = st.columns(4)
+        facts[0].metric("Status", info.status)
+        facts[1].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
+        facts[2].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
+        age = (datetime.now(UTC) - newest).total_seconds() if isinstance(newest, datetime) else None
+        facts[3].metric("Last point", "—" if age is None else f"{age:.0f} s ago")
+        if info.status != "RUNNING":
+            st.success(f"The run ended: {info.status}. Its full record is on the Run page.")
+        keys = sorted(points.get_column("key").unique().to_list())
+        paired = [k for k in keys if not k.startswith("val_") and f"val_{k}" in keys]
+        alone = [k for k in keys if k not in paired and not (k.startswith("val_") and k[4:] in paired)]
+        for key in paired:
+            warning = overfitting(points, key)
+            if warning:
+                st.warning(warning, icon=":material/trending_up:")
+        cells = st.columns(2)
+        labels = {run_id: info.name or run_id[:8]}
+        for i, key in enumerate([*paired, *alone]):
+            with cells[i % 2]:
+                if key in paired:
+                    figure = charts.train_vs_validation(points, key)
+                else:
+                    figure = charts.curves(points, key, labels=labels, height=340)
+                st.plotly_chart(figure, key=f"live_curve:{key}")
+        if not keys:
+            st.caption("No metrics logged yet; they appear here as soon as the run's first batch is committed.")
+        st.caption(f"Read at {datetime.now(UTC):%H:%M:%S} UTC" + (f", again every {interval} s." if auto else "."))
+
+
+live(picked)

@@ -1,0 +1,141 @@
+"""Run: one run's params, tags, status, environment, metric curves and the dataset versions it used."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+import lakehouse
+from lhapp import charts, params
+from lhapp import run_queries as rq
+from lhapp.shell import empty_lakehouse, error, guarded, handle, table
+
+st.title("Run")
+
+versions = rq.runs_stamp()
+recent = rq.runs(None, versions)
+if recent.is_empty():
+    empty_lakehouse("runs")
+    st.stop()
+
+# ``?run=`` takes an id, a unique id prefix or a unique run name.
+given = params.raw("run")
+run_id: str | None = None
+if given is not None:
+    try:
+        run_id = rq.resolve_run(given, recent)
+    except lakehouse.LakehouseError as e:
+        error(f"`run={given}` in the URL: {e}")
+options = recent.head(rq.PICKER_LIMIT).get_column("run_id").to_list()
+if run_id is not None and run_id not in options:
+    options.insert(0, run_id)
+names = dict(zip(recent.get_column("run_id").to_list(), recent.get_column("name").to_list(), strict=True))
+picked = st.selectbox(
+    "Run",
+    options,
+    index=options.index(run_id) if run_id is not None else 0,
+    format_func=lambda r: rq.label({"run_id": r, "name": names.get(r)}),
+    key=f"run_picker:{run_id}",
+)
+assert picked is not None
+st.query_params["run"] = picked
+info = rq.run_info(picked, versions)
+
+badge = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "orange"}.get(info.status, "gray")
+st.subheader(f"{info.name or info.id} :{badge}-badge[{info.status}]")
+facts = st.columns(5)
+facts[0].metric("Experiment", info.experiment or "default")
+facts[1].metric("Status", info.status)
+facts[2].metric("Duration", f"{info.duration_s:.1f} s" if info.duration_s is not None else "running")
+facts[3].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
+facts[4].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
+started = info.start_time.strftime("%Y-%m-%d %H:%M:%S UTC") if info.start_time else "—"
+st.caption(f"run id `{info.id}` · started {started} · job type {info.job_type or '—'} · {info.lifecycle}")
+if info.status == "RUNNING":
+    st.page_link("views/live.py", label="Watch it live", icon=":material/timer:", query_params={"run": info.id})
+
+with guarded("Metric curves"):
+    st.subheader("Metrics")
+    keys = charts.default_keys(list(info.metrics), limit=len(info.metrics))
+    if not keys:
+        st.caption("This run logged no metrics.")
+    else:
+        x_col, log_col = st.columns([3, 1])
+        x_axis = x_col.radio("x axis", charts.X_AXES, key="run_x", horizontal=True)
+        log_y = log_col.toggle("Log scale", key="run_log")
+        max_points = handle().settings.app_max_points
+        points = rq.points((info.id,), tuple(keys), max_points, rq.points_stamp())
+        labels = {info.id: info.name or info.id[:8]}
+        cells = st.columns(2)
+        for i, key in enumerate(keys):
+            with cells[i % 2]:
+                figure = charts.curves(points, key, labels=labels, x_axis=x_axis, log_y=log_y, height=300)
+                st.plotly_chart(figure, key=f"run_curve:{key}")
+        summary = pl.DataFrame(
+            [
+                {
+                    "metric": m.key,
+                    "last": m.last,
+                    "min": m.min,
+                    "max": m.max,
+                    "points": m.count,
+                    "last step": m.last_step,
+                }
+                for m in info.metrics.values()
+            ]
+        )
+        table(summary, key="run_metrics_table")
+
+left, right = st.columns(2)
+with left, guarded("Params"):
+    st.subheader("Params")
+    if info.params:
+        table(pl.DataFrame({"param": list(info.params), "value": list(info.params.values())}), key="run_params_table")
+    else:
+        st.caption("No params.")
+with right, guarded("Tags"):
+    st.subheader("Tags")
+    if info.tags:
+        table(pl.DataFrame({"tag": list(info.tags), "value": list(info.tags.values())}), key="run_tags_table")
+    else:
+        st.caption("No tags.")
+
+with guarded("Inputs"):
+    st.subheader("Dataset versions used")
+    if not info.inputs:
+        st.caption("This run recorded no dataset inputs.")
+    else:
+        inputs = pl.DataFrame(
+            [
+                {"dataset": i.dataset, "version": i.version, "asked for": i.ref, "context": i.context, "at": i.at}
+                for i in info.inputs
+            ]
+        )
+        table(inputs, key="run_inputs_table")
+        links = st.columns(min(len(info.inputs), 4))
+        for i, used in enumerate(info.inputs[:4]):
+            links[i].page_link(
+                "views/datasets.py",
+                label=f"{used.version_ref}",
+                icon=":material/dataset:",
+                query_params={"dataset": used.dataset, "tab": "Preview", "ref": used.version_ref},
+            )
+
+with guarded("Environment"):
+    st.subheader("Environment")
+    env = dict(info.environment)
+    packages = env.pop("packages", None)
+    git = {k: env.pop(k) for k in list(env) if k.startswith("git_")}
+    a, b = st.columns(2)
+    with a:
+        st.caption("Where it ran")
+        st.json(env, expanded=True)
+    with b:
+        st.caption("Git")
+        st.json(git or {"git_commit": None}, expanded=True)
+    if packages:
+        with st.expander(f"Packages ({len(packages)})"):
+            table(
+                pl.DataFrame({"package": list(packages), "version": [str(v) for v in packages.values()]}),
+                key="run_packages_table",
+            )

@@ -1,0 +1,240 @@
+"""Maintenance of every table under a root, with either engine: ``lakehouse maintain [--engine spark]``.
+
+The plan is the same for both engines; what differs is who rewrites the files:
+
+* **datasets**: compact small files into larger ones (a version with ``data_change`` false), checkpoint, and
+  with ``vacuum`` delete the files no version needs any more, except those of *pinned* versions (tagged, or
+  used by a run), whose log entries are kept too;
+* **tracking tables** (``runs``, ``inputs``, ``metric_summaries``, ``metrics``): the steps of
+  :mod:`lakehouse.tracking.maintenance` (prune superseded summary rows, compact each run's partition into one
+  file, checkpoint), then vacuum. The metrics fact table is partitioned by ``run_id``, so compacting it is
+  what clusters it by run: one file per run (Z-ordering by a partition column is not possible, nor needed);
+* **other tables** (``_catalog/*``, ``_quarantine/*``, and the tracking tables written synchronously rather than
+  by the metrics writer: ``tracking/experiments``, ``tracking/logged_models``): compact, checkpoint, vacuum. None
+  of them has versions to pin: readers fold every row of the latest version.
+
+This module runs the plan with delta-rs; :mod:`lakehouse.spark.maintain` runs it with Spark (OPTIMIZE,
+a Delta checkpoint and VACUUM), with the same vacuum rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from lakehouse import storage
+from lakehouse.catalog import registry
+from lakehouse.datasets import retention
+from lakehouse.errors import InvalidArgument, TableNotFound
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
+
+Kind = Literal["dataset", "tracking", "table"]
+Engine = Literal["embedded", "spark"]
+ENGINES: tuple[Engine, ...] = ("embedded", "spark")
+# Tables lakehouse keeps besides datasets and the tracking tables, by folder under the root.
+_TABLE_FOLDERS = ("_catalog", "_quarantine")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One table to maintain."""
+
+    table: str  # "datasets/<name>", a tracking table's short name, or a location under the root
+    path: Path
+    kind: Kind
+    dataset: str | None = None
+
+
+@dataclass(frozen=True)
+class TableReport:
+    """What maintenance did to one table."""
+
+    table: str
+    kind: Kind
+    files_before: int = 0
+    files_after: int = 0
+    version_before: int | None = None
+    version_after: int | None = None
+    compacted: bool = False  # files were rewritten
+    rows_pruned: int = 0  # superseded metric summaries deleted
+    checkpointed: bool = False
+    vacuumed_files: int = 0  # deleted (or, with dry_run, that would be)
+    vacuumed: tuple[str, ...] = ()  # their paths relative to the table
+    pinned_versions: Mapping[int, list[str]] = field(default_factory=dict)
+    skipped: str | None = None  # what was not done, and why
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["vacuumed"] = list(self.vacuumed)
+        out["pinned_versions"] = {str(k): v for k, v in self.pinned_versions.items()}
+        return out
+
+
+@dataclass(frozen=True)
+class MaintenanceReport:
+    engine: Engine
+    dry_run: bool
+    tables: tuple[TableReport, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"engine": self.engine, "dry_run": self.dry_run, "tables": [t.to_dict() for t in self.tables]}
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Which steps to run, and how."""
+
+    compact: bool = True
+    checkpoint: bool = True
+    vacuum: bool = False
+    retention_hours: int | None = None  # default: settings.vacuum_retention_hours
+    dry_run: bool = False  # vacuum lists the files instead of deleting them
+
+    def hours(self, lh: Lakehouse) -> int:
+        hours = lh.settings.vacuum_retention_hours if self.retention_hours is None else self.retention_hours
+        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
+            msg = f"retention_hours must be a non-negative integer, got {self.retention_hours!r}"
+            raise InvalidArgument(msg)
+        return hours
+
+
+def targets(
+    lh: Lakehouse,
+    *,
+    datasets: Sequence[str] | None = None,
+    tracking: Sequence[str] | None = None,
+) -> list[Target]:
+    """Tables to maintain: everything, or only the named datasets and tracking tables (short names)."""
+    everything = datasets is None and tracking is None
+    names = registry.dataset_names(lh.layout)
+    if datasets is not None:
+        for name in datasets:
+            _ = lh.dataset(name).latest_version  # a clear DatasetNotFound (with a hint) for a typo
+        names = [n for n in names if n in set(datasets)]
+    found = [Target(f"datasets/{n}", lh.layout.dataset(n), "dataset", dataset=n) for n in names]
+    known = lh.layout.tracking_tables
+    synchronous = lh.layout.registry_tables
+    for name in tracking or []:
+        if name not in known and name not in synchronous:
+            msg = f"unknown tracking table {name!r}; choose from {', '.join([*known, *synchronous])}"
+            raise InvalidArgument(msg)
+    for name, path in known.items():
+        if everything or (tracking is not None and name in tracking):
+            found.append(Target(name, path, "tracking"))
+    for name, path in synchronous.items():
+        # Only where MLflow (or the registry) created them: most roots have neither.
+        if (everything or (tracking is not None and name in tracking)) and storage.exists(path):
+            found.append(Target(f"tracking/{name}", path, "table"))
+    if everything:
+        for folder in _TABLE_FOLDERS:
+            base = lh.root / folder
+            if base.is_dir():
+                found.extend(
+                    Target(str(child.relative_to(lh.root)), child, "table")
+                    for child in sorted(base.iterdir())
+                    if child.is_dir() and storage.exists(child)
+                )
+    return found
+
+
+def pins(lh: Lakehouse, target: Target) -> dict[int, list[str]]:
+    """Versions vacuum must keep readable; for datasets their log retention is stretched to cover them."""
+    if target.dataset is None:
+        return {}
+    ds = lh.dataset(target.dataset)
+    pinned = ds.pinned_versions()
+    if pinned:
+        retention.ensure_log_covers(str(ds.path), ds.version(min(pinned)).created_at)
+    return pinned
+
+
+@dataclass
+class Facts:
+    """What one engine did to one table, gathered step by step."""
+
+    compacted: bool = False
+    rows_pruned: int = 0
+    checkpointed: bool = False
+    vacuumed: list[str] = field(default_factory=list)
+    pinned: dict[int, list[str]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+def run(
+    lh: Lakehouse,
+    work: Sequence[Target],
+    steps: Steps,
+    one_table: Callable[[Target, int, Facts], None],
+    *,
+    engine: Engine,
+) -> MaintenanceReport:
+    """Run ``one_table`` (an engine's steps) over ``work`` and report before/after facts of every table."""
+    hours = steps.hours(lh)
+    reports = []
+    for target in work:
+        try:
+            before = storage.live_files(target.path)
+        except TableNotFound:
+            reports.append(TableReport(target.table, target.kind, skipped="table does not exist yet"))
+            continue
+        facts = Facts()
+        one_table(target, hours, facts)
+        after = storage.live_files(target.path)
+        reports.append(
+            TableReport(
+                table=target.table,
+                kind=target.kind,
+                files_before=len(before.files),
+                files_after=len(after.files),
+                version_before=before.version,
+                version_after=after.version,
+                compacted=facts.compacted,
+                rows_pruned=facts.rows_pruned,
+                checkpointed=facts.checkpointed,
+                vacuumed_files=len(facts.vacuumed),
+                vacuumed=tuple(facts.vacuumed),
+                pinned_versions=facts.pinned,
+                skipped="; ".join(facts.skipped) or None,
+            )
+        )
+    return MaintenanceReport(engine, steps.dry_run, tuple(reports))
+
+
+def maintain_embedded(
+    lh: Lakehouse,
+    *,
+    datasets: Sequence[str] | None = None,
+    tracking: Sequence[str] | None = None,
+    steps: Steps | None = None,
+) -> MaintenanceReport:
+    """Maintain tables with delta-rs (no JVM)."""
+    steps = steps or Steps()
+
+    def one(target: Target, hours: int, facts: Facts) -> None:
+        if target.kind == "tracking":
+            # The tracking tables' own routine: prune summaries, compact by run, checkpoint.
+            from lakehouse.tracking import maintenance as tracking_maintenance
+
+            if steps.compact or steps.checkpoint:
+                (done,) = tracking_maintenance.maintain(lh.layout, lh.settings, tables=[target.table]).tables
+                facts.compacted, facts.rows_pruned = done.compacted, done.rows_pruned
+                facts.checkpointed = done.checkpointed
+                facts.skipped.extend([done.skipped] if done.skipped else [])
+        else:
+            if steps.compact:
+                metrics = storage.compact(target.path, max_commit_retries=lh.settings.max_commit_retries)
+                facts.compacted = bool(metrics.get("numFilesRemoved"))
+            if steps.checkpoint:
+                storage.checkpoint(target.path)
+                facts.checkpointed = True
+        if steps.vacuum:
+            facts.pinned = pins(lh, target)
+            facts.vacuumed = storage.vacuum(
+                target.path, retention_hours=hours, dry_run=steps.dry_run, keep_versions=list(facts.pinned)
+            )
+
+    return run(lh, targets(lh, datasets=datasets, tracking=tracking), steps, one, engine="embedded")

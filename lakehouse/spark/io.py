@@ -1,0 +1,462 @@
+"""Dataset versions as Spark DataFrames, and DataFrames as new dataset versions.
+
+A Spark write follows the same plan as an embedded one (:mod:`lakehouse.datasets.schema` decides the
+schema, :func:`lakehouse.datasets.versions.build_user_metadata` the commit's ``userMetadata``), so
+``Dataset.history()`` shows versions alike whichever engine wrote them. References are resolved by the
+embedded side and read with ``versionAsOf``, so both engines agree on what ``name:prod`` or ``name@time`` is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from lakehouse import storage
+from lakehouse.catalog.tables import table_properties
+from lakehouse.datasets import schema as schemas
+from lakehouse.datasets.dataset import Dataset, key_list
+from lakehouse.datasets.versions import SECTION, DatasetVersion, SchemaChange, build_user_metadata
+from lakehouse.errors import (
+    CommitConflict,
+    InvalidArgument,
+    InvalidData,
+    LakehouseError,
+    TableNotFound,
+    VersionNotFound,
+)
+from lakehouse.refs import Ref, parse_ref
+from lakehouse.spark import _schema
+from lakehouse.spark._errors import translated
+from lakehouse.spark.session import spark_session
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
+
+WriteMode = Literal["append", "overwrite", "upsert"]
+SchemaMode = Literal["merge", "overwrite"]
+_MODES = ("append", "overwrite", "upsert")
+JOB_APP_PREFIX = "lakehouse.job/"
+# Delta's idempotent-write confs for DML (MERGE); DataFrame writes take the txnAppId/txnVersion options.
+_TXN_APP_CONF = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION_CONF = "spark.databricks.delta.write.txnVersion"
+_USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@dataclass(frozen=True)
+class SparkWrite:
+    """The outcome of a Spark write: the version, and whether a retried job found its work already done."""
+
+    version: DatasetVersion
+    skipped: bool = False
+
+
+SessionSource = SparkSession | Callable[[], SparkSession] | None
+
+
+def session_for(lh: Lakehouse, spark: SessionSource) -> SparkSession:
+    """The session to use: the given one, one from a factory (started only when needed), or the default."""
+    if spark is None:
+        return spark_session(lh.settings)
+    if isinstance(spark, SparkSession):
+        return spark
+    return spark()
+
+
+def read_dataset(lh: Lakehouse, ref: str | Ref, *, spark: SparkSession | None = None) -> DataFrame:
+    """The version a reference names (``name``, ``name:v3``, ``name:<tag>``, ``name@<time>``) as a DataFrame."""
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    ds = lh.dataset(parsed.name)
+    number = ds.resolve(parsed.version, tag=parsed.tag, as_of=parsed.as_of)
+    if number != storage.latest_version(ds.path) and storage.missing_files(ds.path, number):
+        msg = (
+            f"version {number} of dataset {ds.name!r} is no longer readable: its data files were removed by "
+            "vacuum (tagged versions and versions used by runs are always kept)"
+        )
+        raise VersionNotFound(msg)
+    session = session_for(lh, spark)
+    with translated(f"reading {ds.name}:v{number}", ds.path):
+        return session.read.format("delta").option("versionAsOf", number).load(str(ds.path))
+
+
+def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) -> DataFrame:
+    """Any table under the root by its relative location, e.g. ``tracking/metrics``."""
+    path = (lh.root / table).resolve()
+    if lh.root.resolve() not in path.parents:
+        msg = f"table {table!r} is outside the lakehouse root {str(lh.root)!r}"
+        raise InvalidArgument(msg)
+    if not storage.exists(path):
+        msg = f"no Delta table {table!r} under {str(lh.root)!r}"
+        raise TableNotFound(msg)
+    session = session_for(lh, spark)
+    with translated(f"reading {table}", path):
+        return session.read.format("delta").load(str(path))
+
+
+def write_dataset(
+    lh: Lakehouse,
+    name: str,
+    df: DataFrame,
+    *,
+    mode: WriteMode = "append",
+    key: str | Sequence[str] | None = None,
+    schema_mode: SchemaMode | None = None,
+    partition_by: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: str | None = None,
+    description: str | None = None,
+    labelled_by: str | None = None,
+    job_id: str | None = None,
+) -> DatasetVersion:
+    """Write a Spark DataFrame as a new version of dataset ``name`` (same options as ``Dataset.write``).
+
+    ``job_id`` makes the write idempotent: a retried job with the same id commits nothing new and gets
+    back the version the first attempt wrote (Delta app transactions, ``txnAppId``/``txnVersion``).
+
+    Raises:
+        SchemaMismatch: the DataFrame's schema differs and evolution was not asked for. Nothing is written.
+        InvalidData / InvalidArgument / InvalidMetadata: bad input. Nothing is written.
+    """
+    return commit_dataframe(
+        lh,
+        name,
+        df,
+        mode=mode,
+        key=key,
+        schema_mode=schema_mode,
+        partition_by=partition_by,
+        metadata=metadata,
+        created_by=created_by,
+        description=description,
+        labelled_by=labelled_by,
+        job_id=job_id,
+    ).version
+
+
+def check_job_id(job_id: str | None) -> str | None:
+    if job_id is None:
+        return None
+    if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > 200 or not job_id.isprintable():
+        msg = f"job id must be a printable, non-empty string of at most 200 characters, got {job_id!r}"
+        raise InvalidArgument(msg)
+    return job_id
+
+
+def job_app_id(job_id: str) -> str:
+    """The Delta app transaction id of a job: one per job, recorded at transaction version 0."""
+    return JOB_APP_PREFIX + job_id
+
+
+def job_done(path: Any, job_id: str | None) -> bool:
+    """True if the table records a commit of ``job_id`` (its app transaction)."""
+    return job_id is not None and storage.transaction_version(path, job_app_id(job_id)) is not None
+
+
+def version_of_job(ds: Dataset, job_id: str) -> DatasetVersion:
+    """The version a job wrote, found by the ``job_id`` in its commit's ``userMetadata``."""
+    for commit in storage.history(ds.path):
+        section = commit.user_metadata.get(SECTION)
+        if isinstance(section, Mapping) and section.get("job_id") == job_id:
+            return ds.version(commit.version)
+    msg = f"job {job_id!r} committed to dataset {ds.name!r} but its version is no longer in the log"
+    raise VersionNotFound(msg)
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """Everything decided before a Spark write touches the table; building it raises on bad input."""
+
+    dataset: Dataset
+    mode: WriteMode
+    keys: tuple[str, ...]
+    schema_mode: SchemaMode | None
+    partition_by: tuple[str, ...]
+    creating: bool
+    target: StructType
+    changes: tuple[SchemaChange, ...]
+    user_metadata: Mapping[str, Any]
+    job_id: str | None
+
+    @property
+    def write_id(self) -> str:
+        return str(self.user_metadata[SECTION]["write_id"])
+
+    def with_metadata(self, key: str, value: Any) -> WritePlan:
+        """The same plan with one more top-level ``userMetadata`` key (facts known only after planning)."""
+        return dataclasses.replace(self, user_metadata={**self.user_metadata, key: value})
+
+
+def plan_write(
+    lh: Lakehouse,
+    name: str,
+    schema: StructType,
+    *,
+    mode: WriteMode = "append",
+    key: str | Sequence[str] | None = None,
+    schema_mode: SchemaMode | None = None,
+    partition_by: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: str | None = None,
+    description: str | None = None,
+    labelled_by: str | None = None,
+    job_id: str | None = None,
+) -> WritePlan:
+    """Check a write of rows with ``schema`` into dataset ``name`` and decide its schema and metadata.
+
+    Raises SchemaMismatch / InvalidArgument / InvalidMetadata exactly as ``Dataset.write`` does; runs no
+    Spark job and writes nothing.
+    """
+    ds = lh.dataset(name)
+    if mode not in _MODES:
+        msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
+        raise InvalidArgument(msg)
+    keys = key_list(key, mode)
+    if schema_mode not in (None, "merge", "overwrite"):
+        msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
+        raise InvalidArgument(msg)
+    job_id = check_job_id(job_id)
+    section: dict[str, Any] = {"mode": mode, "key": keys or None, "schema_mode": schema_mode}
+    if job_id is not None:
+        section["job_id"] = job_id
+    user_metadata = build_user_metadata(
+        metadata,
+        created_by=created_by if created_by is not None else lh.actor,
+        description=description,
+        labelled_by=labelled_by,
+        section=section,
+    )
+    incoming = _schema.to_arrow(schema)
+    creating = not ds.exists()
+    changes: list[SchemaChange] = []
+    if creating:
+        target = incoming
+        _check_columns(partition_by or [], target.names, "partition column")
+    else:
+        target, changes = schemas.plan(
+            storage.arrow_schema(ds.path), incoming, dataset=ds.name, mode=mode, schema_mode=schema_mode
+        )
+        current = storage.partition_columns(ds.path)
+        if partition_by and list(partition_by) != current:
+            msg = (
+                f"dataset {ds.name!r} is partitioned by {current}; partition_by={list(partition_by)} can only be "
+                "given when the dataset is created"
+            )
+            raise InvalidArgument(msg)
+    _check_columns(keys, target.names, "key column")
+    user_metadata[SECTION]["schema_changes"] = [c.__dict__ for c in changes]
+    return WritePlan(
+        dataset=ds,
+        mode=mode,
+        keys=tuple(keys),
+        schema_mode=schema_mode,
+        partition_by=tuple(partition_by or ()),
+        creating=creating,
+        target=_schema.to_spark(target),
+        changes=tuple(changes),
+        user_metadata=user_metadata,
+        job_id=job_id,
+    )
+
+
+def commit_dataframe(
+    lh: Lakehouse,
+    name: str,
+    df: DataFrame,
+    *,
+    mode: WriteMode = "append",
+    key: str | Sequence[str] | None = None,
+    schema_mode: SchemaMode | None = None,
+    partition_by: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    created_by: str | None = None,
+    description: str | None = None,
+    labelled_by: str | None = None,
+    job_id: str | None = None,
+) -> SparkWrite:
+    """:func:`write_dataset`, also telling whether the job had committed already (``skipped``)."""
+    options: dict[str, Any] = {
+        "mode": mode,
+        "key": key,
+        "schema_mode": schema_mode,
+        "partition_by": partition_by,
+        "metadata": metadata,
+        "created_by": created_by,
+        "description": description,
+        "labelled_by": labelled_by,
+        "job_id": job_id,
+    }
+    plan = plan_write(lh, name, df.schema, **options)
+    if plan.job_id is not None and not plan.creating and job_done(plan.dataset.path, plan.job_id):
+        return SparkWrite(version_of_job(plan.dataset, plan.job_id), skipped=True)
+    for attempt in range(2):
+        try:
+            return execute(lh, plan, df)
+        except CommitConflict:
+            # Losing the race to create the dataset is retried once, re-planned against the new table.
+            if attempt == 1 or not plan.dataset.exists():
+                raise
+            plan = plan_write(lh, name, df.schema, **options)
+    msg = "unreachable"
+    raise AssertionError(msg)  # pragma: no cover
+
+
+def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool = False) -> SparkWrite:
+    """Commit ``df`` as the version ``plan`` describes and return it.
+
+    With the plan's ``job_id`` the commit carries the Delta app transaction of the job, so a concurrent or
+    retried attempt of the same job commits nothing (``skipped``).
+    """
+    ds = plan.dataset
+    rows = _schema.conform(df, plan.target)
+    if plan.mode == "upsert" and not keys_checked:
+        check_keys(rows, list(plan.keys), ds.name)
+    spark = df.sparkSession
+    text = json.dumps(plan.user_metadata, sort_keys=True)
+    app = job_app_id(plan.job_id) if plan.job_id is not None else None
+    with translated(f"{plan.mode} write", ds.path):
+        if plan.mode == "upsert" and not plan.creating:
+            _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
+        else:
+            _save(
+                rows,
+                str(ds.path),
+                mode="create" if plan.creating else plan.mode,
+                schema_mode=plan.schema_mode,
+                partition_by=plan.partition_by,
+                properties=spark_table_properties(lh, change_data_feed=True),
+                user_metadata=text,
+                app=app,
+                exists=ds.exists,
+            )
+    try:
+        number = ds.find_write(plan.write_id)
+    except LakehouseError:
+        if plan.job_id is None or not job_done(ds.path, plan.job_id):
+            raise
+        # A concurrent attempt of the same job committed first; Delta skipped ours.
+        return SparkWrite(version_of_job(ds, plan.job_id), skipped=True)
+    if plan.creating:
+        ds.register(plan.user_metadata)
+    return SparkWrite(ds.version(number))
+
+
+def spark_table_properties(lh: Lakehouse, *, change_data_feed: bool) -> dict[str, str]:
+    """Properties of a table Spark creates: the shared ones, and the protocol delta-rs would pick.
+
+    Without the explicit protocol, Delta 4 creates writer version 7 with table features for properties
+    given as write options; (1, 2) or (1, 4) with change data feed is what delta-rs creates, and what every
+    Delta reader understands.
+    """
+    props = table_properties(lh.settings, change_data_feed=change_data_feed)
+    props["delta.minReaderVersion"] = "1"
+    props["delta.minWriterVersion"] = "4" if change_data_feed else "2"
+    return props
+
+
+def _save(
+    rows: DataFrame,
+    path: str,
+    *,
+    mode: str,
+    schema_mode: SchemaMode | None,
+    partition_by: Sequence[str] | None,
+    properties: Mapping[str, str],
+    user_metadata: str,
+    app: str | None,
+    exists: Any,
+) -> None:
+    writer = rows.write.format("delta").option("userMetadata", user_metadata)
+    if app is not None:
+        writer = writer.option("txnAppId", app).option("txnVersion", "0")
+    if mode == "create":
+        writer = writer.mode("errorifexists").options(**properties)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+    else:
+        writer = writer.mode("overwrite" if mode == "overwrite" else "append")
+        if schema_mode == "merge":
+            writer = writer.option("mergeSchema", "true")
+        elif schema_mode == "overwrite":
+            writer = writer.option("overwriteSchema", "true")
+    try:
+        writer.save(path)
+    except Exception as e:
+        if mode == "create" and exists():
+            msg = f"another writer created the table at {path!r} concurrently"
+            raise CommitConflict(msg) from e
+        raise
+
+
+def _merge(
+    spark: SparkSession,
+    path: str,
+    rows: DataFrame,
+    keys: list[str],
+    schema_mode: SchemaMode | None,
+    user_metadata: str,
+    app: str | None,
+) -> None:
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    merger = DeltaTable.forPath(spark, path).alias("t").merge(rows.alias("s"), condition)
+    if schema_mode == "merge":
+        merger = merger.withSchemaEvolution()
+    confs = {_USER_METADATA_CONF: user_metadata}
+    if app is not None:
+        confs.update({_TXN_APP_CONF: app, _TXN_VERSION_CONF: "0"})
+    with session_conf(spark, confs):
+        merger.whenMatchedUpdateAll().whenNotMatchedInsertAll().execute()
+
+
+@contextmanager
+def session_conf(spark: SparkSession, values: Mapping[str, str]) -> Iterator[None]:
+    """Set SQL properties for the block and restore them afterwards (MERGE takes its options this way)."""
+    before = {k: spark.conf.get(k, None) for k in values}
+    for k, v in values.items():
+        spark.conf.set(k, v)
+    try:
+        yield
+    finally:
+        for k, old in before.items():
+            if old is None:
+                spark.conf.unset(k)
+            else:
+                spark.conf.set(k, old)
+
+
+def check_keys(rows: DataFrame, keys: list[str], name: str) -> None:
+    """Refuse an upsert whose input has null or repeated keys (MERGE would fail or insert twice)."""
+    any_null = F.lit(False)
+    for k in keys:
+        any_null = any_null | F.col(f"`{k}`").isNull()
+    with translated(f"checking the keys of the upsert into {name}"):
+        bad = (
+            rows.groupBy(*[F.col(f"`{k}`") for k in keys])
+            .count()
+            .where((F.col("count") > 1) | any_null)
+            .limit(4)
+            .collect()
+        )
+    if not bad:
+        return
+    nulls = [r for r in bad if any(r[k] is None for k in keys)]
+    if nulls:
+        msg = f"upsert into {name!r}: key column(s) {keys} contain nulls; every row needs a key"
+        raise InvalidData(msg)
+    sample = [{k: r[k] for k in keys} for r in bad[:3]]
+    msg = f"upsert into {name!r}: keys appear more than once in the input, e.g. {sample}; each key may appear once"
+    raise InvalidData(msg)
+
+
+def _check_columns(columns: Sequence[str], names: Sequence[str], what: str) -> None:
+    for c in columns:
+        if c not in names:
+            msg = f"{what} {c!r} is not in the data; columns are {list(names)}"
+            raise InvalidArgument(msg)

@@ -1,0 +1,210 @@
+"""The app in a real headless Chromium, served by ``lakehouse app`` as a user would start it.
+
+Screenshots of every page land in ``artifacts/screenshots/`` (kept by CI as artifacts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from tests.app.conftest import build_datasets, build_runs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's own connections are refused on a closed network
+# and page loads stall.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RENDER_TIMEOUT_MS = 45_000
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("browser") / "lh"
+    build_datasets(root)
+    runs = build_runs(root)  # mlp-live stays RUNNING while the browser looks
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    proc = subprocess.Popen(
+        [cli, "app", "--root", str(root), "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    try:
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline().decode()
+            assert line, "lakehouse app exited before printing its URL"
+            text += line
+        yield json.loads(text)["url"]
+        runs.live.finish()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1400, "height": 1800},
+        )
+        context.set_default_timeout(RENDER_TIMEOUT_MS)
+        yield context
+        context.close()
+
+
+def visit(browser: BrowserContext, url: str) -> Page:
+    """Open ``url`` and wait until the script run has finished."""
+    page = browser.new_page()
+    page.goto(url)
+    settle(page)
+    return page
+
+
+def settle(page: Page, *, clicked: bool = False) -> None:
+    """Wait until the script run a page load (or, with ``clicked``, an interaction) started has finished."""
+    page.locator('[data-testid="stApp"]').wait_for()
+    if clicked:  # the rerun an interaction triggers takes a moment to start
+        with contextlib.suppress(PlaywrightTimeout):
+            page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=2000)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    page.locator('[data-testid="stMain"] h1').first.wait_for()
+    # Elements whose code is still loading show as skeletons for a moment after the run.
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-testid="stSkeleton"], [data-testid="stSkeletonElement"],'
+        ' [data-testid="stAppSkeleton"]\')'
+    )
+
+
+def no_failures(page: Page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "an exception box is shown"
+    errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+    assert not errors, errors
+
+
+def table(page: Page, key: str) -> None:
+    """The keyed table rendered its grid."""
+    page.locator(f'.st-key-{key} [data-testid="stDataFrame"]').first.wait_for(state="visible")
+
+
+def chart(page: Page) -> None:
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(state="visible")
+
+
+def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_datasets_page_every_tab(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/")
+    table(page, "datasets_table")
+    table(page, "history_table")
+    chart(page)
+    no_failures(page)
+    shot(page, "datasets-history")
+    page.get_by_role("tab", name="Diff").click()
+    settle(page, clicked=True)
+    page.locator('[data-testid="stMetric"]').filter(has_text="Changed rows").wait_for()
+    table(page, "diff_added")
+    no_failures(page)
+    assert "tab=Diff" in page.url
+    shot(page, "datasets-diff")
+    for tab, key in (("Schema", "schema_table"), ("Preview", "preview_table"), ("Tags", "tag_history_table")):
+        page.get_by_role("tab", name=tab).click()
+        settle(page, clicked=True)
+        table(page, key)
+        no_failures(page)
+        shot(page, f"datasets-{tab.lower()}")
+    page.close()
+
+
+def test_a_bad_ref_in_the_url_is_a_message(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/?tab=Preview&ref=digits:nope")
+    message = page.locator('[data-testid="stAlertContentError"]').first
+    message.wait_for()
+    assert "has no tag 'nope'" in message.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "datasets-bad-ref")
+    page.close()
+
+
+def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/experiments")
+    table(page, "runs_table")
+    no_failures(page)
+    shot(page, "experiments")
+    # Tick two finished runs, rows 3 and 4 (newest first: mlp-live, mlp-broken, mlp-sgd, mlp-wide, ...).
+    # The grid is drawn on a canvas: click where its selection column's checkboxes are.
+    grid = page.locator('.st-key-runs_table [data-testid="stDataFrame"]').first
+    box = grid.bounding_box()
+    assert box is not None
+    for row in (3, 4):
+        page.mouse.click(box["x"] + 18, box["y"] + 35 * row + 17)
+        settle(page, clicked=True)
+    link = page.get_by_role("link", name="Compare 2 runs")
+    link.wait_for()
+    shot(page, "experiments-selected")
+    link.click()
+    page.wait_for_url("**/compare?runs=*")
+    settle(page)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(2).wait_for(state="visible")  # loss, val_loss, accuracy
+    for key in ("params_table", "metrics_table", "inputs_table"):
+        table(page, key)
+    no_failures(page)
+    shot(page, "compare")
+    # Two runs in each of the three charts: loss, val_loss, accuracy.
+    assert page.locator(".js-plotly-plot .legend .traces").count() == 6
+    legend = page.locator(".js-plotly-plot").first.locator(".legend .legendtext").all_text_contents()
+    assert legend == ["mlp-sgd", "mlp-wide"]
+    shared = page.url
+    page.locator('[data-testid="stPageLink"] a').first.click()
+    page.wait_for_url("**/run?run=*")
+    settle(page)
+    chart(page)
+    table(page, "run_params_table")
+    no_failures(page)
+    shot(page, "run")
+    page.close()
+    # The comparison's URL is a shareable link: a fresh tab shows the same runs.
+    again = visit(browser, shared)
+    chart(again)
+    table(again, "params_table")
+    no_failures(again)
+    again.close()
+
+
+def test_live_page_of_the_running_run(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/live")
+    chart(page)
+    page.locator('[data-testid="stAlertContentWarning"]').filter(has_text="overfitting").wait_for()
+    assert page.get_by_text("RUNNING").count() >= 1
+    no_failures(page)
+    shot(page, "live")
+    page.close()

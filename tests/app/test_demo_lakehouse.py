@@ -1,0 +1,112 @@
+"""The sample lakehouse (``lakehouse demo``): its training runs, and every page of the app on it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import lakehouse
+from lakehouse import _demo_runs
+from tests.app.conftest import OpenApp, errors, frames, metrics
+
+
+def test_the_runs_are_real_fits_with_lineage(demo_lakehouse: Path) -> None:
+    lh = lakehouse.connect(demo_lakehouse)
+    runs = lh.runs(_demo_runs.EXPERIMENT)
+    by_name = {r["name"]: r for r in runs.iter_rows(named=True)}
+    assert set(by_name) == {r.name for r in _demo_runs.RECIPES}
+    assert {r["status"] for r in by_name.values()} == {"FINISHED"}
+    # Inputs are the versions the refs named when the run started: prod -> v1, candidate -> v2.
+    assert by_name["baseline"]["inputs"] == ["digits-test:v0", "digits-train:v1"]
+    assert by_name["raw-labels"]["inputs"] == ["digits-test:v0", "digits-train:v0"]
+    assert by_name["augmented"]["inputs"] == ["digits-test:v0", "digits-train:v2"]
+    assert by_name["wide"]["params.units"] == "256"
+    assert by_name["baseline"]["params.optimizer.learning_rate"].startswith("0.001")
+    for name, row in by_name.items():
+        assert 0.0 < row["metrics.test_accuracy.last"] <= 1.0, name
+    assert by_name["baseline"]["metrics.test_accuracy.last"] > 0.85  # a real model that learned the digits
+    assert by_name["slow-lr"]["metrics.test_accuracy.last"] < by_name["baseline"]["metrics.test_accuracy.last"]
+    # The overfitting run: validation loss bottoms out early, then climbs while training loss keeps falling.
+    points = lh.metrics(by_name["overfit"]["run_id"], keys=["loss", "val_loss"])
+    val = points.filter(pl.col("key") == "val_loss").sort("step").get_column("value")
+    train = points.filter(pl.col("key") == "loss").sort("step").get_column("value")
+    assert val.arg_min() < len(val) - 10
+    assert val[-1] > val.min() * 1.1
+    assert train[-1] < train[int(val.arg_min())]
+    used = lh.lineage("digits-train:prod")
+    assert set(used.get_column("name")) == {"baseline", "wide", "fast-lr", "slow-lr", "overfit"}
+
+
+def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(demo_lakehouse)
+    ids = dict(lh.runs().select("name", "run_id").rows())
+    at = open_app(demo_lakehouse)
+    assert at.selectbox(key="dataset").value == "digits-train"
+    history = frames(at)["history_table"]
+    assert history.select("version", "created_by", "labelled_by").rows() == [
+        (2, "ml-eng", None),
+        (1, "alice", "annotation-team"),
+        (0, "data-eng", "uci-original-annotators"),
+    ]
+    at = open_app(demo_lakehouse, tab="Diff", a="v0", b="v1")
+    assert metrics(at)["Changed rows"] == "36"
+    assert frames(at)["diff_changed"].columns[:4] == ["id", "changed_columns", "label", "label_before"]
+    at = open_app(demo_lakehouse, tab="Runs")
+    assert at.selectbox(key="runs_version").value == 1  # the version most runs trained on (prod)
+    assert set(frames(at)["lineage_table"].get_column("name")) == {"baseline", "wide", "fast-lr", "slow-lr", "overfit"}
+
+    at = open_app(demo_lakehouse, "views/experiments.py")
+    assert frames(at)["runs_table"].height == len(_demo_runs.RECIPES)
+    picked = [ids["baseline"], ids["augmented"], ids["fast-lr"]]
+    at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked))
+    assert not errors(at)
+    assert at.multiselect(key="compare_keys").value == ["loss", "val_loss", "accuracy", "val_accuracy"]
+    params = {r[0]: r[1:] for r in frames(at)["params_table"].rows()}
+    assert [float(v) for v in params["optimizer.learning_rate"]] == pytest.approx([1e-3, 1e-3, 1e-2])
+    inputs = frames(at)["inputs_table"]
+    assert inputs.filter(pl.col("dataset") == "digits-train").row(0)[1:] == ("v1", "v2", "v1")
+
+    at = open_app(demo_lakehouse, "views/run.py", run="overfit")
+    assert metrics(at)["Status"] == "FINISHED"
+    assert dict(frames(at)["run_params_table"].rows())["train_limit"] == "200"
+    assert len(at.get("plotly_chart")) == len(lh.run(ids["overfit"]).metrics)
+
+    at = open_app(demo_lakehouse, "views/live.py")
+    assert "No run is running right now" in at.info[0].value
+
+
+@pytest.mark.slow
+def test_the_live_trainer_of_make_demo_stops_cleanly(demo_lakehouse: Path, tmp_path: Path) -> None:
+    """``make demo`` trains a slow run next to the app and kills it with SIGTERM when the app stops."""
+    root = tmp_path / "lh"
+    subprocess.run(["cp", "-a", str(demo_lakehouse), str(root)], check=True)  # keep the shared sample as it is
+    lh = lakehouse.connect(root)
+    env = {**os.environ, "LAKEHOUSE_ROOT": str(root)}
+    trainer = subprocess.Popen([sys.executable, "-m", "lakehouse._demo_runs"], env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            live = lh.runs(status="RUNNING")
+            if live.height and (live.row(0, named=True).get("metrics.val_loss.last") is not None):
+                break
+            assert trainer.poll() is None, "the live trainer exited early"
+            time.sleep(0.5)
+        else:
+            pytest.fail("the live run never showed a validation loss")
+        trainer.send_signal(signal.SIGTERM)
+        assert trainer.wait(timeout=60) == 0
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait()
+    (run,) = lh.runs().filter(pl.col("name") == "live").iter_rows(named=True)
+    assert run["status"] == "KILLED"
+    assert json.dumps(run["inputs"]) == json.dumps(["digits-test:v0", "digits-train:v2"])

@@ -1,0 +1,99 @@
+"""The Experiments page: the runs table, its filters, and picking runs to compare."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import polars as pl
+from streamlit.testing.v1 import AppTest
+
+from tests.app.conftest import DemoRuns, OpenApp, errors, frames
+
+PAGE = "views/experiments.py"
+
+
+def names(at: AppTest) -> set[str]:
+    return set(frames(at)["runs_table"].get_column("name").to_list())
+
+
+def test_runs_of_an_experiment_with_params_metrics_and_inputs(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, _ = demo
+    at = open_app(root, PAGE)
+    assert not errors(at)
+    runs = frames(at)["runs_table"]
+    assert set(runs.get_column("name")) == {"mlp-fast", "mlp-slow", "mlp-wide", "mlp-sgd", "mlp-broken", "mlp-live"}
+    fast = runs.filter(pl.col("name") == "mlp-fast").row(0, named=True)
+    assert (fast["status"], fast["params.lr"], fast["params.optimizer"]) == ("FINISHED", "0.1", "adam")
+    assert fast["metrics.loss.last"] == 1 / (1 + 29)
+    assert fast["metrics.loss.max"] == 1.0
+    assert fast["inputs"] == "digits:v2"
+    statuses = dict(runs.select("name", "status").rows())
+    assert (statuses["mlp-broken"], statuses["mlp-live"]) == ("FAILED", "RUNNING")
+    at = open_app(root, PAGE, experiment="digits-cnn")
+    assert names(at) == {"cnn-base"}
+    assert frames(at)["runs_table"].row(0, named=True)["inputs"] == "digits:v2, labels:v0"
+    at = open_app(root, PAGE, experiment="(all experiments)")
+    assert len(names(at)) == 7
+
+
+def test_text_search_status_and_param_filters(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, _ = demo
+    at = open_app(root, PAGE, q="SGD")
+    assert names(at) == {"mlp-sgd"}
+    at = open_app(root, PAGE, q="digits:v0")  # the raw version, by the inputs column
+    assert names(at) == {"mlp-wide", "mlp-live"}
+    at = open_app(root, PAGE)
+    at.multiselect(key="status").set_value(["FAILED"]).run()
+    assert names(at) == {"mlp-broken"}
+    at.multiselect(key="status").set_value([]).run()
+    at.multiselect(key="values:params.optimizer").set_value(["adam"]).run()
+    assert names(at) == {"mlp-fast", "mlp-slow", "mlp-wide", "mlp-broken", "mlp-live"}
+    at.slider(key="range:params.units").set_value((32.0, 64.0)).run()
+    assert names(at) == {"mlp-fast", "mlp-slow", "mlp-broken"}
+    at.slider(key="range:params.lr").set_value((0.05, 1.0)).run()
+    assert names(at) == {"mlp-fast"}
+    assert not errors(at)
+
+
+def test_metric_range_filter(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, _ = demo
+    at = open_app(root, PAGE)
+    at.multiselect(key="metric_filters").set_value(["metrics.val_loss.last"]).run()
+    low, high = at.slider(key="range:metrics.val_loss.last").value
+    at.slider(key="range:metrics.val_loss.last").set_value((low, 0.2)).run()
+    # Only the runs whose final validation loss is below 0.2 remain; the overfitting run ends far above.
+    kept = frames(at)["runs_table"]
+    assert "mlp-fast" not in set(kept.get_column("name"))
+    assert kept.height > 0
+    assert (kept.get_column("metrics.val_loss.last") <= 0.2).all()
+
+
+def test_selecting_runs_links_to_their_comparison(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, runs = demo
+    at = open_app(root, PAGE)
+    picked = [runs.ids["mlp-fast"], runs.ids["mlp-slow"]]
+    at.multiselect(key="selected_runs").set_value(picked).run()
+    links = {link.proto.page: link.proto for link in at.get("page_link")}
+    assert links["compare"].label == "Compare 2 runs"
+    assert not links["compare"].disabled
+    assert parse_qs(links["compare"].query_string) == {"runs": [",".join(picked)]}
+    assert links["run"].disabled
+    at.multiselect(key="selected_runs").set_value(picked[:1]).run()
+    links = {link.proto.page: link.proto for link in at.get("page_link")}
+    assert parse_qs(links["run"].query_string) == {"run": [picked[0]]}
+    assert links["compare"].disabled
+
+
+def test_unknown_experiment_in_the_url_is_explained(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, _ = demo
+    at = open_app(root, PAGE, experiment="nope")
+    assert any("`experiment=nope` in the URL is not a valid experiment" in e for e in errors(at))
+    assert "mlp-fast" in names(at)
+
+
+def test_no_runs_says_what_to_run(datasets_root: Path, open_app: OpenApp) -> None:
+    for page in (PAGE, "views/compare.py", "views/run.py", "views/live.py"):
+        at = open_app(datasets_root, page)
+        assert not errors(at)
+        assert "make demo" in at.info[0].value, page

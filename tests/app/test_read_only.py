@@ -1,0 +1,32 @@
+"""The app never writes: every page and tab leaves every file under the root as it was."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.app.conftest import OpenApp, build_datasets, build_runs, errors, tree_state
+
+
+def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -> None:
+    root = tmp_path / "lh"
+    build_datasets(root)
+    runs = build_runs(root)
+    runs.live.finish()
+    before = tree_state(root)
+    assert before
+    ids = runs.ids
+    visits: list[tuple[str | None, dict[str, str]]] = [
+        (None, {"tab": tab}) for tab in ("History", "Schema", "Preview", "Diff", "Tags", "Runs")
+    ]
+    visits.append((None, {"dataset": "labels", "tab": "Preview", "ref": "labels:v0"}))
+    visits += [
+        ("views/experiments.py", {}),
+        ("views/experiments.py", {"experiment": "(all experiments)", "q": "adam"}),
+        ("views/compare.py", {"runs": ",".join(ids.values())}),
+        ("views/run.py", {"run": ids["mlp-fast"]}),
+        ("views/live.py", {"run": ids["mlp-live"]}),
+    ]
+    for page, query in visits:
+        at = open_app(root, page, **query)
+        assert not errors(at), (page, query, errors(at))
+    assert tree_state(root) == before

@@ -1,0 +1,104 @@
+"""The Run page (one run in full) and the Live page (a run still training)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import polars as pl
+
+import lakehouse
+from tests.app.conftest import DemoRuns, OpenApp, errors, frames, metrics
+
+RUN = "views/run.py"
+LIVE = "views/live.py"
+
+
+def chart_titles(at: object) -> list[str]:
+    return [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in at.get("plotly_chart")]  # type: ignore[attr-defined]
+
+
+def test_run_page_shows_params_tags_curves_inputs_and_environment(
+    demo: tuple[Path, DemoRuns], open_app: OpenApp
+) -> None:
+    root, runs = demo
+    at = open_app(root, RUN, run=runs.ids["cnn-base"])
+    assert not errors(at)
+    facts = metrics(at)
+    assert (facts["Experiment"], facts["Status"], facts["Last step"]) == ("digits-cnn", "FINISHED", "29")
+    tables = frames(at)
+    assert dict(tables["run_params_table"].rows()) == {"filters": "8", "lr": "0.001"}
+    assert dict(tables["run_tags_table"].rows()) == {"team": "vision"}
+    assert tables["run_inputs_table"].select("dataset", "version", "asked for").rows() == [
+        ("digits", 2, "digits:prod"),
+        ("labels", 0, "labels:v0"),
+    ]
+    summary = tables["run_metrics_table"].filter(pl.col("metric") == "loss").row(0, named=True)
+    assert (summary["points"], summary["last step"], summary["max"]) == (30, 29, 1.0)
+    assert sorted(chart_titles(at)) == ["accuracy", "loss", "val_loss"]
+    environment = [json.loads(j.proto.body) for j in at.json]
+    assert any("host" in e for e in environment)
+    links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
+    assert links["digits:v2"] == {"dataset": ["digits"], "tab": ["Preview"], "ref": ["digits:v2"]}
+
+
+def test_run_page_takes_a_name_or_prefix_and_explains_a_bad_one(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, runs = demo
+    at = open_app(root, RUN, run="mlp-sgd")
+    assert at.query_params["run"] == runs.ids["mlp-sgd"]
+    at = open_app(root, RUN, run=runs.ids["mlp-wide"][:10])
+    assert at.query_params["run"] == runs.ids["mlp-wide"]
+    at = open_app(root, RUN, run="mlp-sdg")
+    (message,) = errors(at)
+    assert message.startswith("`run=mlp-sdg` in the URL: no run 'mlp-sdg'")
+    assert "mlp-sgd" in message
+
+
+def test_a_failed_run_shows_its_status_and_error(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, runs = demo
+    at = open_app(root, RUN, run=runs.ids["mlp-broken"])
+    assert metrics(at)["Status"] == "FAILED"
+    assert not errors(at)
+
+
+def test_live_page_follows_the_running_run_and_flags_overfitting(
+    demo: tuple[Path, DemoRuns], open_app: OpenApp
+) -> None:
+    root, runs = demo
+    at = open_app(root, LIVE)
+    assert not errors(at)
+    assert at.query_params["run"] == runs.ids["mlp-live"]
+    assert metrics(at)["Status"] == "RUNNING"
+    assert metrics(at)["Last step"] == "11"
+    assert chart_titles(at) == ["loss (train vs validation)"]
+    assert "overfitting" in at.warning[0].value
+    assert at.toggle(key="live_auto").value is True
+
+
+def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(tmp_path / "lh")
+    run = lh.start_run(experiment="e", name="training")
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    at = open_app(tmp_path / "lh", LIVE)
+    assert metrics(at)["Last step"] == "0"
+    for step in range(1, 5):
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    run.flush()
+    at.run()  # what the auto-refresh does every few seconds
+    assert metrics(at)["Last step"] == "4"
+    run.finish()
+    at.run()
+    assert metrics(at)["Status"] == "FINISHED"
+    assert "The run ended" in at.success[0].value
+    at.toggle(key="live_auto").set_value(False).run()
+    assert not errors(at)
+
+
+def test_live_page_without_a_running_run(tmp_path: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(tmp_path / "lh")
+    with lh.start_run(experiment="e") as run:
+        run.log({"loss": 1.0})
+    at = open_app(tmp_path / "lh", LIVE)
+    assert "No run is running right now" in at.info[0].value

@@ -1,0 +1,88 @@
+"""``lakehouse app``: a real server process, its errors, and its shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from lakehouse.cli import main
+
+CLI = [str(Path(sys.executable).with_name("lakehouse"))]
+
+
+def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["app", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--port" in out
+    assert "--host" in out
+    assert "--root" in out
+
+
+def test_a_busy_port_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["app", "--root", str(tmp_path), "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot serve on 127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+
+
+def test_an_impossible_port_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["app", "--root", str(tmp_path), "--port", "70000"]) == 1
+    assert "port must be between 1 and 65535" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serves_the_app_and_stops_with_its_server_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "app", "--root", str(tmp_path / "lh"), "--port", "0", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        text = ""
+        while not text.rstrip().endswith("}"):
+            line = proc.stdout.readline().decode()
+            assert line, "lakehouse app exited before printing its URL"
+            text += line
+        info = json.loads(text)
+        assert info["root"] == str(tmp_path / "lh")
+        with urllib.request.urlopen(info["url"] + "/_stcore/health", timeout=10) as response:
+            assert response.read() == b"ok"
+        with urllib.request.urlopen(info["url"], timeout=10) as response:
+            assert response.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 10
+        while _alive(info["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(info["pid"]), "the Streamlit server outlived lakehouse app"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) counts as gone.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ")[-1][:1] != "Z"

@@ -267,7 +267,9 @@ def test_maintain_compacts_experiments_and_logged_models(root: Path) -> None:
         done = by_table[name]
         assert done.files_before > 1
         assert done.files_after == 1
-        assert done.compacted and done.checkpointed and done.vacuumed_files == done.files_before
+        assert done.compacted
+        assert done.checkpointed
+        assert done.vacuumed_files == done.files_before
 
     fresh = MlflowClient(uri_for(root))
     assert fresh.get_logged_model(model.model_id).to_dictionary() == before

@@ -15,11 +15,13 @@ that remain are listed in docs/MLFLOW.md.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -864,9 +866,28 @@ def _unsupported_method(feature: str, name: str) -> Any:
     return method
 
 
+def _refusing_not_implemented(name: str, base: Callable[..., Any]) -> Any:
+    """``base`` (an ``AbstractStore`` method this store does not override), with its ``NotImplementedError``
+    (the server's 500) turned into the clear NOT_IMPLEMENTED ``MlflowException`` (a 501)."""
+
+    @functools.wraps(base)
+    def method(self: LakehouseStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return base(self, *args, **kwargs)
+        except NotImplementedError:
+            unsupported(f"MLflow's {name}")
+
+    return method
+
+
 for _feature, _names in _UNSUPPORTED.items():
     for _name in _names:
         setattr(LakehouseStore, _name, _unsupported_method(_feature, _name))
+# Every other feature newer MLflow versions add to AbstractStore (gateway, MCP servers, review queues, ...)
+# raises NotImplementedError there; here it is refused as clearly as the ones above.
+for _name, _base in inspect.getmembers(AbstractStore, inspect.isfunction):
+    if not _name.startswith("__") and _name not in LakehouseStore.__dict__:
+        setattr(LakehouseStore, _name, _refusing_not_implemented(_name, _base))
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

@@ -189,6 +189,10 @@ def test_unsupported_features_raise_not_implemented(root: Path) -> None:
     assert refused.value.get_http_status_code() == 501
     with pytest.raises(MlflowException, match="Scorers"):
         store.list_scorers("0")
+    # Features AbstractStore leaves to NotImplementedError (a 500 from the server) are refused clearly too.
+    with pytest.raises(MlflowException, match="list_gateway_endpoints is not supported") as refused:
+        store.list_gateway_endpoints()
+    assert refused.value.error_code == "NOT_IMPLEMENTED"
     assert store.search_traces(experiment_ids=["0"]) == ([], None)
     assert list(store.search_datasets(experiment_ids=["0"])) == []
 

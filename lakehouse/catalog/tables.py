@@ -158,7 +158,8 @@ RUN_EVENTS = TableSpec(
     pa.schema(
         [
             pa.field("run_id", pa.string(), nullable=False),
-            # created | resumed | renamed | status | param | tag | tag_deleted | lifecycle | environment
+            # created | resumed | renamed | status | param | tag | tag_deleted | lifecycle | environment;
+            # through MLflow also: input (a dataset input) | model_metric (a point logged with a model id)
             pa.field("kind", pa.string(), nullable=False),
             pa.field("at", UTC_MICROS, nullable=False),
             pa.field("key", pa.string()),  # param / tag key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,18 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in [n for n in os.environ if n.startswith("LAKEHOUSE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
+
+
+@pytest.fixture(autouse=True)
+def _keep_main_module() -> Iterator[None]:
+    """Put the real ``__main__`` back after every test.
+
+    Streamlit's ``AppTest`` runs the app as ``__main__`` and leaves it in ``sys.modules``; a later test that spawns
+    processes (``multiprocessing`` "spawn") would then make every child re-run ``apps/app.py`` on start-up.
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture

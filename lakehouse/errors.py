@@ -77,6 +77,14 @@ class RunNotFound(NotFound):
     """No run with that id under the root."""
 
 
+class ExperimentNotFound(NotFound):
+    """No experiment with that id or name in the experiment registry."""
+
+
+class ExperimentExists(LakehouseError):
+    """An experiment of that name is already registered (names are unique, deleted experiments included)."""
+
+
 class RunNotActive(LakehouseError):
     """A run handle was used after :meth:`Run.finish`; resume the run to log more."""
 

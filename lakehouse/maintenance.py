@@ -9,7 +9,9 @@ The plan is the same for both engines; what differs is who rewrites the files:
   :mod:`lakehouse.tracking.maintenance` (prune superseded summary rows, compact each run's partition into one
   file, checkpoint), then vacuum. The metrics fact table is partitioned by ``run_id``, so compacting it is
   what clusters it by run: one file per run (Z-ordering by a partition column is not possible, nor needed);
-* **other tables** (``_catalog/*``, ``_quarantine/*``): compact, checkpoint, vacuum.
+* **other tables** (``_catalog/*``, ``_quarantine/*``, and the tracking tables written synchronously rather than
+  by the metrics writer: ``tracking/experiments``, ``tracking/logged_models``): compact, checkpoint, vacuum. None
+  of them has versions to pin: readers fold every row of the latest version.
 
 This module runs the plan with delta-rs; :mod:`lakehouse.spark.maintain` runs it with Spark (OPTIMIZE,
 a Delta checkpoint and VACUUM), with the same vacuum rule.
@@ -115,13 +117,18 @@ def targets(
         names = [n for n in names if n in set(datasets)]
     found = [Target(f"datasets/{n}", lh.layout.dataset(n), "dataset", dataset=n) for n in names]
     known = lh.layout.tracking_tables
+    synchronous = lh.layout.registry_tables
     for name in tracking or []:
-        if name not in known:
-            msg = f"unknown tracking table {name!r}; choose from {', '.join(known)}"
+        if name not in known and name not in synchronous:
+            msg = f"unknown tracking table {name!r}; choose from {', '.join([*known, *synchronous])}"
             raise InvalidArgument(msg)
     for name, path in known.items():
         if everything or (tracking is not None and name in tracking):
             found.append(Target(name, path, "tracking"))
+    for name, path in synchronous.items():
+        # Only where MLflow (or the registry) created them: most roots have neither.
+        if (everything or (tracking is not None and name in tracking)) and storage.exists(path):
+            found.append(Target(f"tracking/{name}", path, "table"))
     if everything:
         for folder in _TABLE_FOLDERS:
             base = lh.root / folder

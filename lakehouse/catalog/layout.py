@@ -49,6 +49,21 @@ class Layout:
         return self.root / "tracking" / "metric_summaries"
 
     @property
+    def experiments(self) -> Path:
+        """The experiment registry (ids, names, lifecycle, tags), written synchronously, not by the writer."""
+        return self.root / "tracking" / "experiments"
+
+    @property
+    def logged_models(self) -> Path:
+        """MLflow 3 logged models (ids, status, tags, params, the runs that output them), written synchronously."""
+        return self.root / "tracking" / "logged_models"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Default home of run artifacts logged through MLflow (``<root>/_artifacts/<experiment id>/...``)."""
+        return self.root / "_artifacts"
+
+    @property
     def tracking_tables(self) -> dict[str, Path]:
         """Every tracking table by short name, in the order the metrics writer commits them."""
         return {
@@ -57,6 +72,11 @@ class Layout:
             "metric_summaries": self.metric_summaries,
             "metrics": self.metrics,
         }
+
+    @property
+    def registry_tables(self) -> dict[str, Path]:
+        """The tracking tables written synchronously (not by the metrics writer), by short name."""
+        return {"experiments": self.experiments, "logged_models": self.logged_models}
 
     def default_spool(self, host: str) -> Path:
         """Where a machine's metrics writers keep uncommitted segments unless ``spool_dir`` says otherwise."""

@@ -158,7 +158,8 @@ RUN_EVENTS = TableSpec(
     pa.schema(
         [
             pa.field("run_id", pa.string(), nullable=False),
-            # created | resumed | renamed | status | param | tag | tag_deleted | lifecycle | environment
+            # created | resumed | renamed | status | param | tag | tag_deleted | lifecycle | environment;
+            # through MLflow also: input (a dataset input) | model_metric (a point logged with a model id)
             pa.field("kind", pa.string(), nullable=False),
             pa.field("at", UTC_MICROS, nullable=False),
             pa.field("key", pa.string()),  # param / tag key
@@ -207,6 +208,49 @@ METRIC_SUMMARIES = TableSpec(
         ]
     ),
     tracking=True,
+)
+
+
+EXPERIMENT_EVENTS = TableSpec(
+    "tracking/experiments",
+    pa.schema(
+        [
+            pa.field("experiment_id", pa.string(), nullable=False),
+            # created | renamed | lifecycle | tag | tag_deleted
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("at", UTC_MICROS, nullable=False),
+            pa.field("name", pa.string()),  # created, renamed: the display name
+            pa.field("experiment", pa.string()),  # created: what runs record in tracking/runs.experiment
+            pa.field("artifact_location", pa.string()),  # created
+            pa.field("key", pa.string()),  # tag key
+            pa.field("value", pa.string()),  # tag value, lifecycle state
+            pa.field("actor", pa.string()),
+            # Event number in the table, from 1; each commit's last one is its app transaction version, so two
+            # processes changing the registry at once conflict and one re-reads and re-decides.
+            pa.field("seq", pa.int64(), nullable=False),
+        ]
+    ),
+)
+
+
+LOGGED_MODEL_EVENTS = TableSpec(
+    "tracking/logged_models",
+    pa.schema(
+        [
+            pa.field("model_id", pa.string(), nullable=False),
+            # created | status | tag | tag_deleted | param | deleted | output | input
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("at", UTC_MICROS, nullable=False),
+            pa.field("experiment_id", pa.string()),  # created
+            pa.field("name", pa.string()),  # created
+            pa.field("artifact_location", pa.string()),  # created
+            pa.field("model_type", pa.string()),  # created
+            pa.field("run_id", pa.string()),  # created: the source run; output / input: the run that logged / used it
+            pa.field("step", pa.int64()),  # output
+            pa.field("key", pa.string()),  # tag / param key
+            pa.field("value", pa.string()),  # tag / param value, status
+        ]
+    ),
 )
 
 

@@ -15,6 +15,7 @@ from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.demo import demo_command
 from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain
+from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import runs_app
 from lakehouse.errors import LakehouseError
 
@@ -32,6 +33,7 @@ app.command("ingest")(ingest)
 app.command("maintain")(maintain)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
+app.command("import-mlflow")(import_mlflow)
 
 
 @app.callback()

@@ -18,7 +18,13 @@ def maintain(
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only this dataset (repeatable).")] = None,
     table: Annotated[
         list[str] | None,
-        typer.Option("--table", help="Only this tracking table: runs, inputs, metric_summaries, metrics (repeatable)."),
+        typer.Option(
+            "--table",
+            help=(
+                "Only this tracking table: runs, inputs, metric_summaries, metrics, experiments, logged_models "
+                "(repeatable)."
+            ),
+        ),
     ] = None,
     vacuum: Annotated[
         bool, typer.Option("--vacuum", help="Also delete files no kept version needs (tagged and used ones are kept).")

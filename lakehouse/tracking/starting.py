@@ -6,6 +6,8 @@ run's events with the writer and returns: it never waits for a commit.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -171,3 +173,50 @@ def set_lifecycle(lakehouse: Lakehouse, run_id: str, state: str) -> str:
     writer.add_event("runs", {"run_id": resolved, "kind": "lifecycle", "at": now_utc(), "value": state})
     writer.flush()
     return resolved
+
+
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def create_run(
+    lakehouse: Lakehouse,
+    *,
+    experiment: str,
+    run_id: str | None = None,
+    name: str | None = None,
+    start_time: datetime | None = None,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    environment: Mapping[str, Any] | None = None,
+) -> Run:
+    """Create a run on behalf of a stateless client (the MLflow store, an importer) and return a handle on it.
+
+    Unlike :func:`start_run`, the run is not tied to this process: it is not ended when the process exits (end
+    it with ``run.end(...)``); its id may be given (letters, digits, ``-``, ``_``; at most 64 characters: an
+    importer keeps MLflow's ids; the caller makes sure it is new); and ``environment`` is recorded as given
+    instead of this process's facts (a server creating runs for its clients must not record itself). Like
+    ``start_run`` it never waits for a commit.
+    """
+    experiment = check_name(experiment, what="experiment name")
+    if run_id is None:
+        run_id = new_run_id()
+    elif not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        msg = f"run id {run_id!r} must be 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        raise InvalidArgument(msg)
+    if name is not None:
+        check_name(name, what="run name")
+    fresh_params = check_params(params or {}, existing={}, run_id=run_id)
+    fresh_tags = check_tags(tags or {})
+    at = as_utc(start_time) if start_time is not None else now_utc()
+    name = name or f"run-{run_id[:8]}"
+
+    writer = writer_of(lakehouse)
+    run = Run(lakehouse, writer, run_id, name=name, experiment=experiment)
+    writer.add_event("runs", {"run_id": run_id, "kind": "created", "at": at, "experiment": experiment, "name": name})
+    writer.add_event("runs", {"run_id": run_id, "kind": "status", "at": at, "value": "RUNNING"})
+    _queue(run, writer, fresh_params, fresh_tags, [])
+    if environment is not None:
+        value = json.dumps(dict(environment), sort_keys=True, default=str)
+        writer.add_event("runs", {"run_id": run_id, "kind": "environment", "at": at, "value": value})
+    writer.ensure_thread()
+    return run

@@ -1,0 +1,58 @@
+"""``lakehouse import-mlflow``: copy an MLflow store into the lakehouse."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lakehouse.cli import _common as c
+
+
+def import_mlflow(
+    source: Annotated[
+        str,
+        typer.Option(
+            "--from",
+            help="MLflow tracking URI to copy from: sqlite:///mlflow.db, file:///path/mlruns, http://host:5000 ...",
+            show_default=False,
+        ),
+    ],
+    experiment: Annotated[
+        list[str] | None, typer.Option("--experiment", "-e", help="Only this experiment, by name (repeatable).")
+    ] = None,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """Copy experiments, runs, params, tags and full metric histories from an MLflow store, idempotently.
+
+    Runs keep their MLflow ids; running it again imports only what is new in the source (nothing, if nothing
+    changed).
+    """
+    from lakehouse.integrations.mlflow import import_runs
+
+    lh = c.connect(root)
+    columns = (TextColumn("importing runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=c.err_console, transient=True, disable=json_out) as bar:
+        task = bar.add_task("runs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = import_runs(source, lh, experiments=experiment or None, progress=progress)
+
+    def render() -> Any:
+        rows = [
+            ["experiments", f"{report.experiments_created} created, {report.experiments_matched} already there"],
+            [
+                "runs",
+                f"{report.runs_created} created, {report.runs_updated} updated, {report.runs_unchanged} unchanged",
+            ],
+            ["params / tags", f"{report.params} / {report.tags} new"],
+            ["metric points", f"{report.points} new, {report.points_present} already there"],
+            ["time", f"{report.seconds:.1f} s"],
+        ]
+        return c.table(f"import from {report.source} into {lh.root}", ["", ""], rows)
+
+    c.emit(report, json_out, render)

@@ -1,0 +1,303 @@
+"""Copy an existing MLflow store (any tracking URI: sqlite, a file store, a server) into the lakehouse.
+
+Experiments are matched by name (created when missing, with their tags, lifecycle and artifact location);
+runs keep their MLflow ids. The import is idempotent and incremental: for a run already imported it adds only
+what is new in the source (params, changed tags, a new status or name, metric points not present yet), so
+running it again imports nothing twice, and running it after more training imports the rest. Points are
+compared as MLflow does (key, step, timestamp, value); a point logged twice in the source is one point.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.entities import Experiment, Run, ViewType
+from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+from lakehouse.catalog.tables import METRICS
+from lakehouse.errors import InvalidArgument
+from lakehouse.integrations.mlflow import history
+from lakehouse.integrations.mlflow import inputs as mlflow_inputs
+from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache
+from lakehouse.tracking import experiments as registry
+from lakehouse.tracking import starting
+from lakehouse.tracking.run import Run as Handle
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
+
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What one import did. A second import of an unchanged source reports zeros except the ``*_unchanged``."""
+
+    source: str
+    experiments_created: int = 0
+    experiments_matched: int = 0
+    runs_created: int = 0
+    runs_updated: int = 0
+    runs_unchanged: int = 0
+    params: int = 0
+    tags: int = 0
+    points: int = 0
+    points_present: int = 0
+    seconds: float = 0.0
+    run_ids: tuple[str, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("run_ids")
+        return out
+
+
+@dataclass
+class _Counts:
+    experiments_created: int = 0
+    experiments_matched: int = 0
+    runs_created: int = 0
+    runs_updated: int = 0
+    runs_unchanged: int = 0
+    params: int = 0
+    tags: int = 0
+    points: int = 0
+    points_present: int = 0
+
+
+#: Called after each run with (runs done, runs in total).
+Progress = Callable[[int, int], None]
+
+
+def import_runs(
+    source_uri: str,
+    lakehouse: Lakehouse,
+    *,
+    experiments: list[str] | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import every experiment (or the ones named in ``experiments``) of the MLflow store at ``source_uri``."""
+    started = time.perf_counter()
+    client = _source(source_uri)
+    counts = _Counts()
+    wanted = _experiments(client, experiments)
+    runs_by_experiment = [(e, list(_runs(client, e.experiment_id))) for e in wanted]
+    total = sum(len(r) for _, r in runs_by_experiment)
+    cache = Cache(lakehouse.layout)
+    writer = starting.writer_of(lakehouse)
+    writer.flush()
+    done = 0
+    imported: list[str] = []
+    for experiment, runs in runs_by_experiment:
+        key = _experiment(lakehouse, experiment, counts)
+        present = cache.snapshot()
+        for run in runs:
+            _run(client, lakehouse, key, run, present, counts)
+            imported.append(run.info.run_id)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        writer.flush()
+    writer.flush()
+    return ImportReport(
+        source=source_uri, seconds=round(time.perf_counter() - started, 3), run_ids=tuple(imported), **asdict(counts)
+    )
+
+
+def _source(uri: str) -> MlflowClient:
+    if not isinstance(uri, str) or not uri:
+        msg = (
+            f"--from needs an MLflow tracking URI (sqlite:///mlflow.db, file:///mlruns, http://host:5000), got {uri!r}"
+        )
+        raise InvalidArgument(msg)
+    if uri.startswith("lakehouse:"):
+        msg = f"{uri!r} is a lakehouse already; import from another MLflow store"
+        raise InvalidArgument(msg)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _experiments(client: MlflowClient, names: list[str] | None) -> list[Experiment]:
+    found: list[Experiment] = []
+    token = None
+    try:
+        while True:
+            page = client.search_experiments(view_type=ViewType.ALL, max_results=_PAGE, page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+    except MlflowException as e:
+        msg = f"cannot read the MLflow store: {e.message}"
+        raise InvalidArgument(msg) from e
+    if names is not None:
+        known = {e.name for e in found}
+        missing = [n for n in names if n not in known]
+        if missing:
+            msg = f"the MLflow store has no experiment {missing[0]!r}; it has {sorted(known)[:10]}"
+            raise InvalidArgument(msg)
+        found = [e for e in found if e.name in names]
+    return sorted(found, key=lambda e: (e.creation_time or 0, e.experiment_id))
+
+
+def _runs(client: MlflowClient, experiment_id: str) -> Iterator[Run]:
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            run_view_type=ViewType.ALL,
+            max_results=_PAGE,
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _experiment(lakehouse: Lakehouse, source: Experiment, counts: _Counts) -> str:
+    """The key runs of ``source`` record in the lakehouse (the experiment is created or updated as needed)."""
+    layout, settings, actor = lakehouse.layout, lakehouse.settings, lakehouse.actor
+    state = registry.adopt(layout, settings, [], actor=actor)
+    target = state.by_name(source.name)
+    if target is None:
+        created_at = datetime.fromtimestamp(source.creation_time / 1000, tz=UTC) if source.creation_time else None
+        location = source.artifact_location or None
+        target = registry.create(
+            layout,
+            settings,
+            name=source.name,
+            actor=actor,
+            artifact_location=(lambda _id: location) if location else None,
+            tags=dict(source.tags),
+            created_at=created_at,
+        )
+        counts.experiments_created += 1
+    else:
+        counts.experiments_matched += 1
+        changed = {k: v for k, v in source.tags.items() if target.tags.get(k) != v}
+        if changed:
+            registry.set_tags(layout, settings, target.id, changed, actor=actor)
+    if source.lifecycle_stage != target.lifecycle:
+        registry.set_lifecycle(layout, settings, target.id, source.lifecycle_stage, actor=actor)  # type: ignore[arg-type]
+    return target.key
+
+
+def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, present: Any, counts: _Counts) -> None:
+    info = source.info
+    run_id = info.run_id
+    tags = {k: v for k, v in source.data.tags.items() if k != MLFLOW_RUN_NAME}
+    params = dict(source.data.params)
+    base = present.runs.base.filter(pl.col("run_id") == run_id)
+    writer = starting.writer_of(lakehouse)
+    changed = False
+    if base.height == 0:
+        handle = starting.create_run(
+            lakehouse,
+            experiment=key,
+            run_id=run_id,
+            name=info.run_name or None,
+            start_time=_time(info.start_time),
+            params=params,
+            tags=tags,
+            environment={"user": info.user_id or "", "source": "mlflow-import"},
+        )
+        counts.runs_created += 1
+        counts.params += len(params)
+        counts.tags += len(tags)
+        current: dict[str, Any] = {"status": "RUNNING", "end_time": None, "lifecycle": "active", "name": info.run_name}
+        have_params: dict[str, str] = {}
+        have_tags: dict[str, str] = {}
+        inputs_present: set[str] = set()
+    else:
+        handle = Handle(lakehouse, writer, run_id, name=None, experiment=key)
+        current = base.row(0, named=True)
+        have_params = _pairs(present.runs.params, run_id)
+        have_tags = _pairs(present.runs.tags, run_id)
+        inputs_present = set(present.runs.inputs.filter(pl.col("run_id") == run_id).get_column("value").to_list())
+        new_params = {k: v for k, v in params.items() if k not in have_params}
+        new_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
+        if new_params:
+            handle.log_params(new_params)
+            counts.params += len(new_params)
+        if new_tags:
+            handle.set_tags(new_tags)
+            counts.tags += len(new_tags)
+        if info.run_name and info.run_name != current["name"]:
+            handle.rename(info.run_name)
+        changed = bool(new_params or new_tags) or (bool(info.run_name) and info.run_name != current["name"])
+    if info.status != current["status"] or (info.end_time is not None and info.end_time != current["end_time"]):
+        at = _time(info.end_time) if info.end_time is not None else datetime.now(UTC)
+        writer.add_event("runs", {"run_id": run_id, "kind": "status", "at": at, "value": info.status})
+        changed = True
+    if info.lifecycle_stage != current["lifecycle"]:
+        writer.add_event(
+            "runs", {"run_id": run_id, "kind": "lifecycle", "at": datetime.now(UTC), "value": info.lifecycle_stage}
+        )
+        changed = True
+    for item in source.inputs.dataset_inputs if source.inputs else []:
+        text = mlflow_inputs.to_json(item)
+        if text not in inputs_present:
+            writer.add_event("runs", {"run_id": run_id, "kind": INPUT_EVENT, "at": datetime.now(UTC), "value": text})
+            changed = True
+    new_points = _points(client, lakehouse, run_id, list(source.data.metrics), counts)
+    if new_points.height:
+        handle.log_frame(new_points)
+        changed = True
+    if base.height:
+        if changed:
+            counts.runs_updated += 1
+        else:
+            counts.runs_unchanged += 1
+    writer.ensure_thread()
+
+
+def _points(client: MlflowClient, lakehouse: Lakehouse, run_id: str, keys: list[str], counts: _Counts) -> pl.DataFrame:
+    """The source points of ``run_id`` not in the lakehouse yet, as a frame for ``run.log_frame``."""
+    frames = []
+    for key in sorted(keys):
+        points = client.get_metric_history(run_id, key)
+        if not points:
+            continue
+        frames.append(
+            pl.DataFrame(
+                {
+                    "key": [key] * len(points),
+                    "value": [float(m.value) for m in points],
+                    "step": [int(m.step) for m in points],
+                    "timestamp": [int(m.timestamp) for m in points],
+                },
+                schema={"key": pl.String, "value": pl.Float64, "step": pl.Int64, "timestamp": pl.Int64},
+            )
+        )
+    if not frames:
+        return pl.DataFrame()
+    source = pl.concat(frames).unique(maintain_order=True)
+    have = history.points(lakehouse.layout, [run_id], key=None).select("key", "value", "step", "timestamp")
+    # NaN never equals itself in a join: compare values by their bits.
+    bits = pl.col("value").reinterpret(signed=True).alias("_bits")
+    new = source.with_columns(bits).join(
+        have.with_columns(bits), on=["key", "_bits", "step", "timestamp"], how="anti", nulls_equal=True
+    )
+    counts.points += new.height
+    counts.points_present += source.height - new.height
+    return new.drop("_bits").with_columns(
+        pl.from_epoch(pl.col("timestamp"), time_unit="ms")
+        .dt.replace_time_zone("UTC")
+        .cast(METRICS.polars_schema["timestamp"])
+    )
+
+
+def _pairs(frame: pl.DataFrame, run_id: str) -> dict[str, str]:
+    return dict(frame.filter(pl.col("run_id") == run_id).select("key", "value").iter_rows())
+
+
+def _time(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)

@@ -1,0 +1,67 @@
+"""``mlflow.keras.autolog`` (Keras 3 on torch) logs a real ``model.fit`` — params, metrics, dataset and the model
+itself — into the lakehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+
+import lakehouse
+from lakehouse.integrations.mlflow import uri_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_keras_autolog_fit_lands_in_the_tables(root: Path) -> None:
+    import keras  # on torch: tests/integrations/conftest.py sets KERAS_BACKEND
+
+    keras.utils.set_random_seed(7)
+    rng = np.random.default_rng(7)
+    x = rng.random((96, 4), dtype=np.float32)
+    y = (x.sum(axis=1) > 2).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, activation="sigmoid")]
+    )
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+
+    mlflow.set_tracking_uri(uri_for(root))
+    mlflow.set_experiment("keras-autolog")
+    mlflow.keras.autolog()  # the defaults: params, metrics, datasets and the model
+    try:
+        with mlflow.start_run(run_name="fit") as active:
+            history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
+    finally:
+        mlflow.keras.autolog(disable=True)
+
+    run_id = active.info.run_id
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["epochs"] == "3"
+    assert run.data.params["optimizer_name"] == "adam"
+    losses = client.get_metric_history(run_id, "loss")
+    assert [m.step for m in losses] == [0, 1, 2]
+    assert [m.value for m in losses] == pytest.approx(history.history["loss"])
+    assert run.data.metrics["val_accuracy"] == pytest.approx(history.history["val_accuracy"][-1])
+    assert {(i.dataset.source_type, i.tags[0].value) for i in run.inputs.dataset_inputs} >= {("code", "train")}
+
+    # The logged model: an output of the run, READY, and it loads back and predicts as the trained one.
+    (output,) = run.outputs.model_outputs
+    logged = client.get_logged_model(output.model_id)
+    assert str(logged.status) == "READY"
+    assert logged.source_run_id == run_id
+    assert [m.model_id for m in client.search_logged_models([run.info.experiment_id])] == [output.model_id]
+    loaded = mlflow.keras.load_model(f"models:/{output.model_id}")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+    # The same run, read with the lakehouse API from the Delta tables.
+    lh = lakehouse.connect(root)
+    info = lh.run(run_id)
+    assert info.experiment == "keras-autolog"
+    assert info.metrics["loss"].count == 3
+    assert info.metrics["loss"].last == pytest.approx(history.history["loss"][-1])
+    points = lh.metrics(run_id, "val_loss")
+    assert points.get_column("value").to_list() == pytest.approx(history.history["val_loss"])

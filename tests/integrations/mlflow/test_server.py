@@ -1,0 +1,195 @@
+"""A real ``mlflow server --backend-store-uri lakehouse:///...`` answers the REST calls the MLflow UI makes, from
+the Delta tables, while its worker processes write at once, exactly once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from mlflow import MlflowClient
+
+import lakehouse
+from lakehouse.integrations.mlflow import uri_for
+from lakehouse.query import frames
+
+pytestmark = pytest.mark.slow
+
+T0 = 1_700_000_000_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A running ``mlflow server`` process group."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], base: str, root: Path) -> None:
+        self.proc, self.base, self.root = proc, base, root
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM to the group: uvicorn's workers finish, flush at exit, and exit)."""
+        if self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """An MLflow server with two worker processes on the lakehouse root ``tmp_path/lh``."""
+    root = tmp_path / "lh"
+    lh = lakehouse.connect(root)
+    with lh.start_run(experiment="native", name="logged-natively", params={"lr": 0.1}) as run:
+        for step in range(50):
+            run.log({"loss": 1.0 / (step + 1)}, step=step)
+    port = _free_port()
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    env = {**os.environ, "LAKEHOUSE_FLUSH_INTERVAL": "0.2"}
+    log = (tmp_path / "server.log").open("w")
+    command = [
+        str(mlflow_cli),
+        "server",
+        "--backend-store-uri",
+        uri_for(root),
+        "--default-artifact-root",
+        str(tmp_path / "artifacts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+    ]
+    # Its own session: the CLI starts uvicorn, which starts the workers; the whole group is stopped at the end.
+    proc = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if requests.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"mlflow server did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        running = Server(proc, base, root)
+        yield running
+    finally:
+        Server(proc, base, root).stop()
+        log.close()
+
+
+def _ajax(base: str, method: str, path: str, **kwargs: Any) -> Any:
+    """A call as the UI makes it (``/ajax-api/...``); a fresh connection each time, so both workers serve."""
+    response = requests.request(method, f"{base}/ajax-api{path}", timeout=30, **kwargs)
+    assert response.status_code == 200, f"{method} {path}: {response.status_code} {response.text[:500]}"
+    return response.json()
+
+
+def test_ui_calls_and_concurrent_workers(server: Server) -> None:
+    base, root = server.base, server.root
+
+    # What the UI asks for, answered from tables written by lh.start_run before the server started.
+    experiments = _ajax(base, "POST", "/2.0/mlflow/experiments/search", json={"max_results": 25})["experiments"]
+    by_name = {e["name"]: e["experiment_id"] for e in experiments}
+    assert set(by_name) == {"Default", "native"}
+    found = _ajax(
+        base,
+        "POST",
+        "/2.0/mlflow/runs/search",
+        json={"experiment_ids": [by_name["native"]], "max_results": 100, "order_by": ["attributes.start_time DESC"]},
+    )["runs"]
+    assert [r["info"]["run_name"] for r in found] == ["logged-natively"]
+    run_id = found[0]["info"]["run_id"]
+    assert found[0]["data"]["params"] == [{"key": "lr", "value": "0.1"}]
+    assert found[0]["data"]["metrics"][0]["key"] == "loss"
+    history = _ajax(base, "GET", "/2.0/mlflow/metrics/get-history", params={"run_id": run_id, "metric_key": "loss"})
+    assert [m["step"] for m in history["metrics"]] == list(range(50))
+    sampled = _ajax(
+        base,
+        "GET",
+        "/2.0/mlflow/metrics/get-history-bulk-interval",
+        params={"run_ids": run_id, "metric_key": "loss", "max_results": 10},
+    )["metrics"]
+    steps = [m["step"] for m in sampled]
+    assert len(steps) == 10
+    assert steps[0] == 0
+    assert steps[-1] == 49
+    assert _ajax(base, "GET", "/2.0/mlflow/runs/get", params={"run_id": run_id})["run"]["info"]["status"] == "FINISHED"
+    assert _ajax(base, "GET", "/2.0/mlflow/experiments/get", params={"experiment_id": "0"})["experiment"]["name"] == (
+        "Default"
+    )
+    models = _ajax(base, "POST", "/2.0/mlflow/logged-models/search", json={"experiment_ids": ["0"]})
+    assert models.get("models", []) == []
+    # What the store does not keep (traces) is a clear 501, not a 500.
+    refused = requests.get(f"{base}/ajax-api/3.0/mlflow/traces/tr-0123", timeout=30)
+    assert refused.status_code == 501
+    assert "lakehouse tracking store" in refused.json()["message"]
+
+    # Concurrent writes through the REST API (which worker serves a request is up to the OS; several processes
+    # writing into one run at once are tested deterministically in test_store.py).
+    client = MlflowClient(base)
+    experiment_id = client.create_experiment("over-rest")
+    rest_run = client.create_run(experiment_id, run_name="rest").info.run_id
+    batches_per_thread = 10
+
+    def send(thread: int) -> None:
+        requests.post(
+            f"{base}/api/2.0/mlflow/experiments/create", json={"name": f"thread-{thread}"}, timeout=30
+        ).raise_for_status()
+        for batch in range(batches_per_thread):
+            start = (thread * batches_per_thread + batch) * 100
+            metrics = [
+                {"key": "loss", "value": float(s), "timestamp": T0 + s, "step": s} for s in range(start, start + 100)
+            ]
+            body = {"run_id": rest_run, "metrics": metrics}
+            # A new connection per request, so any worker may take it.
+            response = requests.post(f"{base}/api/2.0/mlflow/runs/log-batch", json=body, timeout=30)
+            assert response.status_code == 200, response.text
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    expected = 4 * batches_per_thread * 100
+    deadline = time.monotonic() + 60
+    while len(client.get_metric_history(rest_run, "loss")) < expected and time.monotonic() < deadline:
+        time.sleep(0.3)  # another worker's points become visible within its flush interval
+    points = client.get_metric_history(rest_run, "loss")
+    assert sorted(m.step for m in points) == list(range(expected))
+    names = {e.name for e in client.search_experiments()}
+    assert {f"thread-{i}" for i in range(4)} <= names
+    client.set_terminated(rest_run)
+
+    # After the server stopped, the tables hold every point exactly once.
+    server.stop()
+    lh = lakehouse.connect(root)
+    lh.recover()  # a worker that could not flush at exit left its points in the spool: committed here, once
+    frames.forget()
+    stored = lh.metrics(rest_run, "loss")
+    assert stored.height == expected
+    assert stored.get_column("step").n_unique() == expected
+    assert lh.run(rest_run).status == "FINISHED"

@@ -453,6 +453,10 @@ class LakehouseStore(AbstractStore):
             known.handle.rename(run_name)
             info = _with(info, run_name=run_name)
         known.info = info
+        if run_status is not None and RunStatus.is_terminated(run_status):
+            # Ending a run commits it, as leaving ``lh.start_run``'s block does: any reader in this process
+            # (lh.runs(), polars, the app) sees the finished run with all its points, not only the store's reads.
+            self._sync()
         return info
 
     @translated

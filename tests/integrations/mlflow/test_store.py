@@ -76,8 +76,7 @@ def test_mlflow_runs_show_in_lakehouse(root: Path) -> None:
             mlflow.set_tag("stage", "dev")
     finally:
         mlflow.set_tracking_uri(None)
-    lh = lakehouse.connect(root)
-    lh.flush()
+    lh = lakehouse.connect(root)  # no flush: ending the run committed it
     info = lh.run(active.info.run_id)
     assert info.experiment == "from-mlflow"
     assert info.name == "ml"

@@ -10,7 +10,8 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lhapp.shell import Stamp, handle, stamp
+from lhapp import params
+from lhapp.shell import Stamp, empty_lakehouse, error, handle, stamp
 
 RUN_TABLES = ("tracking/runs", "tracking/inputs", "tracking/metric_summaries")
 POINT_TABLES = (*RUN_TABLES, "tracking/metrics")
@@ -102,3 +103,24 @@ def label(row: dict[str, object]) -> str:
     name = row.get("name") or ""
     rid = str(row["run_id"])
     return f"{name} · {rid[:8]}" if name else rid[:8]
+
+
+def all_runs_or_stop(stamp: Stamp) -> pl.DataFrame:
+    """Every run, newest first; on a lakehouse without runs, the empty state ends the page."""
+    found = runs(None, stamp)
+    if found.is_empty():
+        empty_lakehouse("runs")
+        st.stop()
+    return found
+
+
+def run_in_url(known: pl.DataFrame) -> str | None:
+    """The run ``?run=`` names (an id, a unique id prefix or a unique run name); a bad value is shown, not raised."""
+    given = params.raw("run")
+    if given is None:
+        return None
+    try:
+        return resolve_run(given, known)
+    except lakehouse.LakehouseError as e:
+        error(f"`run={given}` in the URL: {e}")
+        return None

@@ -7,26 +7,15 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-import lakehouse
-from lhapp import charts, params
+from lhapp import charts
 from lhapp import run_queries as rq
-from lhapp.shell import empty_lakehouse, error, guarded, handle
+from lhapp.shell import guarded, handle
 
 st.title("Live")
 
 versions = rq.runs_stamp()
-runs = rq.runs(None, versions)
-if runs.is_empty():
-    empty_lakehouse("runs")
-    st.stop()
-
-given = params.raw("run")
-wanted: str | None = None
-if given is not None:
-    try:
-        wanted = rq.resolve_run(given, runs)
-    except lakehouse.LakehouseError as e:
-        error(f"`run={given}` in the URL: {e}")
+runs = rq.all_runs_or_stop(versions)
+wanted = rq.run_in_url(runs)
 running = runs.filter(pl.col("status") == "RUNNING")
 options = running.get_column("run_id").to_list()
 if wanted is not None and wanted not in options:

@@ -5,27 +5,15 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-import lakehouse
-from lhapp import charts, params
+from lhapp import charts
 from lhapp import run_queries as rq
-from lhapp.shell import empty_lakehouse, error, guarded, handle, table
+from lhapp.shell import guarded, handle, table
 
 st.title("Run")
 
 versions = rq.runs_stamp()
-recent = rq.runs(None, versions)
-if recent.is_empty():
-    empty_lakehouse("runs")
-    st.stop()
-
-# ``?run=`` takes an id, a unique id prefix or a unique run name.
-given = params.raw("run")
-run_id: str | None = None
-if given is not None:
-    try:
-        run_id = rq.resolve_run(given, recent)
-    except lakehouse.LakehouseError as e:
-        error(f"`run={given}` in the URL: {e}")
+recent = rq.all_runs_or_stop(versions)
+run_id = rq.run_in_url(recent)
 options = recent.head(rq.PICKER_LIMIT).get_column("run_id").to_list()
 if run_id is not None and run_id not in options:
     options.insert(0, run_id)

@@ -81,12 +81,12 @@ def empty_lakehouse(what: str) -> None:
     )
 
 
-def table(frame: Any, *, key: str, **kwargs: Any) -> Any:
+def table(frame: Any, *, key: str, grid_key: str | None = None, **kwargs: Any) -> Any:
     """``st.dataframe`` in a container keyed ``key`` (tests and the browser find a table by it).
 
-    A selectable table's own state is ``st.session_state[key + "_grid"]``.
+    A selectable table's own state is ``st.session_state[grid_key]`` (default ``key + "_grid"``).
     """
     with st.container(key=key):
         if "on_select" in kwargs:
-            kwargs["key"] = f"{key}_grid"
+            kwargs["key"] = grid_key or f"{key}_grid"
         return st.dataframe(frame, hide_index=True, **kwargs)

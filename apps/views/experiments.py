@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lhapp import filters, params
+from lhapp import filters, paging, params
 from lhapp import run_queries as rq
 from lhapp.shell import empty_lakehouse, guarded, table
 
@@ -63,24 +63,52 @@ matching = filters.RunFilter(text=text, statuses=statuses, values=chosen_values,
 shown = filters.display(matching)
 ids = shown.get_column("run_id").to_list()
 names_by_id = dict(zip(ids, shown.get_column("name").to_list(), strict=True))
-st.caption(f"{shown.height:,} of {runs.height:,} runs · click a column header to sort · tick rows to select")
+
+HEADINGS = {"start_time": "started", "duration_s": "duration (s)", "run_id": "run id"}
+if st.session_state.get("sort") not in (None, *shown.columns):  # a column of another experiment
+    del st.session_state["sort"]
+order, direction, size_box, number_box = st.columns([3, 1.4, 1.2, 1.2], vertical_alignment="bottom")
+sort_by = order.selectbox(
+    "Sort by",
+    shown.columns,
+    index=shown.columns.index("start_time"),
+    key="sort",
+    format_func=lambda c: HEADINGS.get(c, c),
+)
+descending = direction.toggle("Descending", value=True, key="descending")
+size = size_box.selectbox("Rows per page", paging.PAGE_SIZES, index=1, key="page_size")
+pages = paging.page_count(shown.height, size)
+if st.session_state.get("page", 1) > pages:  # fewer rows than before (a filter): the last page there is
+    st.session_state.page = pages
+number = number_box.number_input("Page", min_value=1, max_value=pages, value=1, step=1, key="page")
+page = paging.sorted_page(shown, by=sort_by, descending=descending, size=size, number=int(number))
+visible = page.rows.get_column("run_id").to_list()
+grid = paging.grid_key("runs_table_grid", visible)
+st.caption(
+    f"{page.first:,}–{page.last:,} of {page.total:,} matching runs ({runs.height:,} before filters) · "
+    "tick rows to select them; selections on other pages are kept"
+)
 
 
-def _take_table_selection() -> None:
-    """Ticked rows replace the selection among the rows shown; selected runs filtered out stay selected."""
-    state = st.session_state.get("runs_table_grid")
-    rows = state.selection.rows if state is not None else []
-    visible = st.session_state.get("_shown_ids", [])
-    kept = [r for r in st.session_state.get("selected_runs", []) if r not in set(visible)]
-    st.session_state.selected_runs = kept + [visible[i] for i in rows if i < len(visible)]
+def _take_ticks() -> None:
+    """Ticking or unticking rows of this page adds or drops those runs; other selections stay."""
+    state = st.session_state.get(grid)
+    now = set(state.selection.rows) if state is not None else set()
+    last_grid, before = st.session_state.get("_ticks", ("", set()))
+    if last_grid != grid:
+        before = set()
+    st.session_state.selected_runs = paging.merge_ticks(
+        st.session_state.get("selected_runs", []), visible, before, now
+    )
+    st.session_state["_ticks"] = (grid, now)
 
 
-st.session_state["_shown_ids"] = ids
 with guarded("The runs table"):
     table(
-        shown,
+        page.rows,
         key="runs_table",
-        on_select=_take_table_selection,
+        grid_key=grid,
+        on_select=_take_ticks,
         selection_mode="multi-row",
         column_config={
             "start_time": st.column_config.DatetimeColumn("started", format="YYYY-MM-DD HH:mm:ss"),
@@ -90,7 +118,7 @@ with guarded("The runs table"):
     )
 
 selected = [r for r in st.session_state.get("selected_runs", []) if r]
-options = list(dict.fromkeys([*selected, *ids[: rq.PICKER_LIMIT]]))
+options = list(dict.fromkeys([*selected, *visible, *ids[: rq.PICKER_LIMIT]]))
 everyone = dict(zip(runs.get_column("run_id").to_list(), runs.get_column("name").to_list(), strict=True))
 picked = st.multiselect(
     "Selected runs",

@@ -6,8 +6,10 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import polars as pl
+import pytest
 from streamlit.testing.v1 import AppTest
 
+import lakehouse
 from tests.app.conftest import DemoRuns, OpenApp, errors, frames
 
 PAGE = "views/experiments.py"
@@ -97,3 +99,46 @@ def test_no_runs_says_what_to_run(datasets_root: Path, open_app: OpenApp) -> Non
         at = open_app(datasets_root, page)
         assert not errors(at)
         assert "make demo" in at.info[0].value, page
+
+
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """130 runs of one experiment; their final loss is not in start order, so sorting by it reorders pages."""
+    root = tmp_path_factory.mktemp("app-many") / "lh"
+    lh = lakehouse.connect(root)
+    losses: dict[str, float] = {}
+    for i in range(130):
+        with lh.start_run(experiment="sweep", name=f"trial-{i:03d}", params={"seed": i}) as run:
+            run.log({"loss": (i * 37 % 130) / 130}, step=0)
+        losses[run.id] = (i * 37 % 130) / 130
+    return root, losses
+
+
+def test_the_runs_table_is_paged_and_sorted_on_the_server(
+    many_runs: tuple[Path, dict[str, float]], open_app: OpenApp
+) -> None:
+    root, losses = many_runs
+    at = open_app(root, PAGE)
+    first = frames(at)["runs_table"]
+    assert first.height == 100  # one page goes to the browser, not the whole table
+    assert first.get_column("name").to_list()[:2] == ["trial-129", "trial-128"]  # newest first
+    assert "1–100 of 130 matching runs" in at.caption[0].value
+    at.number_input(key="page").set_value(2).run()
+    second = frames(at)["runs_table"]
+    assert second.height == 30
+    assert set(first.get_column("run_id")) | set(second.get_column("run_id")) == set(losses)
+    # Sorting orders the whole table, then pages it: page 1 starts at the lowest loss of all 130 runs.
+    at.selectbox(key="sort").set_value("metrics.loss.last").run()
+    at.toggle(key="descending").set_value(False).run()
+    at.number_input(key="page").set_value(1).run()
+    ranked = sorted(losses, key=lambda r: losses[r])
+    assert frames(at)["runs_table"].get_column("run_id").to_list() == ranked[:100]
+    at.selectbox(key="page_size").set_value(50).run()
+    at.number_input(key="page").set_value(3).run()
+    assert frames(at)["runs_table"].get_column("run_id").to_list() == ranked[100:]
+    # A filter that leaves fewer rows than the page asked for shows the last page there is.
+    at.text_input(key="q").set_value("trial-00").run()
+    assert set(names(at)) == {f"trial-00{i}" for i in range(10)}
+    assert at.number_input(key="page").value == 1
+    assert not errors(at)
+    assert not at.exception

@@ -240,6 +240,63 @@ def write(
             raise
 
 
+@dataclass(frozen=True)
+class NewFile:
+    """A Parquet file already written inside a table's folder, to be added by :func:`commit_files`."""
+
+    path: str  # relative to the table root, with forward slashes
+    size: int
+    modified_ms: int
+    stats: str  # Delta's per-file statistics JSON
+
+
+def commit_files(
+    path: str | Path,
+    files: Sequence[NewFile],
+    *,
+    mode: WriteMode,
+    schema: pa.Schema,
+    configuration: Mapping[str, str] | None = None,
+    user_metadata: Mapping[str, Any] | None = None,
+    app_transaction: tuple[str, int] | None = None,
+    max_commit_retries: int = 100,
+) -> None:
+    """Commit data files another engine wrote into the table folder: create, append or overwrite.
+
+    The same commit as :func:`write` would make for those rows, without writing them again: ``create`` makes
+    version 0 with ``configuration`` (and raises :class:`CommitConflict` if the table exists), ``overwrite``
+    removes every current file. ``schema`` must be the table's (nothing here evolves a schema).
+    """
+    from deltalake import Schema
+    from deltalake.transaction import AddAction, create_table_with_add_actions
+
+    adds = [AddAction(f.path, f.size, {}, f.modified_ms, True, f.stats) for f in files]
+    retries = 0 if mode == "create" else max_commit_retries
+    props = _commit_properties(user_metadata, app_transaction, retries)
+    with _translated(path, f"{mode} commit"):
+        if mode == "create":
+            if exists(path):
+                msg = f"cannot create {str(path)!r}: another writer created it first"
+                raise CommitConflict(msg)
+            try:
+                create_table_with_add_actions(
+                    str(path),
+                    Schema.from_arrow(schema),
+                    adds,
+                    mode="error",
+                    configuration=dict(configuration) if configuration else None,
+                    commit_properties=props,
+                )
+            except DeltaError as e:
+                if "already exists" in str(e):
+                    msg = f"another writer created the table at {str(path)!r} concurrently"
+                    raise CommitConflict(msg) from e
+                raise
+            return
+        table = open_table(path)
+        table.create_write_transaction(adds, mode, Schema.from_arrow(schema), commit_properties=props)
+
+
 _appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
 _appenders_lock = threading.Lock()
 

@@ -189,6 +189,9 @@ def row_counts(commit: Commit, num_rows: int, previous_rows: int) -> tuple[int, 
     if op == "UPDATE":
         return 0, 0, _metric(m, "num_updated_rows", "numUpdatedRows") or 0
     added = _metric(m, "num_added_rows", "numOutputRows")
+    if added is None:  # a commit of files written elsewhere carries their row count in our section
+        section = commit.user_metadata.get(SECTION)
+        added = _metric(section, "rows_written") if isinstance(section, Mapping) else None
     if added is None:
         return max(net, 0), max(-net, 0), 0
     return added, max(added - net, 0), 0
@@ -249,7 +252,7 @@ def make_version(name: str, commit: Commit, snapshot: Snapshot, previous: Snapsh
         description=user.get("description"),
         num_files=snapshot.num_files,
         size_bytes=snapshot.size_bytes,
-        engine=commit.engine,
+        engine=f"{section['engine']} via {commit.engine}" if section.get("engine") else commit.engine,
         schema_changes=changes,
         data_change=data_change,
     )

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from lakehouse import storage
+from lakehouse import parquet_stats, storage
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.dataset import Dataset, key_list
@@ -324,6 +324,8 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     with translated(f"{plan.mode} write", ds.path):
         if plan.mode == "upsert" and not plan.creating:
             _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
+        elif footer_stats_apply(plan):
+            _save_files(lh, plan, rows, app)
         else:
             _save(
                 rows,
@@ -359,6 +361,95 @@ def spark_table_properties(lh: Lakehouse, *, change_data_feed: bool) -> dict[str
     props["delta.minReaderVersion"] = "1"
     props["delta.minWriterVersion"] = "4" if change_data_feed else "2"
     return props
+
+
+# Table properties that make Delta-Spark check or compute something while it writes; a table with any of
+# them is written by Delta-Spark itself.
+_SPARK_ONLY_PROPERTIES = ("delta.constraints.", "delta.dataSkippingStatsColumns", "delta.appendOnly")
+_SPARK_ONLY_FIELD_METADATA = ("delta.generationExpression", "delta.identity", "delta.invariants", "delta.columnMapping")
+
+
+def footer_stats_apply(plan: WritePlan) -> bool:
+    """True if ``plan`` can be written as plain Parquet files committed with statistics from their footers.
+
+    That is a create, append or overwrite without partitions or schema change, into a table that asks for
+    nothing Delta-Spark enforces while writing (constraints, generated or identity columns, column mapping,
+    append-only, a chosen list of statistics columns). Everything else is written by Delta-Spark.
+    """
+    if plan.mode == "upsert" and not plan.creating:
+        return False
+    if plan.partition_by or plan.changes or (plan.schema_mode is not None and not plan.creating):
+        return False
+    if plan.creating:
+        return True
+    path = plan.dataset.path
+    if storage.partition_columns(path):
+        return False
+    props = storage.properties(path)
+    if any(k.startswith(_SPARK_ONLY_PROPERTIES) for k in props):
+        return False
+    if props.get("delta.columnMapping.mode", "none") != "none":
+        return False
+    for field in storage.arrow_schema(path):
+        if not field.nullable:
+            return False
+        keys = (k.decode() if isinstance(k, bytes) else str(k) for k in (field.metadata or {}))
+        if any(k.startswith(_SPARK_ONLY_FIELD_METADATA) for k in keys):
+            return False
+    return True
+
+
+def _save_files(lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None) -> None:
+    """Write ``rows`` as Parquet into a new folder of the table, then commit those files with footer stats.
+
+    Spark's Parquet writer records per-column min/max/null counts in every footer; reading them back is what
+    Delta-Spark's own write spends a quarter of its time recomputing (:mod:`lakehouse.parquet_stats`). A job
+    that dies before the commit leaves only files no version references; vacuum removes them.
+    """
+    ds = plan.dataset
+    folder = ds.path / f"part-{plan.write_id}"
+    spark = rows.sparkSession
+    with session_conf(spark, {"mapreduce.fileoutputcommitter.marksuccessfuljobs": "false"}):
+        rows.write.mode("errorifexists").parquet(str(folder))
+    target = _schema.to_arrow(plan.target)
+    props = storage.properties(ds.path) if not plan.creating else {}
+    indexed = parquet_stats.indexed_columns(
+        target, int(props.get("delta.dataSkippingNumIndexedCols", parquet_stats.DEFAULT_INDEXED_COLUMNS))
+    )
+    files = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith((".", "_")):  # Hadoop's .crc side files: no reader needs them
+            entry.unlink(missing_ok=True)
+            continue
+        stats = parquet_stats.file_stats(entry, target, indexed)
+        if json.loads(stats)["numRecords"] == 0:  # Spark writes one for an empty partition; no reader needs it
+            entry.unlink()
+            continue
+        info = entry.stat()
+        files.append(
+            storage.NewFile(
+                path=f"{folder.name}/{entry.name}",
+                size=info.st_size,
+                modified_ms=int(info.st_mtime * 1000),
+                stats=stats,
+            )
+        )
+    mode = "create" if plan.creating else plan.mode
+    # delta-rs signs the commit and records no row metrics: the section says which engine wrote the data
+    # (DatasetVersion.engine) and how many rows (DatasetVersion.rows_added).
+    facts = {
+        "engine": f"Apache-Spark/{spark.version}",
+        "rows_written": sum(json.loads(f.stats)["numRecords"] for f in files),
+    }
+    storage.commit_files(
+        ds.path,
+        files,
+        mode="overwrite" if mode == "overwrite" else mode,  # type: ignore[arg-type]
+        schema=target if plan.creating else storage.arrow_schema(ds.path),
+        configuration=table_properties(lh.settings, change_data_feed=True) if plan.creating else None,
+        user_metadata={**plan.user_metadata, SECTION: {**plan.user_metadata[SECTION], **facts}},
+        app_transaction=(app, 0) if app is not None else None,
+    )
 
 
 def _save(

@@ -268,7 +268,7 @@ def commit_files(
     removes every current file. ``schema`` must be the table's (nothing here evolves a schema).
     """
     from deltalake import Schema
-    from deltalake.transaction import AddAction, create_table_with_add_actions
+    from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
     adds = [AddAction(f.path, f.size, {}, f.modified_ms, True, f.stats) for f in files]
     retries = 0 if mode == "create" else max_commit_retries
@@ -294,7 +294,8 @@ def commit_files(
                 raise
             return
         table = open_table(path)
-        table.create_write_transaction(adds, mode, Schema.from_arrow(schema), commit_properties=props)
+        actions: list[AddAction | RemoveAction] = list(adds)  # overwrite: delta-rs adds the removes itself
+        table.create_write_transaction(actions, mode, Schema.from_arrow(schema), commit_properties=props)
 
 
 _appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}

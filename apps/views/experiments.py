@@ -97,9 +97,7 @@ def _take_ticks() -> None:
     last_grid, before = st.session_state.get("_ticks", ("", set()))
     if last_grid != grid:
         before = set()
-    st.session_state.selected_runs = paging.merge_ticks(
-        st.session_state.get("selected_runs", []), visible, before, now
-    )
+    st.session_state.selected_runs = paging.merge_ticks(st.session_state.get("selected_runs", []), visible, before, now)
     st.session_state["_ticks"] = (grid, now)
 
 

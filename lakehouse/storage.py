@@ -125,7 +125,11 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
 
 
 def latest_version(path: str | Path) -> int:
-    return int(open_table(path).version())
+    """The newest committed version (from a listing of the log; loading the table would cost milliseconds)."""
+    newest = peek_version(path)
+    if newest is None:
+        return int(open_table(path).version())  # raises TableNotFound
+    return newest
 
 
 def peek_version(path: str | Path) -> int | None:
@@ -152,9 +156,33 @@ def peek_version(path: str | Path) -> int | None:
 
 def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
     """The table's schema as canonical Arrow types (strings as ``string``, timestamps as us/UTC)."""
-    table = open_table(path, version)
+    return _canonical_schema(open_table(path, version))
+
+
+def _canonical_schema(table: DeltaTable) -> pa.Schema:
     raw = pa.schema(table.schema().to_arrow())
     return pa.schema([pa.field(f.name, canonical_type(f.type, f.name), nullable=f.nullable) for f in raw])
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A table loaded once for one write: the writer plans with its schema and commits on top of it."""
+
+    path: str
+    table: DeltaTable = field(repr=False)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return _canonical_schema(self.table)
+
+    @property
+    def partition_columns(self) -> list[str]:
+        return list(self.table.metadata().partition_columns)
+
+
+def load(path: str | Path) -> Loaded:
+    """The table at its latest version, for a write that first looks at its schema (one load, not two)."""
+    return Loaded(str(path), open_table(path))
 
 
 def partition_columns(path: str | Path) -> list[str]:
@@ -201,8 +229,13 @@ def write(
     app_transaction: tuple[str, int] | None = None,
     max_commit_retries: int = 100,
     read_version: int | None = None,
-) -> None:
+    loaded: Loaded | None = None,
+) -> Snapshot | None:
     """Append or overwrite; creates the table (with ``configuration``) if it does not exist.
+
+    Returns the :class:`Snapshot` of the version the write made when it is known without loading the table
+    again (appends and overwrites of an existing table), else None. ``loaded``: the table as the caller
+    loaded it to plan the write (its version is then the read version).
 
     ``mode="create"`` only creates: it raises :class:`CommitConflict` if the table exists already.
 
@@ -215,6 +248,9 @@ def write(
         if exists(path):
             msg = f"cannot create {str(path)!r}: another writer created it first"
             raise CommitConflict(msg)
+    elif loaded is not None:
+        target = loaded.table
+        configuration = None
     elif read_version is not None or exists(path):
         target = open_table(path, read_version)
         configuration = None  # table properties are set once, at creation
@@ -222,6 +258,7 @@ def write(
     # possibly another schema); a create must land as version 0 or fail.
     retries = 0 if mode == "create" else max_commit_retries
     props = _commit_properties(user_metadata, app_transaction, retries)
+    read_from = target.version() if isinstance(target, DeltaTable) else -2
     with _translated(path, f"{mode} write"):
         try:
             write_deltalake(
@@ -238,6 +275,11 @@ def write(
                 msg = f"another writer created the table at {str(path)!r} concurrently"
                 raise CommitConflict(msg) from e
             raise
+    # delta-rs moves the table object to the version it committed; its files are that version's only if no
+    # other commit landed in between (otherwise the caller loads the version as usual).
+    if isinstance(target, DeltaTable) and target.version() == read_from + 1:
+        return _snapshot_of(path, target, target.version())
+    return None
 
 
 @dataclass(frozen=True)
@@ -425,7 +467,7 @@ def history(path: str | Path, limit: int | None = None) -> list[Commit]:
     its entries by counting back from the version it loaded while listing every commit file, so a commit
     that lands in between shifts every number by one (seen with two concurrent writers).
     """
-    latest = open_table(path).version()
+    latest = latest_version(path)
     commits: list[Commit] = []
     for version in range(latest, -1, -1):
         if limit is not None and len(commits) >= limit:
@@ -458,7 +500,10 @@ def commit_at(path: str | Path, version: int) -> Commit | None:
 
 def snapshot(path: str | Path, version: int) -> Snapshot:
     """Row count, file count, size and a digest of the exact files version ``version`` reads."""
-    table = open_table(path, version)
+    return _snapshot_of(path, open_table(path, version), version)
+
+
+def _snapshot_of(path: str | Path, table: DeltaTable, version: int) -> Snapshot:
     with _translated(path, f"reading version {version}"):
         actions = _arrow_table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()

@@ -60,14 +60,19 @@ Selector = int | str | None
 
 def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snapshot:
     """Snapshot facts of one version, cached: a version's files never change once committed."""
-    key = (str(path), version, committed_at)
-    found = _snapshots.get(key)
+    found = _snapshots.get((str(path), version, committed_at))
     if found is None:
-        found = storage.snapshot(path, version)
-        _snapshots[key] = found
-        if len(_snapshots) > _SNAPSHOT_CACHE_SIZE:
-            _snapshots.popitem(last=False)
+        found = _remember_snapshot(path, version, committed_at, storage.snapshot(path, version))
     return found
+
+
+def _remember_snapshot(
+    path: Path, version: int, committed_at: datetime, snapshot: storage.Snapshot
+) -> storage.Snapshot:
+    _snapshots[(str(path), version, committed_at)] = snapshot
+    if len(_snapshots) > _SNAPSHOT_CACHE_SIZE:
+        _snapshots.popitem(last=False)
+    return snapshot
 
 
 class Dataset:
@@ -253,21 +258,23 @@ class Dataset:
     ) -> DatasetVersion:
         creating = not self.exists()
         changes: list[SchemaChange] = []
+        loaded: storage.Loaded | None = None
         if creating:
             target = incoming_schema
             if partition_by:
                 _check_columns(partition_by, target, "partition column")
         else:
+            loaded = storage.load(self.path)  # one load serves the plan and the write
             target, changes = schemas.plan(
-                storage.arrow_schema(self.path),
+                loaded.schema,
                 incoming_schema,
                 dataset=self.name,
                 mode=mode,
                 schema_mode=schema_mode,
             )
-            if partition_by and list(partition_by) != storage.partition_columns(self.path):
+            if partition_by and list(partition_by) != loaded.partition_columns:
                 msg = (
-                    f"dataset {self.name!r} is partitioned by {storage.partition_columns(self.path)}; "
+                    f"dataset {self.name!r} is partitioned by {loaded.partition_columns}; "
                     f"partition_by={list(partition_by)} can only be given when the dataset is created"
                 )
                 raise InvalidArgument(msg)
@@ -284,21 +291,25 @@ class Dataset:
                 _check_keys(rows, keys, self.name)
         else:
             rows = _arrow.conform_reader(incoming, target)
+        written: storage.Snapshot | None = None
         if mode == "upsert" and not creating and isinstance(rows, pa.Table) and rows.num_rows:
             storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
         else:
             # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
             # and every write is a version.
-            storage.write(
+            written = storage.write(
                 self.path,
                 rows,
                 mode="create" if creating else ("overwrite" if mode == "overwrite" else "append"),
                 schema_mode=schema_mode if not creating else None,
                 partition_by=partition_by if creating else None,
                 configuration=table_properties(self._lh.settings, change_data_feed=True),
+                loaded=loaded,
                 **common,
             )
         version = self.find_write(user_metadata[SECTION]["write_id"])
+        if written is not None and written.version == version:  # saves loading the new version again
+            _remember_snapshot(self.path, version, self._commit(version).timestamp, written)
         if creating:
             self.register(user_metadata)
         return self.version(version)

@@ -60,6 +60,10 @@ class Settings:
         default_factory=lambda: Path("~/.cache/lakehouse/ivy").expanduser(),
         metadata={"toml": "spark.jars_cache", "env": "LAKEHOUSE_SPARK_JARS_CACHE"},
     )
+    spark_footer_stats: bool = field(
+        default=True,
+        metadata={"toml": "spark.footer_stats", "env": "LAKEHOUSE_SPARK_FOOTER_STATS"},
+    )
     spool_dir: str = field(
         default="",
         metadata={"toml": "tracking.spool_dir", "env": "LAKEHOUSE_SPOOL_DIR"},

@@ -324,7 +324,7 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     with translated(f"{plan.mode} write", ds.path):
         if plan.mode == "upsert" and not plan.creating:
             _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
-        elif footer_stats_apply(plan):
+        elif lh.settings.spark_footer_stats and footer_stats_apply(plan):
             _save_files(lh, plan, rows, app)
         else:
             _save(

@@ -108,3 +108,12 @@ def test_partitioned_or_evolving_writes_stay_with_delta_spark(lh: lakehouse.Lake
     grown = write_dataset(lh, "grows", wider, schema_mode="merge")
     assert "via" not in grown.engine
     assert lh.read("grows").columns == ["id", "label", "score"]
+
+
+def test_the_setting_hands_every_write_to_delta_spark(root: Path, spark: SparkSession) -> None:
+    lh = lakehouse.connect(root, spark_footer_stats=False)
+    written = write_dataset(lh, "plain", spark.createDataFrame([(1, "a")], "id long, label string"))
+    assert "via" not in written.engine
+    assert "Delta-Lake" in written.engine
+    assert not [p for p in lh.dataset("plain").path.iterdir() if p.name.startswith("part-") and p.is_dir()]
+    assert lh.read("plain").to_dicts() == [{"id": 1, "label": "a"}]

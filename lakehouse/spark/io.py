@@ -381,6 +381,8 @@ def footer_stats_apply(plan: WritePlan) -> bool:
     if plan.partition_by or plan.changes or (plan.schema_mode is not None and not plan.creating):
         return False
     if plan.creating:
+        # The new table's schema is the DataFrame's: its NOT NULL columns are Spark's own promise, which
+        # Delta-Spark takes as given too. An existing table's NOT NULL columns are checked by Delta-Spark.
         return True
     path = plan.dataset.path
     if storage.partition_columns(path):

@@ -117,3 +117,17 @@ def test_the_setting_hands_every_write_to_delta_spark(root: Path, spark: SparkSe
     assert "Delta-Lake" in written.engine
     assert not [p for p in lh.dataset("plain").path.iterdir() if p.name.startswith("part-") and p.is_dir()]
     assert lh.read("plain").to_dicts() == [{"id": 1, "label": "a"}]
+
+
+def test_not_null_columns_stay_not_null_and_delta_spark_guards_them(
+    lh: lakehouse.Lakehouse, spark: SparkSession
+) -> None:
+    created = write_dataset(lh, "strict", spark.range(3).withColumn("label", F.lit("x")))
+    assert "via" in created.engine
+    ds = lh.dataset("strict")
+    assert storage.arrow_schema(ds.path).field("id").nullable is False  # spark.range's id is NOT NULL
+    with_null = spark.createDataFrame([(None, "y")], "id long, label string")
+    with pytest.raises(lakehouse.LakehouseError):
+        write_dataset(lh, "strict", with_null)  # a NOT NULL table is written by Delta-Spark, which checks it
+    assert ds.latest_version == 0
+    assert sorted(lh.read("strict").get_column("id").to_list()) == [0, 1, 2]

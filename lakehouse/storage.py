@@ -302,12 +302,14 @@ def commit_files(
     user_metadata: Mapping[str, Any] | None = None,
     app_transaction: tuple[str, int] | None = None,
     max_commit_retries: int = 100,
-) -> None:
+) -> bool:
     """Commit data files another engine wrote into the table folder: create, append or overwrite.
 
     The same commit as :func:`write` would make for those rows, without writing them again: ``create`` makes
     version 0 with ``configuration`` (and raises :class:`CommitConflict` if the table exists), ``overwrite``
     removes every current file. ``schema`` must be the table's (nothing here evolves a schema).
+    Returns False, committing nothing, if the table already records ``app_transaction`` at that version or
+    later (a retried job); a concurrent commit of the same app transaction raises :class:`CommitConflict`.
     """
     from deltalake import Schema
     from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
@@ -334,10 +336,15 @@ def commit_files(
                     msg = f"another writer created the table at {str(path)!r} concurrently"
                     raise CommitConflict(msg) from e
                 raise
-            return
+            return True
         table = open_table(path)
+        if app_transaction is not None:
+            done = table.transaction_version(app_transaction[0])
+            if done is not None and int(done) >= app_transaction[1]:
+                return False
         actions: list[AddAction | RemoveAction] = list(adds)  # overwrite: delta-rs adds the removes itself
         table.create_write_transaction(actions, mode, Schema.from_arrow(schema), commit_properties=props)
+    return True
 
 
 _appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -443,15 +444,23 @@ def _save_files(lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None
         "engine": f"Apache-Spark/{spark.version}",
         "rows_written": sum(json.loads(f.stats)["numRecords"] for f in files),
     }
-    storage.commit_files(
-        ds.path,
-        files,
-        mode="overwrite" if mode == "overwrite" else mode,  # type: ignore[arg-type]
-        schema=target if plan.creating else storage.arrow_schema(ds.path),
-        configuration=table_properties(lh.settings, change_data_feed=True) if plan.creating else None,
-        user_metadata={**plan.user_metadata, SECTION: {**plan.user_metadata[SECTION], **facts}},
-        app_transaction=(app, 0) if app is not None else None,
-    )
+    try:
+        committed = storage.commit_files(
+            ds.path,
+            files,
+            mode="overwrite" if mode == "overwrite" else mode,  # type: ignore[arg-type]
+            schema=target if plan.creating else storage.arrow_schema(ds.path),
+            configuration=table_properties(lh.settings, change_data_feed=True) if plan.creating else None,
+            user_metadata={**plan.user_metadata, SECTION: {**plan.user_metadata[SECTION], **facts}},
+            app_transaction=(app, 0) if app is not None else None,
+        )
+    except CommitConflict:
+        # Lost to another commit, so no version references these files. (After any other error the commit
+        # may have landed; the files stay, and vacuum removes them if it did not.)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if not committed:  # the same job committed meanwhile: the caller returns its version
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _save(

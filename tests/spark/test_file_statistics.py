@@ -131,3 +131,28 @@ def test_not_null_columns_stay_not_null_and_delta_spark_guards_them(
         write_dataset(lh, "strict", with_null)  # a NOT NULL table is written by Delta-Spark, which checks it
     assert ds.latest_version == 0
     assert sorted(lh.read("strict").get_column("id").to_list()) == [0, 1, 2]
+
+
+def test_a_job_that_already_committed_commits_nothing_and_leaves_no_files(
+    lh: lakehouse.Lakehouse, spark: SparkSession
+) -> None:
+    from lakehouse.spark import commit_dataframe
+    from lakehouse.spark.io import execute, plan_write
+
+    df = spark.createDataFrame([(1, "a")], "id long, label string")
+    write_dataset(lh, "jobs", df)
+    # Two attempts of one job planned before either committed: the second finds the job's app transaction in
+    # the table when it commits, and commits nothing.
+    first = plan_write(lh, "jobs", df.schema, job_id="nightly")
+    second = plan_write(lh, "jobs", df.schema, job_id="nightly")
+    assert not execute(lh, first, df).skipped
+    late = execute(lh, second, df)
+    assert late.skipped
+    assert late.version.version == 1
+    ds = lh.dataset("jobs")
+    assert ds.latest_version == 1
+    assert lh.read("jobs").height == 2
+    folders = {p.name for p in ds.path.iterdir() if p.name.startswith("part-")}
+    assert f"part-{first.write_id}" in folders
+    assert f"part-{second.write_id}" not in folders  # the late attempt's files are gone, not orphaned
+    assert commit_dataframe(lh, "jobs", df, job_id="nightly").skipped

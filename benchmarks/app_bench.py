@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from bench_report import write_json
 
 import lakehouse
 from lakehouse import storage
@@ -536,13 +537,7 @@ def main() -> None:
     for r in results:
         print(r.line())
     if args.json_out:
-        payload = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine,
-            "mode": "quick" if args.quick else "full",
-            "results": [r.__dict__ for r in results],
-        }
-        args.json_out.write_text(json.dumps(payload, indent=2, default=str))
+        write_json(args.json_out, machine=machine, quick=args.quick, results=[r.__dict__ for r in results])
 
 
 if __name__ == "__main__":

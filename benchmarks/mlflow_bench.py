@@ -19,7 +19,6 @@ next to them (``commit``), amortised per call.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -37,6 +36,7 @@ warnings.filterwarnings("ignore")  # MLflow's own notices are not what we measur
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 import polars as pl  # noqa: E402
+from bench_report import write_json  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 
@@ -336,13 +336,12 @@ def main() -> None:
     for r in results:
         _print(r)
     if args.json_out:
-        payload = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine,
-            "mode": "quick" if args.quick else "full",
-            "results": [{**r.__dict__, "ratio": r.ratio} for r in results],
-        }
-        args.json_out.write_text(json.dumps(payload, indent=2, default=str))
+        write_json(
+            args.json_out,
+            machine=machine,
+            quick=args.quick,
+            results=[{**r.__dict__, "ratio": r.ratio} for r in results],
+        )
 
 
 def _print(r: Result) -> None:

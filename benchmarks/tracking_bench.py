@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from bench_report import write_json
 
 import lakehouse
 from lakehouse import storage
@@ -620,13 +621,12 @@ def main() -> None:
     for r in results:
         _print(r)
     if args.json_out:
-        payload = {
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine,
-            "mode": "quick" if args.quick else "full",
-            "results": [{**r.__dict__, "ratio": r.ratio} for r in results],
-        }
-        args.json_out.write_text(json.dumps(payload, indent=2, default=str))
+        write_json(
+            args.json_out,
+            machine=machine,
+            quick=args.quick,
+            results=[{**r.__dict__, "ratio": r.ratio} for r in results],
+        )
 
 
 def _print(r: Result) -> None:

@@ -36,9 +36,12 @@ if TYPE_CHECKING:
 _PAGE = 1000
 
 
-@dataclass(frozen=True)
+@dataclass
 class ImportReport:
-    """What one import did. A second import of an unchanged source reports zeros except the ``*_unchanged``."""
+    """What one import did. A second import of an unchanged source reports zeros except the ``*_unchanged``.
+
+    The import counts into it as it goes.
+    """
 
     source: str
     experiments_created: int = 0
@@ -59,19 +62,6 @@ class ImportReport:
         return out
 
 
-@dataclass
-class _Counts:
-    experiments_created: int = 0
-    experiments_matched: int = 0
-    runs_created: int = 0
-    runs_updated: int = 0
-    runs_unchanged: int = 0
-    params: int = 0
-    tags: int = 0
-    points: int = 0
-    points_present: int = 0
-
-
 #: Called after each run with (runs done, runs in total).
 Progress = Callable[[int, int], None]
 
@@ -86,7 +76,7 @@ def import_runs(
     """Import every experiment (or the ones named in ``experiments``) of the MLflow store at ``source_uri``."""
     started = time.perf_counter()
     client = _source(source_uri)
-    counts = _Counts()
+    report = ImportReport(source=source_uri)
     wanted = _experiments(client, experiments)
     runs_by_experiment = [(e, list(_runs(client, e.experiment_id))) for e in wanted]
     total = sum(len(r) for _, r in runs_by_experiment)
@@ -96,19 +86,19 @@ def import_runs(
     done = 0
     imported: list[str] = []
     for experiment, runs in runs_by_experiment:
-        key = _experiment(lakehouse, experiment, counts)
+        key = _experiment(lakehouse, experiment, report)
         present = cache.snapshot()
         for run in runs:
-            _run(client, lakehouse, key, run, present, counts)
+            _run(client, lakehouse, key, run, present, report)
             imported.append(run.info.run_id)
             done += 1
             if progress is not None:
                 progress(done, total)
         writer.flush()
     writer.flush()
-    return ImportReport(
-        source=source_uri, seconds=round(time.perf_counter() - started, 3), run_ids=tuple(imported), **asdict(counts)
-    )
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.run_ids = tuple(imported)
+    return report
 
 
 def _source(uri: str) -> MlflowClient:
@@ -162,7 +152,7 @@ def _runs(client: MlflowClient, experiment_id: str) -> Iterator[Run]:
             return
 
 
-def _experiment(lakehouse: Lakehouse, source: Experiment, counts: _Counts) -> str:
+def _experiment(lakehouse: Lakehouse, source: Experiment, report: ImportReport) -> str:
     """The key runs of ``source`` record in the lakehouse (the experiment is created or updated as needed)."""
     layout, settings, actor = lakehouse.layout, lakehouse.settings, lakehouse.actor
     state = registry.adopt(layout, settings, [], actor=actor)
@@ -179,9 +169,9 @@ def _experiment(lakehouse: Lakehouse, source: Experiment, counts: _Counts) -> st
             tags=dict(source.tags),
             created_at=created_at,
         )
-        counts.experiments_created += 1
+        report.experiments_created += 1
     else:
-        counts.experiments_matched += 1
+        report.experiments_matched += 1
         changed = {k: v for k, v in source.tags.items() if target.tags.get(k) != v}
         if changed:
             registry.set_tags(layout, settings, target.id, changed, actor=actor)
@@ -190,7 +180,7 @@ def _experiment(lakehouse: Lakehouse, source: Experiment, counts: _Counts) -> st
     return target.key
 
 
-def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, present: Any, counts: _Counts) -> None:
+def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, present: Any, report: ImportReport) -> None:
     info = source.info
     run_id = info.run_id
     tags = {k: v for k, v in source.data.tags.items() if k != MLFLOW_RUN_NAME}
@@ -209,9 +199,9 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
             tags=tags,
             environment={"user": info.user_id or "", "source": "mlflow-import"},
         )
-        counts.runs_created += 1
-        counts.params += len(params)
-        counts.tags += len(tags)
+        report.runs_created += 1
+        report.params += len(params)
+        report.tags += len(tags)
         current: dict[str, Any] = {"status": "RUNNING", "end_time": None, "lifecycle": "active", "name": info.run_name}
         have_params: dict[str, str] = {}
         have_tags: dict[str, str] = {}
@@ -226,10 +216,10 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
         new_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
         if new_params:
             handle.log_params(new_params)
-            counts.params += len(new_params)
+            report.params += len(new_params)
         if new_tags:
             handle.set_tags(new_tags)
-            counts.tags += len(new_tags)
+            report.tags += len(new_tags)
         if info.run_name and info.run_name != current["name"]:
             handle.rename(info.run_name)
         changed = bool(new_params or new_tags) or (bool(info.run_name) and info.run_name != current["name"])
@@ -247,19 +237,21 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
         if text not in inputs_present:
             writer.add_event("runs", {"run_id": run_id, "kind": INPUT_EVENT, "at": datetime.now(UTC), "value": text})
             changed = True
-    new_points = _points(client, lakehouse, run_id, list(source.data.metrics), counts)
+    new_points = _points(client, lakehouse, run_id, list(source.data.metrics), report)
     if new_points.height:
         handle.log_frame(new_points)
         changed = True
     if base.height:
         if changed:
-            counts.runs_updated += 1
+            report.runs_updated += 1
         else:
-            counts.runs_unchanged += 1
+            report.runs_unchanged += 1
     writer.ensure_thread()
 
 
-def _points(client: MlflowClient, lakehouse: Lakehouse, run_id: str, keys: list[str], counts: _Counts) -> pl.DataFrame:
+def _points(
+    client: MlflowClient, lakehouse: Lakehouse, run_id: str, keys: list[str], report: ImportReport
+) -> pl.DataFrame:
     """The source points of ``run_id`` not in the lakehouse yet, as a frame for ``run.log_frame``."""
     frames = []
     for key in sorted(keys):
@@ -286,8 +278,8 @@ def _points(client: MlflowClient, lakehouse: Lakehouse, run_id: str, keys: list[
     new = source.with_columns(bits).join(
         have.with_columns(bits), on=["key", "_bits", "step", "timestamp"], how="anti", nulls_equal=True
     )
-    counts.points += new.height
-    counts.points_present += source.height - new.height
+    report.points += new.height
+    report.points_present += source.height - new.height
     return new.drop("_bits").with_columns(
         pl.from_epoch(pl.col("timestamp"), time_unit="ms")
         .dt.replace_time_zone("UTC")

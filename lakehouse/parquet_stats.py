@@ -20,7 +20,6 @@ Only bounds that are certainly true are written; a column without them simply is
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -33,8 +32,14 @@ import pyarrow.parquet as pq
 STRING_PREFIX = 32  # Delta's dataSkippingStringPrefixLength
 DEFAULT_INDEXED_COLUMNS = 32  # Delta's dataSkippingNumIndexedCols
 
-_BOUNDED = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string,
-            pa.types.is_date32, pa.types.is_timestamp)  # fmt: skip
+_BOUNDED = (
+    pa.types.is_integer,
+    pa.types.is_floating,
+    pa.types.is_string,
+    pa.types.is_large_string,
+    pa.types.is_date32,
+    pa.types.is_timestamp,
+)
 
 
 def indexed_columns(schema: pa.Schema, num_indexed: int = DEFAULT_INDEXED_COLUMNS) -> list[str]:
@@ -60,8 +65,8 @@ def _leaf_count(kind: pa.DataType) -> int:
     return 1
 
 
-def file_stats(path: str | Path, schema: pa.Schema, columns: Sequence[str]) -> str:
-    """The ``stats`` JSON of one data file for ``columns`` (of ``schema``, the table's)."""
+def file_stats(path: str | Path, schema: pa.Schema, columns: Sequence[str]) -> dict[str, Any]:
+    """The ``stats`` of one data file for ``columns`` (of ``schema``, the table's), as Delta's JSON object."""
     meta = pq.read_metadata(path)
     nan_in_bounds = str(meta.created_by or "").startswith("parquet-mr")
     positions = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
@@ -89,8 +94,7 @@ def file_stats(path: str | Path, schema: pa.Schema, columns: Sequence[str]) -> s
             minimums[name] = bounds[0]
         if bounds[1] is not None:
             maximums[name] = bounds[1]
-    stats = {"numRecords": meta.num_rows, "minValues": minimums, "maxValues": maximums, "nullCount": nulls}
-    return json.dumps(stats, separators=(",", ":"))
+    return {"numRecords": meta.num_rows, "minValues": minimums, "maxValues": maximums, "nullCount": nulls}
 
 
 def _summarise(meta: pq.FileMetaData, index: int) -> tuple[int, Any, Any] | None:

@@ -179,6 +179,10 @@ class Loaded:
     def partition_columns(self) -> list[str]:
         return list(self.table.metadata().partition_columns)
 
+    @property
+    def properties(self) -> dict[str, str]:
+        return dict(self.table.metadata().configuration)
+
 
 def load(path: str | Path) -> Loaded:
     """The table at its latest version, for a write that first looks at its schema (one load, not two)."""

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -325,8 +326,8 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     with translated(f"{plan.mode} write", ds.path):
         if plan.mode == "upsert" and not plan.creating:
             _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
-        elif lh.settings.spark_footer_stats and footer_stats_apply(plan):
-            _save_files(lh, plan, rows, app)
+        elif lh.settings.spark_footer_stats and (table := footer_stats_table(plan)) is not None:
+            _save_files(lh, plan, rows, app, table)
         else:
             _save(
                 rows,
@@ -370,39 +371,47 @@ _SPARK_ONLY_PROPERTIES = ("delta.constraints.", "delta.dataSkippingStatsColumns"
 _SPARK_ONLY_FIELD_METADATA = ("delta.generationExpression", "delta.identity", "delta.invariants", "delta.columnMapping")
 
 
-def footer_stats_apply(plan: WritePlan) -> bool:
-    """True if ``plan`` can be written as plain Parquet files committed with statistics from their footers.
+def footer_stats_table(plan: WritePlan) -> storage.Loaded | _NewTable | None:
+    """The table ``plan`` writes to if it can be written as Parquet files committed with footer statistics.
 
     That is a create, append or overwrite without partitions or schema change, into a table that asks for
-    nothing Delta-Spark enforces while writing (constraints, generated or identity columns, column mapping,
-    append-only, a chosen list of statistics columns). Everything else is written by Delta-Spark.
+    nothing Delta-Spark enforces while writing (NOT NULL columns, constraints, generated or identity columns,
+    column mapping, append-only, a chosen list of statistics columns). None: Delta-Spark writes it.
     """
     if plan.mode == "upsert" and not plan.creating:
-        return False
+        return None
     if plan.partition_by or plan.changes or (plan.schema_mode is not None and not plan.creating):
-        return False
+        return None
     if plan.creating:
         # The new table's schema is the DataFrame's: its NOT NULL columns are Spark's own promise, which
         # Delta-Spark takes as given too. An existing table's NOT NULL columns are checked by Delta-Spark.
-        return True
-    path = plan.dataset.path
-    if storage.partition_columns(path):
-        return False
-    props = storage.properties(path)
-    if any(k.startswith(_SPARK_ONLY_PROPERTIES) for k in props):
-        return False
+        return _NewTable(_schema.to_arrow(plan.target))
+    table = storage.load(plan.dataset.path)
+    props = table.properties
+    if table.partition_columns or any(k.startswith(_SPARK_ONLY_PROPERTIES) for k in props):
+        return None
     if props.get("delta.columnMapping.mode", "none") != "none":
-        return False
-    for field in storage.arrow_schema(path):
+        return None
+    for field in table.schema:
         if not field.nullable:
-            return False
+            return None
         keys = (k.decode() if isinstance(k, bytes) else str(k) for k in (field.metadata or {}))
         if any(k.startswith(_SPARK_ONLY_FIELD_METADATA) for k in keys):
-            return False
-    return True
+            return None
+    return table
 
 
-def _save_files(lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None) -> None:
+@dataclass(frozen=True)
+class _NewTable:
+    """What :func:`_save_files` needs of a table that does not exist yet."""
+
+    schema: pa.Schema
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def _save_files(
+    lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None, table: storage.Loaded | _NewTable
+) -> None:
     """Write ``rows`` as Parquet into a new folder of the table, then commit those files with footer stats.
 
     Spark's Parquet writer records per-column min/max/null counts in every footer; reading them back is what
@@ -414,42 +423,39 @@ def _save_files(lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None
     spark = rows.sparkSession
     with session_conf(spark, {"mapreduce.fileoutputcommitter.marksuccessfuljobs": "false"}):
         rows.write.mode("errorifexists").parquet(str(folder))
-    target = _schema.to_arrow(plan.target)
-    props = storage.properties(ds.path) if not plan.creating else {}
+    schema = table.schema
     indexed = parquet_stats.indexed_columns(
-        target, int(props.get("delta.dataSkippingNumIndexedCols", parquet_stats.DEFAULT_INDEXED_COLUMNS))
+        schema, int(table.properties.get("delta.dataSkippingNumIndexedCols", parquet_stats.DEFAULT_INDEXED_COLUMNS))
     )
     files = []
+    rows_written = 0
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith((".", "_")):  # Hadoop's .crc side files: no reader needs them
             entry.unlink(missing_ok=True)
             continue
-        stats = parquet_stats.file_stats(entry, target, indexed)
-        if json.loads(stats)["numRecords"] == 0:  # Spark writes one for an empty partition; no reader needs it
+        stats = parquet_stats.file_stats(entry, schema, indexed)
+        if stats["numRecords"] == 0:  # Spark writes one for an empty partition; no reader needs it
             entry.unlink()
             continue
+        rows_written += stats["numRecords"]
         info = entry.stat()
         files.append(
             storage.NewFile(
                 path=f"{folder.name}/{entry.name}",
                 size=info.st_size,
                 modified_ms=int(info.st_mtime * 1000),
-                stats=stats,
+                stats=json.dumps(stats, separators=(",", ":")),
             )
         )
-    mode = "create" if plan.creating else plan.mode
     # delta-rs signs the commit and records no row metrics: the section says which engine wrote the data
     # (DatasetVersion.engine) and how many rows (DatasetVersion.rows_added).
-    facts = {
-        "engine": f"Apache-Spark/{spark.version}",
-        "rows_written": sum(json.loads(f.stats)["numRecords"] for f in files),
-    }
+    facts = {"engine": f"Apache-Spark/{spark.version}", "rows_written": rows_written}
     try:
         committed = storage.commit_files(
             ds.path,
             files,
-            mode="overwrite" if mode == "overwrite" else mode,  # type: ignore[arg-type]
-            schema=target if plan.creating else storage.arrow_schema(ds.path),
+            mode="create" if plan.creating else "overwrite" if plan.mode == "overwrite" else "append",
+            schema=schema,
             configuration=table_properties(lh.settings, change_data_feed=True) if plan.creating else None,
             user_metadata={**plan.user_metadata, SECTION: {**plan.user_metadata[SECTION], **facts}},
             app_transaction=(app, 0) if app is not None else None,

@@ -31,7 +31,12 @@ def overview(stamp: Stamp) -> pl.DataFrame:
         }
         for info in handle().datasets()
     ]
-    schema = {"dataset": pl.Utf8, "latest": pl.Utf8, "rows": pl.Int64, "updated": pl.Datetime("us", "UTC")}
+    schema: dict[str, pl.DataType] = {
+        "dataset": pl.Utf8(),
+        "latest": pl.Utf8(),
+        "rows": pl.Int64(),
+        "updated": pl.Datetime("us", "UTC"),
+    }
     return pl.DataFrame(rows, schema_overrides=schema) if rows else pl.DataFrame(schema=schema)
 
 

@@ -51,4 +51,7 @@ def choice(
             if explain is not None:
                 explain(given)
             error(f"`{key}={given}` in the URL is not a valid {label.lower()}; showing the default instead.")
-    return st.selectbox(label, options, index=index, key=key, bind="query-params", format_func=format_func, **kwargs)
+    picked: T | None = st.selectbox(
+        label, options, index=index, key=key, bind="query-params", format_func=format_func, **kwargs
+    )
+    return picked

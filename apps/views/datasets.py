@@ -79,12 +79,12 @@ if preview_tab.open:
         # A link may carry any ref the grammar allows (``name@2026-11-01T12:00:00Z`` too), not only
         # the listed ones; a bad one is explained by the error resolving it raises.
         given = params.raw("ref")
-        chosen = st.selectbox("Version or tag", refs, key="ref", bind="query-params")
-        target = given if given is not None and given not in refs else chosen
+        picked_ref = st.selectbox("Version or tag", refs, key="ref", bind="query-params")
+        target = given if given is not None and given not in refs else picked_ref
         assert target is not None
-        shown = q.preview(target, own)
-        st.caption(f"`{shown.ref}` · {shown.num_rows:,} rows · first {min(shown.num_rows, q.PREVIEW_ROWS)} shown")
-        table(shown.rows, key="preview_table")
+        preview = q.preview(target, own)
+        st.caption(f"`{preview.ref}` · {preview.num_rows:,} rows · first {min(preview.num_rows, q.PREVIEW_ROWS)} shown")
+        table(preview.rows, key="preview_table")
 
 if diff_tab.open:
     with diff_tab, guarded("Diff"):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
-from lhapp import filters, paging, params
+from lhapp import filter_panels, filters, paging, params
 from lhapp import run_queries as rq
 from lhapp.shell import empty_lakehouse, guarded, table
 
@@ -28,36 +27,10 @@ with st.container(border=True):
         "Search", key="q", bind="query-params", placeholder="run name, id, param or tag value, dataset"
     )
     statuses = status.multiselect("Status", sorted(runs.get_column("status").unique().to_list()), key="status")
-    chosen_values: dict[str, list[str]] = {}
-    ranges: dict[str, tuple[float, float]] = {}
-    labels = filters.label_columns(runs)
-    if labels:
-        with st.expander("Filter by params and tags"):
-            cells = st.columns(3)
-            for i, column in enumerate(labels):
-                series = runs.get_column(column)
-                with cells[i % 3]:
-                    as_numbers = filters.numeric(series)
-                    low = as_numbers.min() if as_numbers is not None else None
-                    high = as_numbers.max() if as_numbers is not None else None
-                    if as_numbers is not None and isinstance(low, float) and isinstance(high, float) and low < high:
-                        picked = st.slider(column, low, high, (low, high), key=f"range:{column}")
-                        if picked != (low, high):
-                            ranges[column] = picked
-                    else:
-                        distinct = series.drop_nulls().cast(pl.String).unique().sort().to_list()
-                        if 1 < len(distinct) <= filters.MAX_CHOICES:
-                            chosen_values[column] = st.multiselect(column, distinct, key=f"values:{column}")
-    metric_columns = filters.metric_columns(runs)
-    if metric_columns:
-        with st.expander("Filter by metric ranges"):
-            for column in st.multiselect("Metrics to filter on", metric_columns, key="metric_filters"):
-                series = runs.get_column(column).fill_nan(None).drop_nulls()
-                if series.is_empty() or series.min() == series.max():
-                    st.caption(f"`{column}` has a single value; nothing to filter.")
-                    continue
-                low, high = float(series.min()), float(series.max())  # type: ignore[arg-type]
-                ranges[column] = st.slider(column, low, high, (low, high), key=f"range:{column}")
+    filter_panels.use_scope(experiment or ALL)
+    filter_panels.labels_panel(runs)
+    filter_panels.metrics_panel(runs)
+    chosen_values, ranges = filter_panels.applied(runs)
 
 matching = filters.RunFilter(text=text, statuses=statuses, values=chosen_values, ranges=ranges).apply(runs)
 shown = filters.display(matching)

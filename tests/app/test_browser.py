@@ -207,6 +207,30 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     again.close()
 
 
+def test_filter_panel_opens_filters_and_keeps_filtering_closed(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/experiments")
+    table(page, "runs_table")
+    assert page.locator('[data-testid="stSlider"]').count() == 0, "a closed panel draws no widgets"
+    header = page.get_by_text("Filter by params and tags")
+    header.click()
+    settle(page, clicked=True)
+    picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="params.optimizer")
+    picker.wait_for()
+    assert page.locator('[data-testid="stSlider"]').count() >= 2  # lr and units
+    picker.locator("input").click()
+    page.get_by_role("option", name="sgd").click()
+    settle(page, clicked=True)
+    page.get_by_text("of 1 matching runs").wait_for()
+    header.click()  # closed again: the filter stays, and the page says so
+    settle(page, clicked=True)
+    page.get_by_text("Filtering by params.optimizer: sgd").wait_for()
+    assert page.locator('[data-testid="stSlider"]').count() == 0
+    assert page.get_by_text("of 1 matching runs").count() == 1
+    no_failures(page)
+    shot(page, "experiments-filtered")
+    page.close()
+
+
 def test_live_page_of_the_running_run(app_url: str, browser: BrowserContext) -> None:
     page = visit(browser, f"{app_url}/live")
     chart(page)

@@ -19,6 +19,17 @@ def names(at: AppTest) -> set[str]:
     return set(frames(at)["runs_table"].get_column("name").to_list())
 
 
+def open_panel(at: AppTest, key: str) -> AppTest:
+    """Open a filter panel as a click on its header does (its widgets exist only while it is open)."""
+    at.session_state[key] = True
+    return at.run()
+
+
+def close_panel(at: AppTest, key: str) -> AppTest:
+    at.session_state[key] = False
+    return at.run()
+
+
 def test_runs_of_an_experiment_with_params_metrics_and_inputs(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
     root, _ = demo
     at = open_app(root, PAGE)
@@ -49,6 +60,8 @@ def test_text_search_status_and_param_filters(demo: tuple[Path, DemoRuns], open_
     at.multiselect(key="status").set_value(["FAILED"]).run()
     assert names(at) == {"mlp-broken"}
     at.multiselect(key="status").set_value([]).run()
+    assert not at.get("slider"), "a closed panel draws no widgets"
+    open_panel(at, "labels_panel")
     at.multiselect(key="values:params.optimizer").set_value(["adam"]).run()
     assert names(at) == {"mlp-fast", "mlp-slow", "mlp-wide", "mlp-broken", "mlp-live"}
     at.slider(key="range:params.units").set_value((32.0, 64.0)).run()
@@ -56,11 +69,40 @@ def test_text_search_status_and_param_filters(demo: tuple[Path, DemoRuns], open_
     at.slider(key="range:params.lr").set_value((0.05, 1.0)).run()
     assert names(at) == {"mlp-fast"}
     assert not errors(at)
+    # Closed, the panel still filters and says by what; opened again, its widgets show the same picks.
+    close_panel(at, "labels_panel")
+    assert names(at) == {"mlp-fast"}
+    assert not at.get("slider")
+    note = " ".join(c.value for c in at.caption)
+    assert "params.optimizer: adam" in note
+    assert "params.lr 0.05–1" in note
+    open_panel(at, "labels_panel")
+    assert at.slider(key="range:params.lr").value == (0.05, 1.0)
+    assert at.multiselect(key="values:params.optimizer").value == ["adam"]
+    assert names(at) == {"mlp-fast"}
+    at.slider(key="range:params.lr").set_value((0.01, 10.0)).run()  # the full span: no longer a filter
+    assert names(at) == {"mlp-fast", "mlp-slow", "mlp-broken"}
+    close_panel(at, "labels_panel")
+    assert "params.lr" not in " ".join(c.value for c in at.caption)
+
+
+def test_each_experiment_keeps_its_own_filters(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, _ = demo
+    at = open_panel(open_app(root, PAGE), "labels_panel")
+    at.slider(key="range:params.lr").set_value((0.05, 1.0)).run()
+    assert names(at) == {"mlp-fast", "mlp-sgd", "mlp-live"}
+    at.selectbox(key="experiment").set_value("digits-cnn").run()
+    assert names(at) == {"cnn-base"}  # lr 0.001: outside the other experiment's range, not filtered here
+    assert "params.lr" not in " ".join(c.value for c in at.caption)
+    at.selectbox(key="experiment").set_value("digits-mlp").run()
+    assert names(at) == {"mlp-fast", "mlp-sgd", "mlp-live"}
+    assert at.slider(key="range:params.lr").value == (0.05, 1.0)
 
 
 def test_metric_range_filter(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
     root, _ = demo
     at = open_app(root, PAGE)
+    open_panel(at, "metrics_panel")
     at.multiselect(key="metric_filters").set_value(["metrics.val_loss.last"]).run()
     low, high = at.slider(key="range:metrics.val_loss.last").value
     at.slider(key="range:metrics.val_loss.last").set_value((low, 0.2)).run()

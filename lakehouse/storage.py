@@ -221,6 +221,20 @@ def _commit_properties(
     return CommitProperties(custom_metadata=custom, max_commit_retries=max_commit_retries, app_transactions=txns)
 
 
+def _refuse_existing(path: str | Path) -> None:
+    """A create makes version 0 or nothing: the table must not be there yet."""
+    if exists(path):
+        msg = f"cannot create {str(path)!r}: another writer created it first"
+        raise CommitConflict(msg)
+
+
+def _raise_if_created_concurrently(path: str | Path, error: DeltaError) -> None:
+    """delta-rs saying the table already exists means another writer created it during this create."""
+    if "already exists" in str(error):
+        msg = f"another writer created the table at {str(path)!r} concurrently"
+        raise CommitConflict(msg) from error
+
+
 def write(
     path: str | Path,
     data: pa.Table | pa.RecordBatchReader,
@@ -249,9 +263,7 @@ def write(
     """
     target: str | DeltaTable = str(path)
     if mode == "create":
-        if exists(path):
-            msg = f"cannot create {str(path)!r}: another writer created it first"
-            raise CommitConflict(msg)
+        _refuse_existing(path)
     elif loaded is not None:
         target = loaded.table
         configuration = None
@@ -275,9 +287,8 @@ def write(
                 commit_properties=props,
             )
         except DeltaError as e:
-            if isinstance(target, str) and "already exists" in str(e):
-                msg = f"another writer created the table at {str(path)!r} concurrently"
-                raise CommitConflict(msg) from e
+            if isinstance(target, str):
+                _raise_if_created_concurrently(path, e)
             raise
     # delta-rs moves the table object to the version it committed; its files are that version's only if no
     # other commit landed in between (otherwise the caller loads the version as usual).
@@ -323,9 +334,7 @@ def commit_files(
     props = _commit_properties(user_metadata, app_transaction, retries)
     with _translated(path, f"{mode} commit"):
         if mode == "create":
-            if exists(path):
-                msg = f"cannot create {str(path)!r}: another writer created it first"
-                raise CommitConflict(msg)
+            _refuse_existing(path)
             try:
                 create_table_with_add_actions(
                     str(path),
@@ -336,9 +345,7 @@ def commit_files(
                     commit_properties=props,
                 )
             except DeltaError as e:
-                if "already exists" in str(e):
-                    msg = f"another writer created the table at {str(path)!r} concurrently"
-                    raise CommitConflict(msg) from e
+                _raise_if_created_concurrently(path, e)
                 raise
             return True
         table = open_table(path)

@@ -174,7 +174,7 @@ def metrics(
 
 @runs_app.command("recover")
 def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
-    """Commit what dead writers on this machine left in the spool (exactly once)."""
+    """Commit what dead writers on this machine left in the spool (exactly once); fail the runs they left RUNNING."""
     lh = c.connect(root)
     with _working(json_out, "committing leftover spool segments..."):
         report = lh.recover()
@@ -186,6 +186,8 @@ def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
             f"({report.points_committed} points), already committed: {report.segments_already_committed}, "
             f"corrupt (moved aside): {report.segments_quarantined}",
         ]
+        if report.runs_failed:
+            lines.append(f"runs left RUNNING by a dead process, now FAILED: {', '.join(report.runs_failed)}")
         if report.writers_alive:
             lines.append(f"left alone (writer still running): {', '.join(report.writers_alive)}")
         lines.extend(f"[red]error:[/] {e}" for e in report.errors)

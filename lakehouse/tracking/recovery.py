@@ -5,6 +5,11 @@ for that writer id, then walk the segments in order. A part whose segment number
 version is already in the table (the writer died after committing and before deleting the file) and is
 dropped; the others are committed under the dead writer's id, so a second recovery, racing or later, drops
 them in turn. Unreadable segments go to ``<spool>/_corrupt/`` with a warning, never half-committed.
+
+Then the runs the dead writer left open (it lists them in its folder) and the table still shows RUNNING are
+marked FAILED as of the writer's last sign of life, with the reason in the ``lakehouse.error`` tag: a process
+killed outright (SIGKILL, out of memory, power loss) never got to end them. A run resumed elsewhere since has
+a newer status, which stays the one shown.
 """
 
 from __future__ import annotations
@@ -12,12 +17,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
+from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import polars as pl
+
+from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
+from lakehouse.tracking.run import ERROR_TAG
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, writer_folders
 from lakehouse.tracking.values import RecoveryReport
 
@@ -30,6 +42,7 @@ def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) ->
 
     folder_root = spool if spool is not None else spool_root(settings, layout)
     recovered: list[str] = []
+    failed_runs: list[str] = []
     alive: list[str] = []
     errors: list[str] = []
     totals = {"committed": 0, "already": 0, "quarantined": 0, "points": 0}
@@ -39,14 +52,15 @@ def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) ->
                 alive.append(folder.name)
                 continue
             try:
-                counts = _recover_writer(owned, layout, settings)
+                counts, failed = _recover_writer(owned, layout, settings)
             except Exception as e:  # noqa: BLE001 - report and keep the segments; the next recovery retries
                 errors.append(f"{folder.name}: {e}")
                 log.warning("recovery of %s stopped: %s", folder.name, e)
                 continue
             for k, v in counts.items():
                 totals[k] += v
-            if any(counts.values()):
+            failed_runs.extend(failed)
+            if any(counts.values()) or failed:
                 recovered.append(folder.name)
             _clean(owned)
     return RecoveryReport(
@@ -57,15 +71,19 @@ def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) ->
         segments_already_committed=totals["already"],
         segments_quarantined=totals["quarantined"],
         points_committed=totals["points"],
+        runs_failed=tuple(failed_runs),
         errors=tuple(errors),
     )
 
 
-def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> dict[str, int]:
+def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> tuple[dict[str, int], list[str]]:
+    """Commit the writer's segments; then fail the runs it left open. Returns the counts and those runs."""
     counts = {"committed": 0, "already": 0, "quarantined": 0, "points": 0}
     numbers = spool.sequence_numbers()
-    if not numbers:
-        return counts
+    left_open = spool.open_runs()
+    if not numbers and not left_open:
+        return counts, []
+    seen = spool.last_seen()  # before this recovery changes the folder
     owner_root = spool.owner().get("root")
     target = Layout(Path(owner_root)) if owner_root else layout
     tables = target.tracking_tables
@@ -98,7 +116,53 @@ def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> d
         else:
             counts["already"] += 1
         spool.delete(seq)
-    return counts
+    failed: list[str] = []
+    if left_open:
+        after = max([*through.values(), *numbers, 0]) + 1
+        failed = _fail_left_open(spool, left_open, tables["runs"], settings, seq=after, seen=seen)
+        spool.forget_open_runs()
+    return counts, failed
+
+
+def _fail_left_open(
+    spool: WriterSpool, run_ids: list[str], runs: Path, settings: Settings, *, seq: int, seen: datetime
+) -> list[str]:
+    """Mark FAILED, as of ``seen``, those of ``run_ids`` the runs table still shows RUNNING (one commit)."""
+    running = _still_running(runs, run_ids)
+    if not running:
+        return []
+    owner = spool.owner()
+    why = (
+        f"the process that ran it (pid {owner.get('pid', '?')} on {owner.get('host', '?')}) ended without "
+        f"finishing the run; last seen {seen:%Y-%m-%d %H:%M:%S} UTC"
+    )
+    rows: list[Mapping[str, Any]] = []
+    for event, run_id in enumerate(running):
+        # Events of their own writer name, numbered from 1: the dead writer's own numbers are unknown here.
+        common = {"run_id": run_id, "at": seen, "writer": f"{spool.writer_id}/recovery"}
+        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": 2 * event + 1})
+        rows.append({**common, "kind": "status", "value": "FAILED", "seq": 2 * event + 2})
+    spec = committing.SPECS["runs"]
+    committing.commit_part(runs, spec, spec.from_rows(rows), settings, writer_id=spool.writer_id, seq=seq)
+    # Logged, not warned: the report lists them, and a training process recovering on start has no use for it.
+    log.warning("runs left RUNNING by a process that died are now FAILED: %s (%s)", ", ".join(running), why)
+    return running
+
+
+def _still_running(runs: Path, run_ids: list[str]) -> list[str]:
+    """Those of ``run_ids`` whose newest status in the table is RUNNING (the order :mod:`query.runs` uses)."""
+    if not storage.exists(runs):
+        return []
+    newest = (
+        storage.scan(runs)
+        .filter(pl.col("run_id").is_in(run_ids) & (pl.col("kind") == "status"))
+        .sort("at", "seq")
+        .group_by("run_id")
+        .agg(pl.col("value").last())
+        .collect()
+    )
+    status = dict(zip(newest.get_column("run_id").to_list(), newest.get_column("value").to_list(), strict=True))
+    return [run_id for run_id in run_ids if status.get(run_id) == "RUNNING"]
 
 
 def warn(message: str) -> None:

@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover
 
 MAGIC = b"LHSPOOL1"
 SUFFIX = ".seg"
+OPEN_RUNS = "open_runs.json"  # the runs the writer has open: recovery fails those a dead writer left RUNNING
+_BOOKKEEPING = ("writer.json", "lock", OPEN_RUNS)
 CORRUPT_DIR = "_corrupt"
 _HEADER = struct.Struct("<8sI")  # magic, header length
 _TRAILER = struct.Struct("<I")  # crc32 of everything before it
@@ -193,12 +195,38 @@ class WriterSpool:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def note_open_runs(self, run_ids: tuple[str, ...]) -> None:
+        """Record (atomically) which runs the writer has open."""
+        temporary = self.folder / f".{OPEN_RUNS}.tmp"
+        temporary.write_text(json.dumps(list(run_ids)), encoding="utf-8")
+        os.replace(temporary, self.folder / OPEN_RUNS)
+
+    def open_runs(self) -> list[str]:
+        """The runs the writer had open when it last wrote a segment."""
+        try:
+            data = json.loads((self.folder / OPEN_RUNS).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [str(run_id) for run_id in data] if isinstance(data, list) else []
+
+    def forget_open_runs(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / OPEN_RUNS).unlink()
+
+    def last_seen(self) -> datetime:
+        """The writer's last sign of life: the newest change to its folder or a file in it."""
+        stamps = [self.folder.stat().st_mtime]
+        for entry in self.folder.iterdir():
+            with contextlib.suppress(OSError):
+                stamps.append(entry.stat().st_mtime)
+        return datetime.fromtimestamp(max(stamps), UTC)
+
     def remove_if_empty(self) -> bool:
         """Remove the folder if only bookkeeping files remain; True if it is gone."""
-        leftovers = [p for p in self.folder.iterdir() if p.name not in ("writer.json", "lock")]
+        leftovers = [p for p in self.folder.iterdir() if p.name not in _BOOKKEEPING]
         if leftovers:
             return False
-        for name in ("writer.json", "lock"):
+        for name in _BOOKKEEPING:
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / name).unlink()
         with contextlib.suppress(OSError):

@@ -142,6 +142,7 @@ class RecoveryReport:
     segments_already_committed: int = 0
     segments_quarantined: int = 0
     points_committed: int = 0
+    runs_failed: tuple[str, ...] = ()  # runs a dead writer left RUNNING, now FAILED
     errors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -99,6 +99,7 @@ class Writer:
         self.writer_id = f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.event_seq = count(1)
         self._spool: OwnedSpool | None = None
+        self._noted_open_runs: tuple[str, ...] = ()
         self._seq = 0
         self._pending: list[int] = []
         self._memory: dict[int, Segment] = {}
@@ -330,6 +331,12 @@ class Writer:
         self._memory[segment.seq] = segment
         try:
             spool = self._own_spool()
+            # Before the segment: a crash between the two leaves a run listed that the segment ends, which
+            # recovery sees from the table (it fails only runs still RUNNING there).
+            open_now = tuple(sorted(self.open_runs.copy()))
+            if open_now != self._noted_open_runs:
+                spool.note_open_runs(open_now)
+                self._noted_open_runs = open_now
             spool.write(segment, fsync=self.settings.spool_fsync)
         except OSError as e:
             # Keep it in memory: it is still committed (exactly once, by app transaction); only a crash

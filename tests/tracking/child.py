@@ -2,6 +2,7 @@
 
 python child.py crash ROOT           log steps 0, 1, 2... of metric "v" forever (until killed)
 python child.py concurrent ROOT N I  log N points into a run named "writer-I", then finish
+python child.py hang ROOT            finish one run, leave a second one open with its points committed; wait
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ def crash(root: str) -> None:
             time.sleep(0.001)
 
 
+def hang(root: str) -> None:
+    lh = lakehouse.connect(root, flush_interval=0.05, maintenance_commits=0)
+    with lh.start_run(experiment="hang", name="finished") as done:
+        done.log({"loss": 1.0}, step=0)
+    run = lh.start_run(experiment="hang", name="victim")
+    run.log({"loss": 0.5}, step=0)
+    run.flush()
+    print(run.id, flush=True)  # noqa: T201 - the parent reads the run id from stdout
+    while True:
+        time.sleep(1)
+
+
 def concurrent(root: str, points: int, index: int) -> None:
     lh = lakehouse.connect(root, flush_interval=0.05, flush_points=2_000, maintenance_commits=0)
     with lh.start_run(experiment="concurrent", name=f"writer-{index}", params={"index": index}) as run:
@@ -40,5 +53,7 @@ if __name__ == "__main__":
     mode, root = sys.argv[1], sys.argv[2]
     if mode == "crash":
         crash(root)
+    elif mode == "hang":
+        hang(root)
     else:
         concurrent(root, int(sys.argv[3]), int(sys.argv[4]))

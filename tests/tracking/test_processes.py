@@ -7,6 +7,7 @@ import random
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -53,6 +54,7 @@ def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(
         time.sleep(rng.uniform(0.05, 1.5))
         child.kill()  # SIGKILL: no atexit, no flush, maybe mid-segment or mid-commit
         child.communicate()  # reap it and close its pipes
+        killed_at = datetime.now(UTC)
 
         lh = lakehouse.connect(root, maintenance_commits=0)
         before = _committed(lh)
@@ -72,7 +74,55 @@ def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(
         runs = lh.runs(include_deleted=True)
         if after.height:  # the run's events were in the first segment, before any point
             assert runs.get_column("run_id").to_list() == [run_id]
-            assert runs.get_column("status").item() == "RUNNING"  # killed: shows as not finished
+            assert runs.get_column("status").item() == "FAILED"  # killed: never finished, and said so
+            assert report.runs_failed == (run_id,)
+            end_time = runs.get_column("end_time").item()
+            assert end_time is not None
+            assert end_time <= killed_at  # the writer's last sign of life, not when recovery ran
+
+
+def test_runs_a_killed_process_left_open_are_failed_by_recovery_once(tmp_path: Path) -> None:
+    root = tmp_path / "lh"
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), "hang", str(root)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    assert run_id, child.stderr.read() if child.stderr else ""
+    lh = lakehouse.connect(root, maintenance_commits=0)
+    alive = lh.recover()  # the process still holds its spool folder: nothing is touched
+    assert alive.runs_failed == ()
+    assert len(alive.writers_alive) == 1
+    assert lh.run(run_id).status == "RUNNING"
+    killed_at = datetime.now(UTC)
+    child.kill()
+    child.communicate()
+
+    cli = subprocess.run(
+        [str(Path(sys.executable).with_name("lakehouse")), "runs", "recover", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert f"runs left RUNNING by a dead process, now FAILED: {run_id}" in " ".join(cli.stdout.split())
+    assert "Traceback" not in cli.stderr
+    victim = lh.run(run_id)
+    assert victim.status == "FAILED"
+    assert "ended without finishing the run" in victim.tags["lakehouse.error"]
+    assert victim.start_time is not None
+    assert victim.end_time is not None
+    assert victim.start_time <= victim.end_time <= killed_at  # its last sign of life, not the recovery's time
+    runs = lh.runs(experiment="hang")
+    assert dict(runs.select("name", "status").rows()) == {"finished": "FINISHED", "victim": "FAILED"}
+    assert writer_folders(spool_root(lh.settings, lh.layout)) == []
+    # Exactly once: a second recovery finds nothing to do and the table has one FAILED event for the run.
+    again = lh.recover()
+    assert again.runs_failed == ()
+    events = table_rows(lh.layout.runs)
+    assert events is not None
+    failed = events.filter((pl.col("run_id") == run_id) & (pl.col("value") == "FAILED"))
+    assert failed.height == 1
 
 
 @pytest.mark.slow

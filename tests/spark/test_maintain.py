@@ -102,3 +102,38 @@ def test_embedded_maintenance_then_spark_reads_and_appends(
     write_dataset(lh, "pinned", spark.createDataFrame([(100, 5)], "id long, v long"))
     assert sorted(r["id"] for r in read_dataset(lh, "pinned:golden", spark=spark).collect()) == [0, 1, 2]
     assert sorted(ds.read()["id"].to_list()) == [30, 31, 32, 100]
+
+
+def test_spark_maintains_the_mlflow_experiments_and_logged_models_tables(
+    lh: lakehouse.Lakehouse, spark: SparkSession
+) -> None:
+    from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelStatus
+
+    from lakehouse.integrations.mlflow.uri import uri_for
+
+    client = MlflowClient(uri_for(lh.root))
+    exp = client.create_experiment("maintained", tags={"a": "1"})
+    client.rename_experiment(exp, "renamed")
+    model = client.create_logged_model(exp, name="m", params={"lr": "0.1"})
+    client.set_logged_model_tags(model.model_id, {"stage": "dev"})
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    before = client.get_logged_model(model.model_id).to_dictionary()
+
+    steps = Steps(vacuum=True, retention_hours=0)
+    report = maintain(lh, tracking=["experiments", "logged_models"], steps=steps, spark=spark)
+    by_table = {t.table: t for t in report.tables}
+    assert set(by_table) == {"tracking/experiments", "tracking/logged_models"}
+    for done in by_table.values():
+        assert done.files_before > 1
+        assert (done.files_after, done.compacted, done.checkpointed) == (1, True, True)
+        assert len(done.vacuumed) == done.files_before
+
+    fresh = MlflowClient(uri_for(lh.root))
+    assert fresh.get_logged_model(model.model_id).to_dictionary() == before
+    assert fresh.get_experiment(exp).name == "renamed"
+    assert fresh.get_experiment(exp).tags == {"a": "1"}
+    assert [m.model_id for m in fresh.search_logged_models([exp])] == [model.model_id]
+    # The MLflow store keeps writing to the tables Spark rewrote.
+    client.set_experiment_tag(exp, "b", "2")
+    assert MlflowClient(uri_for(lh.root)).get_experiment(exp).tags == {"a": "1", "b": "2"}

@@ -9,10 +9,14 @@
 >>> lh.runs(experiment="mnist")
 """
 
-from lakehouse.catalog.tags import TagEvent
-from lakehouse.client import Lakehouse, connect
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
+
+# Light modules (no polars, pyarrow or delta-rs) load at once; the rest on first use, below.
 from lakehouse.config import Settings, load_settings
-from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
 from lakehouse.errors import (
     CommitConflict,
     ConfigError,
@@ -36,19 +40,65 @@ from lakehouse.errors import (
     VersionNotFound,
 )
 from lakehouse.refs import Ref, parse_ref
-from lakehouse.tracking import (
-    MaintenanceReport,
-    Metric,
-    MetricSummary,
-    RecoveryReport,
-    Run,
-    RunComparison,
-    RunInfo,
-    RunInput,
-    RunStatus,
-)
+
+if TYPE_CHECKING:
+    from lakehouse.catalog.tags import TagEvent
+    from lakehouse.client import Lakehouse, connect
+    from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
+    from lakehouse.tracking import (
+        MaintenanceReport,
+        Metric,
+        MetricSummary,
+        RecoveryReport,
+        Run,
+        RunComparison,
+        RunInfo,
+        RunInput,
+        RunStatus,
+    )
 
 __version__ = "0.1.0"
+
+# Names load on first use (PEP 562): ``import lakehouse`` stays cheap, so ``lakehouse --help`` and other
+# commands that never touch a table do not pay for polars, pyarrow and delta-rs (1.5 s of imports).
+_HOMES = {
+    "TagEvent": "lakehouse.catalog.tags",
+    "Lakehouse": "lakehouse.client",
+    "connect": "lakehouse.client",
+    **dict.fromkeys(("Dataset", "DatasetDiff", "DatasetInfo", "DatasetVersion", "SchemaChange"), "lakehouse.datasets"),
+    **dict.fromkeys(
+        (
+            "MaintenanceReport",
+            "Metric",
+            "MetricSummary",
+            "RecoveryReport",
+            "Run",
+            "RunComparison",
+            "RunInfo",
+            "RunInput",
+            "RunStatus",
+        ),
+        "lakehouse.tracking",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        # ``lakehouse.storage`` and other submodules, as an eager package would have them after its imports.
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            return importlib.import_module(f"{__name__}.{name}")
+        msg = f"module 'lakehouse' has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     # entry point

@@ -8,14 +8,16 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 import lakehouse
-from lakehouse.client import Lakehouse
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
 
 RootOpt = Annotated[
     Path | None,

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Group
 from rich.panel import Panel
 
 from lakehouse.cli import _common as c
-from lakehouse.cli._files import check_output, open_batches, parse_meta, progress_bar, write_frame
-from lakehouse.datasets import DatasetVersion
+
+if TYPE_CHECKING:
+    from lakehouse.datasets import DatasetVersion
 
 datasets_app = typer.Typer(help="Versioned datasets: write, read, history, tags, diff, vacuum.", no_args_is_help=True)
 
@@ -95,6 +96,8 @@ def write(
     """Write FILE as a new version of dataset NAME."""
     lh = c.connect(root)
     ds = lh.dataset(name)
+    from lakehouse.cli._files import open_batches, parse_meta, progress_bar
+
     metadata = parse_meta(meta)
     progress = progress_bar(not json_out and c.err_console.is_terminal)
     with ExitStack() as stack:
@@ -129,6 +132,8 @@ def read(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Read a dataset version into a file."""
+    from lakehouse.cli._files import check_output, write_frame
+
     check_output(out)
     lh = c.connect(root)
     version = lh.resolve(ref)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from lakehouse import demo
 from lakehouse.cli import _common as c
 
 
@@ -21,6 +20,8 @@ def demo_command(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Build a sample lakehouse (handwritten digits in several versions, with tags) on the local default."""
+    from lakehouse import demo
+
     chosen = root if root is not None else c.global_root()
     lh = c.connect(chosen)
     say = (lambda _: None) if json_out else (lambda line: c.err_console.print(f"  {line}", highlight=False))

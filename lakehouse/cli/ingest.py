@@ -7,12 +7,9 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 
-from lakehouse import storage
 from lakehouse.cli import _common as c
-from lakehouse.cli._files import parse_meta
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -78,6 +75,7 @@ def ingest(
     Malformed records never reach the dataset: they go to the table _quarantine/NAME with their source file and
     the reason, and the counts go into the version's metadata.
     """
+    from lakehouse.cli._files import parse_meta
     from lakehouse.spark import ingest as run_ingest
 
     lh = c.connect(root)
@@ -116,6 +114,10 @@ def ingest(
 
 
 def _top_reasons(lh: Lakehouse, name: str, job_id: str, limit: int = 5) -> list[dict[str, Any]]:
+    import polars as pl
+
+    from lakehouse import storage
+
     path = lh.layout.quarantine(name)
     if not storage.exists(path):
         return []

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from lakehouse.cli import _common as c
 from lakehouse.cli.ingest import MasterOpt, progress, start_spark
 from lakehouse.errors import InvalidArgument
-from lakehouse.maintenance import ENGINES, MaintenanceReport, Steps, maintain_embedded
+
+if TYPE_CHECKING:
+    from lakehouse.maintenance import MaintenanceReport
 
 
 def maintain(
@@ -42,6 +44,8 @@ def maintain(
     Without --dataset or --table: all datasets, the tracking tables and the catalog and quarantine tables.
     Vacuum never deletes a file that a tagged dataset version or a version used by a run needs.
     """
+    from lakehouse.maintenance import ENGINES, Steps, maintain_embedded
+
     if engine not in ENGINES:
         msg = f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}"
         raise InvalidArgument(msg)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.console import Group
 from rich.panel import Panel
 
 from lakehouse.cli import _common as c
-from lakehouse.tracking import RunInfo
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from lakehouse.tracking import RunInfo
 
 runs_app = typer.Typer(help="Runs and their metrics: list, show, compare, metrics, recover.", no_args_is_help=True)
 

@@ -1,5 +1,5 @@
-"""``mlflow.keras.autolog`` (Keras 3 on torch) logs a real ``model.fit`` — params, metrics, dataset and the model
-itself — into the lakehouse."""
+"""MLflow's autologging into the lakehouse: ``mlflow.keras.autolog`` over a real ``model.fit`` (Keras 3 on torch)
+and ``mlflow.pytorch.autolog`` over a real Lightning ``Trainer.fit`` — params, metrics, datasets and the model."""
 
 from __future__ import annotations
 
@@ -65,3 +65,67 @@ def test_keras_autolog_fit_lands_in_the_tables(root: Path) -> None:
     assert info.metrics["loss"].last == pytest.approx(history.history["loss"][-1])
     points = lh.metrics(run_id, "val_loss")
     assert points.get_column("value").to_list() == pytest.approx(history.history["val_loss"])
+
+
+def test_pytorch_autolog_of_a_lightning_fit_lands_in_the_tables(root: Path) -> None:
+    import lightning.pytorch as lightning
+    import torch
+
+    class Regressor(lightning.LightningModule):
+        def __init__(self, lr: float = 0.05) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Linear(4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x).squeeze(-1)
+
+        def training_step(self, batch: list[torch.Tensor], _: int) -> torch.Tensor:
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self(x), y)
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def validation_step(self, batch: list[torch.Tensor], _: int) -> None:
+            x, y = batch
+            self.log("val_loss", torch.nn.functional.mse_loss(self(x), y))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+    torch.manual_seed(7)
+    x = torch.rand(64, 4)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x.sum(1)), batch_size=16)
+    model = Regressor()
+    trainer = lightning.Trainer(
+        max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
+
+    mlflow.set_tracking_uri(uri_for(root))
+    mlflow.set_experiment("lightning-autolog")
+    mlflow.pytorch.autolog()  # the defaults: params, epoch metrics and the model
+    try:
+        with mlflow.start_run(run_name="fit") as active:
+            trainer.fit(model, data, data)
+    finally:
+        mlflow.pytorch.autolog(disable=True)
+
+    run_id = active.info.run_id
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert (run.data.params["epochs"], run.data.params["optimizer_name"], run.data.params["lr"]) == ("3", "SGD", "0.05")
+    val = client.get_metric_history(run_id, "val_loss")
+    assert [m.step for m in val] == [0, 1, 2]
+    assert val[-1].value == pytest.approx(float(trainer.callback_metrics["val_loss"]))
+    (output,) = run.outputs.model_outputs
+    assert str(client.get_logged_model(output.model_id).status) == "READY"
+    loaded = mlflow.pytorch.load_model(f"models:/{output.model_id}")
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded(x).numpy(), model(x).numpy(), rtol=1e-6)
+
+    lh = lakehouse.connect(root)
+    info = lh.run(run_id)
+    assert info.experiment == "lightning-autolog"
+    assert (info.metrics["val_loss"].count, info.metrics["train_loss"].count) == (3, 3)
+    assert lh.metrics(run_id, "val_loss").get_column("value").to_list() == pytest.approx([m.value for m in val])

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 import polars as pl
+import pytest
 
 import lakehouse
 from tests.app.conftest import DemoRuns, OpenApp, errors, frames, metrics
@@ -60,6 +61,26 @@ def test_a_failed_run_shows_its_status_and_error(demo: tuple[Path, DemoRuns], op
     at = open_app(root, RUN, run=runs.ids["mlp-broken"])
     assert metrics(at)["Status"] == "FAILED"
     assert not errors(at)
+
+
+def test_a_run_that_raised_says_why_it_failed(tmp_path: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(tmp_path / "lh")
+
+    def train() -> None:
+        with lh.start_run(experiment="e", name="doomed") as run:
+            run.log({"loss": 1.0})
+            raise ValueError("loss is NaN")
+
+    with pytest.raises(ValueError, match="loss is NaN"):
+        train()
+    (run_id,) = lh.runs(experiment="e").get_column("run_id").to_list()
+    at = open_app(tmp_path / "lh", RUN, run=run_id)
+    assert metrics(at)["Status"] == "FAILED"
+    assert [w.value for w in at.warning] == ["**Failed**: ValueError: loss is NaN"]
+    assert not errors(at)
+    finished = lh.start_run(experiment="e", name="fine")
+    finished.finish()
+    assert not open_app(tmp_path / "lh", RUN, run=finished.id).warning
 
 
 def test_live_page_follows_the_running_run_and_flags_overfitting(

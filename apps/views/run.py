@@ -9,9 +9,6 @@ from lhapp import charts
 from lhapp import run_queries as rq
 from lhapp.shell import guarded, handle, table
 
-# Why a run failed: an uncaught exception's type and message, or recovery's note on a process that died.
-ERROR_TAG = "lakehouse.error"
-
 st.title("Run")
 
 versions = rq.runs_stamp()
@@ -42,9 +39,8 @@ facts[3].metric("Last step", "—" if info.last_step is None else f"{info.last_s
 facts[4].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
 started = info.start_time.strftime("%Y-%m-%d %H:%M:%S UTC") if info.start_time else "—"
 st.caption(f"run id `{info.id}` · started {started} · job type {info.job_type or '—'} · {info.lifecycle}")
-reason = info.tags.get(ERROR_TAG)
-if info.status in ("FAILED", "KILLED") and reason:
-    st.warning(f"**{info.status.title()}**: {reason}", icon=":material/report:")
+if info.status in ("FAILED", "KILLED") and info.error:
+    st.warning(f"**{info.status.title()}**: {info.error}", icon=":material/report:")
 if info.status == "RUNNING":
     st.page_link("views/live.py", label="Watch it live", icon=":material/timer:", query_params={"run": info.id})
 

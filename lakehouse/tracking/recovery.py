@@ -29,9 +29,8 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.run import ERROR_TAG
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, writer_folders
-from lakehouse.tracking.values import RecoveryReport
+from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
 log = logging.getLogger("lakehouse.tracking")
 

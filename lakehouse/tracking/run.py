@@ -38,7 +38,7 @@ from lakehouse.tracking.validate import (
     tag_value,
     timestamp_micros,
 )
-from lakehouse.tracking.values import RunInfo, RunInput
+from lakehouse.tracking.values import ERROR_TAG, RunInfo, RunInput
 from lakehouse.tracking.writer import Writer
 
 if TYPE_CHECKING:
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 _now_ns = time.time_ns
 DEFAULT_EXPERIMENT = "default"
-ERROR_TAG = "lakehouse.error"
 
 
 def now_utc() -> datetime:

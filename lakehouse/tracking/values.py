@@ -58,6 +58,10 @@ class RunInput:
         return out
 
 
+#: The tag that says why a run failed: an uncaught exception, or recovery's note on a process that died.
+ERROR_TAG = "lakehouse.error"
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """Everything recorded about one run, folded from its events (see ``Lakehouse.run``)."""
@@ -85,6 +89,11 @@ class RunInfo:
         if self.start_time is None or self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+    @property
+    def error(self) -> str | None:
+        """Why the run failed (its ``lakehouse.error`` tag), if it says."""
+        return self.tags.get(ERROR_TAG)
 
     @property
     def last_step(self) -> int | None:

@@ -110,6 +110,7 @@ def test_runs_a_killed_process_left_open_are_failed_by_recovery_once(tmp_path: P
     victim = lh.run(run_id)
     assert victim.status == "FAILED"
     assert "ended without finishing the run" in victim.tags["lakehouse.error"]
+    assert victim.error == victim.tags["lakehouse.error"]
     assert victim.start_time is not None
     assert victim.end_time is not None
     assert victim.start_time <= victim.end_time <= killed_at  # its last sign of life, not the recovery's time

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 import streamlit as st
+from streamlit.elements.lib.mutable_expander_container import ExpanderContainer
 
 from lhapp import filters
 
@@ -53,13 +54,6 @@ def chosen() -> Chosen:
     return store.setdefault(st.session_state.get(SCOPE, ""), Chosen())
 
 
-def _closed_note(columns: list[str]) -> None:
-    """A closed panel still filters: say by what."""
-    active = chosen().describe(columns)
-    if active:
-        st.caption(f"Filtering by {active}")
-
-
 def _keep_values(column: str) -> None:
     picked = list(st.session_state[f"values:{column}"])
     if picked:
@@ -90,15 +84,25 @@ def _range_slider(column: str, low: float, high: float) -> None:
     st.slider(column, low, high, start, key=f"range:{column}", on_change=_keep_range, args=(column, (low, high)))
 
 
+def _open_panel(title: str, key: str, columns: list[str]) -> ExpanderContainer | None:
+    """The panel's expander if it is open; None (and a note on what it filters by) if it is closed or empty."""
+    if not columns:
+        return None
+    # The title is part of the expander's identity: it stays the same, or the panel would close on every pick.
+    panel = st.expander(title, key=key, on_change="rerun")
+    if panel.open:
+        return panel
+    active = chosen().describe(columns)
+    if active:
+        st.caption(f"Filtering by {active}")
+    return None
+
+
 def labels_panel(runs: pl.DataFrame) -> None:
     """Value pickers for text params and tags, range sliders for numeric ones."""
     columns = filters.label_columns(runs)
-    if not columns:
-        return
-    # The label is part of the expander's identity: it stays the same, or the panel would close on every pick.
-    panel = st.expander("Filter by params and tags", key=LABELS_PANEL, on_change="rerun")
-    if not panel.open:
-        _closed_note(columns)
+    panel = _open_panel("Filter by params and tags", LABELS_PANEL, columns)
+    if panel is None:
         return
     with panel:
         cells = st.columns(3)
@@ -126,11 +130,8 @@ def labels_panel(runs: pl.DataFrame) -> None:
 def metrics_panel(runs: pl.DataFrame) -> None:
     """Range sliders for the metrics the visitor picks."""
     columns = filters.metric_columns(runs)
-    if not columns:
-        return
-    panel = st.expander("Filter by metric ranges", key=METRICS_PANEL, on_change="rerun")
-    if not panel.open:
-        _closed_note(columns)
+    panel = _open_panel("Filter by metric ranges", METRICS_PANEL, columns)
+    if panel is None:
         return
     with panel:
         picked = st.multiselect(

@@ -108,18 +108,11 @@ def test_spark_maintains_the_mlflow_experiments_and_logged_models_tables(
     lh: lakehouse.Lakehouse, spark: SparkSession
 ) -> None:
     from mlflow import MlflowClient
-    from mlflow.entities import LoggedModelStatus
 
     from lakehouse.integrations.mlflow.uri import uri_for
+    from tests.integrations.mlflow.registry_records import assert_unchanged, record
 
-    client = MlflowClient(uri_for(lh.root))
-    exp = client.create_experiment("maintained", tags={"a": "1"})
-    client.rename_experiment(exp, "renamed")
-    model = client.create_logged_model(exp, name="m", params={"lr": "0.1"})
-    client.set_logged_model_tags(model.model_id, {"stage": "dev"})
-    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
-    before = client.get_logged_model(model.model_id).to_dictionary()
-
+    recorded = record(lh.root)
     steps = Steps(vacuum=True, retention_hours=0)
     report = maintain(lh, tracking=["experiments", "logged_models"], steps=steps, spark=spark)
     by_table = {t.table: t for t in report.tables}
@@ -128,12 +121,8 @@ def test_spark_maintains_the_mlflow_experiments_and_logged_models_tables(
         assert done.files_before > 1
         assert (done.files_after, done.compacted, done.checkpointed) == (1, True, True)
         assert len(done.vacuumed) == done.files_before
-
-    fresh = MlflowClient(uri_for(lh.root))
-    assert fresh.get_logged_model(model.model_id).to_dictionary() == before
-    assert fresh.get_experiment(exp).name == "renamed"
-    assert fresh.get_experiment(exp).tags == {"a": "1"}
-    assert [m.model_id for m in fresh.search_logged_models([exp])] == [model.model_id]
+    assert_unchanged(lh.root, recorded)
     # The MLflow store keeps writing to the tables Spark rewrote.
-    client.set_experiment_tag(exp, "b", "2")
-    assert MlflowClient(uri_for(lh.root)).get_experiment(exp).tags == {"a": "1", "b": "2"}
+    client = MlflowClient(uri_for(lh.root))
+    client.set_experiment_tag(recorded.experiment_id, "b", "2")
+    assert MlflowClient(uri_for(lh.root)).get_experiment(recorded.experiment_id).tags == {"a": "1", "b": "2"}

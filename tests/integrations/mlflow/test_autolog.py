@@ -3,7 +3,10 @@ and ``mlflow.pytorch.autolog`` over a real Lightning ``Trainer.fit`` — params,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -13,6 +16,20 @@ import lakehouse
 from lakehouse.integrations.mlflow import uri_for
 
 pytestmark = pytest.mark.slow
+
+
+@contextmanager
+def autologged_run(flavor: Any, root: Path, experiment: str) -> Iterator[mlflow.ActiveRun]:
+    """One run named "fit" in ``experiment`` of the lakehouse at ``root``, with ``flavor.autolog()`` on at its
+    defaults (params, metrics, datasets where the flavor logs them, and the model)."""
+    mlflow.set_tracking_uri(uri_for(root))
+    mlflow.set_experiment(experiment)
+    flavor.autolog()
+    try:
+        with mlflow.start_run(run_name="fit") as active:
+            yield active
+    finally:
+        flavor.autolog(disable=True)
 
 
 def test_keras_autolog_fit_lands_in_the_tables(root: Path) -> None:
@@ -27,14 +44,8 @@ def test_keras_autolog_fit_lands_in_the_tables(root: Path) -> None:
     )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
 
-    mlflow.set_tracking_uri(uri_for(root))
-    mlflow.set_experiment("keras-autolog")
-    mlflow.keras.autolog()  # the defaults: params, metrics, datasets and the model
-    try:
-        with mlflow.start_run(run_name="fit") as active:
-            history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
-    finally:
-        mlflow.keras.autolog(disable=True)
+    with autologged_run(mlflow.keras, root, "keras-autolog") as active:
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0)
 
     run_id = active.info.run_id
     client = mlflow.MlflowClient()
@@ -101,14 +112,8 @@ def test_pytorch_autolog_of_a_lightning_fit_lands_in_the_tables(root: Path) -> N
         max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
     )
 
-    mlflow.set_tracking_uri(uri_for(root))
-    mlflow.set_experiment("lightning-autolog")
-    mlflow.pytorch.autolog()  # the defaults: params, epoch metrics and the model
-    try:
-        with mlflow.start_run(run_name="fit") as active:
-            trainer.fit(model, data, data)
-    finally:
-        mlflow.pytorch.autolog(disable=True)
+    with autologged_run(mlflow.pytorch, root, "lightning-autolog") as active:
+        trainer.fit(model, data, data)
 
     run_id = active.info.run_id
     client = mlflow.MlflowClient()

@@ -252,18 +252,10 @@ def test_processes_write_at_once_exactly_once(root: Path, monkeypatch: pytest.Mo
 
 
 def test_maintain_compacts_experiments_and_logged_models(root: Path) -> None:
-    from mlflow.entities import LoggedModelStatus
-
     from lakehouse.maintenance import Steps, maintain_embedded
+    from tests.integrations.mlflow.registry_records import assert_unchanged, record
 
-    client = MlflowClient(uri_for(root))
-    exp = client.create_experiment("maintained", tags={"a": "1"})
-    client.rename_experiment(exp, "renamed")
-    model = client.create_logged_model(exp, name="m", params={"lr": "0.1"})
-    client.set_logged_model_tags(model.model_id, {"stage": "dev"})
-    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
-    before = client.get_logged_model(model.model_id).to_dictionary()
-
+    recorded = record(root)
     report = maintain_embedded(lakehouse.connect(root), steps=Steps(vacuum=True, retention_hours=0))
     by_table = {t.table: t for t in report.tables}
     for name in ("tracking/experiments", "tracking/logged_models"):
@@ -273,9 +265,4 @@ def test_maintain_compacts_experiments_and_logged_models(root: Path) -> None:
         assert done.compacted
         assert done.checkpointed
         assert done.vacuumed_files == done.files_before
-
-    fresh = MlflowClient(uri_for(root))
-    assert fresh.get_logged_model(model.model_id).to_dictionary() == before
-    assert fresh.get_experiment(exp).name == "renamed"
-    assert fresh.get_experiment(exp).tags == {"a": "1"}
-    assert [m.model_id for m in fresh.search_logged_models([exp])] == [model.model_id]
+    assert_unchanged(root, recorded)

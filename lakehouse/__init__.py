@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from lakehouse.catalog.tags import TagEvent
     from lakehouse.client import Lakehouse, connect
     from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
+    from lakehouse.maintenance import MaintenanceReport
     from lakehouse.tracking import (
-        MaintenanceReport,
         Metric,
         MetricSummary,
         RecoveryReport,
@@ -65,10 +65,10 @@ _HOMES = {
     "TagEvent": "lakehouse.catalog.tags",
     "Lakehouse": "lakehouse.client",
     "connect": "lakehouse.client",
+    "MaintenanceReport": "lakehouse.maintenance",
     **dict.fromkeys(("Dataset", "DatasetDiff", "DatasetInfo", "DatasetVersion", "SchemaChange"), "lakehouse.datasets"),
     **dict.fromkeys(
         (
-            "MaintenanceReport",
             "Metric",
             "MetricSummary",
             "RecoveryReport",

@@ -18,8 +18,8 @@ from lakehouse.datasets.versions import DatasetInfo, DatasetVersion
 from lakehouse.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
+    from lakehouse.maintenance import MaintenanceReport
     from lakehouse.tracking import (
-        MaintenanceReport,
         Metric,
         RecoveryReport,
         Run,
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
         RunInfo,
         RunStatus,
     )
-    from lakehouse.tracking.maintenance import Engine
 
 
 class Lakehouse:
@@ -240,17 +239,25 @@ class Lakehouse:
     def maintain(
         self,
         *,
-        tables: Sequence[str] | None = None,
+        datasets: Sequence[str] | None = None,
+        tracking: Sequence[str] | None = None,
         vacuum: bool = False,
         retention_hours: int | None = None,
-        engine: Engine = "embedded",
+        dry_run: bool = False,
+        engine: str = "embedded",
+        spark: Any = None,
     ) -> MaintenanceReport:
-        """Compact, checkpoint (and optionally vacuum) the tracking tables; see docs/TRACKING.md."""
-        from lakehouse.tracking import maintenance
+        """Compact and checkpoint every table under the root (or only the named datasets and tracking tables),
+        and with ``vacuum`` delete the files no kept version needs; what ``lakehouse maintain`` does.
 
-        return maintenance.maintain(
-            self.layout, self.settings, tables=tables, vacuum=vacuum, retention_hours=retention_hours, engine=engine
-        )
+        ``engine="spark"`` runs it with Spark (``spark``: a session, a function returning one, or None for the
+        default session). ``dry_run`` (with ``vacuum``) lists the files vacuum would delete and deletes none.
+        See docs/SPARK.md ("Maintenance").
+        """
+        from lakehouse import maintenance
+
+        steps = maintenance.Steps(vacuum=vacuum, retention_hours=retention_hours, dry_run=dry_run)
+        return maintenance.maintain(self, datasets=datasets, tracking=tracking, steps=steps, engine=engine, spark=spark)
 
     # --- change detection --------------------------------------------------------------------------------
 

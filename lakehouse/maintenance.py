@@ -1,4 +1,4 @@
-"""Maintenance of every table under a root, with either engine: ``lakehouse maintain [--engine spark]``.
+"""Maintenance of every table under a root, with either engine: ``lh.maintain()``, ``lakehouse maintain``.
 
 The plan is the same for both engines; what differs is who rewrites the files:
 
@@ -19,6 +19,7 @@ a Delta checkpoint and VACUUM), with the same vacuum rule.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,12 +77,28 @@ class TableReport:
 
 @dataclass(frozen=True)
 class MaintenanceReport:
+    """What maintenance did, table by table, with which engine."""
+
     engine: Engine
     dry_run: bool
     tables: tuple[TableReport, ...]
+    seconds: float = 0.0
+
+    def table(self, name: str) -> TableReport:
+        """The report of one table, by the name it has in ``tables`` (``metrics``, ``datasets/mnist``...)."""
+        for report in self.tables:
+            if report.table == name:
+                return report
+        msg = f"no table {name!r} in this report; it has {', '.join(t.table for t in self.tables) or 'none'}"
+        raise KeyError(msg)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine, "dry_run": self.dry_run, "tables": [t.to_dict() for t in self.tables]}
+        return {
+            "engine": self.engine,
+            "dry_run": self.dry_run,
+            "seconds": self.seconds,
+            "tables": [t.to_dict() for t in self.tables],
+        }
 
 
 @dataclass(frozen=True)
@@ -174,6 +191,7 @@ def run(
 ) -> MaintenanceReport:
     """Run ``one_table`` (an engine's steps) over ``work`` and report before/after facts of every table."""
     hours = steps.hours(lh)
+    started = time.perf_counter()
     reports = []
     for target in work:
         try:
@@ -201,7 +219,7 @@ def run(
                 skipped="; ".join(facts.skipped) or None,
             )
         )
-    return MaintenanceReport(engine, steps.dry_run, tuple(reports))
+    return MaintenanceReport(engine, steps.dry_run, tuple(reports), round(time.perf_counter() - started, 3))
 
 
 def maintain_embedded(
@@ -220,7 +238,7 @@ def maintain_embedded(
             from lakehouse.tracking import maintenance as tracking_maintenance
 
             if steps.compact or steps.checkpoint:
-                (done,) = tracking_maintenance.maintain(lh.layout, lh.settings, tables=[target.table]).tables
+                (done,) = tracking_maintenance.maintain(lh.layout, lh.settings, tables=[target.table])
                 facts.compacted, facts.rows_pruned = done.compacted, done.rows_pruned
                 facts.checkpointed = done.checkpointed
                 facts.skipped.extend([done.skipped] if done.skipped else [])
@@ -238,3 +256,38 @@ def maintain_embedded(
             )
 
     return run(lh, targets(lh, datasets=datasets, tracking=tracking), steps, one, engine="embedded")
+
+
+def check_engine(engine: str) -> Engine:
+    """``engine`` if it is one of :data:`ENGINES`, else a clear error naming it."""
+    if engine not in ENGINES:
+        msg = f"unknown maintenance engine {engine!r}; choose from {', '.join(ENGINES)}"
+        raise InvalidArgument(msg)
+    return engine
+
+
+def maintain(
+    lh: Lakehouse,
+    *,
+    datasets: Sequence[str] | None = None,
+    tracking: Sequence[str] | None = None,
+    steps: Steps | None = None,
+    engine: str = "embedded",
+    spark: Any = None,
+) -> MaintenanceReport:
+    """Maintain the tables under ``lh`` with delta-rs (``embedded``) or Spark; see the module docstring.
+
+    Bad arguments (engine, table names, retention) are refused before any table, or the JVM, is touched.
+    """
+    steps = steps or Steps()
+    chosen = check_engine(engine)
+    steps.hours(lh)
+    if chosen == "spark":
+        from lakehouse._optional import import_optional
+
+        spark_maintenance = import_optional("lakehouse.spark", extra="spark", purpose="maintenance with Spark")
+        report: MaintenanceReport = spark_maintenance.maintain(
+            lh, datasets=datasets, tracking=tracking, steps=steps, spark=spark
+        )
+        return report
+    return maintain_embedded(lh, datasets=datasets, tracking=tracking, steps=steps)

@@ -9,7 +9,6 @@ import typer
 
 from lakehouse.cli import _common as c
 from lakehouse.cli.ingest import MasterOpt, progress, start_spark
-from lakehouse.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from lakehouse.maintenance import MaintenanceReport
@@ -44,11 +43,9 @@ def maintain(
     Without --dataset or --table: all datasets, the tracking tables and the catalog and quarantine tables.
     Vacuum never deletes a file that a tagged dataset version or a version used by a run needs.
     """
-    from lakehouse.maintenance import ENGINES, Steps, maintain_embedded
+    from lakehouse.maintenance import Steps, check_engine, maintain_embedded
 
-    if engine not in ENGINES:
-        msg = f"--engine must be one of {', '.join(ENGINES)}; got {engine!r}"
-        raise InvalidArgument(msg)
+    check_engine(engine)
     lh = c.connect(root)
     steps = Steps(vacuum=vacuum, retention_hours=retention_hours, dry_run=dry_run)
     steps.hours(lh)  # refuse a bad retention before any work (or JVM)

@@ -11,7 +11,6 @@ Reading is in :mod:`lakehouse.query`. See docs/TRACKING.md.
 from lakehouse.tracking.run import Run
 from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES, RunStatus
 from lakehouse.tracking.values import (
-    MaintenanceReport,
     Metric,
     MetricSummary,
     RecoveryReport,
@@ -24,7 +23,6 @@ from lakehouse.tracking.values import (
 __all__ = [
     "RUN_STATUSES",
     "TERMINAL_STATUSES",
-    "MaintenanceReport",
     "Metric",
     "MetricSummary",
     "RecoveryReport",

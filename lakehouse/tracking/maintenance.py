@@ -1,4 +1,4 @@
-"""Keep the tracking tables fast as commits pile up: prune, compact, checkpoint, vacuum.
+"""Keep the tracking tables fast as commits pile up: prune, compact, checkpoint.
 
 Every flush of every writer adds a small file (per run, in the partitioned fact table) and a commit. Left
 alone, a run's history would be spread over thousands of files and every read would replay a long log. So,
@@ -7,8 +7,10 @@ table by table:
 1. ``metric_summaries``: delete rows superseded by a newer cumulative row of the same writer and run;
 2. compact: delta-rs ``optimize.compact`` bins the small files of each partition into one (incrementally: a
    partition with a single file is left alone), so after maintenance a run's history is one file;
-3. checkpoint, so readers start from a parquet snapshot of the log instead of replaying JSON commits;
-4. optionally vacuum the files compaction replaced (older than the retention).
+3. checkpoint, so readers start from a parquet snapshot of the log instead of replaying JSON commits.
+
+Vacuum, and maintenance of every other table, is :mod:`lakehouse.maintenance` (``lh.maintain()``), which runs
+these steps for the tracking tables.
 
 Compaction and deletes only conflict with commits that remove the same files; the writers only append, so
 they never fail because of maintenance (a maintenance step that loses a race is skipped and reported).
@@ -17,10 +19,8 @@ Writers run this automatically (``only_if_needed``) every ``maintenance_commits`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
@@ -30,10 +30,8 @@ from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.config import Settings
 from lakehouse.errors import CommitConflict, InvalidArgument, StorageError, TableNotFound
 from lakehouse.query import frames
-from lakehouse.tracking.values import MaintenanceReport, TableMaintenance
+from lakehouse.tracking.values import TableMaintenance
 
-Engine = Literal["embedded"]
-ENGINES: tuple[str, ...] = ("embedded",)
 #: Below this many files that compaction could merge, ``only_if_needed`` leaves a table alone.
 SMALL_FILES_THRESHOLD = 32
 #: Delete predicates are built from at most this many (writer, run) clauses each.
@@ -41,40 +39,22 @@ _PRUNE_CHUNK = 400
 
 
 def maintain(
-    layout: Layout,
-    settings: Settings,
-    *,
-    tables: Sequence[str] | None = None,
-    vacuum: bool = False,
-    retention_hours: int | None = None,
-    only_if_needed: bool = False,
-    engine: Engine = "embedded",
-) -> MaintenanceReport:
-    """Maintain the tracking tables (all, or ``tables`` by short name); see the module docstring."""
-    if engine not in ENGINES:
-        msg = f"unknown maintenance engine {engine!r}; available: {', '.join(ENGINES)}"
-        raise InvalidArgument(msg)
+    layout: Layout, settings: Settings, *, tables: Sequence[str] | None = None, only_if_needed: bool = False
+) -> list[TableMaintenance]:
+    """Prune, compact and checkpoint the tracking tables (all, or ``tables`` by short name).
+
+    With ``only_if_needed`` (the writers' automatic run) a table is left alone until it has enough small files.
+    """
     known = layout.tracking_tables
     chosen = list(known) if tables is None else list(tables)
     for name in chosen:
         if name not in known:
             msg = f"unknown tracking table {name!r}; choose from {', '.join(known)}"
             raise InvalidArgument(msg)
-    hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
-    if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
-        msg = f"retention_hours must be a non-negative integer, got {retention_hours!r}"
-        raise InvalidArgument(msg)
-    started = time.perf_counter()
-    done = [
-        _maintain_table(name, known[name], settings, vacuum=vacuum, hours=hours, only_if_needed=only_if_needed)
-        for name in chosen
-    ]
-    return MaintenanceReport(engine=engine, tables=tuple(done), seconds=round(time.perf_counter() - started, 3))
+    return [_maintain_table(name, known[name], settings, only_if_needed=only_if_needed) for name in chosen]
 
 
-def _maintain_table(
-    name: str, path: Path, settings: Settings, *, vacuum: bool, hours: int, only_if_needed: bool
-) -> TableMaintenance:
+def _maintain_table(name: str, path: Path, settings: Settings, *, only_if_needed: bool) -> TableMaintenance:
     try:
         before = storage.live_files(path)
     except TableNotFound:
@@ -103,12 +83,6 @@ def _maintain_table(
             checkpointed = True
         except StorageError as e:
             skipped.append(f"checkpoint: {e}")
-    removed = 0
-    if vacuum:
-        try:
-            removed = len(storage.vacuum(path, retention_hours=hours, dry_run=False))
-        except StorageError as e:
-            skipped.append(f"vacuum: {e}")
     after = storage.live_files(path)
     return TableMaintenance(
         table=name,
@@ -117,7 +91,6 @@ def _maintain_table(
         compacted=compacted,
         rows_pruned=pruned,
         checkpointed=checkpointed,
-        vacuumed_files=removed,
         skipped="; ".join(skipped) or None,
     )
 

@@ -168,20 +168,7 @@ class TableMaintenance:
     compacted: bool
     rows_pruned: int = 0
     checkpointed: bool = False
-    vacuumed_files: int = 0
-    skipped: str | None = None  # why nothing was done
+    skipped: str | None = None  # what was not done, and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class MaintenanceReport:
-    """What ``maintain`` did, table by table."""
-
-    engine: str
-    tables: tuple[TableMaintenance, ...]
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"engine": self.engine, "seconds": self.seconds, "tables": [t.to_dict() for t in self.tables]}

@@ -58,7 +58,7 @@ def test_errors_are_one_line_and_change_nothing(
     assert "Traceback" not in err
     code, _, err = run(capsys, "maintain", "--engine", "hadoop", "--root", root)
     assert code == 1
-    assert "--engine must be one of embedded, spark; got 'hadoop'" in err
+    assert "unknown maintenance engine 'hadoop'; choose from embedded, spark" in err
     code, _, err = run(capsys, "maintain", "--root", root, "--retention-hours", "-1")
     assert code == 1
     assert "retention_hours must be a non-negative integer" in err

@@ -1,4 +1,5 @@
-"""Maintenance with Spark: OPTIMIZE / Z-ORDER, checkpoints and a VACUUM that keeps pinned versions readable."""
+"""Maintenance with Spark (``lh.maintain(engine="spark")``, ``lakehouse.spark.maintain``): OPTIMIZE, checkpoints
+and a VACUUM that keeps pinned versions readable."""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def test_optimize_compacts_datasets_and_clusters_metrics_by_run(lh: lakehouse.La
         runs.append(run.id)
     history_before = {r: lh.metric_history(r, "loss") for r in runs}
     tracking = ["inputs", "metric_summaries", "metrics"]
-    report = maintain(lh, datasets=["small"], tracking=tracking, spark=spark)
+    report = lh.maintain(datasets=["small"], tracking=tracking, engine="spark", spark=spark)
+    assert report.engine == "spark"
     by_table = {t.table: t for t in report.tables}
     assert set(by_table) == {"datasets/small", *tracking}
     small = by_table["datasets/small"]

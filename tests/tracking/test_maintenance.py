@@ -35,6 +35,7 @@ def test_maintain_compacts_to_one_file_per_run_and_keeps_every_row(lh: lakehouse
 
     report = lh.maintain()
 
+    assert report.engine == "embedded"
     by_table = {t.table: t for t in report.tables}
     assert by_table["metrics"].files_before == 18
     assert by_table["metrics"].files_after == 3
@@ -56,19 +57,20 @@ def test_vacuum_removes_replaced_files_and_reads_still_work(lh: lakehouse.Lakeho
     lh.maintain()
     on_disk = len(list(Path(lh.layout.metrics).rglob("*.parquet")))
     report = lh.maintain(vacuum=True, retention_hours=0)
-    metrics_report = next(t for t in report.tables if t.table == "metrics")
-    assert metrics_report.vacuumed_files == 4
+    assert report.table("metrics").vacuumed_files == 4
     assert len(list(Path(lh.layout.metrics).rglob("*.parquet"))) == on_disk - 4
     assert lh.metrics(run_id).height == 8
 
 
 def test_maintain_only_some_tables_and_bad_arguments(lh: lakehouse.Lakehouse) -> None:
-    report = lh.maintain(tables=["metrics"])
+    report = lh.maintain(tracking=["metrics"])
     assert [(t.table, t.skipped) for t in report.tables] == [("metrics", "table does not exist yet")]
+    with pytest.raises(KeyError, match="no table 'runs' in this report; it has metrics"):
+        report.table("runs")
     with pytest.raises(InvalidArgument, match="unknown tracking table 'points'"):
-        lh.maintain(tables=["points"])
-    with pytest.raises(InvalidArgument, match="unknown maintenance engine 'spark'"):
-        lh.maintain(engine="spark")  # type: ignore[arg-type]
+        lh.maintain(tracking=["points"])
+    with pytest.raises(InvalidArgument, match="unknown maintenance engine 'hadoop'; choose from embedded, spark"):
+        lh.maintain(engine="hadoop")
     with pytest.raises(InvalidArgument, match="retention_hours"):
         lh.maintain(retention_hours=-1)
 

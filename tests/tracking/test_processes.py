@@ -145,7 +145,7 @@ def test_eight_concurrent_writer_processes_never_fail_lose_or_duplicate(tmp_path
     while any(c.poll() is None for c in children):
         time.sleep(0.3)
         try:
-            report = lh.maintain(tables=["metrics", "metric_summaries"])
+            report = lh.maintain(tracking=["metrics", "metric_summaries"])
         except lakehouse.LakehouseError:
             continue  # tables not created yet
         maintained += sum(t.compacted for t in report.tables)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import _arrow, storage
+from lakehouse import _arrow, staging, storage
 from lakehouse.catalog import registry
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
@@ -612,7 +612,8 @@ class Dataset:
 
         ``retention_hours`` (default from settings, 168) protects files removed recently, so readers of
         unpinned older versions keep working for that long. Tagged versions and versions used by runs stay
-        readable regardless.
+        readable regardless. What a killed Spark write left (its ``part-<id>/_temporary/`` staging folder) goes
+        too, once as old as the retention.
         """
         hours = self._lh.settings.vacuum_retention_hours if retention_hours is None else retention_hours
         if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
@@ -621,7 +622,8 @@ class Dataset:
         pins = self.pinned_versions()
         if pins:
             self._protect_log(min(pins))
-        return storage.vacuum(self.path, retention_hours=hours, dry_run=dry_run, keep_versions=list(pins))
+        removed = storage.vacuum(self.path, retention_hours=hours, dry_run=dry_run, keep_versions=list(pins))
+        return removed + staging.remove_leftovers(self.path, retention_hours=hours, dry_run=dry_run)
 
     def _protect_log(self, version: int) -> None:
         retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)

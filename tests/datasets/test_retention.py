@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
 import lakehouse
-from lakehouse import storage
+from lakehouse import parquet_stats, storage
 from lakehouse.catalog.tables import RUN_INPUTS, append_rows
 from lakehouse.datasets.retention import parse_interval
 from lakehouse.errors import ConfigError, InvalidArgument, VersionNotFound
@@ -158,3 +161,58 @@ def test_vacuum_keeps_partitioned_pins(lh: lakehouse.Lakehouse) -> None:
     assert len(ds.vacuum(retention_hours=0)) == 2
     with pytest.raises(VersionNotFound, match="removed by vacuum"):
         ds.read(0)
+
+
+def _age(path: Path, hours: float) -> None:
+    """Make ``path`` and everything under it look last written ``hours`` ago."""
+    when = time.time() - hours * 3600
+    for p in [*path.rglob("*"), path]:
+        os.utime(p, (when, when))
+
+
+def _spark_like_commit(ds: lakehouse.Dataset, folder: str, ids: list[int]) -> None:
+    """A version whose file lives in a write folder of its own, as a Spark write commits it."""
+    (ds.path / folder).mkdir()
+    file = ds.path / folder / "part-00000.parquet"
+    schema = storage.arrow_schema(ds.path)
+    pq.write_table(frame(ids).to_arrow().cast(schema), file)
+    (ds.path / folder / ".part-00000.parquet.crc").write_bytes(b"crc")
+    stats = parquet_stats.file_stats(file, schema, parquet_stats.indexed_columns(schema))
+    new = storage.NewFile(
+        f"{folder}/{file.name}", file.stat().st_size, int(file.stat().st_mtime * 1000), json.dumps(stats)
+    )
+    storage.commit_files(ds.path, [new], mode="append", schema=schema)
+
+
+def test_vacuum_removes_what_dead_spark_writes_left_and_nothing_a_version_reads(lh: lakehouse.Lakehouse) -> None:
+    """The staging folders a killed Spark write leaves (tests/spark/test_jobs.py kills a real one) go once they
+    are as old as the retention; a write folder a version reads keeps its files."""
+    ds = lh.dataset("staged")
+    ds.write(frame([1, 2]))
+    _spark_like_commit(ds, "part-live", [3])
+    # A killed write: Hadoop's committer staged its task output under _temporary, nothing was committed.
+    attempt = ds.path / "part-dead" / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000000_0"
+    attempt.mkdir(parents=True)
+    (attempt / "part-00000.parquet").write_bytes(b"PAR1")
+    (attempt / ".part-00000.parquet.crc").write_bytes(b"crc")
+    # A killed write in the committed folder's neighbourhood: a staging folder and a checksum of a gone file.
+    (ds.path / "part-live" / "_temporary" / "0").mkdir(parents=True)
+    (ds.path / "part-live" / ".gone.parquet.crc").write_bytes(b"crc")
+    _age(ds.path / "part-dead", hours=3)
+    _age(ds.path / "part-live", hours=3)
+    (ds.path / "part-young" / "_temporary" / "0").mkdir(parents=True)  # a write still running
+    (ds.path / "part-young" / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"PAR1")
+    before = sorted(ds.read()["id"].to_list())
+
+    listed = ds.vacuum(retention_hours=2, dry_run=True)
+    assert listed == ["part-dead/", "part-live/_temporary/", "part-live/.gone.parquet.crc"]
+    assert (ds.path / "part-dead").is_dir()
+    assert ds.vacuum(retention_hours=2) == listed
+    assert not (ds.path / "part-dead").exists()
+    assert sorted(p.name for p in (ds.path / "part-live").iterdir()) == [
+        ".part-00000.parquet.crc",
+        "part-00000.parquet",
+    ]
+    assert (ds.path / "part-young" / "_temporary" / "0" / "part-00000.parquet").is_file()
+    assert sorted(ds.read()["id"].to_list()) == before == [1, 2, 3]
+    assert ds.vacuum(retention_hours=2) == []

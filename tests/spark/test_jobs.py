@@ -165,6 +165,21 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     assert ds.read().to_dicts() == [{"id": -1, "name": "before", "value": 0.0}]
     assert [v.version for v in ds.history()] == [0]
     assert data_files() - before, "the killed job's files are orphans on disk"
+    (write_folder,) = [p for p in ds.path.glob("part-*") if p.is_dir()]
+    assert (write_folder / "_temporary").is_dir()
     # The orphans are invisible to readers and the embedded writer carries on.
     ds.write(pl.DataFrame({"id": [1], "name": ["after"], "value": [1.0]}))
     assert ds.read().height == 2
+    # Vacuum leaves the dead write's staging folder alone while it is younger than the retention, then removes
+    # it (Delta's own vacuum never looks into folders named _*).
+    assert lh.maintain(datasets=["big"], vacuum=True).table("datasets/big").vacuumed == ()
+    assert write_folder.is_dir()
+    listed = lh.maintain(datasets=["big"], vacuum=True, retention_hours=0, dry_run=True).table("datasets/big")
+    assert f"{write_folder.name}/" in listed.vacuumed  # besides the two files compaction replaced
+    assert write_folder.is_dir()
+    report = lh.maintain(datasets=["big"], vacuum=True, retention_hours=0).table("datasets/big")
+    assert report.vacuumed == listed.vacuumed
+    assert not write_folder.exists()
+    live = {str(Path(f.path).relative_to(ds.path.absolute())) for f in storage.live_files(ds.path).files}
+    assert data_files() == live  # nothing but the latest version's file
+    assert sorted(ds.read()["name"].to_list()) == ["after", "before"]

@@ -112,11 +112,7 @@ class Steps:
     dry_run: bool = False  # vacuum lists the files instead of deleting them
 
     def hours(self, lh: Lakehouse) -> int:
-        hours = lh.settings.vacuum_retention_hours if self.retention_hours is None else self.retention_hours
-        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
-            msg = f"retention_hours must be a non-negative integer, got {self.retention_hours!r}"
-            raise InvalidArgument(msg)
-        return hours
+        return retention.vacuum_hours(lh.settings, self.retention_hours)
 
 
 def targets(

@@ -615,10 +615,7 @@ class Dataset:
         readable regardless. What a killed Spark write left (its ``part-<id>/_temporary/`` staging folder) goes
         too, once as old as the retention.
         """
-        hours = self._lh.settings.vacuum_retention_hours if retention_hours is None else retention_hours
-        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
-            msg = f"retention_hours must be a non-negative integer, got {retention_hours!r}"
-            raise InvalidArgument(msg)
+        hours = retention.vacuum_hours(self._lh.settings, retention_hours)
         pins = self.pinned_versions()
         if pins:
             self._protect_log(min(pins))

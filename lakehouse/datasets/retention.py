@@ -15,11 +15,21 @@ import polars as pl
 from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import RUN_INPUTS
-from lakehouse.errors import ConfigError
+from lakehouse.config import Settings
+from lakehouse.errors import ConfigError, InvalidArgument
 
 _INTERVAL = re.compile(r"\s*interval\s+(\d+)\s+(second|minute|hour|day|week)s?\s*", re.IGNORECASE)
 _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 LOG_RETENTION = "delta.logRetentionDuration"
+
+
+def vacuum_hours(settings: Settings, retention_hours: object) -> int:
+    """The vacuum retention to use: ``retention_hours``, or the settings' when None; refused unless an int >= 0."""
+    hours = settings.vacuum_retention_hours if retention_hours is None else retention_hours
+    if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
+        msg = f"retention_hours must be a non-negative integer, got {retention_hours!r}"
+        raise InvalidArgument(msg)
+    return hours
 
 
 def parse_interval(text: str) -> timedelta:

@@ -49,6 +49,11 @@ def import_mlflow(
                 "runs",
                 f"{report.runs_created} created, {report.runs_updated} updated, {report.runs_unchanged} unchanged",
             ],
+            [
+                "logged models",
+                f"{report.models_created} created, {report.models_updated} updated, "
+                f"{report.models_unchanged} unchanged",
+            ],
             ["params / tags", f"{report.params} / {report.tags} new"],
             ["metric points", f"{report.points} new, {report.points_present} already there"],
             ["time", f"{report.seconds:.1f} s"],

@@ -5,6 +5,10 @@ runs keep their MLflow ids. The import is idempotent and incremental: for a run 
 what is new in the source (params, changed tags, a new status or name, metric points not present yet), so
 running it again imports nothing twice, and running it after more training imports the rest. Points are
 compared as MLflow does (key, step, timestamp, value); a point logged twice in the source is one point.
+
+The logged models of the imported experiments come along too, keeping their ids (``models:/<id>`` and the runs
+that output them stay valid): name, model type, source run, status, params, tags, metrics and the run outputs
+linking them. Their artifact location is kept as the source has it; the files themselves are not copied.
 """
 
 from __future__ import annotations
@@ -12,19 +16,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from mlflow import MlflowClient
-from mlflow.entities import Experiment, Run, ViewType
+from mlflow.entities import Experiment, LoggedModel, LoggedModelStatus, Metric, Run, ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from lakehouse.catalog.tables import METRICS
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.mlflow import history
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
+from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache
 from lakehouse.tracking import experiments as registry
 from lakehouse.tracking import starting
@@ -49,6 +55,9 @@ class ImportReport:
     runs_created: int = 0
     runs_updated: int = 0
     runs_unchanged: int = 0
+    models_created: int = 0
+    models_updated: int = 0
+    models_unchanged: int = 0
     params: int = 0
     tags: int = 0
     points: int = 0
@@ -85,8 +94,11 @@ def import_runs(
     writer.flush()
     done = 0
     imported: list[str] = []
+    homes: dict[str, str] = {}  # source experiment id -> lakehouse experiment id
     for experiment, runs in runs_by_experiment:
-        key = _experiment(lakehouse, experiment, report)
+        target = _experiment(lakehouse, experiment, report)
+        key = target.key
+        homes[experiment.experiment_id] = target.id
         present = cache.snapshot()
         for run in runs:
             _run(client, lakehouse, key, run, present, report)
@@ -95,6 +107,9 @@ def import_runs(
             if progress is not None:
                 progress(done, total)
         writer.flush()
+    # After the runs: a model's metrics and outputs are events of runs that must be in the lakehouse by now.
+    source_runs = [run for _, runs in runs_by_experiment for run in runs]
+    _import_models(client, lakehouse, cache, homes, source_runs, report)
     writer.flush()
     report.seconds = round(time.perf_counter() - started, 3)
     report.run_ids = tuple(imported)
@@ -152,8 +167,8 @@ def _runs(client: MlflowClient, experiment_id: str) -> Iterator[Run]:
             return
 
 
-def _experiment(lakehouse: Lakehouse, source: Experiment, report: ImportReport) -> str:
-    """The key runs of ``source`` record in the lakehouse (the experiment is created or updated as needed)."""
+def _experiment(lakehouse: Lakehouse, source: Experiment, report: ImportReport) -> registry.Experiment:
+    """The lakehouse experiment of ``source`` (created or updated as needed); runs record its ``key``."""
     layout, settings, actor = lakehouse.layout, lakehouse.settings, lakehouse.actor
     state = registry.adopt(layout, settings, [], actor=actor)
     target = state.by_name(source.name)
@@ -177,7 +192,7 @@ def _experiment(lakehouse: Lakehouse, source: Experiment, report: ImportReport) 
             registry.set_tags(layout, settings, target.id, changed, actor=actor)
     if source.lifecycle_stage != target.lifecycle:
         registry.set_lifecycle(layout, settings, target.id, source.lifecycle_stage, actor=actor)  # type: ignore[arg-type]
-    return target.key
+    return target
 
 
 def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, present: Any, report: ImportReport) -> None:
@@ -285,6 +300,142 @@ def _points(
         .dt.replace_time_zone("UTC")
         .cast(METRICS.polars_schema["timestamp"])
     )
+
+
+def _import_models(
+    client: MlflowClient,
+    lakehouse: Lakehouse,
+    cache: Cache,
+    homes: dict[str, str],
+    runs: list[Run],
+    report: ImportReport,
+) -> None:
+    """Bring over the logged models of the experiments in ``homes``: new ones whole, known ones their changes.
+
+    Model events are committed at once (as the store commits them); metric events are queued on the runs'
+    writer, which the caller flushes.
+    """
+    present = logged_models.read(lakehouse.layout)
+    have_metrics = logged_models.metrics_of(cache.events())
+    known_runs = set(cache.snapshot().runs.base.get_column("run_id").to_list())
+    outputs = _outputs(runs, present)
+    writer = starting.writer_of(lakehouse)
+    rows: list[dict[str, Any]] = []
+    for source_id, target_id in homes.items():
+        for model in _logged_models(client, source_id):
+            have = present.by_id.get(model.model_id)
+            new_rows = _model_rows(model, target_id, have, outputs.get(model.model_id, []))
+            new_metrics = _new_metrics(model, have_metrics.get(model.model_id, []), known_runs)
+            for metric in new_metrics:
+                value = logged_models.metric_event(metric)
+                event = {"run_id": metric.run_id, "kind": logged_models.MODEL_METRIC_EVENT, "value": value}
+                writer.add_event("runs", {**event, "at": datetime.now(UTC)})
+            rows += new_rows
+            if have is None:
+                report.models_created += 1
+            elif new_rows or new_metrics:
+                report.models_updated += 1
+            else:
+                report.models_unchanged += 1
+    if rows:
+        logged_models.record(lakehouse.layout, lakehouse.settings, rows)
+
+
+def _logged_models(client: MlflowClient, experiment_id: str) -> Iterator[LoggedModel]:
+    """The logged models of a source experiment (none from a server older than MLflow 3, which has none)."""
+    token = None
+    while True:
+        try:
+            page = client.search_logged_models([experiment_id], page_token=token)
+        except MlflowException as e:
+            if e.error_code != ErrorCode.Name(ENDPOINT_NOT_FOUND):
+                raise
+            return
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _outputs(runs: list[Run], present: logged_models.Models) -> dict[str, list[tuple[str, int]]]:
+    """The source runs' model outputs the lakehouse lacks, by model id: (run id, step)."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for run in runs:
+        run_id = run.info.run_id
+        have = {(o.model_id, o.step) for o in present.outputs.get(run_id, [])}
+        for output in run.outputs.model_outputs if run.outputs else []:
+            if (output.model_id, output.step) not in have:
+                found.setdefault(output.model_id, []).append((run_id, int(output.step)))
+    return found
+
+
+def _model_rows(
+    source: LoggedModel, experiment_id: str, have: logged_models.ModelState | None, outputs: list[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    """The ``tracking/logged_models`` events that make the lakehouse's copy of ``source`` what the source has.
+
+    A new model's events carry the source's times, so it reads back created and last updated when the source
+    says. A change to a known model is stamped with the source's update time when that is newer than the copy,
+    else now (the source does not move it for every change, and the newest event must win on read).
+    """
+    model_id = source.model_id
+    created = _time(source.creation_timestamp) or datetime.now(UTC)
+    updated = max(_time(source.last_updated_timestamp) or created, created)
+    rows: list[dict[str, Any]] = []
+    if have is None:
+        rows.append(
+            {
+                "model_id": model_id,
+                "kind": "created",
+                "at": created,
+                "experiment_id": experiment_id,
+                "name": source.name,
+                "artifact_location": source.artifact_location,
+                "model_type": source.model_type,
+                "run_id": source.source_run_id,
+            }
+        )
+        status, tags, params = str(LoggedModelStatus.PENDING), {}, {}
+        # A microsecond after ``created`` (the same millisecond): a model's events never sort before it.
+        at = created + timedelta(microseconds=1)
+        status_at = max(updated, at)
+    else:
+        status, tags, params = have.status, have.tags, have.params
+        at = status_at = updated if updated > have.updated else datetime.now(UTC)
+    base = {"model_id": model_id, "at": at}
+    rows += [{**base, "kind": "param", "key": k, "value": v} for k, v in source.params.items() if params.get(k) != v]
+    rows += [{**base, "kind": "tag", "key": k, "value": v} for k, v in source.tags.items() if tags.get(k) != v]
+    rows += [{**base, "kind": "output", "run_id": run_id, "step": step} for run_id, step in outputs]
+    if str(source.status) != status:
+        rows.append({"model_id": model_id, "kind": "status", "at": status_at, "value": str(source.status)})
+    return rows
+
+
+def _new_metrics(source: LoggedModel, have: list[Metric], known_runs: set[str]) -> list[Metric]:
+    """The source model's metric points the lakehouse lacks, of runs it has.
+
+    A point is one per (key, timestamp, step, run), as the SQL store and :func:`models.metrics_of` key it.
+    """
+    seen = {(m.key, m.timestamp, m.step, m.run_id) for m in have}
+    new: list[Metric] = []
+    for m in source.metrics or []:
+        ident = (m.key, m.timestamp, m.step, m.run_id)
+        if m.run_id not in known_runs or ident in seen:
+            continue
+        seen.add(ident)
+        new.append(
+            Metric(
+                key=m.key,
+                value=m.value,
+                timestamp=m.timestamp,
+                step=m.step,
+                run_id=m.run_id,
+                model_id=source.model_id,
+                dataset_name=m.dataset_name,
+                dataset_digest=m.dataset_digest,
+            )
+        )
+    return new
 
 
 def _pairs(frame: pl.DataFrame, run_id: str) -> dict[str, str]:

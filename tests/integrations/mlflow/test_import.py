@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import LoggedModel, LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag, ViewType
 
 import lakehouse
 from lakehouse import storage
 from lakehouse.cli import main
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.mlflow import import_runs, uri_for
-from tests.integrations.mlflow.conftest import Recorder
+from tests.integrations.mlflow.conftest import Recorder, number
 
 T0 = 1_700_000_000_000
 ROOT = Path(__file__).resolve().parents[3]
@@ -124,14 +124,90 @@ def test_import_round_trips_every_point_and_is_idempotent(sqlite_uri: str, root:
     assert lh.metrics(ids["v3"], "loss").height == 2110
 
 
+def _models(client: MlflowClient, experiment_id: str) -> dict[str, dict[str, object]]:
+    """The logged models of an experiment as the client returns them, by id, field by field."""
+    found = client.search_logged_models([experiment_id])
+    assert found.token is None
+    return {m.model_id: _model(m) for m in found}
+
+
+def _model(model: LoggedModel) -> dict[str, object]:
+    return {
+        "name": model.name,
+        "status": str(model.status),
+        "params": model.params,
+        "tags": model.tags,
+        "metrics": sorted(
+            (m.key, number(m.value), m.timestamp, m.step, m.run_id, m.model_id, m.dataset_name, m.dataset_digest)
+            for m in model.metrics or []
+        ),
+        "source_run_id": model.source_run_id,
+        "model_type": model.model_type,
+        "artifact_location": model.artifact_location,
+        "created": model.creation_timestamp,
+        "updated": model.last_updated_timestamp,
+    }
+
+
+def test_import_brings_logged_models_with_their_ids(sqlite_uri: str, root: Path) -> None:
+    source = MlflowClient(sqlite_uri)
+    experiment_id = source.create_experiment("models")
+    run_id = source.create_run(experiment_id, run_name="train", start_time=T0).info.run_id
+    net = source.create_logged_model(
+        experiment_id, name="net", source_run_id=run_id, params={"lr": "0.1"}, tags={"stage": "dev"}, model_type="cnn"
+    ).model_id
+    draft = source.create_logged_model(experiment_id, name="draft", source_run_id=run_id).model_id
+    source.log_outputs(run_id, [LoggedModelOutput(net, 2)])
+    source.log_batch(
+        run_id,
+        metrics=[
+            Metric("acc", 0.9, T0, 1, model_id=net, dataset_name="val", dataset_digest="d1"),
+            Metric("acc", 0.95, T0 + 1, 2, model_id=net),
+            Metric("loss", 0.5, T0, 1),
+        ],
+    )
+    source.finalize_logged_model(net, LoggedModelStatus.READY)
+    source.set_terminated(run_id)
+    lh = lakehouse.connect(root)
+
+    first = import_runs(sqlite_uri, lh)
+    assert (first.runs_created, first.models_created, first.models_updated, first.models_unchanged) == (1, 2, 0, 0)
+    target = MlflowClient(uri_for(root))
+    home = target.get_experiment_by_name("models")
+    assert home is not None
+    expected = _models(source, experiment_id)
+    assert {expected[net]["status"], expected[draft]["status"]} == {"READY", "PENDING"}
+    assert _models(target, home.experiment_id) == expected
+    assert _model(target.get_logged_model(net)) == expected[net]
+    assert target.get_logged_model(draft).experiment_id == home.experiment_id
+    assert target.get_run(run_id).outputs.model_outputs == [LoggedModelOutput(net, 2)]
+    assert _view(target, run_id) == _view(source, run_id)
+
+    # Again: nothing new, nothing written.
+    before = _table_state(root)
+    second = import_runs(sqlite_uri, lh)
+    assert (second.models_created, second.models_updated, second.models_unchanged) == (0, 0, 2)
+    assert _table_state(root) == before
+
+    # The source moves on (the draft gets a tag and fails): only that model changes.
+    source.set_logged_model_tags(draft, {"stage": "abandoned"})
+    source.finalize_logged_model(draft, LoggedModelStatus.FAILED)
+    third = import_runs(sqlite_uri, lh)
+    assert (third.models_created, third.models_updated, third.models_unchanged) == (0, 1, 1)
+    assert _models(target, home.experiment_id) == _models(source, experiment_id)
+    assert target.get_logged_model(draft).tags == {"stage": "abandoned"}
+
+
 def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source = MlflowClient(sqlite_uri)
-    run = source.create_run(source.create_experiment("cli"), run_name="r")
+    experiment_id = source.create_experiment("cli")
+    run = source.create_run(experiment_id, run_name="r")
     source.log_metric(run.info.run_id, "m", 1.0, timestamp=T0, step=0)
+    source.create_logged_model(experiment_id, name="model", source_run_id=run.info.run_id)
 
     assert main(["import-mlflow", "--from", sqlite_uri, "--root", str(root), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert (report["runs_created"], report["points"]) == (1, 1)
+    assert (report["runs_created"], report["points"], report["models_created"]) == (1, 1, 1)
 
     spec = importlib.util.spec_from_file_location("import_mlflow_job", ROOT / "jobs" / "import_mlflow.py")
     assert spec is not None
@@ -140,7 +216,7 @@ def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[
     spec.loader.exec_module(job)
     assert job.main(["--from", sqlite_uri, "--root", str(root)]) == 0
     again = json.loads(capsys.readouterr().out)
-    assert (again["runs_created"], again["points"], again["runs_unchanged"]) == (0, 0, 1)
+    assert (again["runs_created"], again["points"], again["runs_unchanged"], again["models_unchanged"]) == (0, 0, 1, 1)
 
     assert main(["import-mlflow", "--from", uri_for(root), "--root", str(root)]) == 1
     assert "is a lakehouse already" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
     python jobs/import_mlflow.py --from sqlite:///mlflow.db --root /data/lakehouse [--experiment NAME ...]
 
-Runs keep their MLflow ids; a re-run imports only what is new in the source. Prints the report as JSON.
+Runs and logged models keep their MLflow ids; a re-run imports only what is new in the source. Prints the
+report as JSON.
 """
 
 from __future__ import annotations

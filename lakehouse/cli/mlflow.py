@@ -25,10 +25,10 @@ def import_mlflow(
     root: c.RootOpt = None,
     json_out: c.JsonOpt = False,
 ) -> None:
-    """Copy experiments, runs, params, tags and full metric histories from an MLflow store, idempotently.
+    """Copy experiments, runs (params, tags, full metric histories) and logged models from an MLflow store.
 
-    Runs keep their MLflow ids; running it again imports only what is new in the source (nothing, if nothing
-    changed).
+    Runs and logged models keep their MLflow ids; running it again imports only what is new in the source
+    (nothing, if nothing changed). Artifacts are not copied: they stay where the source keeps them.
     """
     from lakehouse.integrations.mlflow import import_runs
 

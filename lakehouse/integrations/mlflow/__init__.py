@@ -54,7 +54,7 @@ def dataset_input(lakehouse: Lakehouse, ref: str) -> MetaDataset:
 
 
 def import_runs(source_uri: str, lakehouse: Lakehouse, **options: Any) -> ImportReport:
-    """Copy experiments, runs, params, tags and metric histories from any MLflow store (idempotent)."""
+    """Copy experiments, runs (params, tags, metric histories) and logged models from any MLflow store (idempotent)."""
     _require_mlflow()
     from lakehouse.integrations.mlflow import importer
 

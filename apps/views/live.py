@@ -11,6 +11,9 @@ from lhapp import charts
 from lhapp import run_queries as rq
 from lhapp.shell import guarded, handle
 
+# A running run this long without a new point has probably lost its process (killed, machine gone).
+SILENT_SECONDS = 600
+
 st.title("Live")
 
 versions = rq.runs_stamp()
@@ -76,6 +79,12 @@ def live(run_id: str) -> None:
         facts[3].metric("Last point", "—" if age is None else f"{age:.0f} s ago")
         if info.status != "RUNNING":
             st.success(f"The run ended: {info.status}. Its full record is on the Run page.")
+        elif age is not None and age > SILENT_SECONDS:
+            st.warning(
+                f"No new point for {age / 60:.0f} min. If the training process died, `lakehouse runs recover` on "
+                "the machine it ran on marks the run FAILED (so does the next run started there).",
+                icon=":material/hourglass_disabled:",
+            )
         keys = sorted(points.get_column("key").unique().to_list())
         paired = [k for k in keys if not k.startswith("val_") and f"val_{k}" in keys]
         alone = [k for k in keys if k not in paired and not (k.startswith("val_") and k[4:] in paired)]

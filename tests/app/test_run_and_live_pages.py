@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -115,6 +116,23 @@ def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app
     assert "The run ended" in at.success[0].value
     at.toggle(key="live_auto").set_value(False).run()
     assert not errors(at)
+
+
+def test_live_page_warns_about_a_running_run_gone_silent(tmp_path: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(tmp_path / "lh")
+    run = lh.start_run(experiment="e", name="stalled")
+    run.log({"loss": 1.0}, step=0, timestamp=time.time() - 30 * 60)
+    run.flush()
+    at = open_app(tmp_path / "lh", LIVE)
+    assert metrics(at)["Status"] == "RUNNING"
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith("No new point for 30 min.")
+    assert "lakehouse runs recover" in warning
+    run.log({"loss": 0.5}, step=1)  # it was only slow: the warning goes with the next point
+    run.flush()
+    at.run()
+    assert not at.warning
+    run.finish()
 
 
 def test_live_page_without_a_running_run(tmp_path: Path, open_app: OpenApp) -> None:

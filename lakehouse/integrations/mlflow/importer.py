@@ -423,18 +423,8 @@ def _new_metrics(source: LoggedModel, have: list[Metric], known_runs: set[str]) 
         if m.run_id not in known_runs or ident in seen:
             continue
         seen.add(ident)
-        new.append(
-            Metric(
-                key=m.key,
-                value=m.value,
-                timestamp=m.timestamp,
-                step=m.step,
-                run_id=m.run_id,
-                model_id=source.model_id,
-                dataset_name=m.dataset_name,
-                dataset_digest=m.dataset_digest,
-            )
-        )
+        # A store may leave the point's model id empty (it is implied by the model): the event needs it.
+        new.append(Metric.from_dictionary({**m.to_dictionary(), "model_id": source.model_id}))
     return new
 
 

@@ -58,10 +58,9 @@ def _maintain_table(name: str, path: Path, settings: Settings, *, only_if_needed
     try:
         before = storage.live_files(path)
     except TableNotFound:
-        return TableMaintenance(name, 0, 0, compacted=False, skipped="table does not exist yet")
-    files_before = len(before.files)
+        return TableMaintenance(name, compacted=False, skipped="table does not exist yet")
     partitions = len(before.by_partition(before.partition_columns[0])) if before.partition_columns else 1
-    mergeable = files_before - partitions  # files compaction could fold into others
+    mergeable = len(before.files) - partitions  # files compaction could fold into others
     pruned = 0
     skipped: list[str] = []
     if name == "metric_summaries":
@@ -83,11 +82,8 @@ def _maintain_table(name: str, path: Path, settings: Settings, *, only_if_needed
             checkpointed = True
         except StorageError as e:
             skipped.append(f"checkpoint: {e}")
-    after = storage.live_files(path)
     return TableMaintenance(
         table=name,
-        files_before=files_before,
-        files_after=len(after.files),
         compacted=compacted,
         rows_pruned=pruned,
         checkpointed=checkpointed,

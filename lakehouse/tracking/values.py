@@ -160,11 +160,10 @@ class RecoveryReport:
 
 @dataclass(frozen=True)
 class TableMaintenance:
-    """Maintenance of one tracking table."""
+    """What the tracking tables' own steps did to one of them (file counts are in the shared report,
+    :class:`lakehouse.maintenance.TableReport`)."""
 
     table: str
-    files_before: int
-    files_after: int
     compacted: bool
     rows_pruned: int = 0
     checkpointed: bool = False

@@ -4,7 +4,8 @@ The plan is the same for both engines; what differs is who rewrites the files:
 
 * **datasets**: compact small files into larger ones (a version with ``data_change`` false), checkpoint, and
   with ``vacuum`` delete the files no version needs any more, except those of *pinned* versions (tagged, or
-  used by a run), whose log entries are kept too, and what killed Spark writes left (:mod:`lakehouse.staging`);
+  used by a run), whose log entries are kept too, and what killed Spark writes left
+  (:mod:`lakehouse.datasets.spark_leftovers`);
 * **tracking tables** (``runs``, ``inputs``, ``metric_summaries``, ``metrics``): the steps of
   :mod:`lakehouse.tracking.maintenance` (prune superseded summary rows, compact each run's partition into one
   file, checkpoint), then vacuum. The metrics fact table is partitioned by ``run_id``, so compacting it is
@@ -25,9 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from lakehouse import staging, storage
+from lakehouse import storage
 from lakehouse.catalog import registry
-from lakehouse.datasets import retention
+from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.errors import InvalidArgument, TableNotFound
 
 if TYPE_CHECKING:
@@ -198,7 +199,9 @@ def run(
         facts = Facts()
         one_table(target, hours, facts)
         if steps.vacuum:  # what Delta's vacuum does not look at: staging folders of killed Spark writes
-            facts.vacuumed.extend(staging.remove_leftovers(target.path, retention_hours=hours, dry_run=steps.dry_run))
+            facts.vacuumed.extend(
+                spark_leftovers.remove_leftovers(target.path, retention_hours=hours, dry_run=steps.dry_run)
+            )
         after = storage.live_files(target.path)
         reports.append(
             TableReport(

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import _arrow, staging, storage
+from lakehouse import _arrow, storage
 from lakehouse.catalog import registry
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import diff as diffing
-from lakehouse.datasets import retention
+from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.versions import (
     SECTION,
@@ -620,7 +620,7 @@ class Dataset:
         if pins:
             self._protect_log(min(pins))
         removed = storage.vacuum(self.path, retention_hours=hours, dry_run=dry_run, keep_versions=list(pins))
-        return removed + staging.remove_leftovers(self.path, retention_hours=hours, dry_run=dry_run)
+        return removed + spark_leftovers.remove_leftovers(self.path, retention_hours=hours, dry_run=dry_run)
 
     def _protect_log(self, version: int) -> None:
         retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from lakehouse import parquet_stats, storage
+from lakehouse import storage
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.dataset import Dataset, key_list
@@ -36,7 +36,7 @@ from lakehouse.errors import (
     VersionNotFound,
 )
 from lakehouse.refs import Ref, parse_ref
-from lakehouse.spark import _schema
+from lakehouse.spark import _schema, parquet_stats
 from lakehouse.spark._errors import translated
 from lakehouse.spark.session import spark_session
 
@@ -415,7 +415,7 @@ def _save_files(
     """Write ``rows`` as Parquet into a new folder of the table, then commit those files with footer stats.
 
     Spark's Parquet writer records per-column min/max/null counts in every footer; reading them back is what
-    Delta-Spark's own write spends a quarter of its time recomputing (:mod:`lakehouse.parquet_stats`). A job
+    Delta-Spark's own write spends a quarter of its time recomputing (:mod:`lakehouse.spark.parquet_stats`). A job
     that dies before the commit leaves only files no version references; vacuum removes them.
     """
     ds = plan.dataset

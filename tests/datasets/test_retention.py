@@ -14,10 +14,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import lakehouse
-from lakehouse import parquet_stats, storage
+from lakehouse import storage
 from lakehouse.catalog.tables import RUN_INPUTS, append_rows
 from lakehouse.datasets.retention import parse_interval
 from lakehouse.errors import ConfigError, InvalidArgument, VersionNotFound
+from lakehouse.spark import parquet_stats
 from tests.datasets.conftest import frame
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lakehouse import parquet_stats
+from lakehouse.spark import parquet_stats
 
 
 def stats_of(tmp_path: Path, table: pa.Table, **write: object) -> dict[str, object]:

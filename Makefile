@@ -35,7 +35,7 @@ lock:
 ## soon as INT or TERM arrives, so the trap stops the app and the trainer even when only make is signalled.
 demo: install
 	$(VENV)/bin/lakehouse demo
-	@$(PY) -m lakehouse._demo_runs >/dev/null 2>&1 & trainer=$$!; \
+	@$(PY) -m lakehouse.demo.training >/dev/null 2>&1 & trainer=$$!; \
 	$(VENV)/bin/lakehouse app & app=$$!; \
 	trap 'kill $$app $$trainer 2>/dev/null' INT TERM; \
 	wait $$app; code=$$?; kill $$trainer 2>/dev/null; wait; exit $$code

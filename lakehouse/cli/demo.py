@@ -20,13 +20,13 @@ def demo_command(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Build a sample lakehouse (handwritten digits in several versions, with tags) on the local default."""
-    from lakehouse import demo
+    from lakehouse.demo import sample
 
     chosen = root if root is not None else c.global_root()
     lh = c.connect(chosen)
     say = (lambda _: None) if json_out else (lambda line: c.err_console.print(f"  {line}", highlight=False))
-    result = demo.build(lh.root, rebuild=rebuild, report=say)
-    steps = demo.next_steps(f"--root {chosen} " if chosen is not None else "", _program())
+    result = sample.build(lh.root, rebuild=rebuild, report=say)
+    steps = sample.next_steps(f"--root {chosen} " if chosen is not None else "", _program())
     if json_out:
         c.print_json({**result.to_dict(), "next": steps})
         return

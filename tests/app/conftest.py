@@ -109,7 +109,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoRuns]:
 @pytest.fixture(scope="session")
 def demo_lakehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real sample a newcomer gets from ``lakehouse demo``: digits datasets and real Keras runs."""
-    from lakehouse import demo as sample
+    from lakehouse.demo import sample
 
     root = tmp_path_factory.mktemp("app-sample") / "lh"
     assert sample.build(root).built

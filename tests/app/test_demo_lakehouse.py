@@ -14,15 +14,15 @@ import polars as pl
 import pytest
 
 import lakehouse
-from lakehouse import _demo_runs
+from lakehouse.demo import training
 from tests.app.conftest import OpenApp, errors, frames, metrics
 
 
 def test_the_runs_are_real_fits_with_lineage(demo_lakehouse: Path) -> None:
     lh = lakehouse.connect(demo_lakehouse)
-    runs = lh.runs(_demo_runs.EXPERIMENT)
+    runs = lh.runs(training.EXPERIMENT)
     by_name = {r["name"]: r for r in runs.iter_rows(named=True)}
-    assert set(by_name) == {r.name for r in _demo_runs.RECIPES}
+    assert set(by_name) == {r.name for r in training.RECIPES}
     assert {r["status"] for r in by_name.values()} == {"FINISHED"}
     # Inputs are the versions the refs named when the run started: prod -> v1, candidate -> v2.
     assert by_name["baseline"]["inputs"] == ["digits-test:v0", "digits-train:v1"]
@@ -64,7 +64,7 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     assert set(frames(at)["lineage_table"].get_column("name")) == {"baseline", "wide", "fast-lr", "slow-lr", "overfit"}
 
     at = open_app(demo_lakehouse, "views/experiments.py")
-    assert frames(at)["runs_table"].height == len(_demo_runs.RECIPES)
+    assert frames(at)["runs_table"].height == len(training.RECIPES)
     picked = [ids["baseline"], ids["augmented"], ids["fast-lr"]]
     at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked))
     assert not errors(at)
@@ -90,7 +90,7 @@ def test_the_live_trainer_of_make_demo_stops_cleanly(demo_lakehouse: Path, tmp_p
     subprocess.run(["cp", "-a", str(demo_lakehouse), str(root)], check=True)  # keep the shared sample as it is
     lh = lakehouse.connect(root)
     env = {**os.environ, "LAKEHOUSE_ROOT": str(root)}
-    trainer = subprocess.Popen([sys.executable, "-m", "lakehouse._demo_runs"], env=env)
+    trainer = subprocess.Popen([sys.executable, "-m", "lakehouse.demo.training"], env=env)
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:

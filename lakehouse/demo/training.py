@@ -172,7 +172,7 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m lakehouse._demo_runs [ROOT]`, used by `make demo`
+if __name__ == "__main__":  # pragma: no cover - `python -m lakehouse.demo.training [ROOT]`, used by `make demo`
     import contextlib
     import sys
 

@@ -146,10 +146,10 @@ def build_digits(lh: lakehouse.Lakehouse, report: Report) -> None:
 
 
 def train_runs(lh: lakehouse.Lakehouse, report: Report) -> None:
-    """Short Keras fits on those versions, logged as runs (see :mod:`lakehouse._demo_runs`)."""
-    from lakehouse import _demo_runs
+    """Short Keras fits on those versions, logged as runs (see :mod:`lakehouse.demo.training`)."""
+    from lakehouse.demo import training
 
-    _demo_runs.train_runs(lh, report)
+    training.train_runs(lh, report)
 
 
 STEPS: tuple[Callable[[lakehouse.Lakehouse, Report], None], ...] = (build_digits, train_runs)

@@ -9,21 +9,21 @@ import polars as pl
 import pytest
 
 import lakehouse
-from lakehouse import demo
 from lakehouse.cli import main
+from lakehouse.demo import sample
 from lakehouse.errors import InvalidArgument
 
 
 @pytest.fixture(autouse=True)
 def _datasets_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """These tests build the sample many times: leave out its Keras training runs (tests/app covers those)."""
-    monkeypatch.setattr(demo, "STEPS", (demo.build_digits,))
+    monkeypatch.setattr(sample, "STEPS", (sample.build_digits,))
 
 
 def test_build_skip_and_rebuild(tmp_path: Path) -> None:
     root = tmp_path / "sample"
     lines: list[str] = []
-    first = demo.build(root, report=lines.append)
+    first = sample.build(root, report=lines.append)
     assert first.built
     assert first.datasets == {"digits-test": 0, "digits-train": 2}
     assert first.tags == {"digits-test": {"prod": 0}, "digits-train": {"candidate": 2, "prod": 1}}
@@ -38,23 +38,23 @@ def test_build_skip_and_rebuild(tmp_path: Path) -> None:
     assert v1.metadata["labelled_by"] == "annotation-team"
     assert v0.metadata["source"] == "sklearn.datasets.load_digits"
     assert [c.column for c in v2.schema_changes] == ["augmentation"]
-    assert (v1.operation, v1.rows_updated) == ("upsert", demo.MISLABELLED)
+    assert (v1.operation, v1.rows_updated) == ("upsert", sample.MISLABELLED)
     relabelled = train.diff(0, "prod", key="id")
     assert relabelled.method == "cdf"
-    assert (relabelled.num_added, relabelled.num_removed, relabelled.num_changed) == (0, 0, demo.MISLABELLED)
+    assert (relabelled.num_added, relabelled.num_removed, relabelled.num_changed) == (0, 0, sample.MISLABELLED)
     assert set(relabelled.changed.get_column("changed_columns").list.join(",")) == {"label"}
     digits = lh.read("digits-test:prod")
-    assert digits.height == demo.TEST_SIZE
+    assert digits.height == sample.TEST_SIZE
     assert digits.schema["pixels"] == pl.List(pl.Int16)
     assert set(digits.get_column("pixels").list.len()) == {64}
     assert set(digits.get_column("label")) == set(range(10))
 
-    again = demo.build(root)
+    again = sample.build(root)
     assert not again.built
     assert again.datasets == first.datasets
     assert train.latest_version == 2
 
-    rebuilt = demo.build(root, rebuild=True)
+    rebuilt = sample.build(root, rebuild=True)
     assert rebuilt.built
     assert rebuilt.datasets == first.datasets
     assert len(lakehouse.connect(root).dataset("digits-train").tag_history()) == 2  # a fresh start
@@ -63,14 +63,14 @@ def test_build_skip_and_rebuild(tmp_path: Path) -> None:
 def test_interrupted_build_is_redone_and_foreign_roots_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "sample"
     root.mkdir()
-    (root / demo.MARKER).write_text(json.dumps({"status": "building"}))
+    (root / sample.MARKER).write_text(json.dumps({"status": "building"}))
     (root / "datasets").mkdir()  # half-written leftovers
-    assert demo.build(root).built
+    assert sample.build(root).built
 
     mine = tmp_path / "mine"
     lakehouse.connect(mine).dataset("precious").write(pl.DataFrame({"x": [1]}))
     with pytest.raises(InvalidArgument, match="already holds data the demo did not create"):
-        demo.build(mine, rebuild=True)
+        sample.build(mine, rebuild=True)
     assert [d.name for d in lakehouse.connect(mine).datasets()] == ["precious"]
 
 

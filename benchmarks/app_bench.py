@@ -47,11 +47,12 @@ from bench_report import write_json
 
 import lakehouse
 from lakehouse import storage
+from lakehouse.app import server as app_server
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS
 from lakehouse.query import frames
 from lakehouse.query import runs as runs_query
 
-APP = Path(__file__).resolve().parents[1] / "apps" / "app.py"
+APP = app_server.ENTRY_POINT
 EXPERIMENT = "sweep"
 KEYS = ("loss", "val_loss")
 PARAMS = 20
@@ -373,8 +374,6 @@ def _serve(command: list[str], env: dict[str, str] | None = None) -> tuple[subpr
 
 def _anchor_app(folder: Path) -> list[str]:
     """A one-table Streamlit app served like ours: what any page load costs before our page does anything."""
-    from lakehouse import app_server
-
     script = folder / "anchor.py"
     # ?chart=1 adds one small plotly chart: the frontend's cost of loading plotly.js, which the Compare page pays.
     script.write_text(

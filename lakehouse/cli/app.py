@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lakehouse import app_server
+from lakehouse.app import server as app_server
 from lakehouse.cli import _common as c
 
 

@@ -17,8 +17,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lakehouse
+from lakehouse.app import server as app_server
 
-APP = Path(__file__).resolve().parents[2] / "apps" / "app.py"
+APP = app_server.ENTRY_POINT
 TIMEOUT = 60
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from lhapp import paging
+from lakehouse.app import paging
 
 
 @pytest.fixture

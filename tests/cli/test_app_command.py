@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse import app_server
+from lakehouse.app import server as app_server
 from lakehouse.cli import main
 
 CLI = [str(Path(sys.executable).with_name("lakehouse"))]

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
-from lhapp.shell import error, guarded
+from lakehouse.app.shell import error, guarded
 
 T = TypeVar("T")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lhapp import charts, filters, params
-from lhapp import dataset_queries as q
-from lhapp import run_queries as rq
-from lhapp.shell import empty_lakehouse, guarded, handle, stamp, table
+from lakehouse.app import charts, filters, params
+from lakehouse.app import dataset_queries as q
+from lakehouse.app import run_queries as rq
+from lakehouse.app.shell import empty_lakehouse, guarded, handle, stamp, table
 
 st.title("Datasets")
 

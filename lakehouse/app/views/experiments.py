@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lhapp import filter_panels, filters, paging, params
-from lhapp import run_queries as rq
-from lhapp.shell import empty_lakehouse, guarded, table
+from lakehouse.app import filter_panels, filters, paging, params
+from lakehouse.app import run_queries as rq
+from lakehouse.app.shell import empty_lakehouse, guarded, table
 
 st.title("Experiments")
 

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from lhapp.shell import Stamp, handle
+from lakehouse.app.shell import Stamp, handle
 
 PREVIEW_ROWS = 200
 DIFF_SAMPLE_ROWS = 200

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lhapp import charts
-from lhapp import run_queries as rq
-from lhapp.shell import guarded, handle, table
+from lakehouse.app import charts
+from lakehouse.app import run_queries as rq
+from lakehouse.app.shell import guarded, handle, table
 
 st.title("Run")
 

@@ -1,4 +1,4 @@
-"""Serving the Streamlit analytics app (``apps/app.py``) on one lakehouse root.
+"""Serving the Streamlit analytics app (``lakehouse/app/main.py``) on one lakehouse root.
 
 The app reads the root from ``LAKEHOUSE_ROOT``, which is set here for the server process only, so the
 visitor's browser can never point it elsewhere. Streamlit is imported by the server process, not here.
@@ -22,8 +22,7 @@ from pathlib import Path
 from lakehouse._optional import import_optional
 from lakehouse.errors import InvalidArgument, LakehouseError, NotFound
 
-APP_DIR = Path(__file__).resolve().parent.parent / "apps"
-ENTRY_POINT = APP_DIR / "app.py"
+ENTRY_POINT = Path(__file__).resolve().with_name("main.py")
 READY_TIMEOUT_SECONDS = 90.0
 
 # Streamlit options that make it a quiet local server: no browser, no telemetry (a closed network must
@@ -48,12 +47,9 @@ class Server:
 
 
 def entry_point() -> Path:
-    """The app's main script; it ships in the source tree next to the package."""
+    """The app's main script, which ships inside the package."""
     if not ENTRY_POINT.is_file():
-        msg = (
-            f"the analytics app is not at {str(ENTRY_POINT)!r}; `lakehouse app` runs from a source checkout "
-            "of lakehouse (pip install -e .), where apps/ sits next to the package"
-        )
+        msg = f"the analytics app is not at {str(ENTRY_POINT)!r}; this installation of lakehouse is incomplete"
         raise NotFound(msg)
     return ENTRY_POINT
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from lhapp import charts
-from lhapp import run_queries as rq
-from lhapp.shell import guarded, handle
+from lakehouse.app import charts
+from lakehouse.app import run_queries as rq
+from lakehouse.app.shell import guarded, handle
 
 # A running run this long without a new point has probably lost its process (killed, machine gone).
 SILENT_SECONDS = 600

@@ -1,7 +1,7 @@
 """Cached reads behind the Experiments, Compare, Run and Live pages (public ``lakehouse`` API only).
 
 Run tables depend on the run events, inputs and metric summaries; curves on the metric points. Each
-function takes the versions of what it reads as ``stamp`` (see :func:`lhapp.shell.stamp`).
+function takes the versions of what it reads as ``stamp`` (see :func:`lakehouse.app.shell.stamp`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lhapp import params
-from lhapp.shell import Stamp, empty_lakehouse, error, handle, stamp
+from lakehouse.app import params
+from lakehouse.app.shell import Stamp, empty_lakehouse, error, handle, stamp
 
 RUN_TABLES = ("tracking/runs", "tracking/inputs", "tracking/metric_summaries")
 POINT_TABLES = (*RUN_TABLES, "tracking/metrics")

@@ -1,6 +1,6 @@
 """The lakehouse analytics app (Streamlit, read-only). Start it with ``lakehouse app [--root DIR]``.
 
-Pages live in ``views/``; what they share (connection, cached queries, charts, messages) in ``lhapp/``.
+Pages live in ``views/``; what they share (connection, cached queries, charts, messages) beside this file.
 The lakehouse root comes from the settings (``LAKEHOUSE_ROOT``, which ``lakehouse app`` sets), never from
 the page: nothing a visitor types can point the app at another folder.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lhapp import shell
+from lakehouse.app import shell
 
 st.set_page_config(page_title="lakehouse", page_icon=":material/database:", layout="wide")
 

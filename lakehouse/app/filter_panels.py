@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 from streamlit.elements.lib.mutable_expander_container import ExpanderContainer
 
-from lhapp import filters
+from lakehouse.app import filters
 
 CHOSEN = "run_filters"  # experiment -> Chosen
 SCOPE = "run_filters_scope"  # the experiment the filter widgets were last drawn for

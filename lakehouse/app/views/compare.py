@@ -9,9 +9,9 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lhapp import charts, params, styling
-from lhapp import run_queries as rq
-from lhapp.shell import empty_lakehouse, error, guarded, handle, table
+from lakehouse.app import charts, params, styling
+from lakehouse.app import run_queries as rq
+from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
 
 st.title("Compare runs")
 

@@ -1,6 +1,0 @@
-"""What the app's pages share: the lakehouse connection, cached queries, charts and messages.
-
-Everything here reads through the public ``lakehouse`` API. Query results are cached under keys that
-include the versions of the tables they read (``Lakehouse.table_versions()``), so a new commit changes the
-key and the next page load reads it: nothing stale is served, and nothing is read twice while unchanged.
-"""

@@ -17,7 +17,7 @@ import sys
 
 import lakehouse
 from lakehouse.maintenance import Steps
-from lakehouse.spark import maintain
+from lakehouse.spark import maintain_with_spark
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = Steps(vacuum=args.vacuum, retention_hours=args.retention_hours, dry_run=args.dry_run)
     try:
         lh = lakehouse.connect(args.root, spark_master=args.master)
-        report = maintain(lh, datasets=args.dataset, tracking=args.table, steps=steps)
+        report = maintain_with_spark(lh, datasets=args.dataset, tracking=args.table, steps=steps)
     except lakehouse.LakehouseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -257,7 +257,9 @@ class Lakehouse:
         from lakehouse import maintenance
 
         steps = maintenance.Steps(vacuum=vacuum, retention_hours=retention_hours, dry_run=dry_run)
-        return maintenance.maintain(self, datasets=datasets, tracking=tracking, steps=steps, engine=engine, spark=spark)
+        return maintenance.maintain_tables(
+            self, datasets=datasets, tracking=tracking, steps=steps, engine=engine, spark=spark
+        )
 
     # --- change detection --------------------------------------------------------------------------------
 

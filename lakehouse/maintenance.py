@@ -239,7 +239,7 @@ def maintain_embedded(
             from lakehouse.tracking import maintenance as tracking_maintenance
 
             if steps.compact or steps.checkpoint:
-                (done,) = tracking_maintenance.maintain(lh.layout, lh.settings, tables=[target.table])
+                (done,) = tracking_maintenance.maintain_tracking_tables(lh.layout, lh.settings, tables=[target.table])
                 facts.compacted, facts.rows_pruned = done.compacted, done.rows_pruned
                 facts.checkpointed = done.checkpointed
                 facts.skipped.extend([done.skipped] if done.skipped else [])
@@ -267,7 +267,7 @@ def check_engine(engine: str) -> Engine:
     return engine
 
 
-def maintain(
+def maintain_tables(
     lh: Lakehouse,
     *,
     datasets: Sequence[str] | None = None,
@@ -287,7 +287,7 @@ def maintain(
         from lakehouse._optional import import_optional
 
         spark_maintenance = import_optional("lakehouse.spark", extra="spark", purpose="maintenance with Spark")
-        report: MaintenanceReport = spark_maintenance.maintain(
+        report: MaintenanceReport = spark_maintenance.maintain_with_spark(
             lh, datasets=datasets, tracking=tracking, steps=steps, spark=spark
         )
         return report

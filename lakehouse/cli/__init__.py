@@ -14,7 +14,7 @@ from lakehouse.cli.app import app_command
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.demo import demo_command
 from lakehouse.cli.ingest import ingest
-from lakehouse.cli.maintain import maintain
+from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import runs_app
 from lakehouse.errors import LakehouseError
@@ -30,7 +30,7 @@ app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
 app.command("ingest")(ingest)
-app.command("maintain")(maintain)
+app.command("maintain")(maintain_command)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
 app.command("import-mlflow")(import_mlflow)

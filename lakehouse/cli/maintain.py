@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from lakehouse.maintenance import MaintenanceReport
 
 
-def maintain(
+def maintain_command(
     engine: Annotated[str, typer.Option(help="embedded (delta-rs, no JVM) or spark (OPTIMIZE, VACUUM).")] = "embedded",
     dataset: Annotated[list[str] | None, typer.Option("--dataset", help="Only this dataset (repeatable).")] = None,
     table: Annotated[
@@ -50,11 +50,11 @@ def maintain(
     steps = Steps(vacuum=vacuum, retention_hours=retention_hours, dry_run=dry_run)
     steps.hours(lh)  # refuse a bad retention before any work (or JVM)
     if engine == "spark":
-        from lakehouse.spark import maintain as maintain_spark
+        from lakehouse.spark import maintain_with_spark
 
         spark = start_spark(lh, master)
         with progress(spark, "maintaining tables", not json_out and c.err_console.is_terminal):
-            report = maintain_spark(lh, datasets=dataset, tracking=table, steps=steps, spark=spark)
+            report = maintain_with_spark(lh, datasets=dataset, tracking=table, steps=steps, spark=spark)
     else:
         with c.err_console.status("maintaining tables...") if not json_out else nullcontext():
             report = maintain_embedded(lh, datasets=dataset, tracking=table, steps=steps)

@@ -24,7 +24,7 @@ from lakehouse.spark.io import (  # noqa: E402
     read_table,
     write_dataset,
 )
-from lakehouse.spark.maintain import maintain  # noqa: E402
+from lakehouse.spark.maintain import maintain_with_spark  # noqa: E402
 from lakehouse.spark.session import resolve_conf, spark_session  # noqa: E402
 
 __all__ = [
@@ -37,5 +37,5 @@ __all__ = [
     "SparkWrite",
     "ingest",
     "IngestResult",
-    "maintain",
+    "maintain_with_spark",
 ]

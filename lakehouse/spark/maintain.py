@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
-def maintain(
+def maintain_with_spark(
     lh: Lakehouse,
     *,
     datasets: Sequence[str] | None = None,

@@ -38,7 +38,7 @@ SMALL_FILES_THRESHOLD = 32
 _PRUNE_CHUNK = 400
 
 
-def maintain(
+def maintain_tracking_tables(
     layout: Layout, settings: Settings, *, tables: Sequence[str] | None = None, only_if_needed: bool = False
 ) -> list[TableMaintenance]:
     """Prune, compact and checkpoint the tracking tables (all, or ``tables`` by short name).

@@ -283,7 +283,7 @@ class Writer:
         from lakehouse.tracking import maintenance
 
         try:
-            maintenance.maintain(self.layout, self.settings, only_if_needed=True)
+            maintenance.maintain_tracking_tables(self.layout, self.settings, only_if_needed=True)
         except Exception as e:  # noqa: BLE001 - maintenance is an optimisation; it must never stop logging
             log.info("automatic maintenance skipped: %s", e)
 

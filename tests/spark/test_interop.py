@@ -10,7 +10,7 @@ import lakehouse
 from lakehouse import storage
 from lakehouse.maintenance import Steps, maintain_embedded
 from lakehouse.spark import read_dataset, write_dataset
-from lakehouse.spark.maintain import maintain
+from lakehouse.spark.maintain import maintain_with_spark
 
 pytestmark = pytest.mark.spark
 
@@ -59,7 +59,7 @@ def test_each_engine_continues_after_the_other_optimizes_and_vacuums(
         ds.write(pl.DataFrame({"id": [i], "v": [float(i)]}))
     ds.tag("first", version=0)
     # Spark compacts and checkpoints a delta-rs table (its VACUUM: test_maintain.py)...
-    maintain(lh, datasets=["shared"], spark=spark)
+    maintain_with_spark(lh, datasets=["shared"], spark=spark)
     assert ds.version().operation == "optimize"
     assert [ids(ds.read(v)) for v in (0, ds.latest_version)] == [[0], [0, 1, 2]]
     ds.write(pl.DataFrame({"id": [3, 1], "v": [3.0, 10.0]}), mode="upsert", key="id")

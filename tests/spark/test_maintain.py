@@ -14,7 +14,7 @@ import lakehouse
 from lakehouse import storage
 from lakehouse.maintenance import Steps, maintain_embedded
 from lakehouse.spark import read_dataset, read_table, write_dataset
-from lakehouse.spark.maintain import maintain
+from lakehouse.spark.maintain import maintain_with_spark
 
 pytestmark = pytest.mark.spark
 
@@ -37,7 +37,7 @@ def test_spark_vacuum_keeps_pinned_versions_like_the_embedded_vacuum(
     embedded_would_delete = sorted(ds.vacuum(retention_hours=0, dry_run=True))
     assert len(embedded_would_delete) == 1  # only the file of unpinned v1
     vacuum_only = Steps(compact=False, checkpoint=False, vacuum=True, retention_hours=0)
-    report = maintain(lh, datasets=["pinned"], steps=vacuum_only, spark=spark)
+    report = maintain_with_spark(lh, datasets=["pinned"], steps=vacuum_only, spark=spark)
     (table,) = report.tables
     assert dict(table.pinned_versions) == {0: ["tag:golden"], 2: ["run"]}
     assert list(table.vacuumed) == embedded_would_delete
@@ -116,7 +116,7 @@ def test_spark_maintains_the_mlflow_experiments_and_logged_models_tables(
 
     recorded = record(lh.root)
     steps = Steps(vacuum=True, retention_hours=0)
-    report = maintain(lh, tracking=["experiments", "logged_models"], steps=steps, spark=spark)
+    report = maintain_with_spark(lh, tracking=["experiments", "logged_models"], steps=steps, spark=spark)
     by_table = {t.table: t for t in report.tables}
     assert set(by_table) == {"tracking/experiments", "tracking/logged_models"}
     for done in by_table.values():

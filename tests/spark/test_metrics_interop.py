@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 import lakehouse
 from lakehouse import storage
 from lakehouse.spark import read_table
-from lakehouse.spark.maintain import maintain
+from lakehouse.spark.maintain import maintain_with_spark
 
 pytestmark = pytest.mark.spark
 
@@ -49,7 +49,7 @@ def test_spark_reads_and_compacts_metrics_while_processes_log(
             seen.append(int(totals["n"]))
         # OPTIMIZE rewrites files under the writers' appends (which go on until the stop file and their final
         # flush): neither side may lose a commit.
-        maintain(lh, tracking=["metrics"], spark=spark)
+        maintain_with_spark(lh, tracking=["metrics"], spark=spark)
     finally:
         stop.touch()
         outputs = [c.communicate(timeout=120) for c in children]

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from lakehouse import storage
-from lakehouse.catalog import registry
+from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings, load_settings
 from lakehouse.datasets.dataset import Dataset, default_actor
@@ -50,7 +50,7 @@ class Lakehouse:
     def datasets(self) -> list[DatasetInfo]:
         """Every dataset, by name, with its latest version, row count, live tags, and the time and author of
         its newest data-changing version (vacuum and optimize commits are maintenance, not updates)."""
-        return [self.dataset(name).info() for name in registry.dataset_names(self.layout)]
+        return [self.dataset(name).info() for name in datasets_catalog.dataset_names(self.layout)]
 
     def resolve(self, ref: str | Ref) -> DatasetVersion:
         """The concrete version a reference names (``name``, ``name:v3``, ``name:prod``, ``name@time``)."""
@@ -270,7 +270,7 @@ class Lakehouse:
         commits, so readers that cache query results (the app) key their caches on it.
         """
         found: dict[str, int] = {}
-        tables = [self.layout.dataset_registry, self.layout.tags, *self.layout.tracking_tables.values()]
+        tables = [self.layout.datasets_catalog, self.layout.tags, *self.layout.tracking_tables.values()]
         if self.layout.datasets_dir.is_dir():
             tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
         for path in tables:

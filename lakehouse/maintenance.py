@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse import storage
-from lakehouse.catalog import registry
+from lakehouse.catalog import datasets_catalog
 from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.errors import InvalidArgument, TableNotFound
 
@@ -124,14 +124,14 @@ def targets(
 ) -> list[Target]:
     """Tables to maintain: everything, or only the named datasets and tracking tables (short names)."""
     everything = datasets is None and tracking is None
-    names = registry.dataset_names(lh.layout)
+    names = datasets_catalog.dataset_names(lh.layout)
     if datasets is not None:
         for name in datasets:
             _ = lh.dataset(name).latest_version  # a clear DatasetNotFound (with a hint) for a typo
         names = [n for n in names if n in set(datasets)]
     found = [Target(f"datasets/{n}", lh.layout.dataset(n), "dataset", dataset=n) for n in names]
     known = lh.layout.tracking_tables
-    synchronous = lh.layout.registry_tables
+    synchronous = lh.layout.synchronous_tables
     for name in tracking or []:
         if name not in known and name not in synchronous:
             msg = f"unknown tracking table {name!r}; choose from {', '.join([*known, *synchronous])}"

@@ -1,4 +1,4 @@
-"""The dataset registry: an append-only log of registration events in ``_catalog/datasets``."""
+"""The datasets catalog: an append-only log of registration events in ``_catalog/datasets``."""
 
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ def record(layout: Layout, settings: Settings, name: str, event: str, actor: str
         "actor": actor,
         "detail": json.dumps(detail, sort_keys=True, default=str) if detail else None,
     }
-    append_rows(layout.dataset_registry, DATASET_EVENTS, [row], settings)
+    append_rows(layout.datasets_catalog, DATASET_EVENTS, [row], settings)
 
 
 def events(layout: Layout) -> pl.DataFrame:
-    return scan_or_empty(layout.dataset_registry, DATASET_EVENTS).sort("at").collect()
+    return scan_or_empty(layout.datasets_catalog, DATASET_EVENTS).sort("at").collect()
 
 
 def dataset_names(layout: Layout) -> list[str]:

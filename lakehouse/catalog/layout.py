@@ -25,7 +25,7 @@ class Layout:
         return self.root / "_quarantine" / validate_name(name)
 
     @property
-    def dataset_registry(self) -> Path:
+    def datasets_catalog(self) -> Path:
         return self.root / "_catalog" / "datasets"
 
     @property
@@ -74,7 +74,7 @@ class Layout:
         }
 
     @property
-    def registry_tables(self) -> dict[str, Path]:
+    def synchronous_tables(self) -> dict[str, Path]:
         """The tracking tables written synchronously (not by the metrics writer), by short name."""
         return {"experiments": self.experiments, "logged_models": self.logged_models}
 

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 
 from lakehouse import _arrow, storage
-from lakehouse.catalog import registry
+from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import diff as diffing
@@ -93,7 +93,7 @@ class Dataset:
 
     def _require(self) -> None:
         if not self.exists():
-            known = registry.dataset_names(self._lh.layout)
+            known = datasets_catalog.dataset_names(self._lh.layout)
             msg = f"dataset {self.name!r} does not exist under {str(self._lh.root)!r}{closest(self.name, known)}"
             raise DatasetNotFound(msg)
 
@@ -327,9 +327,9 @@ class Dataset:
         raise LakehouseError(msg)
 
     def register(self, user_metadata: Mapping[str, Any]) -> None:
-        """Record the dataset's creation in the registry (called by whichever engine created it)."""
+        """Record the dataset's creation in the datasets catalog (called by whichever engine created it)."""
         try:
-            registry.record(
+            datasets_catalog.record(
                 self._lh.layout,
                 self._lh.settings,
                 self.name,
@@ -338,7 +338,7 @@ class Dataset:
                 created_by=user_metadata.get("created_by"),
                 description=user_metadata.get("description"),
             )
-        except LakehouseError as e:  # the dataset itself is written; the registry is a convenience
+        except LakehouseError as e:  # the dataset itself is written; the catalog is a convenience
             warnings.warn(f"dataset {self.name!r} was created but not registered: {e}", stacklevel=3)
 
     # --- reading -----------------------------------------------------------------------------------------

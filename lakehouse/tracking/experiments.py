@@ -61,8 +61,8 @@ class Experiment:
 
 
 @dataclass(frozen=True)
-class Registry:
-    """The registry folded at one table version."""
+class FoldedExperiments:
+    """The experiments folded at one table version."""
 
     table_version: int | None
     experiments: tuple[Experiment, ...]
@@ -97,10 +97,10 @@ class Registry:
 
 # --- reading ----------------------------------------------------------------------------------------------
 
-_folded: dict[str, tuple[pl.DataFrame, Registry]] = {}
+_folded: dict[str, tuple[pl.DataFrame, FoldedExperiments]] = {}
 
 
-def registry(layout: Layout) -> Registry:
+def registry(layout: Layout) -> FoldedExperiments:
     """The registry now, from a warm read of the table (folded once per table version)."""
     events = frames.table_frame(layout.experiments, EXPERIMENT_EVENTS)
     key = str(layout.experiments)
@@ -112,7 +112,7 @@ def registry(layout: Layout) -> Registry:
     return folded
 
 
-def _exact(layout: Layout) -> Registry:
+def _exact(layout: Layout) -> FoldedExperiments:
     """The registry at the table's latest version, read exactly (for a decide-then-commit cycle)."""
     path = layout.experiments
     version = storage.latest_version(path) if storage.exists(path) else None
@@ -120,7 +120,7 @@ def _exact(layout: Layout) -> Registry:
     return fold(events, table_version=version)
 
 
-def fold(events: pl.DataFrame, *, table_version: int | None) -> Registry:
+def fold(events: pl.DataFrame, *, table_version: int | None) -> FoldedExperiments:
     """Experiments from their events, in event order (``seq``)."""
     state: dict[str, dict[str, Any]] = {}
     last_seq = 0
@@ -152,15 +152,15 @@ def fold(events: pl.DataFrame, *, table_version: int | None) -> Registry:
         elif kind == "tag_deleted":
             current["tags"].pop(row["key"], None)
     experiments = tuple(Experiment(**s) for s in state.values())
-    return Registry(table_version=table_version, experiments=experiments, last_seq=last_seq)
+    return FoldedExperiments(table_version=table_version, experiments=experiments, last_seq=last_seq)
 
 
 # --- changing ---------------------------------------------------------------------------------------------
 
-Decision = Callable[[Registry], list[dict[str, Any]]]
+Decision = Callable[[FoldedExperiments], list[dict[str, Any]]]
 
 
-def _commit(layout: Layout, settings: Settings, decide: Decision) -> Registry:
+def _commit(layout: Layout, settings: Settings, decide: Decision) -> FoldedExperiments:
     """Read the registry, let ``decide`` return the events to add (validating against that state), commit them
     conditionally; on a conflict with a concurrent change, read again and decide again. Returns the state the
     decision was made on."""
@@ -236,7 +236,7 @@ def create(
     checked = _checked_tags(tags or {})
     chosen: dict[str, str] = {}
 
-    def decide(state: Registry) -> list[dict[str, Any]]:
+    def decide(state: FoldedExperiments) -> list[dict[str, Any]]:
         taken = state.by_name(name)
         if taken is not None:
             msg = f"an experiment named {name!r} already exists (id {taken.id}, {taken.lifecycle})"
@@ -259,7 +259,7 @@ def adopt(
     *,
     actor: str,
     artifact_location: ArtifactLocation | None = None,
-) -> Registry:
+) -> FoldedExperiments:
     """Register every experiment key in ``keys`` that no experiment has yet (runs logged without the registry),
     and the default experiment ``"0"``. Returns the registry; commits nothing when all are known."""
     wanted = sorted(set(keys) | {DEFAULT_KEY})
@@ -267,7 +267,7 @@ def adopt(
     if all(current.by_key(k) is not None for k in wanted):
         return current
 
-    def decide(state: Registry) -> list[dict[str, Any]]:
+    def decide(state: FoldedExperiments) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         names = {e.name for e in state.experiments}
         next_number = int(state.next_id())
@@ -294,7 +294,7 @@ def rename(layout: Layout, settings: Settings, experiment_id: str, name: str, *,
     """Change an experiment's display name (its runs are untouched). Names stay unique."""
     check_name(name, what="experiment name")
 
-    def decide(state: Registry) -> list[dict[str, Any]]:
+    def decide(state: FoldedExperiments) -> list[dict[str, Any]]:
         found = state.require(experiment_id)
         if found.name == name:
             return []
@@ -314,7 +314,7 @@ def set_lifecycle(layout: Layout, settings: Settings, experiment_id: str, state:
         msg = f"invalid experiment lifecycle {state!r}; use 'active' or 'deleted'"
         raise InvalidArgument(msg)
 
-    def decide(current: Registry) -> list[dict[str, Any]]:
+    def decide(current: FoldedExperiments) -> list[dict[str, Any]]:
         current.require(experiment_id)
         return [{"experiment_id": experiment_id, "kind": "lifecycle", "value": state, "actor": actor}]
 
@@ -325,7 +325,7 @@ def set_tags(layout: Layout, settings: Settings, experiment_id: str, tags: Mappi
     """Set experiment tags (overwriting earlier values of the same keys)."""
     rows = _tag_rows(experiment_id, tags, actor)
 
-    def decide(state: Registry) -> list[dict[str, Any]]:
+    def decide(state: FoldedExperiments) -> list[dict[str, Any]]:
         state.require(experiment_id)
         return [dict(r) for r in rows]
 
@@ -335,7 +335,7 @@ def set_tags(layout: Layout, settings: Settings, experiment_id: str, tags: Mappi
 def delete_tag(layout: Layout, settings: Settings, experiment_id: str, key: str, *, actor: str) -> None:
     """Remove an experiment tag; raises :class:`NotFound` if the experiment has no such tag."""
 
-    def decide(state: Registry) -> list[dict[str, Any]]:
+    def decide(state: FoldedExperiments) -> list[dict[str, Any]]:
         found = state.require(experiment_id)
         if key not in found.tags:
             msg = f"experiment {experiment_id} has no tag {key!r}{closest(key, found.tags)}"

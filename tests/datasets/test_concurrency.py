@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 import lakehouse
-from lakehouse.catalog import registry
+from lakehouse.catalog import datasets_catalog
 from lakehouse.errors import TagExists
 
 APPENDS = 6
@@ -80,7 +80,7 @@ def test_two_processes_append_and_tag_at_once(tmp_path: Path) -> None:
             v = ds.version(number)
             assert (v.created_by, v.description, v.rows_added) == (f"worker-{o['worker']}", f"w{o['worker']}-{i}", 1)
     # The race to create it registered the dataset once.
-    events = registry.events(lh.layout).filter(pl.col("name") == "shared")
+    events = datasets_catalog.events(lh.layout).filter(pl.col("name") == "shared")
     assert events.get_column("event").to_list() == ["created"]
 
     # Every forced move is in the history, with one unbroken chain of seq numbers and from/to versions.

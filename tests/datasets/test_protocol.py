@@ -54,7 +54,7 @@ def test_all_tables_keep_a_minimal_protocol_and_utc_timestamps(lh: lakehouse.Lak
         [{"run_id": "r", "dataset": "events", "version": 0, "ref": None, "context": None, "at": datetime.now(UTC)}],
         lh.settings,
     )
-    tables = [ds.path, lh.layout.tags, lh.layout.dataset_registry, lh.layout.inputs]
+    tables = [ds.path, lh.layout.tags, lh.layout.datasets_catalog, lh.layout.inputs]
     for table in tables:
         p = storage.protocol(table)
         assert p["min_reader_version"] == 1, table

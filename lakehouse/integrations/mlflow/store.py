@@ -172,10 +172,10 @@ class LakehouseStore(AbstractStore):
         if w.calls or w.frames or w.events or w.deferred or w.pending_segments:
             w.flush()
 
-    def _registry(self) -> registry.Registry:
+    def _registry(self) -> registry.FoldedExperiments:
         return registry.registry(self.layout)
 
-    def _adopt_all(self) -> registry.Registry:
+    def _adopt_all(self) -> registry.FoldedExperiments:
         """Register the experiments runs name but the registry does not know yet (runs of ``lh.start_run``)."""
         events = self._cache.events()
         if events is self._adopted_events:
@@ -185,7 +185,7 @@ class LakehouseStore(AbstractStore):
         self._adopted_events = events
         return found
 
-    def _home(self, state: registry.Registry, key: str) -> entities.Home:
+    def _home(self, state: registry.FoldedExperiments, key: str) -> entities.Home:
         found = state.by_key(key)
         if found is None:
             state = registry.adopt(

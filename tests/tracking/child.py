@@ -1,7 +1,8 @@
 """A training process for the crash and concurrency tests (run as a script, never imported by pytest).
 
 python child.py crash ROOT           log steps 0, 1, 2... of metric "v" forever (until killed)
-python child.py concurrent ROOT N I  log N points into a run named "writer-I", then finish
+python child.py concurrent ROOT N I [GATE]  log N points into a run named "writer-I", then finish; with GATE,
+                                     commit the first half, print "halfway" and wait for the file GATE
 python child.py hang ROOT            finish one run, leave a second one open with its points committed; wait
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import lakehouse
 
@@ -38,10 +40,18 @@ def hang(root: str) -> None:
         time.sleep(1)
 
 
-def concurrent(root: str, points: int, index: int) -> None:
+def concurrent(root: str, points: int, index: int, gate: str | None = None) -> None:
     lh = lakehouse.connect(root, flush_interval=0.05, flush_points=2_000, maintenance_commits=0)
     with lh.start_run(experiment="concurrent", name=f"writer-{index}", params={"index": index}) as run:
         for step in range(points):
+            if gate is not None and step in (points // 4, points // 2):
+                # Two commits at least before the gate: the run's partition has files compaction can merge.
+                if not run.flush(timeout=120):
+                    sys.exit("the first half of the points was not committed within 120 s")
+            if gate is not None and step == points // 2:
+                print("halfway", flush=True)  # noqa: T201 - the parent compacts, then opens the gate
+                while not Path(gate).exists():
+                    time.sleep(0.02)
             run.log({"loss": 1.0 / (step + 1), "index": float(index)}, step=step)
             if step % 500 == 0:
                 time.sleep(0.002)
@@ -56,4 +66,4 @@ if __name__ == "__main__":
     elif mode == "hang":
         hang(root)
     else:
-        concurrent(root, int(sys.argv[3]), int(sys.argv[4]))
+        concurrent(root, int(sys.argv[3]), int(sys.argv[4]), *sys.argv[5:6])

@@ -73,6 +73,31 @@ def python_job(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=300, check=False)
 
 
+# Runs a job script as ``python jobs/x.py`` does, then reports on its last stderr line whether the process
+# launched Spark's JVM gateway or holds a SparkContext: every Spark session needs both.
+SPARK_PROBE = """
+import json, runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+code = 0
+try:
+    runpy.run_path(script, run_name="__main__")
+except SystemExit as e:
+    code = e.code
+from pyspark import SparkContext
+started = {"jvm": SparkContext._gateway is not None, "context": SparkContext._active_spark_context is not None}
+print(json.dumps(started), file=sys.stderr, flush=True)
+sys.exit(code)
+"""
+
+
+def probed_python_job(script: str, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, bool]]:
+    """:func:`python_job`, and whether the job started Spark."""
+    command = [sys.executable, "-c", SPARK_PROBE, str(REPO / "jobs" / script), *args]
+    done = subprocess.run(command, cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=300, check=False)
+    return done, json.loads(done.stderr.strip().splitlines()[-1])
+
+
 def test_spark_submit_ingest_then_an_idempotent_rerun(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
     data = tmp_path / "in.csv"
     data.write_text("id,label\n1,a\n2,b\n3,c,extra\n", encoding="utf-8")
@@ -87,11 +112,10 @@ def test_spark_submit_ingest_then_an_idempotent_rerun(lh: lakehouse.Lakehouse, t
     assert "Apache-Spark" in version.engine
 
     # A retried job commits nothing, and finds that out without starting Spark.
-    started = time.monotonic()
-    again = python_job("ingest_dataset.py", *args)
+    again, started = probed_python_job("ingest_dataset.py", *args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["skipped"] is True
-    assert time.monotonic() - started < 20
+    assert started == {"jvm": False, "context": False}
     assert lh.dataset("jobs").latest_version == 1
 
 

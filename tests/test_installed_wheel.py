@@ -13,10 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.cli.app_process import assert_answers, serving
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).with_name("uv")
@@ -118,33 +119,10 @@ def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_check
     assert rendered["errors"] == []
     assert sorted(rendered["tables"]["datasets_table"]["dataset"]) == ["digits-test", "digits-train"]
 
-    app = subprocess.Popen(
-        [cli, "--root", "lh", "app", "--port", "0", "--json"],
-        cwd=elsewhere,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert app.stdout is not None
-        text = ""
-        while not text.rstrip().endswith("}"):
-            line = app.stdout.readline().decode()
-            assert line, "lakehouse app exited before printing its URL"
-            text += line
-        info = json.loads(text)
+    with serving(cli, "--root", "lh", cwd=elsewhere, env=env) as (app, info):
         assert info["root"] == str(elsewhere / "lh")
         served = Path(f"/proc/{info['pid']}/cmdline").read_bytes().split(b"\0")
         assert str(site / "lakehouse" / "app" / "main.py").encode() in served  # the wheel's copy of the app
-        with urllib.request.urlopen(info["url"] + "/_stcore/health", timeout=10) as response:
-            assert response.read() == b"ok"
-        with urllib.request.urlopen(info["url"], timeout=10) as response:
-            assert response.status == 200
+        assert_answers(info["url"])
         app.send_signal(signal.SIGTERM)
         assert app.wait(timeout=30) == 0
-    finally:
-        if app.poll() is None:
-            app.kill()
-            app.wait()
-        if app.stdout is not None:
-            app.stdout.close()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from lakehouse.app import server as app_server
 from lakehouse.cli import main
+from tests.cli.app_process import assert_answers, serving
 
 CLI = [str(Path(sys.executable).with_name("lakehouse"))]
 
@@ -59,37 +57,15 @@ def test_an_impossible_port_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
 
 @pytest.mark.slow
 def test_serves_the_app_and_stops_with_its_server_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [*CLI, "app", "--root", str(tmp_path / "lh"), "--port", "0", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert proc.stdout is not None
-        text = ""
-        while not text.rstrip().endswith("}"):
-            line = proc.stdout.readline().decode()
-            assert line, "lakehouse app exited before printing its URL"
-            text += line
-        info = json.loads(text)
+    with serving(CLI[0], "--root", str(tmp_path / "lh"), env=dict(os.environ)) as (proc, info):
         assert info["root"] == str(tmp_path / "lh")
-        with urllib.request.urlopen(info["url"] + "/_stcore/health", timeout=10) as response:
-            assert response.read() == b"ok"
-        with urllib.request.urlopen(info["url"], timeout=10) as response:
-            assert response.status == 200
+        assert_answers(info["url"])
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         deadline = time.monotonic() + 10
         while _alive(info["pid"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(info["pid"]), "the Streamlit server outlived lakehouse app"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 def _alive(pid: int) -> bool:

@@ -234,11 +234,16 @@ class Lakehouse:
 
         return starting.writer_of(self).flush(timeout)
 
-    def recover(self) -> RecoveryReport:
-        """Commit, exactly once, what dead writers of this machine left in the spool."""
+    def recover(self, *, stale: float | str | None = None) -> RecoveryReport:
+        """Commit, exactly once, what dead writers of this machine left in the spool.
+
+        ``stale`` (seconds, or ``"10m"``, ``"2h"``...): then also mark FAILED, from this machine, every run
+        of any machine left RUNNING without a sign of life for that long (see ``docs/TRACKING.md``).
+        """
         from lakehouse.tracking import recovery
 
-        return recovery.recover(self.layout, self.settings)
+        seconds = None if stale is None else recovery.stale_seconds(stale, self.settings)
+        return recovery.recover(self.layout, self.settings, stale=seconds)
 
     def maintain(
         self,

@@ -157,6 +157,7 @@ class RecoveryReport:
     segments_quarantined: int = 0
     points_committed: int = 0
     runs_failed: tuple[str, ...] = ()  # runs a dead writer left RUNNING, now FAILED
+    stale_runs_failed: tuple[str, ...] = ()  # runs silent for longer than ``stale``, now FAILED (any machine's)
     errors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,7 +75,7 @@ def list_runs(
         out = c.table("runs", headers, rows)
         captions = [f"{limit} of {frame.height} runs shown"] if frame.height > limit else []
         if shown.get_column("lost").any():
-            captions.append("lost: RUNNING without a sign of life for tracking.lost_after; see `runs recover --stale`")
+            captions.append("lost: no sign of life for tracking.lost_after (`runs recover --stale` fails them)")
         out.caption = "; ".join(captions) or None
         return out
 

@@ -255,9 +255,9 @@ def select(
     return out
 
 
-def fold(tables: Tables, **filters: object) -> pl.DataFrame:
+def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """:func:`fold_all` then :func:`select` (no caching): the runs of ``tables`` as ``lh.runs()`` shows them."""
-    return select(fold_all(tables), **filters)  # type: ignore[arg-type]
+    return select(fold_all(tables).with_columns(liveness.lost(lost_after)), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------

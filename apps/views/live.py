@@ -83,8 +83,8 @@ def live(run_id: str) -> None:
             st.warning(rq.lost_warning(info), icon=":material/hourglass_disabled:")
         elif age is not None and age > SILENT_SECONDS:
             st.warning(
-                f"No new point for {age / 60:.0f} min, but its process still sends heartbeats: it is alive and "
-                "only quiet (evaluating, waiting for data). If it stops, the run shows as lost and "
+                f"No new point for {age / 60:.0f} min. Its process still sends heartbeats, so it is alive and only "
+                "quiet (evaluating, waiting for data); if they stop, the run shows as lost and "
                 "`lakehouse runs recover --stale` marks it FAILED.",
                 icon=":material/hourglass_disabled:",
             )

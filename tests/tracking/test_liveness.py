@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,20 +17,21 @@ from lakehouse import storage
 from lakehouse.errors import InvalidArgument
 from lakehouse.tracking import recovery
 from lakehouse.tracking.values import ERROR_TAG
-from tests.tracking.conftest import table_rows, tables_state
+from tests.tracking.conftest import CHILD, table_rows, tables_state
 
-CHILD = Path(__file__).with_name("liveness_child.py")
 HEARTBEAT = 0.5  # seconds between a live writer's heartbeats in these tests
 STALE = 4 * HEARTBEAT
 
 
 def start_quiet(root: Path) -> tuple[subprocess.Popen[str], str]:
-    """A real second process holding a run open and logging nothing; returns it and its run id."""
+    """A real second process holding a run open and logging nothing after its first point (its writer still
+    beats every ``HEARTBEAT`` seconds); returns it and the open run's id."""
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), "quiet", str(root), str(HEARTBEAT)],
+        [sys.executable, str(CHILD), "hang", str(root)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "LAKEHOUSE_HEARTBEAT_INTERVAL": str(HEARTBEAT)},
     )
     assert child.stdout is not None
     run_id = child.stdout.readline().strip()

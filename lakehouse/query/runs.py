@@ -145,7 +145,7 @@ def fold_all(tables: Tables) -> pl.DataFrame:
     out = out.with_columns(
         pl.col("run_id").cast(pl.String), pl.col("inputs").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     )
-    return out.join(liveness.last_seen(tables.events), on="run_id", how="left")
+    return out.join(liveness.last_seen(tables.events, tables.summaries), on="run_id", how="left")
 
 
 def _base(events: pl.DataFrame) -> pl.DataFrame:
@@ -418,8 +418,9 @@ def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_a
         .unique(subset=["dataset", "version", "context"], keep="first", maintain_order=True)
         .iter_rows(named=True)
     )
-    seen = events.get_column("at").max()
-    assert seen is None or isinstance(seen, datetime)
+    newest_event = events.get_column("at").max()
+    assert isinstance(newest_event, datetime)  # the run has events (checked above)
+    seen = max([newest_event, *(m.last_timestamp for m in metrics.values())])
     return RunInfo(
         id=run_id,
         name=row["name"],

@@ -37,7 +37,7 @@ import polars as pl
 
 from lakehouse import storage
 from lakehouse.catalog.layout import Layout
-from lakehouse.catalog.tables import append_table
+from lakehouse.catalog.tables import METRIC_SUMMARIES, append_table, scan_or_empty
 from lakehouse.config import Settings, format_duration, parse_duration
 from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
 from lakehouse.query import liveness
@@ -227,7 +227,7 @@ def fail_stale(
         return []
     for _ in range(_STALE_ATTEMPTS):
         version = storage.latest_version(runs) if read_version is None else read_version
-        silent = _silent_runs(runs, version, stale=stale, alive_writers=alive_writers)
+        silent = _silent_runs(layout, version, stale=stale, alive_writers=alive_writers)
         if silent.height == 0:
             return []
         rows = _stale_rows(silent, stale)
@@ -252,18 +252,20 @@ def fail_stale(
     raise CommitConflict(msg)
 
 
-def _silent_runs(runs: Path, version: int, *, stale: float, alive_writers: Collection[str]) -> pl.DataFrame:
-    """``run_id, last_seen, writer`` of runs RUNNING at ``version`` with no event newer than ``stale`` ago."""
-    events = storage.scan(runs, version).select("run_id", "kind", "at", "value", "writer", "seq").collect()
+def _silent_runs(layout: Layout, version: int, *, stale: float, alive_writers: Collection[str]) -> pl.DataFrame:
+    """``run_id, last_seen, writer`` of runs RUNNING at ``version`` with no event or point newer than ``stale`` ago."""
+    events = storage.scan(layout.runs, version).select("run_id", "kind", "at", "value", "writer", "seq").collect()
+    summaries = scan_or_empty(layout.metric_summaries, METRIC_SUMMARIES).select("run_id", "last_timestamp").collect()
     newest = (
         events.sort("at", "seq")
         .group_by("run_id")
         .agg(
             pl.col("value").filter(pl.col("kind") == "status").last().fill_null("RUNNING").alias("status"),
-            pl.col("at").max().alias("last_seen"),
             pl.col("writer").last().alias("writer"),
             pl.col("writer").is_in(list(alive_writers)).any().alias("_alive"),
         )
+        .with_columns(pl.col("run_id").cast(pl.String))
+        .join(liveness.last_seen(events, summaries), on="run_id")
     )
     return (
         newest.filter(

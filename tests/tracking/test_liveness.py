@@ -165,3 +165,22 @@ def test_a_bad_stale_value_is_refused_and_changes_nothing(root: Path, tmp_path: 
         lh.recover(stale=stale)
     assert tables_state(lh) == before
     run.finish()
+
+
+def test_a_run_that_logs_points_is_alive_without_heartbeats(root: Path, tmp_path: Path) -> None:
+    # Runs logged through a handle that does not own them (an MLflow client through the tracking store) get no
+    # heartbeat: their points are their sign of life.
+    owner = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)  # beats once a minute
+    run = owner.start_run(experiment="liveness", name="busy")
+    run.flush()
+    time.sleep(STALE + 0.2)
+    lh = elsewhere(root, tmp_path)
+    assert lh.run(run.id).lost
+    owner.attach_run(run.id).log({"loss": 0.5}, step=1)
+    owner.flush()
+    assert not lh.run(run.id).lost
+    assert lh.runs().select("run_id", "lost").row(0) == (run.id, False)
+    before = tables_state(lh)
+    assert lh.recover(stale=STALE).stale_runs_failed == ()
+    assert tables_state(lh) == before
+    run.finish()

@@ -144,7 +144,8 @@ def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> t
     if not numbers and not left_open:
         return counts, []
     seen = spool.last_seen()  # before this recovery changes the folder
-    _refuse_if_old(spool, seen, settings)
+    if numbers:  # only segments can be committed twice; failing left-open runs checks their status first
+        _refuse_if_old(spool, seen, settings)
     owner_root = spool.owner().get("root")
     target = Layout(Path(owner_root)) if owner_root else layout
     tables = target.tracking_tables

@@ -79,7 +79,7 @@ class RunInfo:
     metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
     inputs: tuple[RunInput, ...] = ()
     environment: Mapping[str, Any] = field(default_factory=dict)
-    #: The run's newest event of any kind (a live writer adds heartbeats), and whether, RUNNING, it has been
+    #: The run's newest event or point (a live writer adds heartbeats), and whether, RUNNING, it has been
     #: silent for longer than ``tracking.lost_after`` when read (see ``docs/TRACKING.md``).
     last_seen: datetime | None = None
     lost: bool = False

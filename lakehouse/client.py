@@ -124,7 +124,7 @@ class Lakehouse:
         from lakehouse.query.runs import Tables, resolve_run_id, run_info
 
         tables = Tables.load(self.layout)
-        return run_info(tables, resolve_run_id(tables, run_id))
+        return run_info(tables, resolve_run_id(tables, run_id), lost_after=self.settings.lost_after)
 
     def runs(
         self,
@@ -136,9 +136,12 @@ class Lakehouse:
         include_deleted: bool = False,
         where: pl.Expr | None = None,
     ) -> pl.DataFrame:
-        """One row per run, newest first: ``run_id, name, experiment, status, lifecycle, start_time, end_time,
-        job_type, user, host, git_commit, inputs`` (list of ``dataset:vN``), then ``params.<key>``,
-        ``tags.<key>`` and ``metrics.<key>.last|min|max`` columns.
+        """One row per run, newest first: ``run_id, name, experiment, status, lost, lifecycle, start_time,
+        end_time, last_seen, job_type, user, host, git_commit, inputs`` (list of ``dataset:vN``), then
+        ``params.<key>``, ``tags.<key>`` and ``metrics.<key>.last|min|max`` columns.
+
+        ``lost`` is true for a RUNNING run with no sign of life (``last_seen``, its newest event; live writers
+        add heartbeats) for longer than ``tracking.lost_after``: its process is probably gone.
 
         Deleted runs are hidden unless ``include_deleted``; ``tags`` keeps runs having all those tag values;
         ``where`` is any polars filter applied to the result.
@@ -147,6 +150,7 @@ class Lakehouse:
 
         return runs.runs(
             self.layout,
+            lost_after=self.settings.lost_after,
             experiment=experiment,
             status=status,
             run_ids=run_ids,
@@ -230,11 +234,16 @@ class Lakehouse:
 
         return starting.writer_of(self).flush(timeout)
 
-    def recover(self) -> RecoveryReport:
-        """Commit, exactly once, what dead writers of this machine left in the spool."""
+    def recover(self, *, stale: float | str | None = None) -> RecoveryReport:
+        """Commit, exactly once, what dead writers of this machine left in the spool.
+
+        ``stale`` (seconds, or ``"10m"``, ``"2h"``...): then also mark FAILED, from this machine, every run
+        of any machine left RUNNING without a sign of life for that long (see ``docs/TRACKING.md``).
+        """
         from lakehouse.tracking import recovery
 
-        return recovery.recover(self.layout, self.settings)
+        seconds = None if stale is None else recovery.stale_seconds(stale, self.settings)
+        return recovery.recover(self.layout, self.settings, stale=seconds)
 
     def maintain(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,19 @@ class Settings:
         default="interval 30 days",
         metadata={"toml": "tracking.log_retention", "env": "LAKEHOUSE_TRACKING_LOG_RETENTION"},
     )
+    # Durations: seconds, written as a number or as "90s", "10m", "2h", "30d" (see parse_duration).
+    heartbeat_interval: float = field(
+        default=60.0,
+        metadata={"toml": "tracking.heartbeat_interval", "env": "LAKEHOUSE_HEARTBEAT_INTERVAL", "duration": True},
+    )
+    lost_after: float = field(
+        default=600.0,
+        metadata={"toml": "tracking.lost_after", "env": "LAKEHOUSE_LOST_AFTER", "duration": True},
+    )
+    transaction_retention: float = field(
+        default=30 * 86400.0,
+        metadata={"toml": "tracking.transaction_retention", "env": "LAKEHOUSE_TRANSACTION_RETENTION", "duration": True},
+    )
     app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
     app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
     app_refresh_seconds: int = field(
@@ -120,6 +134,12 @@ class Settings:
 
 def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if f.metadata.get("duration"):
+        try:
+            return parse_duration(value)
+        except ConfigError as e:
+            msg = f"{source}: {e} (setting {f.name!r})"
+            raise ConfigError(msg) from e
     try:
         if kind == "Path":
             return Path(value).expanduser()
@@ -139,6 +159,39 @@ def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
         msg = f"{source}: {value!r} is not a valid {kind} for setting {f.name!r}"
         raise ConfigError(msg) from e
     return value
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d|w)?\s*")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a duration: a number of seconds, or a number with a unit (``90s``, ``10m``, ``2h``, ``30d``).
+
+    Raises:
+        ConfigError: the value is not a positive duration (the message names it).
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        found = _DURATION.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            msg = f"{value!r} is not a duration; write a number and a unit (ms, s, m, h, d, w), e.g. 90s, 10m, 2h"
+            raise ConfigError(msg)
+        seconds = float(found.group(1)) * _UNIT_SECONDS[found.group(2) or "s"]
+    if not seconds > 0 or seconds == float("inf"):
+        msg = f"{value!r} is not a duration greater than zero"
+        raise ConfigError(msg)
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as :func:`parse_duration` reads it, in the largest unit that divides it (``600`` -> ``10m``)."""
+    for unit in ("w", "d", "h", "m", "s"):
+        count = seconds / _UNIT_SECONDS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{seconds:g}s"
 
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -217,7 +218,10 @@ def _commit_properties(
     max_commit_retries: int,
 ) -> CommitProperties:
     custom = {USER_METADATA: json.dumps(user_metadata, sort_keys=True)} if user_metadata else None
-    txns = [Transaction(app_transaction[0], app_transaction[1])] if app_transaction else None
+    # lastUpdated lets a table with delta.setTransactionRetentionDuration expire the transaction (the tracking
+    # tables do: one per writer process would otherwise stay in every checkpoint forever).
+    now_ms = int(time.time() * 1000)
+    txns = [Transaction(app_transaction[0], app_transaction[1], now_ms)] if app_transaction else None
     return CommitProperties(custom_metadata=custom, max_commit_retries=max_commit_retries, app_transactions=txns)
 
 

@@ -67,7 +67,7 @@ def display(runs: pl.DataFrame, *, metrics_first: bool = False) -> pl.DataFrame:
         ((pl.col("end_time") - pl.col("start_time")).dt.total_milliseconds() / 1000).alias("duration_s"),
         pl.col("inputs").list.join(", "),
     )
-    first = ["name", "status", "experiment", "start_time", "duration_s"]
+    first = ["name", "status", "lost", "experiment", "start_time", "duration_s"]
     rest = [c for c in out.columns if c.startswith(("params.", "tags.", "metrics."))]
     if metrics_first:
         rest = [c for c in rest if c.startswith("metrics.") and c.endswith(".last")] + [

@@ -6,6 +6,8 @@ function takes the versions of what it reads as ``stamp`` (see :func:`lakehouse.
 
 from __future__ import annotations
 
+import time
+
 import polars as pl
 import streamlit as st
 
@@ -16,10 +18,12 @@ from lakehouse.app.shell import Stamp, empty_lakehouse, error, handle, stamp
 RUN_TABLES = ("tracking/runs", "tracking/inputs", "tracking/metric_summaries")
 POINT_TABLES = (*RUN_TABLES, "tracking/metrics")
 PICKER_LIMIT = 1000  # runs offered in a picker; the rest are reached by filtering or by link
+LOST_CHECK_SECONDS = 30  # a run turns "lost" as time passes, not as tables change: re-read this often
 
 
 def runs_stamp() -> Stamp:
-    return stamp(*RUN_TABLES)
+    root, versions = stamp(*RUN_TABLES)
+    return root, (*versions, ("clock", int(time.time() // LOST_CHECK_SECONDS)))
 
 
 def points_stamp() -> Stamp:
@@ -96,6 +100,16 @@ def resolve_run(text: str, known: pl.DataFrame | None = None) -> str:
     if known is not None and known.filter(pl.col("run_id") == text).height:
         return text
     return run_info(text, runs_stamp()).id
+
+
+def lost_warning(info: lakehouse.RunInfo) -> str:
+    """What the Run and Live pages say about a lost run (RUNNING, silent for longer than ``lost_after``)."""
+    seen = f"{info.last_seen:%Y-%m-%d %H:%M:%S} UTC" if info.last_seen else "its start"
+    return (
+        f"Lost: no sign of life from this run's process since {seen}, although a live one sends a heartbeat "
+        "every minute or so; it was probably killed or its machine is gone. `lakehouse runs recover --stale 10m`, "
+        "from any machine, marks it FAILED."
+    )
 
 
 def label(row: dict[str, object]) -> str:

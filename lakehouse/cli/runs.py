@@ -64,7 +64,7 @@ def list_runs(
                 r["run_id"][:12],
                 r["name"],
                 r["experiment"],
-                r["status"] + (" (deleted)" if r["lifecycle"] == "deleted" else ""),
+                _status(r["status"], lost=r["lost"], deleted=r["lifecycle"] == "deleted"),
                 c.when(r["start_time"]),
                 *[_fmt(r[p]) for p in params],
                 *[_fmt(r[m]) for m in lasts],
@@ -73,8 +73,10 @@ def list_runs(
         ]
         headers = [h.removeprefix("params.").removeprefix("metrics.").removesuffix(".last") for h in columns]
         out = c.table("runs", headers, rows)
-        if frame.height > limit:
-            out.caption = f"{limit} of {frame.height} runs shown"
+        captions = [f"{limit} of {frame.height} runs shown"] if frame.height > limit else []
+        if shown.get_column("lost").any():
+            captions.append("lost: no sign of life for tracking.lost_after (`runs recover --stale` fails them)")
+        out.caption = "; ".join(captions) or None
         return out
 
     c.emit(shown, json_out, render)
@@ -96,9 +98,10 @@ def _render_run(info: RunInfo) -> list[Any]:
             ["id", info.id],
             ["name", info.name],
             ["experiment", info.experiment],
-            ["status", info.status + (" (deleted)" if info.lifecycle == "deleted" else "")],
+            ["status", _status(info.status, lost=info.lost, deleted=info.lifecycle == "deleted")],
             ["started", c.when(info.start_time)],
             ["ended", c.when(info.end_time)],
+            ["last seen", c.when(info.last_seen)],
             ["duration", "" if info.duration_s is None else f"{info.duration_s:.1f} s"],
             ["job type", info.job_type],
             ["user@host", f"{env.get('user', '')}@{env.get('host', '')}" if env else ""],
@@ -176,11 +179,21 @@ def metrics(
 
 
 @runs_app.command("recover")
-def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
+def recover(
+    stale: Annotated[
+        str | None,
+        typer.Option(
+            "--stale",
+            help="Also mark FAILED every RUNNING run, from any machine, silent for this long (e.g. 10m, 2h, 90s).",
+        ),
+    ] = None,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
     """Commit what dead writers on this machine left in the spool (exactly once); fail the runs they left RUNNING."""
     lh = c.connect(root)
     with _working(json_out, "committing leftover spool segments..."):
-        report = lh.recover()
+        report = lh.recover(stale=stale)
 
     def render() -> Any:
         lines = [
@@ -191,6 +204,8 @@ def recover(root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:
         ]
         if report.runs_failed:
             lines.append(f"runs left RUNNING by a dead process, now FAILED: {', '.join(report.runs_failed)}")
+        if report.stale_runs_failed:
+            lines.append(f"runs silent for longer than {stale}, now FAILED: {', '.join(report.stale_runs_failed)}")
         if report.writers_alive:
             lines.append(f"left alone (writer still running): {', '.join(report.writers_alive)}")
         lines.extend(f"[red]error:[/] {e}" for e in report.errors)
@@ -213,6 +228,10 @@ def restore(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) ->
     """Restore a deleted run."""
     run_id = c.connect(root).restore_run(run)
     c.emit({"run_id": run_id, "lifecycle": "active"}, json_out, lambda: f"restored run {run_id}")
+
+
+def _status(status: str, *, lost: bool, deleted: bool) -> str:
+    return status + (" (lost)" if lost else "") + (" (deleted)" if deleted else "")
 
 
 def _working(json_out: bool, message: str) -> contextlib.AbstractContextManager[object]:

@@ -13,6 +13,9 @@ inputs and per-run metric summaries. Folding rules (the same everywhere, includi
 
 "Newest" orders events by time, then sequence number (the order within one process).
 
+Beside the fold, ``last_seen`` (the run's newest event of any kind) and ``lost`` (RUNNING and silent for
+longer than ``tracking.lost_after``) are derived by :mod:`lakehouse.query.liveness`; ``lost`` at read time.
+
 The folded frame of every run is a read model kept per root (:class:`RunsModel`): when the tables change by
 appends only, just the runs those appends touched are folded again; filters apply to the cached frame.
 """
@@ -24,13 +27,15 @@ import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import polars as pl
 
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
+from lakehouse.config import Settings
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
-from lakehouse.query import frames
+from lakehouse.query import frames, liveness
 from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES
 from lakehouse.tracking.values import MetricSummary, RunInfo, RunInput
 
@@ -40,9 +45,11 @@ FIXED_COLUMNS = (
     "name",
     "experiment",
     "status",
+    "lost",
     "lifecycle",
     "start_time",
     "end_time",
+    "last_seen",
     "job_type",
     "user",
     "host",
@@ -135,9 +142,10 @@ def fold_all(tables: Tables) -> pl.DataFrame:
     ):
         if wide is not None:
             out = out.join(wide, on="run_id", how="left")
-    return out.with_columns(
+    out = out.with_columns(
         pl.col("run_id").cast(pl.String), pl.col("inputs").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     )
+    return out.join(liveness.last_seen(tables.events, tables.summaries), on="run_id", how="left")
 
 
 def _base(events: pl.DataFrame) -> pl.DataFrame:
@@ -247,9 +255,9 @@ def select(
     return out
 
 
-def fold(tables: Tables, **filters: object) -> pl.DataFrame:
+def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """:func:`fold_all` then :func:`select` (no caching): the runs of ``tables`` as ``lh.runs()`` shows them."""
-    return select(fold_all(tables), **filters)  # type: ignore[arg-type]
+    return select(fold_all(tables).with_columns(liveness.lost(lost_after)), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------
@@ -336,10 +344,10 @@ def forget_models() -> None:
         _models.clear()
 
 
-def runs(layout: Layout, **filters: object) -> pl.DataFrame:
-    """``lh.runs()``: the cached read model, filtered."""
+def runs(layout: Layout, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
+    """``lh.runs()``: the cached read model with ``lost`` derived as of now, filtered."""
     _, frame = runs_model(layout).get()
-    return select(frame, **filters)  # type: ignore[arg-type]
+    return select(frame.with_columns(liveness.lost(lost_after)), **filters)  # type: ignore[arg-type]
 
 
 # --- one run ------------------------------------------------------------------------------------------------
@@ -372,8 +380,8 @@ def resolve_run_id(tables: Tables, text: object) -> str:
     raise RunNotFound(msg)
 
 
-def run_info(tables: Tables, run_id: str) -> RunInfo:
-    """Everything recorded about one run."""
+def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_after) -> RunInfo:
+    """Everything recorded about one run (``lost`` as of now)."""
     events = tables.events.filter(pl.col("run_id") == run_id).sort(*ORDER)
     if events.height == 0:
         msg = f"no run with id {run_id!r}"
@@ -410,6 +418,9 @@ def run_info(tables: Tables, run_id: str) -> RunInfo:
         .unique(subset=["dataset", "version", "context"], keep="first", maintain_order=True)
         .iter_rows(named=True)
     )
+    newest_event = events.get_column("at").max()
+    assert isinstance(newest_event, datetime)  # the run has events (checked above)
+    seen = max([newest_event, *(m.last_timestamp for m in metrics.values())])
     return RunInfo(
         id=run_id,
         name=row["name"],
@@ -424,6 +435,8 @@ def run_info(tables: Tables, run_id: str) -> RunInfo:
         metrics=metrics,
         inputs=inputs,
         environment=environment,
+        last_seen=seen,
+        lost=liveness.is_lost(row["status"], seen, lost_after),
     )
 
 

@@ -30,6 +30,7 @@ from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.config import Settings
 from lakehouse.errors import CommitConflict, InvalidArgument, StorageError, TableNotFound
 from lakehouse.query import frames
+from lakehouse.tracking import commit as committing
 from lakehouse.tracking.values import TableMaintenance
 
 #: Below this many files that compaction could merge, ``only_if_needed`` leaves a table alone.
@@ -63,6 +64,11 @@ def _maintain_table(name: str, path: Path, settings: Settings, *, only_if_needed
     mergeable = len(before.files) - partitions  # files compaction could fold into others
     pruned = 0
     skipped: list[str] = []
+    try:
+        # Tables created before transactions expired get the property once (a no-op read afterwards).
+        committing.ensure_transaction_retention(path, settings)
+    except (CommitConflict, StorageError) as e:
+        skipped.append(f"transaction retention: {e}")
     if name == "metric_summaries":
         try:
             pruned = prune_summaries(path, settings, minimum=SMALL_FILES_THRESHOLD if only_if_needed else 1)

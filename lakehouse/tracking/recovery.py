@@ -10,15 +10,26 @@ Then the runs the dead writer left open (it lists them in its folder) and the ta
 marked FAILED as of the writer's last sign of life, with the reason in the ``lakehouse.error`` tag: a process
 killed outright (SIGKILL, out of memory, power loss) never got to end them. A run resumed elsewhere since has
 a newer status, which stays the one shown.
+
+A spool whose writer was last seen longer ago than the tracking tables' transaction retention
+(``tracking.transaction_retention``, less a margin) is refused and left in place: Delta may have expired the
+writer's app transaction, and then the tables can no longer tell which of its segments are in already.
+
+``stale=`` (``lakehouse runs recover --stale 10m``) also works from any machine sharing the root: a run the
+runs table shows RUNNING with no sign of life (newest event, heartbeats included) for that long is marked
+FAILED the same way. Those commits carry one app transaction id shared by every stale recovery, based on
+the version they read, so two racing recoveries cannot both fail a run: the loser conflicts, re-reads and
+finds nothing left to do. A run whose writer holds its spool lock on this machine is never touched.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +37,59 @@ import polars as pl
 
 from lakehouse import storage
 from lakehouse.catalog.layout import Layout
-from lakehouse.config import Settings
-from lakehouse.errors import TrackingWarning
+from lakehouse.catalog.tables import METRIC_SUMMARIES, append_table, scan_or_empty
+from lakehouse.config import Settings, format_duration, parse_duration
+from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
+from lakehouse.query import liveness
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, writer_folders
+from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, host_name, writer_folders
 from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
 log = logging.getLogger("lakehouse.tracking")
 
+#: The app transaction id every stale recovery commits under (one id: racing recoveries conflict).
+STALE_APP_ID = "lakehouse-recover-stale"
+_STALE_ATTEMPTS = 5
+_MAX_SPOOL_MARGIN_S = 3600.0
 
-def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) -> RecoveryReport:
-    """Recover every dead writer's folder under ``spool`` (default: this machine's spool for the root)."""
+
+class OldSpool(Exception):
+    """A dead writer's spool older than the transaction retention: its segments can no longer be checked."""
+
+
+def stale_seconds(value: object, settings: Settings) -> float:
+    """``stale`` as seconds (``600``, ``"10m"``, ``"2h"``), refused when a live writer could look stale.
+
+    A live writer adds a heartbeat every ``tracking.heartbeat_interval``; a bound shorter than two of them
+    could take a slow but live run for a dead one.
+
+    Raises:
+        InvalidArgument: not a duration, or shorter than two heartbeat intervals.
+    """
+    try:
+        seconds = parse_duration(value)
+    except ConfigError as e:
+        msg = f"stale: {e}"
+        raise InvalidArgument(msg) from e
+    shortest = 2 * settings.heartbeat_interval
+    if seconds < shortest:
+        msg = (
+            f"stale {value!r} is shorter than two heartbeat intervals (tracking.heartbeat_interval = "
+            f"{format_duration(settings.heartbeat_interval)}): a live run that logs nothing could be taken for a "
+            f"dead one; use at least {format_duration(shortest)}"
+        )
+        raise InvalidArgument(msg)
+    return seconds
+
+
+def recover(
+    layout: Layout, settings: Settings, *, spool: Path | None = None, stale: float | None = None
+) -> RecoveryReport:
+    """Recover every dead writer's folder under ``spool`` (default: this machine's spool for the root).
+
+    With ``stale`` (seconds), then mark FAILED every RUNNING run of the root silent for longer than that,
+    whichever machine ran it (the caller checks ``stale`` against the heartbeat interval).
+    """
     from lakehouse.tracking.writer import spool_root
 
     folder_root = spool if spool is not None else spool_root(settings, layout)
@@ -62,6 +115,13 @@ def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) ->
             if any(counts.values()) or failed:
                 recovered.append(folder.name)
             _clean(owned)
+    stale_failed: list[str] = []
+    if stale is not None:
+        try:
+            stale_failed = fail_stale(layout, settings, stale=stale, alive_writers=set(alive))
+        except Exception as e:  # noqa: BLE001 - reported like a writer's failure; nothing half-done (one commit)
+            errors.append(f"stale runs: {e}")
+            log.warning("failing stale runs stopped: %s", e)
     return RecoveryReport(
         spool=str(folder_root),
         writers_recovered=tuple(recovered),
@@ -71,6 +131,7 @@ def recover(layout: Layout, settings: Settings, *, spool: Path | None = None) ->
         segments_quarantined=totals["quarantined"],
         points_committed=totals["points"],
         runs_failed=tuple(failed_runs),
+        stale_runs_failed=tuple(stale_failed),
         errors=tuple(errors),
     )
 
@@ -83,6 +144,8 @@ def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> t
     if not numbers and not left_open:
         return counts, []
     seen = spool.last_seen()  # before this recovery changes the folder
+    if numbers:  # only segments can be committed twice; failing left-open runs checks their status first
+        _refuse_if_old(spool, seen, settings)
     owner_root = spool.owner().get("root")
     target = Layout(Path(owner_root)) if owner_root else layout
     tables = target.tracking_tables
@@ -121,6 +184,114 @@ def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> t
         failed = _fail_left_open(spool, left_open, tables["runs"], settings, seq=after, seen=seen)
         spool.forget_open_runs()
     return counts, failed
+
+
+def _refuse_if_old(spool: WriterSpool, seen: datetime, settings: Settings) -> None:
+    """Raise :class:`OldSpool` if the writer's app transaction may have expired from the tables.
+
+    The transaction's ``lastUpdated`` is the writer's last commit; a segment still in the spool but already
+    committed was being committed when the writer died, so that commit is no older than the folder's last
+    change. The margin covers the gap between the two and a clock adjusted meanwhile.
+    """
+    retention = settings.transaction_retention
+    limit = retention - min(_MAX_SPOOL_MARGIN_S, retention / 10)
+    age = (datetime.now(UTC) - seen).total_seconds()
+    if age < limit:
+        return
+    msg = (
+        f"spool {str(spool.folder)!r} of writer {spool.writer_id} was last written {seen:%Y-%m-%d %H:%M} UTC, "
+        f"longer ago than the tracking tables keep a writer's app transaction "
+        f"(tracking.transaction_retention = {format_duration(retention)}), so the tables can no longer tell "
+        f"which of its segments are in already and recovering it could duplicate points; it was left as it "
+        f"is: check its runs ({', '.join(spool.open_runs()) or 'none open'}) with `lakehouse runs show`, then "
+        f"delete the folder (or move it aside), and mark runs left RUNNING with `lakehouse runs recover --stale`"
+    )
+    raise OldSpool(msg)
+
+
+def fail_stale(
+    layout: Layout,
+    settings: Settings,
+    *,
+    stale: float,
+    alive_writers: Collection[str] = (),
+    read_version: int | None = None,
+) -> list[str]:
+    """Mark FAILED the runs RUNNING without a sign of life for ``stale`` seconds; returns them.
+
+    One commit under :data:`STALE_APP_ID`, based on the version the decision was read from
+    (``read_version``: newest if None); a racing recovery that committed first makes it conflict, and the
+    decision is taken again from the newer version. Runs written by ``alive_writers`` are left alone.
+    """
+    runs = layout.runs
+    if not storage.exists(runs):
+        return []
+    for _ in range(_STALE_ATTEMPTS):
+        version = storage.latest_version(runs) if read_version is None else read_version
+        silent = _silent_runs(layout, version, stale=stale, alive_writers=alive_writers)
+        if silent.height == 0:
+            return []
+        rows = _stale_rows(silent, stale)
+        done = storage.transaction_version(runs, STALE_APP_ID) or 0
+        spec = committing.SPECS["runs"]
+        try:
+            append_table(
+                runs,
+                spec,
+                spec.from_rows(rows),
+                settings,
+                app_transaction=(STALE_APP_ID, done + 1),
+                read_version=version,
+            )
+        except CommitConflict:
+            read_version = None  # another recovery (or anything with our id) committed: decide again
+            continue
+        failed: list[str] = silent.get_column("run_id").to_list()
+        log.warning("runs without a sign of life for %s are now FAILED: %s", format_duration(stale), ", ".join(failed))
+        return failed
+    msg = f"gave up after {_STALE_ATTEMPTS} attempts: other recoveries kept committing to {str(runs)!r}"
+    raise CommitConflict(msg)
+
+
+def _silent_runs(layout: Layout, version: int, *, stale: float, alive_writers: Collection[str]) -> pl.DataFrame:
+    """``run_id, last_seen, writer`` of runs RUNNING at ``version`` with no event or point newer than ``stale`` ago."""
+    events = storage.scan(layout.runs, version).select("run_id", "kind", "at", "value", "writer", "seq").collect()
+    summaries = scan_or_empty(layout.metric_summaries, METRIC_SUMMARIES).select("run_id", "last_timestamp").collect()
+    newest = (
+        events.sort("at", "seq")
+        .group_by("run_id")
+        .agg(
+            pl.col("value").filter(pl.col("kind") == "status").last().fill_null("RUNNING").alias("status"),
+            pl.col("writer").last().alias("writer"),
+            pl.col("writer").is_in(list(alive_writers)).any().alias("_alive"),
+        )
+        .with_columns(pl.col("run_id").cast(pl.String))
+        .join(liveness.last_seen(events, summaries), on="run_id")
+    )
+    return (
+        newest.filter(
+            (pl.col("status") == "RUNNING") & (pl.col("last_seen") < liveness.cutoff(stale)) & ~pl.col("_alive")
+        )
+        .select("run_id", "last_seen", "writer")
+        .sort("run_id")
+    )
+
+
+def _stale_rows(silent: pl.DataFrame, stale: float) -> list[Mapping[str, Any]]:
+    """The error tag and FAILED status events of the silent runs."""
+    me = f"{host_name()}-{os.getpid()}"
+    rows: list[Mapping[str, Any]] = []
+    for event, (run_id, seen, writer) in enumerate(silent.iter_rows()):
+        why = (
+            f"no sign of life from the process that ran it (writer {writer}) since {seen:%Y-%m-%d %H:%M:%S} UTC, "
+            f"more than {format_duration(stale)} before `lakehouse runs recover --stale` on {host_name()} "
+            f"marked it FAILED at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        )
+        # Just after its last sign of life, so the run ends there and these are its newest events.
+        common = {"run_id": run_id, "at": seen + timedelta(microseconds=1), "writer": f"recover-stale/{me}"}
+        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": 2 * event + 1})
+        rows.append({**common, "kind": "status", "value": "FAILED", "seq": 2 * event + 2})
+    return rows
 
 
 def _fail_left_open(

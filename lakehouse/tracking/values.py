@@ -79,6 +79,10 @@ class RunInfo:
     metrics: Mapping[str, MetricSummary] = field(default_factory=dict)
     inputs: tuple[RunInput, ...] = ()
     environment: Mapping[str, Any] = field(default_factory=dict)
+    #: The run's newest event or point (a live writer adds heartbeats), and whether, RUNNING, it has been
+    #: silent for longer than ``tracking.lost_after`` when read (see ``docs/TRACKING.md``).
+    last_seen: datetime | None = None
+    lost: bool = False
 
     @property
     def is_finished(self) -> bool:
@@ -104,6 +108,7 @@ class RunInfo:
         out = asdict(self)
         out["start_time"] = self.start_time.isoformat() if self.start_time else None
         out["end_time"] = self.end_time.isoformat() if self.end_time else None
+        out["last_seen"] = self.last_seen.isoformat() if self.last_seen else None
         out["metrics"] = {
             k: {**asdict(m), "last_timestamp": m.last_timestamp.isoformat()} for k, m in self.metrics.items()
         }
@@ -152,6 +157,7 @@ class RecoveryReport:
     segments_quarantined: int = 0
     points_committed: int = 0
     runs_failed: tuple[str, ...] = ()  # runs a dead writer left RUNNING, now FAILED
+    stale_runs_failed: tuple[str, ...] = ()  # runs silent for longer than ``stale``, now FAILED (any machine's)
     errors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
+from lakehouse.tracking.heartbeat import Heartbeat
 from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
 from lakehouse.tracking.summaries import SummaryBook
 
@@ -98,6 +99,7 @@ class Writer:
         """Everything that belongs to one process: identity, spool folder, locks, thread."""
         self.writer_id = f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.event_seq = count(1)
+        self._heartbeat = Heartbeat(self.settings.heartbeat_interval)
         self._spool: OwnedSpool | None = None
         self._noted_open_runs: tuple[str, ...] = ()
         self._seq = 0
@@ -302,6 +304,9 @@ class Writer:
         return True
 
     def _drain(self) -> Segment | None:
+        # Liveness (see tracking/heartbeat.py): now and then a heartbeat event per open run, even a silent one.
+        for row in self._heartbeat.due(list(self.open_runs), time.monotonic()):
+            self.add_event("runs", row)
         for make in _take(self.deferred):
             try:
                 for part, row in make():

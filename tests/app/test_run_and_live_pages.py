@@ -141,3 +141,22 @@ def test_live_page_without_a_running_run(tmp_path: Path, open_app: OpenApp) -> N
         run.log({"loss": 1.0})
     at = open_app(tmp_path / "lh", LIVE)
     assert "No run is running right now" in at.info[0].value
+
+
+def test_run_and_live_pages_say_when_a_running_run_is_lost(
+    tmp_path: Path, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lh = lakehouse.connect(tmp_path / "lh", flush_interval=60, maintenance_commits=0)  # beats once a minute
+    run = lh.start_run(experiment="e", name="gone")
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    monkeypatch.setenv("LAKEHOUSE_LOST_AFTER", "0.5s")  # the app's tolerance, shorter than that minute
+    time.sleep(0.7)
+    for page in (RUN, LIVE):
+        at = open_app(tmp_path / "lh", page, run=run.id)
+        assert not errors(at)
+        assert metrics(at)["Status"] == "RUNNING (lost)"
+        (warning,) = [w.value for w in at.warning]
+        assert warning.startswith("Lost: no sign of life from this run's process since ")
+        assert "`lakehouse runs recover --stale 10m`, from any machine, marks it FAILED." in warning
+    run.finish()

@@ -72,17 +72,20 @@ def live(run_id: str) -> None:
         points = rq.points((run_id,), None, handle().settings.app_max_points, rq.points_stamp())
         newest = points.get_column("timestamp").max() if points.height else None
         facts = st.columns(4)
-        facts[0].metric("Status", info.status)
+        facts[0].metric("Status", info.status + (" (lost)" if info.lost else ""))
         facts[1].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
         facts[2].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
         age = (datetime.now(UTC) - newest).total_seconds() if isinstance(newest, datetime) else None
         facts[3].metric("Last point", "—" if age is None else f"{age:.0f} s ago")
         if info.status != "RUNNING":
             st.success(f"The run ended: {info.status}. Its full record is on the Run page.")
+        elif info.lost:
+            st.warning(rq.lost_warning(info), icon=":material/hourglass_disabled:")
         elif age is not None and age > SILENT_SECONDS:
             st.warning(
-                f"No new point for {age / 60:.0f} min. If the training process died, `lakehouse runs recover` on "
-                "the machine it ran on marks the run FAILED (so does the next run started there).",
+                f"No new point for {age / 60:.0f} min. Its process still sends heartbeats, so it is alive and only "
+                "quiet (evaluating, waiting for data); if they stop, the run shows as lost and "
+                "`lakehouse runs recover --stale` marks it FAILED.",
                 icon=":material/hourglass_disabled:",
             )
         keys = sorted(points.get_column("key").unique().to_list())

@@ -33,7 +33,7 @@ badge = {"RUNNING": "blue", "FINISHED": "green", "FAILED": "red", "KILLED": "ora
 st.subheader(f"{info.name or info.id} :{badge}-badge[{info.status}]")
 facts = st.columns(5)
 facts[0].metric("Experiment", info.experiment or "default")
-facts[1].metric("Status", info.status)
+facts[1].metric("Status", info.status + (" (lost)" if info.lost else ""))
 facts[2].metric("Duration", f"{info.duration_s:.1f} s" if info.duration_s is not None else "running")
 facts[3].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
 facts[4].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
@@ -41,6 +41,8 @@ started = info.start_time.strftime("%Y-%m-%d %H:%M:%S UTC") if info.start_time e
 st.caption(f"run id `{info.id}` · started {started} · job type {info.job_type or '—'} · {info.lifecycle}")
 if info.status in ("FAILED", "KILLED") and info.error:
     st.warning(f"**{info.status.title()}**: {info.error}", icon=":material/report:")
+if info.lost:
+    st.warning(rq.lost_warning(info), icon=":material/hourglass_disabled:")
 if info.status == "RUNNING":
     st.page_link("views/live.py", label="Watch it live", icon=":material/timer:", query_params={"run": info.id})
 

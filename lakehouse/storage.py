@@ -39,7 +39,7 @@ from lakehouse.errors import (
     VersionNotFound,
 )
 
-WriteMode = Literal["append", "overwrite", "create"]
+CommitMode = Literal["append", "overwrite", "create"]  # a table-level commit, not a dataset write mode
 USER_METADATA = "userMetadata"
 
 
@@ -239,7 +239,7 @@ def write(
     path: str | Path,
     data: pa.Table | pa.RecordBatchReader,
     *,
-    mode: WriteMode,
+    mode: CommitMode,
     schema_mode: Literal["merge", "overwrite"] | None = None,
     partition_by: Sequence[str] | None = None,
     configuration: Mapping[str, str] | None = None,
@@ -311,7 +311,7 @@ def commit_files(
     path: str | Path,
     files: Sequence[NewFile],
     *,
-    mode: WriteMode,
+    mode: CommitMode,
     schema: pa.Schema,
     configuration: Mapping[str, str] | None = None,
     user_metadata: Mapping[str, Any] | None = None,

@@ -27,15 +27,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lakehouse import storage
+from lakehouse.datasets.schema import SchemaMode
 from lakehouse.datasets.versions import SECTION, DatasetVersion
+from lakehouse.datasets.write_plan import WriteMode, check_job_id
 from lakehouse.errors import InvalidData, InvalidMetadata
 from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
-    SchemaMode,
     SessionSource,
-    WriteMode,
-    check_job_id,
     check_keys,
     execute,
     job_app_id,
@@ -140,18 +139,20 @@ def ingest(
         "job_id": job,
         "quarantine_table": str(quarantine_path.relative_to(lh.root)),
     }
-    plan_options: dict[str, Any] = {
-        "mode": mode,
-        "key": key,
-        "schema_mode": schema_mode,
-        "partition_by": partition_by,
-        "metadata": {**(metadata or {}), INGEST_KEY: ingest_meta},
-        "created_by": created_by,
-        "description": description,
-        "labelled_by": labelled_by,
-        "job_id": given_job,
-    }
-    plan = plan_write(lh, name, schema, **plan_options)
+    plan = plan_write(
+        lh,
+        name,
+        schema,
+        mode=mode,
+        key=key,
+        schema_mode=schema_mode,
+        partition_by=partition_by,
+        metadata={**(metadata or {}), INGEST_KEY: ingest_meta},
+        created_by=created_by,
+        description=description,
+        labelled_by=labelled_by,
+        job_id=given_job,
+    )
     not_null = [f.name for f in (dataset_schema or declared or schema).fields if not f.nullable]
     parsed = parse(session, sources, schema, not_null=not_null, keys=plan.keys)
     with translated(f"reading {len(sources.files)} {sources.format} file(s)"):
@@ -160,7 +161,7 @@ def ingest(
             raise InvalidData(msg)
     good = parsed.good()
     if plan.mode == "upsert":
-        check_keys(_schema.conform(good, plan.target), list(plan.keys), name)
+        check_keys(_schema.conform(good, _schema.to_spark(plan.target)), list(plan.keys), name)
 
     quarantined, quarantine_version = _quarantine(
         lh, session, parsed.bad(), quarantine_path, name=name, job=job, given_job=given_job, write_id=plan.write_id

@@ -22,7 +22,7 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, Unpack
 
 import pyarrow as pa
 
@@ -40,6 +40,23 @@ SCHEMA_MODES: tuple[SchemaMode, ...] = ("merge", "overwrite")
 # A write that lost the race to create its dataset is planned again against the winner's table this often.
 CREATE_ATTEMPTS = 3
 _MAX_JOB_ID = 200
+
+
+class WriteOptions(TypedDict, total=False):
+    """A write's options, declared once for every entry point that takes them (see ``Dataset.write``).
+
+    ``job_id`` is the Spark writer's: it makes a retried job commit nothing new.
+    """
+
+    mode: WriteMode
+    key: str | Sequence[str] | None
+    schema_mode: SchemaMode | None
+    partition_by: Sequence[str] | None
+    metadata: Mapping[str, Any] | None
+    created_by: str | None
+    description: str | None
+    labelled_by: str | None
+    job_id: str | None
 
 
 @dataclass(frozen=True)
@@ -136,42 +153,37 @@ class WritePlan:
         return dataclasses.replace(self, user_metadata={**self.user_metadata, key: value})
 
 
-def request(
-    dataset: str,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    actor: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> WriteRequest:
+def request(dataset: str, *, actor: str | None = None, **options: Unpack[WriteOptions]) -> WriteRequest:
     """Check a write's options and fix its commit metadata; ``created_by`` defaults to ``actor``.
 
     Raises:
         InvalidArgument: an unknown mode or schema mode, keys without ``upsert`` (or the reverse), a bad job id.
         InvalidMetadata: metadata that is reserved, contradictory, not JSON or too large.
+        TypeError: an option that is none of :class:`WriteOptions`.
     """
+    unknown = sorted(set(options) - WriteOptions.__optional_keys__)
+    if unknown:  # what a signature listing every option would refuse
+        msg = f"unexpected write option(s) {unknown}; the options are {sorted(WriteOptions.__optional_keys__)}"
+        raise TypeError(msg)
+    mode = options.get("mode", "append")
+    schema_mode = options.get("schema_mode")
+    created_by = options.get("created_by")
     if mode not in MODES:
         msg = f"mode must be one of {', '.join(MODES)}; got {mode!r}"
         raise InvalidArgument(msg)
-    keys = key_list(key, mode)
+    keys = key_list(options.get("key"), mode)
     if schema_mode is not None and schema_mode not in SCHEMA_MODES:
         msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
         raise InvalidArgument(msg)
-    job_id = check_job_id(job_id)
+    job_id = check_job_id(options.get("job_id"))
     section: dict[str, Any] = {"mode": mode, "key": keys or None, "schema_mode": schema_mode}
     if job_id is not None:
         section["job_id"] = job_id
     user_metadata = build_user_metadata(
-        metadata,
+        options.get("metadata"),
         created_by=created_by if created_by is not None else actor,
-        description=description,
-        labelled_by=labelled_by,
+        description=options.get("description"),
+        labelled_by=options.get("labelled_by"),
         section=section,
     )
     return WriteRequest(
@@ -179,7 +191,7 @@ def request(
         mode=mode,
         keys=tuple(keys),
         schema_mode=schema_mode,
-        partition_by=tuple(partition_by or ()),
+        partition_by=tuple(options.get("partition_by") or ()),
         user_metadata=user_metadata,
         job_id=job_id,
     )

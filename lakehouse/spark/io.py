@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 from delta.tables import DeltaTable
@@ -28,7 +28,7 @@ from lakehouse.datasets import write_plan
 from lakehouse.datasets.dataset import Dataset
 from lakehouse.datasets.schema import SchemaMode
 from lakehouse.datasets.versions import SECTION, DatasetVersion
-from lakehouse.datasets.write_plan import WriteMode, WritePlan
+from lakehouse.datasets.write_plan import WriteOptions, WritePlan
 from lakehouse.errors import (
     CommitConflict,
     InvalidArgument,
@@ -102,21 +102,7 @@ def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) 
         return session.read.format("delta").load(str(path))
 
 
-def write_dataset(
-    lh: Lakehouse,
-    name: str,
-    df: DataFrame,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> DatasetVersion:
+def write_dataset(lh: Lakehouse, name: str, df: DataFrame, **options: Unpack[WriteOptions]) -> DatasetVersion:
     """Write a Spark DataFrame as a new version of dataset ``name`` (same options as ``Dataset.write``).
 
     ``job_id`` makes the write idempotent: a retried job with the same id commits nothing new and gets
@@ -126,20 +112,7 @@ def write_dataset(
         SchemaMismatch: the DataFrame's schema differs and evolution was not asked for. Nothing is written.
         InvalidData / InvalidArgument / InvalidMetadata: bad input. Nothing is written.
     """
-    return commit_dataframe(
-        lh,
-        name,
-        df,
-        mode=mode,
-        key=key,
-        schema_mode=schema_mode,
-        partition_by=partition_by,
-        metadata=metadata,
-        created_by=created_by,
-        description=description,
-        labelled_by=labelled_by,
-        job_id=job_id,
-    ).version
+    return commit_dataframe(lh, name, df, **options).version
 
 
 def job_app_id(job_id: str) -> str:
@@ -162,40 +135,13 @@ def version_of_job(ds: Dataset, job_id: str) -> DatasetVersion:
     raise VersionNotFound(msg)
 
 
-def plan_write(
-    lh: Lakehouse,
-    name: str,
-    schema: StructType,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> WritePlan:
+def plan_write(lh: Lakehouse, name: str, schema: StructType, **options: Unpack[WriteOptions]) -> WritePlan:
     """Check a write of rows with ``schema`` into dataset ``name`` and decide its schema and metadata.
 
     Raises SchemaMismatch / InvalidArgument / InvalidMetadata exactly as ``Dataset.write`` does; runs no
     Spark job and writes nothing.
     """
-    asked = write_plan.request(
-        lh.dataset(name).name,
-        mode=mode,
-        key=key,
-        schema_mode=schema_mode,
-        partition_by=partition_by,
-        metadata=metadata,
-        created_by=created_by,
-        actor=lh.actor,
-        description=description,
-        labelled_by=labelled_by,
-        job_id=job_id,
-    )
-    return replan(lh, asked, schema)
+    return replan(lh, write_plan.request(lh.dataset(name).name, actor=lh.actor, **options), schema)
 
 
 def replan(lh: Lakehouse, asked: write_plan.WriteRequest, schema: StructType) -> WritePlan:
@@ -205,36 +151,9 @@ def replan(lh: Lakehouse, asked: write_plan.WriteRequest, schema: StructType) ->
     return write_plan.plan(asked, incoming, storage.load(ds.path) if ds.exists() else None)
 
 
-def commit_dataframe(
-    lh: Lakehouse,
-    name: str,
-    df: DataFrame,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> SparkWrite:
+def commit_dataframe(lh: Lakehouse, name: str, df: DataFrame, **options: Unpack[WriteOptions]) -> SparkWrite:
     """:func:`write_dataset`, also telling whether the job had committed already (``skipped``)."""
-    plan = plan_write(
-        lh,
-        name,
-        df.schema,
-        mode=mode,
-        key=key,
-        schema_mode=schema_mode,
-        partition_by=partition_by,
-        metadata=metadata,
-        created_by=created_by,
-        description=description,
-        labelled_by=labelled_by,
-        job_id=job_id,
-    )
+    plan = plan_write(lh, name, df.schema, **options)
     ds = lh.dataset(name)
     for attempt in range(write_plan.CREATE_ATTEMPTS):
         if plan.job_id is not None and not plan.creating and job_done(ds.path, plan.job_id):

@@ -1,9 +1,9 @@
 """Dataset versions as Spark DataFrames, and DataFrames as new dataset versions.
 
-A Spark write follows the same plan as an embedded one (:mod:`lakehouse.datasets.schema` decides the
-schema, :func:`lakehouse.datasets.versions.build_user_metadata` the commit's ``userMetadata``), so
-``Dataset.history()`` shows versions alike whichever engine wrote them. References are resolved by the
-embedded side and read with ``versionAsOf``, so both engines agree on what ``name:prod`` or ``name@time`` is.
+A Spark write executes the same plan as an embedded one (:mod:`lakehouse.datasets.write_plan` decides the
+schema, partitioning, merge keys and the commit's ``userMetadata``), so it refuses what ``Dataset.write``
+refuses and ``Dataset.history()`` shows versions alike whichever engine wrote them. References are resolved by
+the embedded side and read with ``versionAsOf``, so both engines agree on what ``name:prod`` or ``name@time`` is.
 """
 
 from __future__ import annotations

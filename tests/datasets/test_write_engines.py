@@ -190,3 +190,9 @@ def test_both_engines_create_a_dataset_partitioned_as_asked(write: Write, lh: la
     assert storage.partition_columns(ds.path) == ["label"]
     assert section(ds, 0)["schema_changes"] == []
     assert lh.datasets()[0].name == "fresh"  # registered by whichever engine created it
+
+
+def test_both_engines_refuse_an_option_no_write_takes(write: Write, base: lakehouse.Dataset) -> None:
+    with pytest.raises(TypeError, match="schema_mod"):
+        write("base", GOOD, schema_mod="merge")
+    assert base.latest_version == 0

@@ -40,7 +40,7 @@ from lakehouse.errors import (
     VersionNotFound,
 )
 
-WriteMode = Literal["append", "overwrite", "create"]
+CommitMode = Literal["append", "overwrite", "create"]  # a table-level commit, not a dataset write mode
 USER_METADATA = "userMetadata"
 
 
@@ -243,7 +243,7 @@ def write(
     path: str | Path,
     data: pa.Table | pa.RecordBatchReader,
     *,
-    mode: WriteMode,
+    mode: CommitMode,
     schema_mode: Literal["merge", "overwrite"] | None = None,
     partition_by: Sequence[str] | None = None,
     configuration: Mapping[str, str] | None = None,
@@ -315,7 +315,7 @@ def commit_files(
     path: str | Path,
     files: Sequence[NewFile],
     *,
-    mode: WriteMode,
+    mode: CommitMode,
     schema: pa.Schema,
     configuration: Mapping[str, str] | None = None,
     user_metadata: Mapping[str, Any] | None = None,

@@ -18,18 +18,18 @@ from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import diff as diffing
-from lakehouse.datasets import retention, spark_leftovers
+from lakehouse.datasets import retention, spark_leftovers, write_plan
 from lakehouse.datasets import schema as schemas
+from lakehouse.datasets.schema import SchemaMode
 from lakehouse.datasets.versions import (
     SECTION,
     DatasetInfo,
     DatasetVersion,
-    SchemaChange,
-    build_user_metadata,
     is_data_change,
     make_version,
     write_id,
 )
+from lakehouse.datasets.write_plan import WriteMode
 from lakehouse.errors import (
     CommitConflict,
     DatasetNotFound,
@@ -46,8 +46,6 @@ from lakehouse.refs import as_utc, parse_ref, validate_name, validate_tag
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
-WriteMode = Literal["append", "overwrite", "upsert"]
-_MODES = ("append", "overwrite", "upsert")
 _TAG_ATTEMPTS = 50
 _CDF = "delta.enableChangeDataFeed"
 _INFO_LOOKBACK = 50  # commits read to find the last data change and description for listings
@@ -177,7 +175,7 @@ class Dataset:
         *,
         mode: WriteMode = "append",
         key: str | Sequence[str] | None = None,
-        schema_mode: schemas.SchemaMode | None = None,
+        schema_mode: SchemaMode | None = None,
         partition_by: Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         created_by: str | None = None,
@@ -199,19 +197,17 @@ class Dataset:
             SchemaMismatch: the data's schema differs and evolution was not asked for. Nothing is written.
             InvalidData / InvalidArgument / InvalidMetadata: bad input. Nothing is written.
         """
-        if mode not in _MODES:
-            msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
-            raise InvalidArgument(msg)
-        keys = key_list(key, mode)
-        if schema_mode not in (None, "merge", "overwrite"):
-            msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
-            raise InvalidArgument(msg)
-        user_metadata = build_user_metadata(
-            metadata,
-            created_by=created_by if created_by is not None else self._lh.actor,
+        asked = write_plan.request(
+            self.name,
+            mode=mode,
+            key=key,
+            schema_mode=schema_mode,
+            partition_by=partition_by,
+            metadata=metadata,
+            created_by=created_by,
+            actor=self._lh.actor,
             description=description,
             labelled_by=labelled_by,
-            section={"mode": mode, "key": keys or None, "schema_mode": schema_mode},
         )
         incoming = _arrow.to_arrow(data)
         incoming_schema = _arrow.canonical_schema(incoming.schema)
@@ -229,15 +225,13 @@ class Dataset:
                         yield batch
 
                 incoming = pa.RecordBatchReader.from_batches(stream.schema, batches())
-        for attempt in range(3):
+        for attempt in range(write_plan.CREATE_ATTEMPTS):
             try:
-                return self._write_once(incoming, incoming_schema, mode, keys, schema_mode, partition_by, user_metadata)
+                return self._write_once(asked, incoming, incoming_schema)
             except CommitConflict as e:
-                # Only losing the race to create the dataset is retried: the write is re-planned against the
-                # table the other writer created. A stream already read cannot be replayed.
-                if attempt == 2 or not self.exists():
+                if not write_plan.replan_after_lost_create(attempt, exists=self.exists()):
                     raise
-                if consumed:
+                if consumed:  # a stream already read cannot be replayed
                     msg = (
                         f"dataset {self.name!r} was created by another writer while this write was streaming its "
                         "data; nothing was written, run the write again to add to it"
@@ -247,71 +241,42 @@ class Dataset:
         raise AssertionError(msg)  # pragma: no cover
 
     def _write_once(
-        self,
-        incoming: pa.Table | pa.RecordBatchReader,
-        incoming_schema: pa.Schema,
-        mode: WriteMode,
-        keys: list[str],
-        schema_mode: schemas.SchemaMode | None,
-        partition_by: Sequence[str] | None,
-        user_metadata: dict[str, Any],
+        self, asked: write_plan.WriteRequest, incoming: pa.Table | pa.RecordBatchReader, incoming_schema: pa.Schema
     ) -> DatasetVersion:
-        creating = not self.exists()
-        changes: list[SchemaChange] = []
-        loaded: storage.Loaded | None = None
-        if creating:
-            target = incoming_schema
-            if partition_by:
-                _check_columns(partition_by, target, "partition column")
-        else:
-            loaded = storage.load(self.path)  # one load serves the plan and the write
-            target, changes = schemas.plan(
-                loaded.schema,
-                incoming_schema,
-                dataset=self.name,
-                mode=mode,
-                schema_mode=schema_mode,
-            )
-            if partition_by and list(partition_by) != loaded.partition_columns:
-                msg = (
-                    f"dataset {self.name!r} is partitioned by {loaded.partition_columns}; "
-                    f"partition_by={list(partition_by)} can only be given when the dataset is created"
-                )
-                raise InvalidArgument(msg)
-        if keys:
-            _check_columns(keys, target, "key column")
-        user_metadata[SECTION]["schema_changes"] = [c.__dict__ for c in changes]
+        """Plan ``asked`` against the table as it is now and execute the plan with delta-rs."""
+        loaded = storage.load(self.path) if self.exists() else None  # one load serves the plan and the write
+        plan = write_plan.plan(asked, incoming_schema, loaded)
         common: dict[str, Any] = {
-            "user_metadata": user_metadata,
+            "user_metadata": plan.user_metadata,
             "max_commit_retries": self._lh.settings.max_commit_retries,
         }
         if isinstance(incoming, pa.Table):
-            rows = _arrow.conform_table(incoming, target)
-            if mode == "upsert":
-                _check_keys(rows, keys, self.name)
+            rows = _arrow.conform_table(incoming, plan.target)
+            if plan.mode == "upsert":
+                _check_keys(rows, list(plan.keys), self.name)
         else:
-            rows = _arrow.conform_reader(incoming, target)
+            rows = _arrow.conform_reader(incoming, plan.target)
         written: storage.Snapshot | None = None
-        if mode == "upsert" and not creating and isinstance(rows, pa.Table) and rows.num_rows:
-            storage.merge(self.path, rows, key=keys, merge_schema=schema_mode == "merge", **common)
+        if plan.merges and isinstance(rows, pa.Table) and rows.num_rows:
+            storage.merge(self.path, rows, key=list(plan.keys), merge_schema=plan.schema_mode == "merge", **common)
         else:
             # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
             # and every write is a version.
             written = storage.write(
                 self.path,
                 rows,
-                mode="create" if creating else ("overwrite" if mode == "overwrite" else "append"),
-                schema_mode=schema_mode if not creating else None,
-                partition_by=partition_by if creating else None,
+                mode=plan.commit_mode,
+                schema_mode=plan.evolution,
+                partition_by=plan.partition_columns or None,
                 configuration=table_properties(self._lh.settings, change_data_feed=True),
                 loaded=loaded,
                 **common,
             )
-        version = self.find_write(user_metadata[SECTION]["write_id"])
+        version = self.find_write(plan.write_id)
         if written is not None and written.version == version:  # saves loading the new version again
             _remember_snapshot(self.path, version, self._commit(version).timestamp, written)
-        if creating:
-            self.register(user_metadata)
+        if plan.creating:
+            self.register(plan.user_metadata)
         return self.version(version)
 
     def find_write(self, wanted: str) -> int:
@@ -375,7 +340,7 @@ class Dataset:
         # Files are only checked if reading fails: no per-file check on the happy path.
         frame = self._scan(number, latest, check_files=False)
         if columns:
-            _check_columns(columns, frame.collect_schema(), "column")
+            write_plan.check_columns(columns, frame.collect_schema().names(), "column")
             frame = frame.select(columns)
         try:
             return frame.collect()
@@ -624,26 +589,6 @@ class Dataset:
 
     def _protect_log(self, version: int) -> None:
         retention.ensure_log_covers(str(self.path), self._commit(version).timestamp)
-
-
-def key_list(key: str | Sequence[str] | None, mode: str) -> list[str]:
-    """The key columns of a write as a list; raises InvalidArgument unless keys and ``upsert`` go together."""
-    keys = [key] if isinstance(key, str) else list(key or [])
-    if mode == "upsert" and not keys:
-        msg = "mode='upsert' needs key=[columns] to match rows on"
-        raise InvalidArgument(msg)
-    if keys and mode != "upsert":
-        msg = f"key is only used by mode='upsert', not {mode!r}"
-        raise InvalidArgument(msg)
-    return keys
-
-
-def _check_columns(columns: Sequence[str], schema: Any, what: str) -> None:
-    names = list(schema.names() if callable(getattr(schema, "names", None)) else schema.names)
-    for c in columns:
-        if c not in names:
-            msg = f"{what} {c!r} is not in the data; columns are {names}"
-            raise InvalidArgument(msg)
 
 
 def _check_keys(rows: pa.Table, keys: list[str], name: str) -> None:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import polars as pl
 from pyspark import StorageLevel
@@ -28,14 +28,12 @@ from pyspark.sql import functions as F
 
 from lakehouse import storage
 from lakehouse.datasets.versions import SECTION, DatasetVersion
+from lakehouse.datasets.write_plan import WriteOptions, check_job_id
 from lakehouse.errors import InvalidData, InvalidMetadata
 from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
-    SchemaMode,
     SessionSource,
-    WriteMode,
-    check_job_id,
     check_keys,
     execute,
     job_app_id,
@@ -87,21 +85,14 @@ def ingest(
     paths: Sequence[str | Path],
     *,
     format: str | None = None,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
     schema_file: str | Path | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
     spark: SessionSource = None,
+    **options: Unpack[WriteOptions],
 ) -> IngestResult:
     """Load files, directories or globs into a new version of dataset ``name``.
 
     Args:
+        options: the write's options, as for ``Dataset.write``, and ``job_id``.
         format: ``csv`` (with a header line), ``json`` (one object per line) or ``parquet``; by default
             from the files' extensions.
         mode: ``append``, ``overwrite`` or ``upsert`` (Delta MERGE on ``key``).
@@ -117,8 +108,9 @@ def ingest(
         SchemaMismatch: the input has other columns than the dataset and ``schema_mode`` is not ``merge``.
     """
     ds = lh.dataset(name)
-    given_job = check_job_id(job_id)
+    given_job = check_job_id(options.get("job_id"))
     job = given_job or f"ingest-{uuid.uuid4().hex}"
+    metadata = options.get("metadata")
     if metadata and INGEST_KEY in metadata:
         msg = f"metadata key {INGEST_KEY!r} is reserved: it holds the ingest's file and record counts"
         raise InvalidMetadata(msg)
@@ -131,7 +123,9 @@ def ingest(
     sources = find_sources(session, [str(p) for p in paths], format)
     dataset_schema = _dataset_schema(session, ds.path) if ds.exists() else None
     declared = _schema.load_schema_file(session, Path(schema_file)) if schema_file is not None else None
-    schema = input_schema(session, sources, dataset=dataset_schema, declared=declared, merge=schema_mode == "merge")
+    schema = input_schema(
+        session, sources, dataset=dataset_schema, declared=declared, merge=options.get("schema_mode") == "merge"
+    )
     quarantine_path = lh.layout.quarantine(name)
     ingest_meta: dict[str, Any] = {
         "format": sources.format,
@@ -140,18 +134,8 @@ def ingest(
         "job_id": job,
         "quarantine_table": str(quarantine_path.relative_to(lh.root)),
     }
-    plan_options: dict[str, Any] = {
-        "mode": mode,
-        "key": key,
-        "schema_mode": schema_mode,
-        "partition_by": partition_by,
-        "metadata": {**(metadata or {}), INGEST_KEY: ingest_meta},
-        "created_by": created_by,
-        "description": description,
-        "labelled_by": labelled_by,
-        "job_id": given_job,
-    }
-    plan = plan_write(lh, name, schema, **plan_options)
+    planned: WriteOptions = {**options, "metadata": {**(metadata or {}), INGEST_KEY: ingest_meta}}
+    plan = plan_write(lh, name, schema, **planned)
     not_null = [f.name for f in (dataset_schema or declared or schema).fields if not f.nullable]
     parsed = parse(session, sources, schema, not_null=not_null, keys=plan.keys)
     with translated(f"reading {len(sources.files)} {sources.format} file(s)"):
@@ -160,7 +144,7 @@ def ingest(
             raise InvalidData(msg)
     good = parsed.good()
     if plan.mode == "upsert":
-        check_keys(_schema.conform(good, plan.target), list(plan.keys), name)
+        check_keys(_schema.conform(good, _schema.to_spark(plan.target)), list(plan.keys), name)
 
     quarantined, quarantine_version = _quarantine(
         lh, session, parsed.bad(), quarantine_path, name=name, job=job, given_job=given_job, write_id=plan.write_id

@@ -1,9 +1,9 @@
 """Dataset versions as Spark DataFrames, and DataFrames as new dataset versions.
 
-A Spark write follows the same plan as an embedded one (:mod:`lakehouse.datasets.schema` decides the
-schema, :func:`lakehouse.datasets.versions.build_user_metadata` the commit's ``userMetadata``), so
-``Dataset.history()`` shows versions alike whichever engine wrote them. References are resolved by the
-embedded side and read with ``versionAsOf``, so both engines agree on what ``name:prod`` or ``name@time`` is.
+A Spark write executes the same plan as an embedded one (:mod:`lakehouse.datasets.write_plan` decides the
+schema, partitioning, merge keys and the commit's ``userMetadata``), so it refuses what ``Dataset.write``
+refuses and ``Dataset.history()`` shows versions alike whichever engine wrote them. References are resolved by
+the embedded side and read with ``versionAsOf``, so both engines agree on what ``name:prod`` or ``name@time`` is.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Unpack
 
 import pyarrow as pa
 from delta.tables import DeltaTable
@@ -24,9 +24,11 @@ from pyspark.sql.types import StructType
 
 from lakehouse import storage
 from lakehouse.catalog.tables import table_properties
-from lakehouse.datasets import schema as schemas
-from lakehouse.datasets.dataset import Dataset, key_list
-from lakehouse.datasets.versions import SECTION, DatasetVersion, SchemaChange, build_user_metadata
+from lakehouse.datasets import write_plan
+from lakehouse.datasets.dataset import Dataset
+from lakehouse.datasets.schema import SchemaMode
+from lakehouse.datasets.versions import SECTION, DatasetVersion
+from lakehouse.datasets.write_plan import WriteOptions, WritePlan
 from lakehouse.errors import (
     CommitConflict,
     InvalidArgument,
@@ -43,9 +45,6 @@ from lakehouse.spark.session import spark_session
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
-WriteMode = Literal["append", "overwrite", "upsert"]
-SchemaMode = Literal["merge", "overwrite"]
-_MODES = ("append", "overwrite", "upsert")
 JOB_APP_PREFIX = "lakehouse.job/"
 # Delta's idempotent-write confs for DML (MERGE); DataFrame writes take the txnAppId/txnVersion options.
 _TXN_APP_CONF = "spark.databricks.delta.write.txnAppId"
@@ -103,21 +102,7 @@ def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) 
         return session.read.format("delta").load(str(path))
 
 
-def write_dataset(
-    lh: Lakehouse,
-    name: str,
-    df: DataFrame,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> DatasetVersion:
+def write_dataset(lh: Lakehouse, name: str, df: DataFrame, **options: Unpack[WriteOptions]) -> DatasetVersion:
     """Write a Spark DataFrame as a new version of dataset ``name`` (same options as ``Dataset.write``).
 
     ``job_id`` makes the write idempotent: a retried job with the same id commits nothing new and gets
@@ -127,29 +112,7 @@ def write_dataset(
         SchemaMismatch: the DataFrame's schema differs and evolution was not asked for. Nothing is written.
         InvalidData / InvalidArgument / InvalidMetadata: bad input. Nothing is written.
     """
-    return commit_dataframe(
-        lh,
-        name,
-        df,
-        mode=mode,
-        key=key,
-        schema_mode=schema_mode,
-        partition_by=partition_by,
-        metadata=metadata,
-        created_by=created_by,
-        description=description,
-        labelled_by=labelled_by,
-        job_id=job_id,
-    ).version
-
-
-def check_job_id(job_id: str | None) -> str | None:
-    if job_id is None:
-        return None
-    if not isinstance(job_id, str) or not job_id.strip() or len(job_id) > 200 or not job_id.isprintable():
-        msg = f"job id must be a printable, non-empty string of at most 200 characters, got {job_id!r}"
-        raise InvalidArgument(msg)
-    return job_id
+    return commit_dataframe(lh, name, df, **options).version
 
 
 def job_app_id(job_id: str) -> str:
@@ -172,140 +135,35 @@ def version_of_job(ds: Dataset, job_id: str) -> DatasetVersion:
     raise VersionNotFound(msg)
 
 
-@dataclass(frozen=True)
-class WritePlan:
-    """Everything decided before a Spark write touches the table; building it raises on bad input."""
-
-    dataset: Dataset
-    mode: WriteMode
-    keys: tuple[str, ...]
-    schema_mode: SchemaMode | None
-    partition_by: tuple[str, ...]
-    creating: bool
-    target: StructType
-    changes: tuple[SchemaChange, ...]
-    user_metadata: Mapping[str, Any]
-    job_id: str | None
-
-    @property
-    def write_id(self) -> str:
-        return str(self.user_metadata[SECTION]["write_id"])
-
-    def with_metadata(self, key: str, value: Any) -> WritePlan:
-        """The same plan with one more top-level ``userMetadata`` key (facts known only after planning)."""
-        return dataclasses.replace(self, user_metadata={**self.user_metadata, key: value})
-
-
-def plan_write(
-    lh: Lakehouse,
-    name: str,
-    schema: StructType,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> WritePlan:
+def plan_write(lh: Lakehouse, name: str, schema: StructType, **options: Unpack[WriteOptions]) -> WritePlan:
     """Check a write of rows with ``schema`` into dataset ``name`` and decide its schema and metadata.
 
     Raises SchemaMismatch / InvalidArgument / InvalidMetadata exactly as ``Dataset.write`` does; runs no
     Spark job and writes nothing.
     """
-    ds = lh.dataset(name)
-    if mode not in _MODES:
-        msg = f"mode must be one of {', '.join(_MODES)}; got {mode!r}"
-        raise InvalidArgument(msg)
-    keys = key_list(key, mode)
-    if schema_mode not in (None, "merge", "overwrite"):
-        msg = f"schema_mode must be 'merge', 'overwrite' or None; got {schema_mode!r}"
-        raise InvalidArgument(msg)
-    job_id = check_job_id(job_id)
-    section: dict[str, Any] = {"mode": mode, "key": keys or None, "schema_mode": schema_mode}
-    if job_id is not None:
-        section["job_id"] = job_id
-    user_metadata = build_user_metadata(
-        metadata,
-        created_by=created_by if created_by is not None else lh.actor,
-        description=description,
-        labelled_by=labelled_by,
-        section=section,
-    )
+    return replan(lh, write_plan.request(lh.dataset(name).name, actor=lh.actor, **options), schema)
+
+
+def replan(lh: Lakehouse, asked: write_plan.WriteRequest, schema: StructType) -> WritePlan:
+    """Plan ``asked`` for rows with ``schema`` against the dataset as it is now."""
     incoming = _schema.to_arrow(schema)
-    creating = not ds.exists()
-    changes: list[SchemaChange] = []
-    if creating:
-        target = incoming
-        _check_columns(partition_by or [], target.names, "partition column")
-    else:
-        target, changes = schemas.plan(
-            storage.arrow_schema(ds.path), incoming, dataset=ds.name, mode=mode, schema_mode=schema_mode
-        )
-        current = storage.partition_columns(ds.path)
-        if partition_by and list(partition_by) != current:
-            msg = (
-                f"dataset {ds.name!r} is partitioned by {current}; partition_by={list(partition_by)} can only be "
-                "given when the dataset is created"
-            )
-            raise InvalidArgument(msg)
-    _check_columns(keys, target.names, "key column")
-    user_metadata[SECTION]["schema_changes"] = [c.__dict__ for c in changes]
-    return WritePlan(
-        dataset=ds,
-        mode=mode,
-        keys=tuple(keys),
-        schema_mode=schema_mode,
-        partition_by=tuple(partition_by or ()),
-        creating=creating,
-        target=_schema.to_spark(target),
-        changes=tuple(changes),
-        user_metadata=user_metadata,
-        job_id=job_id,
-    )
+    ds = lh.dataset(asked.dataset)
+    return write_plan.plan(asked, incoming, storage.load(ds.path) if ds.exists() else None)
 
 
-def commit_dataframe(
-    lh: Lakehouse,
-    name: str,
-    df: DataFrame,
-    *,
-    mode: WriteMode = "append",
-    key: str | Sequence[str] | None = None,
-    schema_mode: SchemaMode | None = None,
-    partition_by: Sequence[str] | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    created_by: str | None = None,
-    description: str | None = None,
-    labelled_by: str | None = None,
-    job_id: str | None = None,
-) -> SparkWrite:
+def commit_dataframe(lh: Lakehouse, name: str, df: DataFrame, **options: Unpack[WriteOptions]) -> SparkWrite:
     """:func:`write_dataset`, also telling whether the job had committed already (``skipped``)."""
-    options: dict[str, Any] = {
-        "mode": mode,
-        "key": key,
-        "schema_mode": schema_mode,
-        "partition_by": partition_by,
-        "metadata": metadata,
-        "created_by": created_by,
-        "description": description,
-        "labelled_by": labelled_by,
-        "job_id": job_id,
-    }
     plan = plan_write(lh, name, df.schema, **options)
-    if plan.job_id is not None and not plan.creating and job_done(plan.dataset.path, plan.job_id):
-        return SparkWrite(version_of_job(plan.dataset, plan.job_id), skipped=True)
-    for attempt in range(2):
+    ds = lh.dataset(name)
+    for attempt in range(write_plan.CREATE_ATTEMPTS):
+        if plan.job_id is not None and not plan.creating and job_done(ds.path, plan.job_id):
+            return SparkWrite(version_of_job(ds, plan.job_id), skipped=True)
         try:
             return execute(lh, plan, df)
         except CommitConflict:
-            # Losing the race to create the dataset is retried once, re-planned against the new table.
-            if attempt == 1 or not plan.dataset.exists():
+            if not write_plan.replan_after_lost_create(attempt, exists=ds.exists()):
                 raise
-            plan = plan_write(lh, name, df.schema, **options)
+            plan = replan(lh, plan.request, df.schema)
     msg = "unreachable"
     raise AssertionError(msg)  # pragma: no cover
 
@@ -316,25 +174,25 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     With the plan's ``job_id`` the commit carries the Delta app transaction of the job, so a concurrent or
     retried attempt of the same job commits nothing (``skipped``).
     """
-    ds = plan.dataset
-    rows = _schema.conform(df, plan.target)
+    ds = lh.dataset(plan.dataset)
+    rows = _schema.conform(df, _schema.to_spark(plan.target))
     if plan.mode == "upsert" and not keys_checked:
         check_keys(rows, list(plan.keys), ds.name)
     spark = df.sparkSession
-    text = json.dumps(plan.user_metadata, sort_keys=True)
+    text = plan.user_metadata_json
     app = job_app_id(plan.job_id) if plan.job_id is not None else None
     with translated(f"{plan.mode} write", ds.path):
-        if plan.mode == "upsert" and not plan.creating:
+        if plan.merges:
             _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
-        elif lh.settings.spark_footer_stats and (table := footer_stats_table(plan)) is not None:
-            _save_files(lh, plan, rows, app, table)
+        elif lh.settings.spark_footer_stats and (table := footer_stats_table(ds, plan)) is not None:
+            _save_files(lh, ds, plan, rows, app, table)
         else:
             _save(
                 rows,
                 str(ds.path),
-                mode="create" if plan.creating else plan.mode,
-                schema_mode=plan.schema_mode,
-                partition_by=plan.partition_by,
+                mode=plan.commit_mode,
+                schema_mode=plan.evolution,
+                partition_by=plan.partition_columns,
                 properties=spark_table_properties(lh, change_data_feed=True),
                 user_metadata=text,
                 app=app,
@@ -371,22 +229,22 @@ _SPARK_ONLY_PROPERTIES = ("delta.constraints.", "delta.dataSkippingStatsColumns"
 _SPARK_ONLY_FIELD_METADATA = ("delta.generationExpression", "delta.identity", "delta.invariants", "delta.columnMapping")
 
 
-def footer_stats_table(plan: WritePlan) -> storage.Loaded | _NewTable | None:
+def footer_stats_table(ds: Dataset, plan: WritePlan) -> storage.Loaded | _NewTable | None:
     """The table ``plan`` writes to if it can be written as Parquet files committed with footer statistics.
 
     That is a create, append or overwrite without partitions or schema change, into a table that asks for
     nothing Delta-Spark enforces while writing (NOT NULL columns, constraints, generated or identity columns,
     column mapping, append-only, a chosen list of statistics columns). None: Delta-Spark writes it.
     """
-    if plan.mode == "upsert" and not plan.creating:
+    if plan.merges:
         return None
-    if plan.partition_by or plan.changes or (plan.schema_mode is not None and not plan.creating):
+    if plan.request.partition_by or plan.changes or plan.evolution is not None:
         return None
     if plan.creating:
         # The new table's schema is the DataFrame's: its NOT NULL columns are Spark's own promise, which
         # Delta-Spark takes as given too. An existing table's NOT NULL columns are checked by Delta-Spark.
-        return _NewTable(_schema.to_arrow(plan.target))
-    table = storage.load(plan.dataset.path)
+        return _NewTable(plan.target)
+    table = storage.load(ds.path)
     props = table.properties
     if table.partition_columns or any(k.startswith(_SPARK_ONLY_PROPERTIES) for k in props):
         return None
@@ -410,7 +268,7 @@ class _NewTable:
 
 
 def _save_files(
-    lh: Lakehouse, plan: WritePlan, rows: DataFrame, app: str | None, table: storage.Loaded | _NewTable
+    lh: Lakehouse, ds: Dataset, plan: WritePlan, rows: DataFrame, app: str | None, table: storage.Loaded | _NewTable
 ) -> None:
     """Write ``rows`` as Parquet into a new folder of the table, then commit those files with footer stats.
 
@@ -418,7 +276,6 @@ def _save_files(
     Delta-Spark's own write spends a quarter of its time recomputing (:mod:`lakehouse.spark.parquet_stats`). A job
     that dies before the commit leaves only files no version references; vacuum removes them.
     """
-    ds = plan.dataset
     folder = ds.path / f"part-{plan.write_id}"
     spark = rows.sparkSession
     with session_conf(spark, {"mapreduce.fileoutputcommitter.marksuccessfuljobs": "false"}):
@@ -454,7 +311,7 @@ def _save_files(
         committed = storage.commit_files(
             ds.path,
             files,
-            mode="create" if plan.creating else "overwrite" if plan.mode == "overwrite" else "append",
+            mode=plan.commit_mode,
             schema=schema,
             configuration=table_properties(lh.settings, change_data_feed=True) if plan.creating else None,
             user_metadata={**plan.user_metadata, SECTION: {**plan.user_metadata[SECTION], **facts}},
@@ -561,10 +418,3 @@ def check_keys(rows: DataFrame, keys: list[str], name: str) -> None:
     sample = [{k: r[k] for k in keys} for r in bad[:3]]
     msg = f"upsert into {name!r}: keys appear more than once in the input, e.g. {sample}; each key may appear once"
     raise InvalidData(msg)
-
-
-def _check_columns(columns: Sequence[str], names: Sequence[str], what: str) -> None:
-    for c in columns:
-        if c not in names:
-            msg = f"{what} {c!r} is not in the data; columns are {list(names)}"
-            raise InvalidArgument(msg)

@@ -29,6 +29,7 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
+from lakehouse.tracking.events import in_order
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, writer_folders
 from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
@@ -153,9 +154,7 @@ def _still_running(runs: Path, run_ids: list[str]) -> list[str]:
     if not storage.exists(runs):
         return []
     newest = (
-        storage.scan(runs)
-        .filter(pl.col("run_id").is_in(run_ids) & (pl.col("kind") == "status"))
-        .sort("at", "seq")
+        in_order(storage.scan(runs).filter(pl.col("run_id").is_in(run_ids) & (pl.col("kind") == "status")))
         .group_by("run_id")
         .agg(pl.col("value").last())
         .collect()

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 
 import polars as pl
+import polars.selectors as cs
 
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
@@ -55,7 +56,15 @@ def fold(events: pl.DataFrame) -> RunsView:
     )
     inputs = in_order(events.filter(pl.col("kind") == INPUT_EVENT)).select("run_id", "value")
     inputs = inputs.unique(maintain_order=True)
-    return RunsView(base=base, params=folded.params, tags=folded.tags, inputs=inputs)
+    return RunsView(
+        base=_strings(base), params=_strings(folded.params), tags=_strings(folded.tags), inputs=_strings(inputs)
+    )
+
+
+def _strings(frame: pl.DataFrame) -> pl.DataFrame:
+    """Identifier columns as strings: the tables' frames hold them as categoricals when ``lh.runs()`` read
+    them first in this process, and MLflow's frames join on strings."""
+    return frame.with_columns(cs.categorical().cast(pl.String))
 
 
 def latest_metrics(summaries: pl.DataFrame) -> pl.DataFrame:
@@ -102,7 +111,7 @@ class Cache:
                 self._view, self._events = fold(events), events
             if self._summaries is not summaries or self._metrics is None:
                 self._metrics, self._summaries = latest_metrics(summaries), summaries
-            return RunsFrames(runs=self._view, metrics=self._metrics, lineage=lineage)
+            return RunsFrames(runs=self._view, metrics=self._metrics, lineage=_strings(lineage))
 
     def one(self, run_id: str) -> RunsFrames | None:
         """The frames of a single run (folded on its own: cheaper than refolding every run), or None."""
@@ -115,5 +124,5 @@ class Cache:
         return RunsFrames(
             runs=view,
             metrics=latest_metrics(summaries.filter(pl.col("run_id") == run_id)),
-            lineage=lineage.filter(pl.col("run_id") == run_id),
+            lineage=_strings(lineage.filter(pl.col("run_id") == run_id)),
         )

@@ -39,33 +39,10 @@ from lakehouse.tracking.events import APPLIED, END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES
 from lakehouse.tracking.values import MetricSummary, RunInfo, RunInput
 
-FIXED_COLUMNS = (
-    "run_id",
-    "name",
-    "experiment",
-    "status",
-    "lifecycle",
-    "start_time",
-    "end_time",
-    "job_type",
-    "user",
-    "host",
-    "git_commit",
-    "inputs",
-)
+_RUN_COLUMNS = ("run_id", "name", "experiment", "status", "lifecycle", "start_time", "end_time", "job_type")
+FIXED_COLUMNS = (*_RUN_COLUMNS, "user", "host", "git_commit", "inputs")
 STATS = ("last", "min", "max")
-#: The columns of :attr:`Folded.base`.
-_BASE_COLUMNS = (
-    "run_id",
-    "name",
-    "experiment",
-    "status",
-    "lifecycle",
-    "start_time",
-    "end_time",
-    "job_type",
-    "environment",
-)
+_BASE_COLUMNS = (*_RUN_COLUMNS, "environment")  # of Folded.base
 _ENVIRONMENT_FIELDS = pl.Struct({"user": pl.String, "host": pl.String, "git_commit": pl.String})
 _MIN_PREFIX = 4
 CATEGORICAL = {
@@ -127,7 +104,7 @@ class Folded:
     """Runs folded from their events, long-form: what every view of runs derives from.
 
     ``base``: run_id, name, experiment, status, lifecycle, start_time, end_time, job_type, environment (JSON).
-    ``params``/``tags``: run_id, key, value, in the order the keys were first set.
+    ``params``/``tags``: run_id, key, value (unordered).
     """
 
     base: pl.DataFrame
@@ -144,7 +121,7 @@ def fold_events(events: pl.DataFrame) -> Folded:
     known = base.select("run_id")
     tags = (
         other.filter(kind.is_in(["tag", "tag_deleted"]))
-        .group_by("run_id", "key", maintain_order=True)
+        .group_by("run_id", "key")
         .agg(kind.last(), pl.col("value").last())
         .filter(kind == "tag")
         .join(known, on="run_id", how="semi")
@@ -154,18 +131,15 @@ def fold_events(events: pl.DataFrame) -> Folded:
 
 
 def _params(params: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
-    """The oldest value per (run, key). Params are most of the events: rather than sorting them all, keep
-    those applied first per key (values of one key differ only when two processes raced) and order only
-    those few."""
-    applied = APPLIED.alias("_applied")
-    first = (
-        params.join(known, on="run_id", how="semi")
-        .with_columns(applied)
-        .filter(pl.col("_applied") == pl.col("_applied").min().over("run_id", "key"))
+    """The oldest value per (run, key), by application time. Params are most of the events: an ``arg_min``
+    per key instead of sorting them all. Values of one key differ only when two processes raced to set it;
+    should both have applied it in the same microsecond, the row read first wins."""
+    return (
+        params.with_columns(APPLIED.alias("_applied"))
+        .group_by("run_id", "key")
+        .agg(pl.col("value").get(pl.col("_applied").arg_min()))
+        .join(known, on="run_id", how="semi")
     )
-    if first.height > first.select("run_id", "key").n_unique():
-        first = first.sort("_applied", "writer", "seq", maintain_order=True)
-    return first.unique(subset=["run_id", "key"], keep="first", maintain_order=True).select("run_id", "key", "value")
 
 
 def _base(events: pl.DataFrame) -> pl.DataFrame:
@@ -174,7 +148,7 @@ def _base(events: pl.DataFrame) -> pl.DataFrame:
     # Status events that set the end time (see lakehouse.tracking.events): all but those keeping it.
     ending = (kind == "status") & (pl.col("key").is_null() | (pl.col("key") != END_KEPT))
     return (
-        events.group_by("run_id", maintain_order=True)
+        events.group_by("run_id")
         .agg(
             pl.col("name").filter(kind.is_in(["created", "renamed"])).last().alias("name"),
             pl.col("experiment").filter(created).first().alias("experiment"),

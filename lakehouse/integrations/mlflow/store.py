@@ -514,7 +514,7 @@ class LakehouseStore(AbstractStore):
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).
 
         Checked against the committed table and what this process queued; two processes racing to set
-        different values for one key are the one case not caught (the first one committed wins on read).
+        different values for one key are the one case not caught (the one applied first wins on read).
         """
         committed = self._cache.snapshot().runs.params
         existing = dict(committed.filter(pl.col("run_id") == known.handle.id).select("key", "value").iter_rows())

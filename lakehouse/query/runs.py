@@ -1,17 +1,20 @@
 """Fold the run event tables into one row per run (``lh.runs()``) or one :class:`RunInfo` (``lh.run()``).
 
 Inputs are the three small tracking tables, kept warm by :mod:`lakehouse.query.frames`: run events, dataset
-inputs and per-run metric summaries. Folding rules (the same everywhere, including ``RunInfo``):
+inputs and per-run metric summaries. :func:`fold_events` is the one fold of run events; ``lh.runs()``,
+``lh.run()`` and the MLflow view (:mod:`lakehouse.integrations.mlflow.view`) are shapes of its result. Rules:
 
-- experiment, job type and start time come from the ``created`` event; the name from the newest
-  ``created``/``renamed`` event;
-- status is the newest ``status`` event (``RUNNING`` if none); end time is its time when it is terminal;
+- events apply in the one order of :mod:`lakehouse.tracking.events` (the order writers applied them, not the
+  times they carry); "newest" and "oldest" below mean last and first in that order;
+- a run exists once its ``created`` event is in (another writer's events may land first); experiment, job
+  type and start time come from it; the name from the newest ``created``/``renamed`` event;
+- status is the newest ``status`` event (``RUNNING`` if none); the end time is set by status events as
+  :mod:`lakehouse.tracking.events` describes (the time of a terminal status, or one MLflow gave);
 - lifecycle is the newest ``lifecycle`` event (``active`` if none); deleted runs are hidden by default;
-- a param keeps its first value (params are immutable); a tag its newest value unless the newest event for
+- a param keeps its oldest value (params are immutable); a tag its newest value unless the newest event for
   the key is ``tag_deleted``;
-- per metric: count and min/max over all writers, and the last value of the greatest (step, timestamp).
-
-"Newest" orders events by time, then sequence number (the order within one process).
+- per metric: count and min/max over all writers, and the last value of the latest point
+  (:func:`lakehouse.tracking.summaries.merged`).
 
 Beside the fold, ``last_seen`` (the run's newest event of any kind) and ``lost`` (RUNNING and silent for
 longer than ``tracking.lost_after``) are derived by :mod:`lakehouse.query.liveness`; ``lost`` at read time.
@@ -36,10 +39,12 @@ from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
 from lakehouse.config import Settings
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
 from lakehouse.query import frames, liveness
+from lakehouse.tracking import summaries
+from lakehouse.tracking.events import APPLIED, END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES
 from lakehouse.tracking.values import MetricSummary, RunInfo, RunInput
 
-ORDER = ("at", "seq")
+_RUN_COLUMNS = ("run_id", "name", "experiment", "status", "lifecycle", "start_time", "end_time", "job_type")
 FIXED_COLUMNS = (
     "run_id",
     "name",
@@ -57,6 +62,7 @@ FIXED_COLUMNS = (
     "inputs",
 )
 STATS = ("last", "min", "max")
+_BASE_COLUMNS = (*_RUN_COLUMNS, "environment")  # of Folded.base
 _ENVIRONMENT_FIELDS = pl.Struct({"user": pl.String, "host": pl.String, "git_commit": pl.String})
 _MIN_PREFIX = 4
 CATEGORICAL = {
@@ -113,32 +119,101 @@ def _as_list(value: str | Iterable[str] | None, what: str) -> list[str] | None:
 # --- the fold ---------------------------------------------------------------------------------------------------
 
 
-def fold_all(tables: Tables) -> pl.DataFrame:
-    """One row per run in ``tables`` (deleted ones included), unordered, ``run_id`` as a string."""
+@dataclass(frozen=True)
+class Folded:
+    """Runs folded from their events, long-form: what every view of runs derives from.
+
+    ``base``: run_id, name, experiment, status, lifecycle, start_time, end_time, job_type, environment (JSON).
+    ``params``/``tags``: run_id, key, value (unordered).
+    """
+
+    base: pl.DataFrame
+    params: pl.DataFrame
+    tags: pl.DataFrame
+
+
+def fold_events(events: pl.DataFrame) -> Folded:
+    """Fold run events (any subset of whole runs; identifier columns strings or categoricals)."""
     kind = pl.col("kind")
     # Everything but params is small: sort it once so first()/last() mean oldest/newest.
-    other = tables.events.filter(kind != "param").sort(*ORDER)
+    other = in_order(events.filter(kind != "param"))
     base = _base(other)
-    # Params are most of the events: the oldest value per key via arg_min, without sorting them (values of
-    # one key can only differ across a race of two processes, and then the oldest wins).
-    params = (
-        tables.events.filter(kind == "param").group_by("run_id", "key").agg(pl.col("value").get(pl.col("at").arg_min()))
-    )
-    tag_state = (
+    known = base.select("run_id")
+    tags = (
         other.filter(kind.is_in(["tag", "tag_deleted"]))
         .group_by("run_id", "key")
         .agg(kind.last(), pl.col("value").last())
-        .filter(pl.col("kind") == "tag")
+        .filter(kind == "tag")
+        .join(known, on="run_id", how="semi")
+        .select("run_id", "key", "value")
     )
-    merged = _merged_summaries(tables.summaries)
+    return Folded(base=base, params=_params(events.filter(kind == "param"), known), tags=tags)
+
+
+def _params(params: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+    """The oldest value per (run, key), by application time. Params are most of the events: an ``arg_min``
+    per key instead of sorting them all. Values of one key differ only when two processes raced to set it;
+    should both have applied it in the same microsecond, the row read first wins."""
+    return (
+        params.with_columns(APPLIED.alias("_applied"))
+        .group_by("run_id", "key")
+        .agg(pl.col("value").get(pl.col("_applied").arg_min()))
+        .join(known, on="run_id", how="semi")
+    )
+
+
+def _base(events: pl.DataFrame) -> pl.DataFrame:
+    kind = pl.col("kind")
+    created = kind == "created"
+    # Status events that set the end time (see lakehouse.tracking.events): all but those keeping it.
+    ending = (kind == "status") & (pl.col("key").is_null() | (pl.col("key") != END_KEPT))
+    return (
+        events.group_by("run_id")
+        .agg(
+            pl.col("name").filter(kind.is_in(["created", "renamed"])).last().alias("name"),
+            pl.col("experiment").filter(created).first().alias("experiment"),
+            pl.col("value").filter(kind == "status").last().alias("status"),
+            pl.col("value").filter(kind == "lifecycle").last().alias("lifecycle"),
+            pl.col("at").filter(created).first().alias("start_time"),
+            pl.col("value").filter(created).first().alias("job_type"),
+            pl.col("value").filter(kind == "environment").last().alias("environment"),
+            pl.col("at").filter(ending).last().alias("_end_at"),
+            pl.col("value").filter(ending).last().alias("_end_status"),
+            pl.col("key").filter(ending).last().alias("_end_key"),
+            created.any().alias("_created"),
+        )
+        .filter(pl.col("_created"))
+        .with_columns(
+            pl.col("status").fill_null("RUNNING"),
+            pl.col("lifecycle").fill_null("active"),
+            pl.when(
+                (pl.col("_end_key").cast(pl.String) == END_GIVEN) | pl.col("_end_status").is_in(list(TERMINAL_STATUSES))
+            )
+            .then(pl.col("_end_at"))
+            .alias("end_time"),
+        )
+        .select(*_BASE_COLUMNS)
+    )
+
+
+def fold_all(tables: Tables) -> pl.DataFrame:
+    """One row per run in ``tables`` (deleted ones included), unordered, ``run_id`` as a string."""
+    folded = fold_events(tables.events)
     inputs = tables.inputs.group_by("run_id").agg(
         (pl.col("dataset") + pl.lit(":v") + pl.col("version").cast(pl.String)).unique().sort().alias("inputs")
     )
-    out = base.join(inputs, on="run_id", how="left")
+    out = (
+        folded.base.with_columns(  # one parse for the three fields
+            pl.col("environment").str.json_decode(dtype=_ENVIRONMENT_FIELDS).alias("_env")
+        )
+        .unnest("_env")
+        .drop("environment")
+        .join(inputs, on="run_id", how="left")
+    )
     for wide in (
-        _spread(params, "params.", ("value",)),
-        _spread(tag_state, "tags.", ("value",)),
-        _spread(merged, "metrics.", STATS),
+        _spread(folded.params, "params.", ("value",)),
+        _spread(folded.tags, "tags.", ("value",)),
+        _spread(summaries.merged(tables.summaries), "metrics.", STATS),
     ):
         if wide is not None:
             out = out.join(wide, on="run_id", how="left")
@@ -146,34 +221,6 @@ def fold_all(tables: Tables) -> pl.DataFrame:
         pl.col("run_id").cast(pl.String), pl.col("inputs").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     )
     return out.join(liveness.last_seen(tables.events, tables.summaries), on="run_id", how="left")
-
-
-def _base(events: pl.DataFrame) -> pl.DataFrame:
-    kind = pl.col("kind")
-    env = pl.col("environment")
-    return (
-        events.group_by("run_id")
-        .agg(
-            pl.col("name").filter(kind.is_in(["created", "renamed"])).last().alias("name"),
-            pl.col("experiment").filter(kind == "created").first().alias("experiment"),
-            pl.col("value").filter(kind == "status").last().alias("status"),
-            pl.col("at").filter(kind == "status").last().alias("_status_at"),
-            pl.col("value").filter(kind == "lifecycle").last().alias("lifecycle"),
-            pl.col("at").filter(kind == "created").first().alias("start_time"),
-            pl.col("value").filter(kind == "created").first().alias("job_type"),
-            pl.col("value").filter(kind == "environment").last().alias("environment"),
-        )
-        .with_columns(
-            pl.col("status").fill_null("RUNNING"),
-            pl.col("lifecycle").fill_null("active"),
-        )
-        .with_columns(
-            pl.when(pl.col("status").is_in(list(TERMINAL_STATUSES))).then(pl.col("_status_at")).alias("end_time"),
-            env.str.json_decode(dtype=_ENVIRONMENT_FIELDS).alias("_env"),  # one parse for the three fields
-        )
-        .unnest("_env")
-        .drop("_status_at", "environment")
-    )
 
 
 def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.DataFrame | None:
@@ -189,27 +236,6 @@ def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.Data
         for v in values
     ]
     return long.group_by("run_id").agg(columns)
-
-
-def _merged_summaries(summaries: pl.DataFrame) -> pl.DataFrame:
-    """One summary per (run, key): newest row per writer, then merged across writers."""
-    columns = ("run_id", "key", "count", "min", "max", "last", "last_step", "last_timestamp")
-    if summaries.height == 0:
-        return summaries.select(columns)
-    newest = summaries.sort("seq").unique(subset=["run_id", "key", "writer"], keep="last")
-    order = ("last_step", "last_timestamp")
-    return (
-        newest.sort(*order)
-        .group_by("run_id", "key")
-        .agg(
-            pl.col("count").sum(),
-            pl.col("min").min(),
-            pl.col("max").max(),
-            pl.col("last").last(),
-            pl.col("last_step").last(),
-            pl.col("last_timestamp").last(),
-        )
-    )
 
 
 def select(
@@ -382,24 +408,13 @@ def resolve_run_id(tables: Tables, text: object) -> str:
 
 def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_after) -> RunInfo:
     """Everything recorded about one run (``lost`` as of now)."""
-    events = tables.events.filter(pl.col("run_id") == run_id).sort(*ORDER)
-    if events.height == 0:
+    events = tables.events.filter(pl.col("run_id") == run_id)
+    folded = fold_events(events)
+    if folded.base.height == 0:
         msg = f"no run with id {run_id!r}"
         raise RunNotFound(msg)
-    row = _base(events).row(0, named=True)
-    params: dict[str, str] = {}
-    tags: dict[str, str] = {}
-    environment: dict[str, object] = {}
-    for kind, key, value in events.select("kind", "key", "value").iter_rows():
-        if kind == "param" and key not in params:
-            params[key] = value
-        elif kind == "tag":
-            tags[key] = value
-        elif kind == "tag_deleted":
-            tags.pop(key, None)
-        elif kind == "environment" and value:
-            environment = json.loads(value)
-    merged = _merged_summaries(tables.summaries.filter(pl.col("run_id") == run_id))
+    row = folded.base.row(0, named=True)
+    merged = summaries.merged(tables.summaries.filter(pl.col("run_id") == run_id))
     metrics = {
         r["key"]: MetricSummary(
             key=r["key"],
@@ -430,11 +445,11 @@ def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_a
         start_time=row["start_time"],
         end_time=row["end_time"],
         job_type=row["job_type"],
-        params=params,
-        tags=tags,
+        params=dict(folded.params.select("key", "value").iter_rows()),
+        tags=dict(folded.tags.select("key", "value").iter_rows()),
         metrics=metrics,
         inputs=inputs,
-        environment=environment,
+        environment=json.loads(row["environment"]) if row["environment"] else {},
         last_seen=seen,
         lost=liveness.is_lost(row["status"], seen, lost_after),
     )

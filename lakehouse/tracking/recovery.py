@@ -42,6 +42,7 @@ from lakehouse.config import Settings, format_duration, parse_duration
 from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
 from lakehouse.query import liveness
 from lakehouse.tracking import commit as committing
+from lakehouse.tracking.events import in_order
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, host_name, writer_folders
 from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
@@ -324,9 +325,7 @@ def _still_running(runs: Path, run_ids: list[str]) -> list[str]:
     if not storage.exists(runs):
         return []
     newest = (
-        storage.scan(runs)
-        .filter(pl.col("run_id").is_in(run_ids) & (pl.col("kind") == "status"))
-        .sort("at", "seq")
+        in_order(storage.scan(runs).filter(pl.col("run_id").is_in(run_ids) & (pl.col("kind") == "status")))
         .group_by("run_id")
         .agg(pl.col("value").last())
         .collect()

@@ -4,11 +4,17 @@
 every point ever logged. Instead each flush carries, next to its points, one row per (run, key) of the runs it
 touched: the writer's *cumulative* summary so far. The newest row per (run, key, writer) therefore supersedes
 the older ones (``lakehouse maintain`` deletes those), and rows of different writers (a resumed run) merge
-with min/max/sum and the "last" of the greatest (step, timestamp).
+with min/max/sum and the "last" of the latest point (:func:`merged`).
+
+The latest point is MLflow's: the greatest step, then the greatest timestamp, then the greatest value (NaN
+ranked as 0, as MLflow's SQL store stores it); among points equal in all three the first one logged stays.
+This module is the one place that rule lives: the writer, ``lh.runs()``, ``lh.run()`` and the MLflow view all
+go through it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -52,16 +58,17 @@ class SummaryBook:
         stats = frame.group_by(group).agg(
             pl.len().alias("count"), not_nan.min().alias("min"), not_nan.max().alias("max")
         )
-        # The last point is the one with the greatest (step, timestamp), the latest logged among equals. Narrow
-        # down with two window maxima instead of sorting every group: usually one row per group survives.
+        # The latest point (see the module's rule). Narrow down with window maxima instead of sorting every
+        # group: usually one row per group survives the first.
         newest = (
             frame.filter(pl.col("step") == pl.col("step").max().over(group))
             .filter(pl.col("timestamp") == pl.col("timestamp").max().over(group))
-            .group_by(group)
+            .filter(_RANK == _RANK.max().over(group))
+            .group_by(group, maintain_order=True)
             .agg(
-                value.last().alias("last"),
-                pl.col("step").last().alias("last_step"),
-                pl.col("timestamp").last().alias("last_timestamp"),
+                value.first().alias("last"),
+                pl.col("step").first().alias("last_step"),
+                pl.col("timestamp").first().alias("last_timestamp"),
             )
         )
         batch = stats.join(newest, on=group).join(points.groups, on=group)
@@ -79,7 +86,7 @@ class SummaryBook:
             old.count += row["count"]
             old.min = _pick(old.min, row["min"], min)
             old.max = _pick(old.max, row["max"], max)
-            if (row["last_step"], row["last_timestamp"]) >= (old.last_step, old.last_timestamp):
+            if _later(row["last_step"], row["last_timestamp"], row["last"], old):
                 old.last, old.last_step, old.last_timestamp = row["last"], row["last_step"], row["last_timestamp"]
         rows = [
             {
@@ -103,6 +110,42 @@ class SummaryBook:
             .to_arrow()
             .cast(METRIC_SUMMARIES.schema)
         )
+
+
+def _later(step: int, timestamp: int, value: float, old: _State) -> bool:
+    """Whether a point is strictly later than ``old``'s latest one (a repeat of it is not)."""
+    return (step, timestamp, _ranked(value)) > (old.last_step, old.last_timestamp, _ranked(old.last))
+
+
+def _ranked(value: float) -> float:
+    return 0.0 if math.isnan(value) else value
+
+
+#: A value's rank among points of equal step and timestamp.
+_RANK = pl.col("value").fill_nan(0.0)
+
+MERGED_COLUMNS = ("run_id", "key", "count", "min", "max", "last", "last_step", "last_timestamp")
+
+
+def merged(summaries: pl.DataFrame) -> pl.DataFrame:
+    """One summary per (run, key) from ``tracking/metric_summaries`` rows: each writer's newest row, merged
+    across writers (counts summed, min of minima, max of maxima, the "last" of the latest point)."""
+    if summaries.height == 0:
+        return summaries.select(MERGED_COLUMNS)
+    newest = summaries.sort("seq").unique(subset=["run_id", "key", "writer"], keep="last")
+    rank = pl.col("last").fill_nan(0.0)
+    return (
+        newest.sort("last_step", "last_timestamp", rank, "seq", "writer")
+        .group_by("run_id", "key")
+        .agg(
+            pl.col("count").sum(),
+            pl.col("min").min(),
+            pl.col("max").max(),
+            pl.col("last").last(),
+            pl.col("last_step").last(),
+            pl.col("last_timestamp").last(),
+        )
+    )
 
 
 def _pick(old: float | None, new: float | None, choose: object) -> float | None:

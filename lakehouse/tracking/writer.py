@@ -29,7 +29,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain, count
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,7 @@ from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
+from lakehouse.tracking.events import ApplicationClock
 from lakehouse.tracking.heartbeat import Heartbeat
 from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
 from lakehouse.tracking.summaries import SummaryBook
@@ -98,7 +99,7 @@ class Writer:
     def _init_process_state(self) -> None:
         """Everything that belongs to one process: identity, spool folder, locks, thread."""
         self.writer_id = f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.event_seq = count(1)
+        self.event_seq = ApplicationClock()  # the events' one order: see lakehouse.tracking.events
         self._heartbeat = Heartbeat(self.settings.heartbeat_interval)
         self._spool: OwnedSpool | None = None
         self._noted_open_runs: tuple[str, ...] = ()

@@ -29,7 +29,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
-from lakehouse.integrations.mlflow.view import Snapshot
+from lakehouse.integrations.mlflow.view import RunsFrames
 from lakehouse.tracking.experiments import Experiment as RegisteredExperiment
 
 
@@ -81,7 +81,7 @@ def run_info(row: Mapping[str, object], home: Home) -> RunInfo:
 
 
 def runs(
-    snapshot: Snapshot,
+    snapshot: RunsFrames,
     run_ids: Sequence[str],
     home_of: Callable[[str], Home],
     versions: mlflow_inputs.VersionInputs,

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.search_utils import SearchUtils
 
 from lakehouse.integrations.mlflow._errors import invalid
-from lakehouse.integrations.mlflow.view import Snapshot
+from lakehouse.integrations.mlflow.view import RunsFrames
 
 _ATTRIBUTE_COLUMNS = {
     "run_id": "run_id",
@@ -43,7 +43,7 @@ class Page:
 
 
 def search(
-    snapshot: Snapshot,
+    snapshot: RunsFrames,
     *,
     homes: pl.DataFrame,
     filter_string: str | None,
@@ -89,7 +89,7 @@ def _lifecycle(view_type: int) -> pl.Expr:
 # --- filters -----------------------------------------------------------------------------------------------
 
 
-def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: Snapshot) -> pl.LazyFrame:
+def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames) -> pl.LazyFrame:
     key_type = clause["type"]
     key = SearchUtils.translate_key_alias(clause["key"])
     comparator = str(clause["comparator"]).upper()
@@ -126,7 +126,7 @@ def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: Snapshot) -> pl
     raise invalid(msg)
 
 
-def _tags(snapshot: Snapshot) -> pl.DataFrame:
+def _tags(snapshot: RunsFrames) -> pl.DataFrame:
     """Tags as searched: the run name is the tag ``mlflow.runName``, as in MLflow's stores."""
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
@@ -165,7 +165,7 @@ def _compare(column: pl.Expr, comparator: str, value: Any) -> pl.Expr:
     return operations[comparator](pl.lit(value))
 
 
-def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> pl.LazyFrame:
+def _dataset_hits(snapshot: RunsFrames, key: str, comparator: str, value: Any) -> pl.LazyFrame:
     """Runs having a dataset input whose ``name``, ``digest`` or ``context`` matches."""
     from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 
@@ -192,7 +192,7 @@ def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> 
 
 
 def _ordering(
-    runs: pl.LazyFrame, order_by: Sequence[str] | None, snapshot: Snapshot
+    runs: pl.LazyFrame, order_by: Sequence[str] | None, snapshot: RunsFrames
 ) -> tuple[pl.LazyFrame, list[str], list[bool]]:
     columns: list[str] = []
     descending: list[bool] = []

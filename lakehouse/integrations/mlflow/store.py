@@ -81,9 +81,10 @@ from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow._errors import invalid, not_found, translated, unsupported
 from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
 from lakehouse.integrations.mlflow.uri import root_from_uri
-from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, Snapshot
+from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, RunsFrames
 from lakehouse.tracking import experiments as registry
 from lakehouse.tracking import starting
+from lakehouse.tracking.events import END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
@@ -363,7 +364,7 @@ class LakehouseStore(AbstractStore):
         run_tags = [RunTag(k, v) for k, v in plain.items()] + [RunTag(MLFLOW_RUN_NAME, run_name)]
         return Run(info, RunData(tags=run_tags), RunInputs(dataset_inputs=[]))
 
-    def _snapshot_of(self, run_id: str) -> Snapshot:
+    def _snapshot_of(self, run_id: str) -> RunsFrames:
         self._sync()
         found = self._cache.one(run_id)
         if found is None:
@@ -411,7 +412,7 @@ class LakehouseStore(AbstractStore):
 
     def _committed_lifecycle(self, run_id: str) -> tuple[float, str] | None:
         events = self._cache.events()
-        rows = events.filter((pl.col("run_id") == run_id) & (pl.col("kind") == "lifecycle")).sort("at", "writer", "seq")
+        rows = in_order(events.filter((pl.col("run_id") == run_id) & (pl.col("kind") == "lifecycle")))
         if rows.height == 0:
             return None
         last = rows.row(-1, named=True)
@@ -439,16 +440,20 @@ class LakehouseStore(AbstractStore):
                 known.lifecycle_at = _micros(at)
 
     @translated
-    def update_run_info(self, run_id: str, run_status: int, end_time: int | None, run_name: str | None) -> RunInfo:
+    def update_run_info(
+        self, run_id: str, run_status: int | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
         known = self._active_run(run_id)
         info = known.info
-        if run_status is not None:
-            status = RunStatus.to_string(run_status)
-            at = _from_ms(end_time) if end_time is not None else None
+        if run_status is not None or end_time is not None:
+            # As MLflow's SQL store: the status and the end time are set independently, each only when given.
+            status = info.status if run_status is None else RunStatus.to_string(run_status)
             if status != info.status or (end_time is not None and end_time != info.end_time):
-                self._queue_event(run_id, "status", at=at, value=status)
-            terminal = RunStatus.is_terminated(run_status)
-            info = _with(info, status=status, end_time=end_time if terminal else info.end_time)
+                if end_time is None:
+                    self._queue_event(run_id, "status", value=status, key=END_KEPT)
+                else:
+                    self._queue_event(run_id, "status", at=_from_ms(end_time), value=status, key=END_GIVEN)
+            info = _with(info, status=status, end_time=info.end_time if end_time is None else end_time)
         if run_name:
             known.handle.rename(run_name)
             info = _with(info, run_name=run_name)
@@ -509,7 +514,7 @@ class LakehouseStore(AbstractStore):
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).
 
         Checked against the committed table and what this process queued; two processes racing to set
-        different values for one key are the one case not caught (the first one committed wins on read).
+        different values for one key are the one case not caught (the one applied first wins on read).
         """
         committed = self._cache.snapshot().runs.params
         existing = dict(committed.filter(pl.col("run_id") == known.handle.id).select("key", "value").iter_rows())

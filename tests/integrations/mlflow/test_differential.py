@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 
 from tests.integrations.mlflow.conftest import Recorder, differential
 
@@ -382,3 +382,62 @@ def test_logged_models(clients: dict[str, MlflowClient]) -> None:
         r("searched after delete", lambda: sorted(m.name for m in c.search_logged_models([exp])))
 
     differential(clients, scenario)
+
+
+def test_status_and_end_time_apply_in_call_order_not_by_their_times(clients: dict[str, MlflowClient]) -> None:
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        store = c._tracking_client.store
+        exp = c.create_experiment("lifecycle")
+        early = r.run("ended-before-start", exp, start_time=T0 + 1000)
+        c.set_terminated(early, "FINISHED", end_time=T0)  # an import, or two machines whose clocks disagree
+        r("ended before its start", c.get_run, early)
+        unset = r.run("finished-without-end", exp, start_time=T0)
+        info = store.update_run_info(unset, RunStatus.FINISHED, None, None)
+        r("update without end time", lambda: (info.status, info.end_time))
+        r("finished, no end time", c.get_run, unset)
+        running = r.run("running-with-end", exp, start_time=T0)
+        store.update_run_info(running, RunStatus.RUNNING, T0 + 50, None)
+        r("running keeps the given end", c.get_run, running)
+        store.update_run_info(running, RunStatus.FINISHED, None, None)
+        r("finished later keeps it too", c.get_run, running)
+        back = r.run("back-and-forth", exp, start_time=T0)
+        c.set_terminated(back, "KILLED", end_time=T0 + 300)
+        store.update_run_info(back, RunStatus.RUNNING, None, None)  # as mlflow.start_run(run_id=...) resumes
+        c.set_terminated(back, "FAILED", end_time=T0 + 200)
+        r("resumed and failed earlier", c.get_run, back)
+        for status in ("FINISHED", "RUNNING", "FAILED", "KILLED"):
+            found = c.search_runs([exp], f"attributes.status = '{status}'", order_by=["attributes.run_name"])
+            r(f"status {status}", lambda f=found: [r.names[x.info.run_id] for x in f])
+        found = c.search_runs([exp], "attributes.end_time < 100", order_by=["attributes.run_name"])
+        r("ended early", lambda f=found: [r.names[x.info.run_id] for x in f])
+
+    differential(clients, scenario)
+
+
+def test_latest_metric_among_equal_steps_and_times_is_the_greatest_value(clients: dict[str, MlflowClient]) -> None:
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        exp = c.create_experiment("ties")
+        values = {"falls": [0.9, 0.3], "rises": [0.3, 0.9], "nan": [math.nan, -1.0], "three": [0.5, 2.0, 1.0]}
+        names = ("a", "b", "c")
+        for i, name in enumerate(names):
+            run_id = r.run(name, exp, start_time=T0 + i)
+            for key, series in values.items():
+                for value in series:
+                    c.log_metric(run_id, key, value + i / 10, timestamp=T0 + 7, step=3)  # one step, one millisecond
+            c.log_batch(run_id, metrics=[Metric("batched", v, T0 + 7, 3) for v in (5.0 - i, 1.0, 3.0)])
+        for name, run_id in ((n, i) for i, n in r.names.items()):
+            r(f"run {name}", c.get_run, run_id)
+        for key in (*values, "batched"):
+            for order in ("ASC", "DESC"):
+                found = c.search_runs([exp], "", order_by=[f"metrics.{key} {order}"])
+                r(f"order {key} {order}", lambda f=found: [r.names[x.info.run_id] for x in f])
+        filters = ("metrics.falls > 0.5", "metrics.falls < 0.5", "metrics.three >= 2", "metrics.batched = 5")
+        for filter_string in filters:
+            found = c.search_runs([exp], filter_string, order_by=["attributes.run_name"])
+            r(f"filter {filter_string}", lambda f=found: [r.names[x.info.run_id] for x in f])
+
+    outcomes = dict(differential(clients, scenario))
+    assert outcomes["run a"]["metrics"]["falls"] == 0.9
+    assert outcomes["filter metrics.falls > 0.5"] == ["a", "b", "c"]

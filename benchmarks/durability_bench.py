@@ -24,6 +24,7 @@ import random
 import signal
 import statistics
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -81,23 +82,51 @@ def _victim(system: str, folder: Path, timeline: Path, report: int) -> None:
     _log_forever(log, timeline)
 
 
-def _start(system: str, folder: Path, timeline: Path) -> Victim:
-    folder.mkdir(parents=True, exist_ok=True)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the victim
-        os.close(read)
-        try:
-            _victim(system, folder, timeline, write)
-        finally:
-            os._exit(1)
-    os.close(write)
-    with os.fdopen(read) as answer:
-        line = answer.readline().split()
-    if len(line) != 3:
-        msg = f"{system} victim did not start"
-        raise RuntimeError(msg)
-    return Victim(system, int(line[0]), line[1], float(line[2]), folder, timeline)
+def _serve_victims() -> None:
+    """The zygote: fork a victim per ``system folder timeline`` line on stdin (it never uses polars or wandb
+    itself, so no thread pool exists yet when it forks)."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # killed victims are reaped by the kernel
+    for line in sys.stdin:
+        system, folder, timeline = line.split()
+        if os.fork() == 0:  # pragma: no cover - the victim
+            try:
+                _victim(system, Path(folder), Path(timeline), 1)
+            finally:
+                os._exit(1)
+
+
+class Zygote:
+    """The process victims are forked from (a fresh interpreter: the driver itself reads tables with polars)."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-victims"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+
+    def start(self, system: str, folder: Path, timeline: Path) -> Victim:
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        folder.mkdir(parents=True, exist_ok=True)
+        self.process.stdin.write(f"{system} {folder} {timeline}\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline().split()
+        if len(line) != 3:
+            msg = f"{system} victim did not start"
+            raise RuntimeError(msg)
+        return Victim(system, int(line[0]), line[1], float(line[2]), folder, timeline)
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.communicate()
+
+
+def _wait_gone(pid: int) -> None:
+    while Path(f"/proc/{pid}").exists():
+        time.sleep(0.01)
 
 
 # --- what survived ------------------------------------------------------------------------------------------
@@ -210,14 +239,14 @@ def _kill(victim: Victim, killed: list[tuple[Victim, float]]) -> None:
     killed.append((victim, time.monotonic()))
 
 
-def kill_batch(workdir: Path, batch: int, delays: list[float]) -> dict[str, list[float | None]]:
+def kill_batch(zygote: Zygote, workdir: Path, batch: int, delays: list[float]) -> dict[str, list[float | None]]:
     """One lakehouse and one wandb victim per delay, all at once; kill each that long after its start."""
     killed: list[tuple[Victim, float]] = []
     timers = []
     for n, delay in enumerate(delays):
         for system in SYSTEMS:
             folder = workdir / system / f"b{batch}" if system == "lakehouse" else workdir / system / f"b{batch}-{n}"
-            victim = _start(system, folder, workdir / f"{system}-b{batch}-{n}.timeline")
+            victim = zygote.start(system, folder, workdir / f"{system}-b{batch}-{n}.timeline")
             # A timer per victim: starting the next one (a second for wandb.init) must not delay this kill.
             timer = threading.Timer(max(victim.started + delay - time.monotonic(), 0.0), _kill, (victim, killed))
             timer.start()
@@ -225,7 +254,7 @@ def kill_batch(workdir: Path, batch: int, delays: list[float]) -> dict[str, list
     for timer in timers:
         timer.join()
     for victim, _ in killed:
-        os.waitpid(victim.pid, 0)
+        _wait_gone(victim.pid)
     out: dict[str, list[float | None]] = {system: [] for system in SYSTEMS}
     for victim, killed_at in killed:
         steps = _lakehouse_steps(victim) if victim.system == "lakehouse" else _wandb_steps(victim)
@@ -243,18 +272,24 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=40, help="kills of each system")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--serve-victims", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_victims:
+        _serve_victims()
+        return
     machine = f"{os.cpu_count()} cores, {platform.python_version()}, wandb {wandb.__version__}"
     print(f"durability benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — {machine} — load {os.getloadavg()}")
     rng = random.Random(args.seed)
     delays = sorted(rng.uniform(0.05, 6.0) for _ in range(args.kills))
     losses: dict[str, list[float | None]] = {system: [] for system in SYSTEMS}
+    zygote = Zygote()
     with tempfile.TemporaryDirectory(prefix="lakehouse-durability-") as tmp:
         for batch, offset in enumerate(range(0, len(delays), 4)):
-            found = kill_batch(Path(tmp), batch, delays[offset : offset + 4])
+            found = kill_batch(zygote, Path(tmp), batch, delays[offset : offset + 4])
             for system in SYSTEMS:
                 losses[system] += found[system]
             print(f"  batch {batch}: {found}", flush=True)
+    zygote.close()
     results = {}
     for system in SYSTEMS:
         kept = [loss for loss in losses[system] if loss is not None]

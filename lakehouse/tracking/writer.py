@@ -75,6 +75,7 @@ POINTS_SCHEMA = pa.schema(
 )
 _MAX_BACKOFF_S = 60.0
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
+_FIRST_SPOOL_WAIT_S = 1.0  # how long the recovery of dead writers waits for this writer's first segment
 _KEEP_IN_MEMORY = 32  # pending segments also kept in memory; older ones are re-read from the spool
 
 
@@ -131,6 +132,7 @@ class Writer:
         self._committer: threading.Thread | None = None
         self._closed = False
         self._recovered = False
+        self._spooled_once = threading.Event()
         self._commits_since_maintenance = 0
         self.last_error: str | None = None
 
@@ -273,6 +275,8 @@ class Writer:
         """Commit pending segments in order once due (retrying failures with backoff); maintain."""
         if not self._recovered:
             self._recovered = True
+            # The first run's start reaches the spool first: recovery reads tables, and both need the GIL.
+            self._spooled_once.wait(_FIRST_SPOOL_WAIT_S)
             self._recover_others()
         idle_since: float | None = None
         while True:
@@ -417,6 +421,7 @@ class Writer:
     def _queue_for_commit(self, segment: Segment) -> None:
         self._waiting[segment.seq] = (time.monotonic(), segment.num_points)
         self._pending.append(segment.seq)
+        self._spooled_once.set()
 
     def _own_spool(self) -> OwnedSpool:
         if self._spool is None:

@@ -302,7 +302,12 @@ def main() -> None:
         }
         print(f"{system}: {json.dumps(results[system])}")
     if args.json_out:
-        write_json(args.json_out, machine=machine, load=os.getloadavg(), results=results)
+        write_json(
+            args.json_out,
+            machine={"machine": machine, "load": os.getloadavg()},
+            quick=False,
+            results=[{"system": system, **figures} for system, figures in results.items()],
+        )
 
 
 if __name__ == "__main__":

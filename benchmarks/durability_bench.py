@@ -42,6 +42,7 @@ from bench_report import write_json  # noqa: E402
 from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 import lakehouse  # noqa: E402
+import lakehouse.tracking.starting  # noqa: E402, F401 - what a training process has loaded by its first run
 
 SYSTEMS = ("lakehouse", "wandb")
 STEP_SLEEP_S = 0.002

@@ -58,6 +58,8 @@ def concurrent(root: str, points: int, index: int) -> None:
 
 
 def victims() -> None:
+    import lakehouse.tracking.starting  # noqa: F401 - loaded once here, not by each victim's first start_run
+
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # killed victims are reaped by the kernel
     for line in sys.stdin:
         root, timeline = line.split()

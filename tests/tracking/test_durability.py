@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -27,9 +28,11 @@ from lakehouse.tracking.writer import spool_root
 from tests.tracking.conftest import CHILD
 
 SPOOL_INTERVAL = Settings().spool_interval
-# A kill while a segment is being written loses the interval before it too: the segment in flight is not one
-# yet. Writing one takes milliseconds; the rest of the margin is scheduling on a busy machine.
-LOSS_BOUND_S = 2 * SPOOL_INTERVAL
+# A kill loses what was logged since the last complete segment: up to a spool interval, plus the segment being
+# written at that moment (milliseconds), plus however long a busy machine keeps the spool thread off the cores
+# (on two shared cores at load 13-16, up to 0.6 s; see docs/BENCHMARKS.md). Every kill must stay within this
+# bound, half of flush_interval (which alone set the loss before); the typical kill within one interval.
+LOSS_BOUND_S = 4 * SPOOL_INTERVAL
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ def test_kill_9_at_fifty_moments_loses_at_most_the_last_spool_interval(tmp_path:
     assert len(losses) == 50
     worst = max(losses)
     assert worst <= LOSS_BOUND_S, f"a kill lost {worst:.3f}s of logging; losses {sorted(losses)}"
+    assert statistics.median(losses) <= SPOOL_INTERVAL, f"losses {sorted(losses)}"
 
 
 def test_a_kill_right_after_start_run_leaves_the_run(tmp_path: Path, victims: Victims) -> None:

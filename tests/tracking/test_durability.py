@@ -141,7 +141,9 @@ def _kill_batch(victims: Victims, root: Path, delays: list[float]) -> list[float
     report = lh.recover()
     assert not report.errors
     assert not report.writers_alive
-    assert sorted(report.runs_failed) == sorted(v.run_id for v in started)
+    # A victim still alive when another was killed may have recovered it already (a new writer recovers the
+    # dead writers of its machine): each run is checked FAILED below, whoever failed it.
+    assert set(report.runs_failed) <= {v.run_id for v in started}
     assert writer_folders(spool_root(lh.settings, lh.layout)) == []
     assert lh.runs(experiment="victims").height == len(started)  # none vanished, none twice
     return [_check(lh, v, k) for v, k in zip(started, killed_at, strict=True)]

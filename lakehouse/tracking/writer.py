@@ -176,8 +176,14 @@ class Writer:
         return tuple(self._open_runs)
 
     def has_pending_work(self) -> bool:
-        """True while anything logged is not committed yet (buffered, being prepared, or spooled)."""
-        return bool(self.calls or self.frames or self.events or self.deferred or self._pending)
+        """True while anything logged is not committed yet (buffered, being spooled, or spooled).
+
+        Checked in this order on purpose: what a drain takes from the buffers is in flight while ``_io_lock``
+        is held, and among the pending segments before it is released.
+        """
+        return bool(
+            self.calls or self.frames or self.events or self.deferred or self._io_lock.locked() or self._pending
+        )
 
     def request_spool(self) -> None:
         """Wake the prepare thread to spool what is buffered now (a run started or ended)."""

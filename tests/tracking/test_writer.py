@@ -111,3 +111,16 @@ def test_queue_event_and_open_runs_are_the_writer_interface(root: Path) -> None:
     assert lh.run(run.id).tags["via"] == "writer"
     run.end("FINISHED")
     assert writer.open_run_of(run.id) is None
+
+
+def test_work_being_spooled_counts_as_pending(root: Path) -> None:
+    """A read that flushes only when work is pending (the MLflow store) must not miss a segment in flight: the
+    buffers are empty and the segment not queued yet while the spool thread writes it."""
+    lh = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    writer = get_writer(lh.layout, lh.settings)
+    assert not writer.has_pending_work()
+    with writer._io_lock:  # as the spool thread holds it between taking the buffers and queueing the segment
+        assert writer.buffered_points() == 0
+        assert writer.pending_segments == 0
+        assert writer.has_pending_work()
+    assert not writer.has_pending_work()

@@ -73,6 +73,10 @@ class Settings:
         default=2.0,
         metadata={"toml": "tracking.flush_interval", "env": "LAKEHOUSE_FLUSH_INTERVAL"},
     )
+    spool_interval: float = field(
+        default=0.25,
+        metadata={"toml": "tracking.spool_interval", "env": "LAKEHOUSE_SPOOL_INTERVAL"},
+    )
     flush_points: int = field(
         default=250_000,
         metadata={"toml": "tracking.flush_points", "env": "LAKEHOUSE_FLUSH_POINTS"},

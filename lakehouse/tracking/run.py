@@ -273,7 +273,7 @@ class Run:
             return
         self._event("status", value=status, at=end_time)
         self._active = False
-        self._writer.open_runs.pop(self.id, None)
+        self._writer.close_run(self.id)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Commit everything logged so far (by every run of this process); True if nothing is left pending."""
@@ -303,9 +303,7 @@ class Run:
     # --- helpers -----------------------------------------------------------------------------------------
 
     def _event(self, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
-        row = {"run_id": self.id, "kind": kind, "at": at or now_utc(), **fields}
-        self._writer.add_event("runs", row)
-        self._writer.ensure_thread()
+        self._writer.queue_event(self.id, kind, at=at, **fields)
 
     def _require_active(self) -> None:
         if not self._active:

@@ -67,6 +67,7 @@ def start_run(
 
     writer = writer_of(lakehouse)
     run = Run(lakehouse, writer, run_id, name=name, experiment=experiment)
+    writer.open_run(run)  # before its first event: the spool never holds a start without the run listed open
     writer.add_event(
         "runs",
         {"run_id": run_id, "kind": "created", "at": at, "experiment": experiment, "name": name, "value": job_type},
@@ -74,7 +75,7 @@ def start_run(
     writer.add_event("runs", {"run_id": run_id, "kind": "status", "at": at, "value": "RUNNING"})
     _queue(run, writer, fresh_params, fresh_tags, resolved)
     writer.defer(environment_event(run_id, environment.start_facts(lakehouse.actor), at))
-    writer.open_runs[run_id] = run
+    writer.request_spool()  # durable within milliseconds: a process that dies at its first batch leaves the run
     writer.ensure_thread()
     return run
 
@@ -85,7 +86,7 @@ def attach_run(lakehouse: Lakehouse, run_id: str) -> Run:
     ``finish``/``end`` on it record a status as for any run; it is not finished automatically at exit.
     """
     writer = writer_of(lakehouse)
-    open_run = writer.open_runs.get(run_id)
+    open_run = writer.open_run_of(run_id)
     if open_run is not None:
         return open_run
     tables = Tables.load(lakehouse.layout)
@@ -114,7 +115,7 @@ def _resume(
     inputs: Iterable[str],
 ) -> Run:
     writer = writer_of(lakehouse)
-    if run_id in writer.open_runs:
+    if writer.open_run_of(run_id) is not None:
         msg = f"run {run_id} is still active in this process; keep using its handle instead of resuming it"
         raise InvalidArgument(msg)
     writer.flush()  # a run this process finished a moment ago must be visible before we read it back
@@ -128,12 +129,13 @@ def _resume(
     fresh_tags = check_tags(tags or {})
     resolved = _resolve_inputs(lakehouse, run.id, inputs)
     at = now_utc()
+    writer.open_run(run)
     writer.add_event("runs", {"run_id": run.id, "kind": "resumed", "at": at})
     writer.add_event("runs", {"run_id": run.id, "kind": "status", "at": at, "value": "RUNNING"})
     if name is not None and name != run.name:
         run.rename(name)
     _queue(run, writer, fresh_params, fresh_tags, resolved)
-    writer.open_runs[run.id] = run
+    writer.request_spool()
     writer.ensure_thread()
     return run
 

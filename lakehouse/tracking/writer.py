@@ -1,18 +1,27 @@
-"""The metrics writer: buffer on the caller's thread, spool and commit on a background thread.
+"""The metrics writer: buffer on the caller's thread, spool and commit on two background threads.
 
 One writer per process and lakehouse root serves every run of that process. ``run.log()`` appends one tuple
-to :attr:`Writer.calls` and returns; a daemon thread wakes every ``flush_interval`` seconds (or when
-``flush_points`` points wait, or on :meth:`Writer.flush`) and, per flush:
+to the writer's buffer and returns. Two cadences follow, one per background thread:
 
-1. takes what is buffered and turns it into Arrow tables, one per tracking table (points, per-run metric
-   summaries, run events, dataset inputs);
-2. writes them as one checksummed segment into the spool (numbered 1, 2, ... per writer);
-3. commits each part with the Delta app transaction ``(writer id, segment number)`` and deletes the segment.
+1. **Spool** (the prepare thread), at least every ``spool_interval`` seconds, at once when a run starts
+   (:meth:`Writer.request_spool`), and as soon as ``flush_points`` points wait: take what is buffered, turn
+   it into Arrow tables, one per tracking table (points, per-run metric summaries, run events, dataset
+   inputs), and write them as one checksummed, fsynced segment into the spool (numbered 1, 2, ... per
+   writer). A process killed outright loses only what it logged since its last segment.
+2. **Commit** (the commit thread), once the oldest waiting segment is ``flush_interval`` seconds old or
+   ``flush_points`` points wait: commit the waiting segments ``a..b`` (the oldest first, up to about
+   ``flush_points`` points) as one commit per table, with the Delta app transaction ``(writer id, b)``
+   (:meth:`Writer._commit_batch`), then delete those segments.
 
-Segments are committed strictly in order, so a table's transaction version for this writer is the last
-segment it holds: recovery (:mod:`lakehouse.tracking.recovery`) commits exactly the leftover segments above
-it. A failed commit keeps its segment (and every later one) and is retried with exponential backoff; no
-exception ever reaches the caller: problems are warned about once (:class:`TrackingWarning`) and logged.
+Invariant: a table's transaction version for this writer is the number of the newest segment whose part for
+that table it holds, and it holds the parts of every older segment too. Batches are consecutive runs of
+the oldest waiting segments and commit in order, so this holds after every commit; recovery
+(:mod:`lakehouse.tracking.recovery`) therefore commits exactly the leftover segments above that version. A
+failed commit keeps its segments (and every later one) and is retried with exponential backoff; no exception
+ever reaches the caller: problems are warned about once (:class:`TrackingWarning`) and logged.
+
+Callers outside this module use the methods under "caller side" only (:meth:`Writer.queue_event`,
+:meth:`Writer.open_run`, :meth:`Writer.has_pending_work`...), never the buffers themselves.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -67,7 +77,8 @@ POINTS_SCHEMA = pa.schema(
 )
 _MAX_BACKOFF_S = 60.0
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
-_KEEP_IN_MEMORY = 8  # pending segments also kept in memory; older ones are re-read from the spool
+_FIRST_SPOOL_WAIT_S = 1.0  # how long the recovery of dead writers waits for this writer's first segment
+_KEEP_IN_MEMORY = 32  # pending segments also kept in memory; older ones are re-read from the spool
 
 
 def spool_root(settings: Settings, layout: Layout) -> Path:
@@ -90,7 +101,7 @@ class Writer:
         self.frames: list[pa.Table] = []
         self.events: list[Event] = []
         self.deferred: list[Callable[[], list[Event]]] = []
-        self.open_runs: dict[str, Run] = {}
+        self._open_runs: dict[str, Run] = {}
         # Every live handle (started, resumed or attached): the threads stay up while one exists.
         self.handles: weakref.WeakSet[Run] = weakref.WeakSet()
         self._summaries = SummaryBook()
@@ -104,7 +115,8 @@ class Writer:
         self._spool: OwnedSpool | None = None
         self._noted_open_runs: tuple[str, ...] = ()
         self._seq = 0
-        self._pending: list[int] = []
+        self._pending: list[int] = []  # spooled, not committed yet, oldest first
+        self._waiting: dict[int, tuple[float, int]] = {}  # pending segment -> (when spooled, points)
         self._memory: dict[int, Segment] = {}
         self._committed: dict[str, int] = {}
         self._doubt: set[str] = set()
@@ -112,7 +124,7 @@ class Writer:
         self._retry_at = 0.0
         self._warned: set[str] = set()
         # Two background threads: one prepares segments (Python/polars work under the GIL), one commits them
-        # (delta-rs, which releases the GIL), so on two cores preparing flush n+1 overlaps committing flush n.
+        # (delta-rs, which releases the GIL), so on two cores preparing segment n+1 overlaps committing n.
         self._io_lock = threading.Lock()  # draining buffers and writing segments
         self._commit_lock = threading.Lock()  # committing segments, strictly in order
         self._thread_lock = threading.Lock()
@@ -123,6 +135,7 @@ class Writer:
         self._committer: threading.Thread | None = None
         self._closed = False
         self._recovered = False
+        self._spooled_once = threading.Event()
         self._commits_since_maintenance = 0
         self.last_error: str | None = None
 
@@ -135,9 +148,49 @@ class Writer:
             row["seq"] = next(self.event_seq)
         self.events.append((part, row))
 
+    def queue_event(self, run_id: str, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
+        """Queue one ``runs`` event of ``run_id`` (at ``at``, default now) and make sure it gets written."""
+        self.add_event("runs", {"run_id": run_id, "kind": kind, "at": at or datetime.now(UTC), **fields})
+        self.ensure_thread()
+
     def defer(self, make_events: Callable[[], list[Event]]) -> None:
         """Queue work that produces events, run on the background thread (e.g. environment capture)."""
         self.deferred.append(make_events)
+
+    def open_run(self, run: Run) -> None:
+        """Note ``run`` as open in this process: ended at exit, and failed by recovery if the process dies.
+
+        Called before the run's first event is queued, so the spool lists the run open no later than the
+        segment that starts it.
+        """
+        self._open_runs[run.id] = run
+
+    def close_run(self, run_id: str) -> None:
+        """Note that ``run_id`` ended (called once its end status is queued)."""
+        self._open_runs.pop(run_id, None)
+
+    def open_run_of(self, run_id: str) -> Run | None:
+        """The handle of ``run_id`` if it is open in this process."""
+        return self._open_runs.get(run_id)
+
+    @property
+    def open_run_ids(self) -> tuple[str, ...]:
+        """The runs open in this process."""
+        return tuple(self._open_runs)
+
+    def has_pending_work(self) -> bool:
+        """True while anything logged is not committed yet (buffered, being spooled, or spooled).
+
+        Checked in this order on purpose: what a drain takes from the buffers is in flight while ``_io_lock``
+        is held, and among the pending segments before it is released.
+        """
+        return bool(
+            self.calls or self.frames or self.events or self.deferred or self._io_lock.locked() or self._pending
+        )
+
+    def request_spool(self) -> None:
+        """Wake the prepare thread to spool what is buffered now (a run started or ended)."""
+        self._wake.set()
 
     def request_flush(self) -> None:
         """Wake the background thread (called by ``log()`` once ``flush_points`` points wait)."""
@@ -195,21 +248,29 @@ class Writer:
         frames: int = sum(f.num_rows for f in list(self.frames))
         return calls + frames
 
-    # --- background thread -------------------------------------------------------------------------------
+    # --- background threads ------------------------------------------------------------------------------
 
     def _prepare_loop(self) -> None:
-        """Turn buffers into spool segments every ``flush_interval`` (or when woken), hand them on."""
+        """Spool what is buffered every ``spool_interval`` (or when woken); tell the committer when due."""
         idle_since: float | None = None
+        next_spool = time.monotonic()
         while True:
-            self._wake.wait(max(self.settings.flush_interval, 0.01))
+            self._wake.wait(max(next_spool - time.monotonic(), 0.0))
             self._wake.clear()
             self.wake_requested = False
             if self._closed:
                 return
+            # A fixed cadence from the start of each spool, so slow segments do not stretch the loss window.
+            next_spool = time.monotonic() + max(self.settings.spool_interval, 0.01)
             with self._io_lock:
-                prepared = self._prepare()
+                # What callers queued first (a run's start), then the deferred work (environment capture,
+                # tens of milliseconds for git) in a segment of its own right after.
+                prepared = self._prepare(deferred=False)
+                if self.deferred:
+                    prepared = self._prepare() or prepared
             if prepared:
-                self._commit_wake.set()
+                if self._commit_due(time.monotonic()):
+                    self._commit_wake.set()
                 idle_since = None
                 continue
             if self._busy():
@@ -220,9 +281,11 @@ class Writer:
                 return
 
     def _commit_loop(self) -> None:
-        """Commit pending segments in order as they come (retrying failures with backoff); maintain."""
+        """Commit pending segments in order once due (retrying failures with backoff); maintain."""
         if not self._recovered:
             self._recovered = True
+            # The first run's start reaches the spool first: recovery reads tables, and both need the GIL.
+            self._spooled_once.wait(_FIRST_SPOOL_WAIT_S)
             self._recover_others()
         idle_since: float | None = None
         while True:
@@ -241,15 +304,7 @@ class Writer:
                 return
 
     def _busy(self) -> bool:
-        return bool(
-            self.open_runs
-            or any(h.active for h in list(self.handles))
-            or self.calls
-            or self.events
-            or self.frames
-            or self.deferred
-            or self._pending
-        )
+        return bool(self._open_runs or any(h.active for h in list(self.handles)) or self.has_pending_work())
 
     def _retire(self, attribute: str) -> bool:
         """Let an idle background thread end (it is restarted on demand); False if work arrived meanwhile."""
@@ -259,11 +314,26 @@ class Writer:
             setattr(self, attribute, None)
             return True
 
+    def _commit_due(self, now: float) -> bool:
+        """Whether the waiting segments should be committed now (the commit cadence, or a retry's time)."""
+        if not self._pending:
+            return False
+        if self._retry_at:
+            return now >= self._retry_at
+        waiting = list(self._waiting.values())
+        oldest = min((at for at, _ in waiting), default=now)
+        points = sum(n for _, n in waiting)
+        return now - oldest >= self.settings.flush_interval or points >= max(self.settings.flush_points, 1)
+
     def _interval(self) -> float:
-        """How long the committer sleeps: the flush interval, or until the next retry after a failure."""
+        """How long the committer sleeps: until the oldest waiting segment is due, or the next retry."""
         interval = max(self.settings.flush_interval, 0.01)
+        now = time.monotonic()
         if self._pending and self._retry_at:
-            return max(min(interval, self._retry_at - time.monotonic()), 0.01)
+            return max(min(interval, self._retry_at - now), 0.01)
+        oldest = min((at for at, _ in list(self._waiting.values())), default=None)
+        if oldest is not None:
+            return max(min(interval, oldest + interval - now), 0.01)
         return interval
 
     def _recover_others(self) -> None:
@@ -290,12 +360,15 @@ class Writer:
         except Exception as e:  # noqa: BLE001 - maintenance is an optimisation; it must never stop logging
             log.info("automatic maintenance skipped: %s", e)
 
-    # --- one flush ---------------------------------------------------------------------------------------
+    # --- spooling ----------------------------------------------------------------------------------------
 
-    def _prepare(self) -> bool:
-        """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``."""
+    def _prepare(self, *, deferred: bool = True) -> bool:
+        """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``.
+
+        ``deferred=False`` leaves queued deferred work (environment capture) for the next segment.
+        """
         try:
-            segment = self._drain()
+            segment = self._drain(deferred=deferred)
         except Exception as e:  # noqa: BLE001 - a bug here must never reach the training loop
             self._warn("drain", f"could not prepare logged data for writing: {e!r}")
             return False
@@ -304,11 +377,11 @@ class Writer:
         self._spool_segment(segment)
         return True
 
-    def _drain(self) -> Segment | None:
+    def _drain(self, *, deferred: bool) -> Segment | None:
         # Liveness (see tracking/heartbeat.py): now and then a heartbeat event per open run, even a silent one.
-        for row in self._heartbeat.due(list(self.open_runs), time.monotonic()):
+        for row in self._heartbeat.due(self.open_run_ids, time.monotonic()):
             self.add_event("runs", row)
-        for make in _take(self.deferred):
+        for make in _take(self.deferred) if deferred else ():
             try:
                 for part, row in make():
                     self.add_event(part, row)
@@ -339,7 +412,7 @@ class Writer:
             spool = self._own_spool()
             # Before the segment: a crash between the two leaves a run listed that the segment ends, which
             # recovery sees from the table (it fails only runs still RUNNING there).
-            open_now = tuple(sorted(self.open_runs.copy()))
+            open_now = tuple(sorted(self._open_runs.copy()))
             if open_now != self._noted_open_runs:
                 spool.note_open_runs(open_now)
                 self._noted_open_runs = open_now
@@ -348,35 +421,38 @@ class Writer:
             # Keep it in memory: it is still committed (exactly once, by app transaction); only a crash
             # before that would lose it, which is what the warning says.
             self._warn("spool", f"cannot write to the spool {str(self.spool_root)!r} ({e}); keeping data in memory")
-            self._pending.append(segment.seq)
+            self._queue_for_commit(segment)
             return
-        self._pending.append(segment.seq)
+        self._queue_for_commit(segment)
         if len(self._memory) > _KEEP_IN_MEMORY:
             # Oldest segments wait longest: they are re-read from the spool when their turn comes.
             for seq in sorted(self._memory)[: len(self._memory) - _KEEP_IN_MEMORY]:
                 if (spool.folder / segment_name(seq)).exists():
                     self._memory.pop(seq, None)
 
+    def _queue_for_commit(self, segment: Segment) -> None:
+        self._waiting[segment.seq] = (time.monotonic(), segment.num_points)
+        self._pending.append(segment.seq)
+        self._spooled_once.set()
+
     def _own_spool(self) -> OwnedSpool:
         if self._spool is None:
             self._spool = OwnedSpool(self.spool_root, self.writer_id, root=self.layout.root)
         return self._spool
 
+    # --- committing --------------------------------------------------------------------------------------
+
     def _commit_pending(self, *, force: bool) -> bool:
+        """Commit the pending segments batch by batch (only those due unless ``force``); True if none is left."""
         while self._pending:
-            if not force and time.monotonic() < self._retry_at:
+            if not force and not self._commit_due(time.monotonic()):
                 return False
-            seq = self._pending[0]
-            segment = self._memory.get(seq)
-            if segment is None:
-                try:
-                    segment = self._own_spool().read(seq)
-                except (OSError, CorruptSegment) as e:
-                    self._quarantine(seq, e)
-                    continue
+            batch = self._next_batch()
+            if not batch:
+                continue
             try:
-                self._commit_segment(segment)
-            except Exception as e:  # noqa: BLE001 - storage errors of every kind: keep the segment, retry later
+                self._commit_batch(batch)
+            except Exception as e:  # noqa: BLE001 - storage errors of every kind: keep the segments, retry later
                 self._failures += 1
                 self._retry_at = time.monotonic() + min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
                 self.last_error = str(e)
@@ -385,27 +461,54 @@ class Writer:
                     f"committing logged data to {str(self.layout.root)!r} failed ({e}); it is kept in the spool "
                     f"{str(self.spool_root)!r} and retried",
                 )
-                log.info("commit of segment %s failed (attempt %s): %s", seq, self._failures, e)
+                log.info(
+                    "commit of segments %s-%s failed (attempt %s): %s", batch[0].seq, batch[-1].seq, self._failures, e
+                )
                 return False
             self._failures = 0
             self._retry_at = 0.0
-            self._pending.pop(0)
-            self._memory.pop(seq, None)
-            if self._spool is not None:
-                self._spool.delete(seq)
+            for segment in batch:
+                self._pending.remove(segment.seq)
+                self._waiting.pop(segment.seq, None)
+                self._memory.pop(segment.seq, None)
+                if self._spool is not None:
+                    self._spool.delete(segment.seq)
             self._commits_since_maintenance += 1
         return True
 
-    def _commit_segment(self, segment: Segment) -> None:
-        """Commit every part of a segment not committed yet; the tables are independent, so in parallel."""
-        todo = [
-            name for name in committing.SPECS if name in segment.parts and self._committed.get(name, 0) < segment.seq
-        ]
+    def _next_batch(self) -> list[Segment]:
+        """The oldest pending segments, up to about ``flush_points`` points (at least one segment).
+
+        Unreadable ones are quarantined and left out: the batch stays the oldest consecutive pending ones.
+        """
+        batch: list[Segment] = []
+        points = 0
+        for seq in list(self._pending):
+            if batch and points >= max(self.settings.flush_points, 1):
+                break
+            segment = self._memory.get(seq)
+            if segment is None:
+                try:
+                    segment = self._own_spool().read(seq)
+                except (OSError, CorruptSegment) as e:
+                    self._quarantine(seq, e)
+                    continue
+            batch.append(segment)
+            points += segment.num_points
+        return batch
+
+    def _commit_batch(self, batch: list[Segment]) -> None:
+        """Commit consecutive segments as one commit per table (the commit step of the writer).
+
+        Each table gets the parts it has not committed yet, merged, under app transaction (writer id, newest
+        segment number); the tables are independent, so they commit in parallel.
+        """
+        todo = [name for name in committing.SPECS if any(name in s.parts for s in batch)]
         errors: list[BaseException] = []
 
         def commit(name: str) -> None:
             try:
-                self._commit_part(segment, name)
+                self._commit_part(batch, name)
             except BaseException as e:  # noqa: BLE001 - handed back to the caller below
                 errors.append(e)
 
@@ -418,29 +521,35 @@ class Writer:
                 commit(name)
                 continue
             helpers.append(helper)
-        commit(todo[0])
+        if todo:
+            commit(todo[0])
         for helper in helpers:
             helper.join()
         if errors:
             raise errors[0]
 
-    def _commit_part(self, segment: Segment, name: str) -> None:
+    def _commit_part(self, batch: list[Segment], name: str) -> None:
         path = self.layout.tracking_tables[name]
         if name in self._doubt:
             # The last attempt failed somewhere: it may still have landed, so ask the table first.
-            if committing.committed_through(path, self.writer_id) >= segment.seq:
-                self._committed[name] = segment.seq
-                self._doubt.discard(name)
-                return
+            through = committing.committed_through(path, self.writer_id)
+            self._committed[name] = max(self._committed.get(name, 0), through)
+            self._doubt.discard(name)
+        done = self._committed.get(name, 0)
+        parts = [s.parts[name] for s in batch if s.seq > done and name in s.parts]
+        if not parts:
+            return
+        seq = batch[-1].seq
         self._doubt.add(name)
         committing.commit_part(
-            path, committing.SPECS[name], segment.parts[name], self.settings, writer_id=self.writer_id, seq=segment.seq
+            path, committing.SPECS[name], merge_parts(name, parts), self.settings, writer_id=self.writer_id, seq=seq
         )
         self._doubt.discard(name)
-        self._committed[name] = segment.seq
+        self._committed[name] = seq
 
     def _quarantine(self, seq: int, error: Exception) -> None:
         self._pending.remove(seq)
+        self._waiting.pop(seq, None)
         if isinstance(error, FileNotFoundError):
             self._warn("corrupt", f"spool segment {seq} of writer {self.writer_id} was deleted before its commit")
             return
@@ -468,7 +577,7 @@ class Writer:
         # As MLflow does for its active run: a script that simply ends finishes its runs; one that died of an
         # uncaught exception (the interpreter sets sys.last_value) fails them.
         status: RunStatus = "FAILED" if getattr(sys, "last_value", None) is not None else "FINISHED"
-        for run in list(self.open_runs.values()):
+        for run in list(self._open_runs.values()):
             with contextlib.suppress(Exception):
                 run.end(status)
         done = self.flush(timeout)
@@ -483,9 +592,26 @@ class Writer:
         """In a forked child: a new identity and empty buffers; the parent keeps its data and spool folder."""
         for buffer in (self.calls, self.frames, self.events, self.deferred):
             buffer.clear()
-        self.open_runs.clear()
+        self._open_runs.clear()
         self._summaries.clear()
         self._init_process_state()
+
+
+def merge_parts(name: str, parts: list[pa.Table]) -> pa.Table:
+    """One table's parts of consecutive segments as one table to commit.
+
+    Summaries are cumulative per (run, key) and writer, so only the newest row of each pair is kept: a batch
+    commits as many summary rows as one segment of it would.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    merged = pa.concat_tables(parts)
+    if name != "metric_summaries":
+        return merged
+    newest = pl.from_arrow(merged)
+    assert isinstance(newest, pl.DataFrame)
+    kept = newest.unique(["run_id", "key"], keep="last", maintain_order=True)
+    return kept.to_arrow().cast(merged.schema)
 
 
 def _take(buffer: list[Any]) -> list[Any]:

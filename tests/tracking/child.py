@@ -4,10 +4,18 @@ python child.py crash ROOT           log steps 0, 1, 2... of metric "v" forever 
 python child.py concurrent ROOT N I [GATE]  log N points into a run named "writer-I", then finish; with GATE,
                                      commit the first half, print "halfway" and wait for the file GATE
 python child.py hang ROOT            finish one run, leave a second one open with its points committed; wait
+python child.py victims              read "ROOT TIMELINE" lines on stdin; fork a logging victim for each
+
+A victim (forked from one interpreter that imported lakehouse once, so each costs milliseconds to start) starts
+a run with the default spool and flush settings, reports ``<pid> <run id> <monotonic time start_run returned>``
+on stdout, then logs step after step of metric ``v`` until killed, appending ``<step> <monotonic time>`` to
+TIMELINE just before each ``log`` call: the parent knows what was logged when.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -59,8 +67,39 @@ def concurrent(root: str, points: int, index: int, gate: str | None = None) -> N
     print(f"{run.id} pending={writer.pending_segments} failures={writer._failures}", flush=True)  # noqa: T201
 
 
+def victims() -> None:
+    import lakehouse.tracking.starting  # noqa: F401 - loaded once here, not by each victim's first start_run
+
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # killed victims are reaped by the kernel
+    for line in sys.stdin:
+        root, timeline = line.split()
+        if os.fork() == 0:  # pragma: no cover - runs in the victim
+            try:
+                victim(root, timeline)
+            finally:
+                os._exit(1)
+
+
+def victim(root: str, timeline: str) -> None:
+    lh = lakehouse.connect(root, maintenance_commits=0)
+    out = os.open(timeline, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    run = lh.start_run(experiment="victims", params={"lr": 0.1}, tags={"kind": "victim"})
+    started = time.monotonic()
+    os.write(1, f"{os.getpid()} {run.id} {started!r}\n".encode())
+    step = 0
+    while True:
+        os.write(out, f"{step} {time.monotonic()!r}\n".encode())
+        run.log({"v": float(step)}, step=step)
+        step += 1
+        time.sleep(0.002)  # a training step: about 400 steps a second
+
+
 if __name__ == "__main__":
-    mode, root = sys.argv[1], sys.argv[2]
+    mode = sys.argv[1]
+    if mode == "victims":
+        victims()
+        sys.exit(0)
+    root = sys.argv[2]
     if mode == "crash":
         crash(root)
     elif mode == "hang":

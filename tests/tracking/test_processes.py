@@ -194,7 +194,7 @@ def test_a_forked_child_never_commits_the_parents_buffer(root: Path) -> None:
         try:
             child_writer = get_writer(lh.layout, lh.settings)
             same = child_writer.writer_id == parent_id
-            empty = not child_writer.calls and not child_writer.open_runs
+            empty = not child_writer.has_pending_work() and not child_writer.open_run_ids
             flushed = child_writer.flush(timeout=30)
             code = 4 if same else 5 if not empty else 6 if not flushed else 0
         finally:

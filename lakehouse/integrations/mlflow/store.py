@@ -169,9 +169,9 @@ class LakehouseStore(AbstractStore):
 
     def _sync(self) -> None:
         """Commit what this process logged, if anything is pending, so the next read sees it."""
-        w = self._writer()
-        if w.calls or w.frames or w.events or w.deferred or w.pending_segments:
-            w.flush()
+        writer = self._writer()
+        if writer.has_pending_work():
+            writer.flush()
 
     def _registry(self) -> registry.FoldedExperiments:
         return registry.registry(self.layout)
@@ -426,9 +426,7 @@ class LakehouseStore(AbstractStore):
         return known
 
     def _queue_event(self, run_id: str, kind: str, *, at: datetime | None = None, **fields: Any) -> None:
-        writer = self._writer()
-        writer.add_event("runs", {"run_id": run_id, "kind": kind, "at": at or datetime.now(UTC), **fields})
-        writer.ensure_thread()
+        self._writer().queue_event(run_id, kind, at=at, **fields)
 
     def _queue_lifecycle(self, run_id: str, state: str) -> None:
         at = datetime.now(UTC)

@@ -73,7 +73,7 @@ def test_tracking_tables_expire_old_app_transactions(lh: lakehouse.Lakehouse) ->
     (writer_id,) = writer_ids
     assert storage.transaction_version(metrics, writer_id) == 1
 
-    maintenance.maintain(lh.layout, lh.settings, tables=["metrics"])  # compacts and checkpoints
+    maintenance.maintain_tracking_tables(lh.layout, lh.settings, tables=["metrics"])  # compacts and checkpoints
     assert checkpoint_app_ids(metrics) == {"recent-writer", writer_id}  # the expired one is gone for good
     assert points(lh).get_column("step").to_list() == [0, 1, 2]
 
@@ -85,12 +85,12 @@ def test_existing_tracking_tables_get_the_retention_from_maintenance(lh: lakehou
     storage.write(path, RUN_EVENTS.from_rows(rows), mode="append", configuration=RUN_EVENTS.properties(lh.settings))
     assert committing.TRANSACTION_RETENTION not in storage.properties(path)
 
-    maintenance.maintain(lh.layout, lh.settings, tables=["runs"])
+    maintenance.maintain_tracking_tables(lh.layout, lh.settings, tables=["runs"])
     assert storage.properties(path)[committing.TRANSACTION_RETENTION] == RETENTION
     protocol = storage.protocol(path)
     assert (protocol["min_reader_version"], protocol["min_writer_version"]) == (1, 2)
     version = storage.latest_version(path)
-    maintenance.maintain(lh.layout, lh.settings, tables=["runs"])  # set once: no second metadata commit
+    maintenance.maintain_tracking_tables(lh.layout, lh.settings, tables=["runs"])  # set once: no second metadata commit
     assert storage.latest_version(path) == version
     with lh.start_run(experiment="retention") as run:  # and the writers still append to it
         run.log({"loss": 1.0})

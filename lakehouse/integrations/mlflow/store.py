@@ -68,10 +68,16 @@ from mlflow.utils.validation import (
     _validate_experiment_name,
     _validate_experiment_tag,
     _validate_logged_model_name,
+    _validate_metric,
+    _validate_param,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
+    _validate_tag_value,
+    missing_value,
 )
+from mlflow.utils.validation import _parse_experiment_id as _experiment_number
+from mlflow.utils.validation import _parse_experiment_ids as _experiment_numbers
 
 import lakehouse
 from lakehouse.errors import ExperimentExists
@@ -196,7 +202,9 @@ class LakehouseStore(AbstractStore):
         return entities.Home(found.id, found.artifact_location)
 
     def _experiment(self, experiment_id: object, view_type: int = ViewType.ALL) -> registry.Experiment:
-        found = self._registry().get(str(experiment_id or registry.DEFAULT_ID))
+        # Ids are integers, as in MLflow's SQL store: "abc" is refused as MLflow refuses it, "01" is "1".
+        wanted = str(_experiment_number(experiment_id)) if experiment_id else registry.DEFAULT_ID  # type: ignore[arg-type]
+        found = self._registry().get(wanted)
         if found is None or found.lifecycle not in _STAGES[view_type]:
             msg = f"No Experiment with id={experiment_id} exists"
             raise not_found(msg)
@@ -479,6 +487,7 @@ class LakehouseStore(AbstractStore):
         metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
         _validate_batch_log_limits(metrics, params, tags)
         _validate_param_keys_unique(params)
+        _check_param_values(params)
         known = self._active_run(run_id)
         # Everything is checked before anything is queued: a bad batch records nothing.
         fresh_params = self._new_params(known, params) if params else {}
@@ -504,6 +513,25 @@ class LakehouseStore(AbstractStore):
             # A process that only logs points (a server worker that did not create the run) must still have
             # its background thread running, or the points would wait in memory for the next read.
             self._writer().ensure_thread()
+
+    # One metric, param or tag: MLflow's SQL store checks it alone (its errors name ``value``, not
+    # ``metrics[0].value``), then logs it as a batch of one.
+
+    @translated
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
+        self.log_batch(run_id, [metric], [], [])
+
+    @translated
+    def log_param(self, run_id: str, param: Param) -> None:
+        _validate_param(param.key, param.value)
+        _check_param_values([param], path="")
+        self.log_batch(run_id, [], [param], [])
+
+    @translated
+    def set_tag(self, run_id: str, tag: RunTag) -> None:
+        _validate_tag(tag.key, tag.value)
+        self.log_batch(run_id, [], [], [tag])
 
     def _new_params(self, known: _Known, params: Sequence[Param]) -> dict[str, str]:
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).
@@ -618,11 +646,12 @@ class LakehouseStore(AbstractStore):
         order_by: Sequence[str] | None,
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
+        numbers = _experiment_numbers(list(experiment_ids))
         if max_results is not None:
             _check_max_results(max_results)
         self._sync()
         state = self._registry()
-        wanted = [state.get(str(i)) for i in experiment_ids]
+        wanted = [state.get(str(i)) for i in numbers]
         homes = pl.DataFrame(
             {
                 "experiment": [e.key for e in wanted if e is not None],
@@ -649,9 +678,10 @@ class LakehouseStore(AbstractStore):
 
     @translated
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[_DatasetSummary]:
+        numbers = _experiment_numbers(list(experiment_ids))
         self._sync()
         state = self._registry()
-        wanted = {e.key: e.id for e in (state.get(str(i)) for i in experiment_ids) if e is not None}
+        wanted = {e.key: e.id for e in (state.get(str(i)) for i in numbers) if e is not None}
         snapshot = self._cache.snapshot()
         base = snapshot.runs.base.filter(pl.col("experiment").is_in(list(wanted)))
         homes = {r: wanted[k] for r, k in base.select("run_id", "experiment").iter_rows()}
@@ -730,6 +760,7 @@ class LakehouseStore(AbstractStore):
         model_type: str | None = None,
     ) -> LoggedModel:
         _validate_logged_model_name(name)
+        _check_model_entries(tags, params)
         found = self._experiment(experiment_id)
         self._require_active_experiment(found)
         model_id = logged_models.new_model_id()
@@ -764,6 +795,7 @@ class LakehouseStore(AbstractStore):
 
     @translated
     def set_logged_model_tags(self, model_id: str, tags: list[LoggedModelTag]) -> None:
+        _check_model_entries(tags, None)
         self._model(model_id)
         rows = [
             {"model_id": model_id, "kind": "tag", "key": k, "value": v}
@@ -780,6 +812,7 @@ class LakehouseStore(AbstractStore):
 
     @translated
     def log_logged_model_params(self, model_id: str, params: list[LoggedModelParameter]) -> None:
+        _check_model_entries(None, params)
         self._model(model_id)
         rows = [{"model_id": model_id, "kind": "param", "key": p.key, "value": p.value} for p in params]
         logged_models.record(self.layout, self._settings, rows)
@@ -810,7 +843,7 @@ class LakehouseStore(AbstractStore):
         if datasets and not all(d.get("dataset_name") for d in datasets):
             msg = "`dataset_name` in the `datasets` clause must be specified."
             raise invalid(msg)
-        wanted = {str(e) for e in experiment_ids}
+        wanted = {str(e) for e in _experiment_numbers(experiment_ids)}
         metrics = self._model_metrics()
         found = [
             s.entity(metrics.get(s.model_id))
@@ -905,6 +938,22 @@ def _check_max_results(max_results: object) -> None:
         limit = SEARCH_MAX_RESULTS_THRESHOLD
         msg = f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {limit}"
         raise MlflowException(msg, INVALID_PARAMETER_VALUE)
+
+
+def _check_param_values(params: Sequence[Param], *, path: str = "params") -> None:
+    """Refuse a param without a value, as the SQL store's NOT NULL column does (naming it as MLflow would)."""
+    for i, p in enumerate(params):
+        if p.value is None:
+            raise invalid(missing_value(f"{path}[{i}].value" if path else "value"))
+
+
+def _check_model_entries(tags: Sequence[LoggedModelTag] | None, params: Sequence[LoggedModelParameter] | None) -> None:
+    """A logged model's tags and params need values (the SQL store's columns are NOT NULL)."""
+    for tag in tags or []:
+        _validate_tag_value(tag.value)
+    for i, p in enumerate(params or []):
+        if p.value is None:
+            raise invalid(missing_value(f"params[{i}].value"))
 
 
 def _from_ms(ms: int | float | None) -> datetime | None:

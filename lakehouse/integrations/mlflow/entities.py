@@ -134,8 +134,7 @@ def _inputs(
     (``tracking/inputs``) that no MLflow input already describes."""
     out: dict[str, list[DatasetInput]] = defaultdict(list)
     covered: set[tuple[str, str, int | None, str | None]] = set()
-    for run_id, text in events.iter_rows():
-        entity = mlflow_inputs.from_json(text)
+    for run_id, entity in mlflow_inputs.first_of_each(events.iter_rows()):
         out[run_id].append(entity)
         if entity.dataset.source_type == mlflow_inputs.SOURCE_TYPE:
             source = json.loads(entity.dataset.source)

@@ -170,8 +170,7 @@ def _dataset_hits(snapshot: Snapshot, key: str, comparator: str, value: Any) -> 
     from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 
     rows: list[dict[str, Any]] = []
-    for run_id, text in snapshot.runs.inputs.iter_rows():
-        entity = mlflow_inputs.from_json(text)
+    for run_id, entity in mlflow_inputs.first_of_each(snapshot.runs.inputs.iter_rows()):
         rows.append(
             {
                 "run_id": run_id,

@@ -123,6 +123,7 @@ class _Known:
     lifecycle_at: float  # µs since the epoch of the lifecycle this process last decided (0: read from the table)
     checked: float  # time.monotonic() of the last look at the table
     recent: dict[Point, None] = field(default_factory=dict)  # the last points logged, oldest first
+    datasets: set[tuple[str, str]] | None = None  # (name, digest) of the dataset inputs logged (None: not read)
 
     def remember(self, points: list[Point]) -> None:
         recent = self.recent
@@ -715,7 +716,7 @@ class LakehouseStore(AbstractStore):
         for used in models or []:
             self._model(used.model_id)
         resolved: list[tuple[DatasetInput, str | None]] = []
-        for item in datasets or []:
+        for item in self._new_datasets(known, datasets) if datasets else []:
             found = mlflow_inputs.lakehouse_version(self.lakehouse, item.dataset)
             if found is None:
                 resolved.append((item, None))
@@ -729,9 +730,28 @@ class LakehouseStore(AbstractStore):
             if ref is not None:
                 known.handle.use_dataset(ref, context=mlflow_inputs.context_of(item))
             self._queue_event(run_id, INPUT_EVENT, value=mlflow_inputs.to_json(item))
+        if known.datasets is not None:
+            known.datasets.update(mlflow_inputs.identity(item) for item, _ in resolved)
         if models:  # the models a run used: logged once per run and model, committed now
             rows = [{"model_id": m.model_id, "kind": "input", "run_id": run_id} for m in models]
             logged_models.record(self.layout, self._settings, rows)
+
+    def _new_datasets(self, known: _Known, datasets: Sequence[DatasetInput]) -> list[DatasetInput]:
+        """The inputs not logged to the run yet: MLflow ignores a dataset (name and digest) logged again, in the
+        same call or a later one, and keeps the first one's tags. Marked logged by ``log_inputs`` once queued."""
+        if known.datasets is None:
+            self._sync()
+            events = self._cache.events()
+            mine = events.filter((pl.col("run_id") == known.handle.id) & (pl.col("kind") == INPUT_EVENT))
+            known.datasets = {mlflow_inputs.identity(mlflow_inputs.from_json(v)) for v in mine.get_column("value")}
+        seen = set(known.datasets)
+        fresh = []
+        for item in datasets:
+            key = mlflow_inputs.identity(item)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(item)
+        return fresh
 
     # --- logged models --------------------------------------------------------------------------------
 

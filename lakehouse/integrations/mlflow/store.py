@@ -61,6 +61,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_LOGGED_MODELS, ML
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
 from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
+from mlflow.utils.validation import _parse_experiment_id as _experiment_number
+from mlflow.utils.validation import _parse_experiment_ids as _experiment_numbers
 from mlflow.utils.validation import (
     _validate_batch_log_data,
     _validate_batch_log_limits,
@@ -76,8 +78,6 @@ from mlflow.utils.validation import (
     _validate_tag_value,
     missing_value,
 )
-from mlflow.utils.validation import _parse_experiment_id as _experiment_number
-from mlflow.utils.validation import _parse_experiment_ids as _experiment_numbers
 
 import lakehouse
 from lakehouse.errors import ExperimentExists
@@ -386,7 +386,14 @@ class LakehouseStore(AbstractStore):
         snapshot = self._snapshot_of(run_id)
         state = self._registry()
         models = logged_models.read(self.layout)
-        return entities.runs(snapshot, [run_id], lambda key: self._home(state, key), self._versions, models)[0]
+        unnamed = self._without_name_tag(run_id)
+        home = functools.partial(self._home, state)
+        return entities.runs(snapshot, [run_id], home, self._versions, models, unnamed=unnamed)[0]
+
+    def _without_name_tag(self, run_id: str | None = None) -> frozenset[str]:
+        """Runs (of all, or the one ``run_id``) whose ``mlflow.runName`` tag is deleted, from committed events."""
+        events = self._cache.events()
+        return entities.without_name_tag(events if run_id is None else events.filter(pl.col("run_id") == run_id))
 
     def _run_known(self, run_id: str) -> _Known:
         """This process's record of a run (read once from the tables), its lifecycle refreshed every few seconds."""
@@ -500,8 +507,8 @@ class LakehouseStore(AbstractStore):
             handle.log_params(fresh_params)
         if plain_tags:
             handle.set_tags(plain_tags)
-        if new_name is not None and new_name != known.info.run_name:
-            handle.rename(new_name)
+        if new_name is not None and (new_name != known.info.run_name or self._name_tag_deleted(run_id)):
+            handle.rename(new_name)  # setting the name tag names the run (and brings a deleted tag back)
             known.info = _with(known.info, run_name=new_name)
         log = handle.log
         for step, seconds, values in calls:
@@ -534,6 +541,10 @@ class LakehouseStore(AbstractStore):
         _validate_tag(tag.key, tag.value)
         self.log_batch(run_id, [], [], [tag])
 
+    def _name_tag_deleted(self, run_id: str) -> bool:
+        self._sync()  # the deletion may still be in this process's buffer
+        return run_id in self._without_name_tag(run_id)
+
     def _new_params(self, known: _Known, params: Sequence[Param]) -> dict[str, str]:
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).
 
@@ -560,7 +571,11 @@ class LakehouseStore(AbstractStore):
     def delete_tag(self, run_id: str, key: str) -> None:
         known = self._active_run(run_id)
         tags = self._snapshot_of(run_id).runs.tags
-        if tags.filter(pl.col("key") == key).height == 0:
+        if key == MLFLOW_RUN_NAME:  # the tag goes, the run keeps its name (as in MLflow's SQL store)
+            present = run_id not in self._without_name_tag(run_id)
+        else:
+            present = tags.filter(pl.col("key") == key).height > 0
+        if not present:
             msg = f"No tag with name: {key} in run with id {run_id}"
             raise not_found(msg)
         known.handle.delete_tag(key)
@@ -662,6 +677,7 @@ class LakehouseStore(AbstractStore):
             schema={"experiment": pl.String, "experiment_id": pl.String, "artifact_location": pl.String},
         )
         snapshot = self._cache.snapshot()
+        unnamed = self._without_name_tag()
         page = search.search(
             snapshot,
             homes=homes,
@@ -670,10 +686,11 @@ class LakehouseStore(AbstractStore):
             order_by=order_by,
             offset=SearchUtils.parse_start_offset_from_page_token(page_token),
             max_results=max_results,
+            unnamed=unnamed,
         )
         homes_by_key = {e.key: entities.Home(e.id, e.artifact_location) for e in wanted if e is not None}
         models = logged_models.read(self.layout)
-        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions, models)
+        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions, models, unnamed=unnamed)
         token = None if page.next_offset is None else SearchUtils.create_page_token(page.next_offset)
         return runs, token
 
@@ -863,7 +880,7 @@ class LakehouseStore(AbstractStore):
         if datasets and not all(d.get("dataset_name") for d in datasets):
             msg = "`dataset_name` in the `datasets` clause must be specified."
             raise invalid(msg)
-        wanted = {str(e) for e in _experiment_numbers(experiment_ids)}
+        wanted = {str(e) for e in _experiment_numbers([*experiment_ids])}
         metrics = self._model_metrics()
         found = [
             s.entity(metrics.get(s.model_id))

@@ -148,11 +148,17 @@ def _require_local_source(uri: str) -> None:
 
         database = make_url(uri).database
         path = Path(database) if database and database != ":memory:" else None
+        if path is not None and path.is_dir():
+            msg = f"the MLflow store {uri!r} names a folder, {str(path)!r}; a sqlite store is a database file"
+            raise InvalidArgument(msg)
         if path is None or not path.is_file():
             msg = f"the MLflow store {uri!r} does not exist: no database file {str(path or database)!r}"
             raise InvalidArgument(msg)
     elif scheme in ("", "file"):
         path = Path(local_file_uri_to_path(uri))
+        if path.is_file():
+            msg = f"the MLflow store {uri!r} names a file, {str(path)!r}; a file store is a folder (mlruns)"
+            raise InvalidArgument(msg)
         if not path.is_dir():
             msg = f"the MLflow store {uri!r} does not exist: no folder {str(path)!r}"
             raise InvalidArgument(msg)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag, ViewType
 
@@ -614,3 +615,26 @@ def test_error_codes_and_messages(clients: dict[str, MlflowClient]) -> None:
         "INVALID_PARAMETER_VALUE",
         "Missing value for required parameter 'value'.",
     )
+
+
+def test_traces_stay_refused_with_a_clear_message(clients: dict[str, MlflowClient]) -> None:
+    """The one place the lakehouse answers differently on purpose: MLflow's SQL store keeps traces, this store
+    refuses every trace call with NOT_IMPLEMENTED (HTTP 501) and a message saying where traces can go."""
+    from mlflow.exceptions import MlflowException
+
+    sqlite_store = clients["sqlite"]._tracking_client.store
+    lakehouse_store = clients["lakehouse"]._tracking_client.store
+    with pytest.raises(MlflowException) as missing:
+        sqlite_store.get_trace_info("tr-0123")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"  # the SQL store looks, and finds nothing
+    for call in (
+        lambda: lakehouse_store.get_trace_info("tr-0123"),
+        lambda: lakehouse_store.set_trace_tag("tr-0123", "k", "v"),
+        lambda: clients["lakehouse"].get_trace("tr-0123"),
+    ):
+        with pytest.raises(MlflowException) as refused:
+            call()
+        assert refused.value.error_code == "NOT_IMPLEMENTED"
+        assert refused.value.get_http_status_code() == 501
+        assert "not supported by the lakehouse tracking store" in refused.value.message
+        assert "sqlite:///mlflow.db" in refused.value.message

@@ -149,6 +149,7 @@ class LakehouseStore(AbstractStore):
         self._known: dict[str, _Known] = {}
         self._lock = threading.RLock()
         self._adopted_events: pl.DataFrame | None = None
+        self._unnamed: tuple[pl.DataFrame, frozenset[str]] | None = None  # events read, runs without name tag
         # Inside the MLflow server, the next request about a run may reach another worker process.
         self.serving = bool(os.environ.get(SERVER_ENV))
         registry.adopt(self.layout, self.lakehouse.settings, [], actor=self._actor, artifact_location=self._location)
@@ -391,9 +392,15 @@ class LakehouseStore(AbstractStore):
         return entities.runs(snapshot, [run_id], home, self._versions, models, unnamed=unnamed)[0]
 
     def _without_name_tag(self, run_id: str | None = None) -> frozenset[str]:
-        """Runs (of all, or the one ``run_id``) whose ``mlflow.runName`` tag is deleted, from committed events."""
+        """Runs (of all, or the one ``run_id``) whose ``mlflow.runName`` tag is deleted, from committed events
+        (for all runs: worked out once per version of the table, as the server searches many times between)."""
         events = self._cache.events()
-        return entities.without_name_tag(events if run_id is None else events.filter(pl.col("run_id") == run_id))
+        if run_id is not None:
+            return entities.without_name_tag(events.filter(pl.col("run_id") == run_id))
+        memo = self._unnamed
+        if memo is None or memo[0] is not events:
+            memo = self._unnamed = (events, entities.without_name_tag(events))
+        return memo[1]
 
     def _run_known(self, run_id: str) -> _Known:
         """This process's record of a run (read once from the tables), its lifecycle refreshed every few seconds."""
@@ -522,24 +529,31 @@ class LakehouseStore(AbstractStore):
             # its background thread running, or the points would wait in memory for the next read.
             self._writer().ensure_thread()
 
-    # One metric, param or tag: MLflow's SQL store checks it alone (its errors name ``value``, not
-    # ``metrics[0].value``), then logs it as a batch of one.
+    # One metric, param or tag: logged as a batch of one. MLflow's SQL store checks it alone, so a refusal is
+    # worded for it (``value``, not ``metrics[0].value``): a refused one is checked again alone, which raises
+    # that wording; the accepted ones (nearly all calls) pay nothing for it.
 
-    @translated
     def log_metric(self, run_id: str, metric: Metric) -> None:
-        _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
-        self.log_batch(run_id, [metric], [], [])
+        try:
+            self.log_batch(run_id, [metric], [], [])
+        except MlflowException:
+            _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
+            raise
 
-    @translated
     def log_param(self, run_id: str, param: Param) -> None:
-        _validate_param(param.key, param.value)
-        _check_param_values([param], path="")
-        self.log_batch(run_id, [], [param], [])
+        try:
+            self.log_batch(run_id, [], [param], [])
+        except MlflowException:
+            _validate_param(param.key, param.value)
+            _check_param_values([param], path="")
+            raise
 
-    @translated
     def set_tag(self, run_id: str, tag: RunTag) -> None:
-        _validate_tag(tag.key, tag.value)
-        self.log_batch(run_id, [], [], [tag])
+        try:
+            self.log_batch(run_id, [], [], [tag])
+        except MlflowException:
+            _validate_tag(tag.key, tag.value)
+            raise
 
     def _name_tag_deleted(self, run_id: str) -> bool:
         self._sync()  # the deletion may still be in this process's buffer

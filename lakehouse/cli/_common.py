@@ -46,8 +46,17 @@ def global_root() -> Path | None:
 
 
 def connect(root: Path | None) -> Lakehouse:
-    """The lakehouse named by this command's ``--root``, else the global one, else settings."""
-    return lakehouse.connect(root if root is not None else _global_root)
+    """The lakehouse named by this command's ``--root``, else the global one, else settings.
+
+    A root that is a file is refused here, before any command reads or writes under it.
+    """
+    from lakehouse.errors import InvalidArgument
+
+    lh = lakehouse.connect(root if root is not None else _global_root)
+    if lh.root.exists() and not lh.root.is_dir():
+        msg = f"the lakehouse root {str(lh.root)!r} is a file, not a folder"
+        raise InvalidArgument(msg)
+    return lh
 
 
 def to_jsonable(value: Any) -> Any:

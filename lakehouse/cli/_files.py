@@ -1,8 +1,15 @@
-"""Reading and writing data files for the CLI: streamed, with a progress bar for long writes."""
+"""Reading and writing data files for the CLI: streamed, with a progress bar for long writes.
+
+Every path a command reads or writes goes through :func:`input_file` or :func:`output_file` before any work is
+done, so a missing input, an output in a folder that is not there, or a folder where a file is meant is one
+clear :class:`~lakehouse.errors.InvalidArgument` naming the path (one line, no traceback) and nothing changes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -23,7 +30,7 @@ from rich.progress import (
 )
 
 from lakehouse.cli._common import err_console
-from lakehouse.errors import InvalidArgument, InvalidData
+from lakehouse.errors import InvalidArgument, InvalidData, StorageError
 
 READ_FORMATS = {
     ".parquet": "parquet",
@@ -61,6 +68,38 @@ def file_format(path: Path) -> str:
     return fmt
 
 
+def input_file(path: Path, *, what: str = "input file") -> Path:
+    """``path`` if it is a file this process can read; else InvalidArgument saying what is wrong with it."""
+    if not path.exists():
+        msg = f"{what} {str(path)!r} does not exist"
+        raise InvalidArgument(msg)
+    if path.is_dir():
+        msg = f"{what} {str(path)!r} is a folder, not a file"
+        raise InvalidArgument(msg)
+    if not os.access(path, os.R_OK):
+        msg = f"{what} {str(path)!r} cannot be read (permission denied)"
+        raise InvalidArgument(msg)
+    return path
+
+
+def output_file(path: Path) -> Path:
+    """``path`` if a data file can be written there: a format we write, not a folder, and a place where this
+    process may create it (missing folders are created when it is written, under the nearest folder that exists).
+    Checked before any work, so a refusal costs nothing and changes nothing."""
+    if path.is_dir():
+        msg = f"cannot write {str(path)!r}: it is a folder; name a file in it, such as {str(path / 'out.parquet')!r}"
+        raise InvalidArgument(msg)
+    check_output(path)
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        msg = f"cannot write {str(path)!r}: {str(existing)!r} is a file, not a folder"
+        raise InvalidArgument(msg)
+    if not os.access(existing, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        msg = f"cannot write {str(path)!r}: permission denied in {str(existing)!r}"
+        raise InvalidArgument(msg)
+    return path
+
+
 @contextmanager
 def open_batches(path: Path, progress: Progress | None) -> Iterator[pa.RecordBatchReader]:
     """Stream a data file as Arrow batches, advancing ``progress`` as it is read; closes the file on exit.
@@ -69,9 +108,7 @@ def open_batches(path: Path, progress: Progress | None) -> Iterator[pa.RecordBat
     batch by batch from a memory map. Progress counts rows for parquet and IPC (their row counts are known
     up front) and bytes of the file otherwise.
     """
-    if not path.is_file():
-        msg = f"input file {str(path)!r} does not exist" if not path.exists() else f"{str(path)!r} is not a file"
-        raise InvalidArgument(msg)
+    input_file(path)
     fmt = file_format(path)
     with ExitStack() as stack:
         try:
@@ -147,16 +184,29 @@ def check_output(out: Path) -> None:
 
 
 def write_frame(frame: pl.DataFrame, out: Path) -> None:
-    check_output(out)
+    """Write ``frame`` to ``out`` whole or not at all: into a hidden file beside it, renamed over it at the end."""
+    output_file(out)
     suffix = out.suffix.lower()
     nested = [c for c, t in frame.schema.items() if t.is_nested() or t == pl.Binary]
     if suffix == ".csv" and nested:
         msg = f"cannot write columns {nested} to CSV (nested or binary values); write {out.with_suffix('.parquet')}"
         raise InvalidArgument(msg)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".parquet":
-        frame.write_parquet(out)
-    elif suffix == ".csv":
-        frame.write_csv(out)
-    else:
-        frame.write_ndjson(out)
+    created = [p for p in out.absolute().parents if not p.exists()]
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".parquet":
+            frame.write_parquet(partial)
+        elif suffix == ".csv":
+            frame.write_csv(partial)
+        else:
+            frame.write_ndjson(partial)
+        partial.replace(out)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        for folder in created:  # innermost first: the folders made for this file go with it
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        reason = e.strerror or str(e).split(":", 1)[0]  # polars' own message names the hidden file
+        msg = f"cannot write {str(out)!r}: {reason}"
+        raise StorageError(msg) from e

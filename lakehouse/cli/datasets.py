@@ -94,9 +94,11 @@ def write(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Write FILE as a new version of dataset NAME."""
+    from lakehouse.cli._files import input_file, open_batches, parse_meta, progress_bar
+
+    input_file(file)
     lh = c.connect(root)
     ds = lh.dataset(name)
-    from lakehouse.cli._files import open_batches, parse_meta, progress_bar
 
     metadata = parse_meta(meta)
     progress = progress_bar(not json_out and c.err_console.is_terminal)
@@ -132,9 +134,9 @@ def read(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Read a dataset version into a file."""
-    from lakehouse.cli._files import check_output, write_frame
+    from lakehouse.cli._files import output_file, write_frame
 
-    check_output(out)
+    output_file(out)
     lh = c.connect(root)
     version = lh.resolve(ref)
     frame = lh.read(f"{version.name}:v{version.version}")

@@ -75,9 +75,11 @@ def ingest(
     Malformed records never reach the dataset: they go to the table _quarantine/NAME with their source file and
     the reason, and the counts go into the version's metadata.
     """
-    from lakehouse.cli._files import parse_meta
+    from lakehouse.cli._files import input_file, parse_meta
     from lakehouse.spark import ingest as run_ingest
 
+    if schema_file is not None:
+        input_file(schema_file, what="schema file")  # before Spark starts: a missing file costs no JVM
     lh = c.connect(root)
     metadata = parse_meta(meta)
     show_progress = not json_out and c.err_console.is_terminal

@@ -31,7 +31,9 @@ def import_mlflow(
     (nothing, if nothing changed). Artifacts are not copied: they stay where the source keeps them.
     """
     from lakehouse.integrations.mlflow import import_runs
+    from lakehouse.integrations.mlflow.importer import check_source
 
+    check_source(source)  # before the progress bar, so a refusal is the one line printed
     lh = c.connect(root)
     columns = (TextColumn("importing runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=c.err_console, transient=True, disable=json_out) as bar:

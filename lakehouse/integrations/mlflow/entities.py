@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -30,6 +30,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import RunsFrames
+from lakehouse.tracking.events import in_order
 from lakehouse.tracking.experiments import Experiment as RegisteredExperiment
 
 
@@ -80,15 +81,34 @@ def run_info(row: Mapping[str, object], home: Home) -> RunInfo:
     )
 
 
+def without_name_tag(events: pl.DataFrame) -> frozenset[str]:
+    """Runs whose ``mlflow.runName`` tag was deleted since they were last named.
+
+    As in MLflow's SQL store such a run keeps its name (``run_name``, ordering by it) but has no name tag: tag
+    searches and ``attributes.run_name`` filters (MLflow's read the tag) do not find it. Naming the run again
+    (a rename, or setting the tag) brings the tag back.
+    """
+    kind, key = pl.col("kind"), pl.col("key")
+    deleted = (kind == "tag_deleted") & (key == MLFLOW_RUN_NAME)
+    marked = events.filter(deleted).get_column("run_id").unique()
+    if marked.len() == 0:
+        return frozenset()
+    naming = events.filter(pl.col("run_id").is_in(marked.implode()) & (kind.is_in(["created", "renamed"]) | deleted))
+    last = in_order(naming).group_by("run_id", maintain_order=True).agg(kind.last())
+    return frozenset(last.filter(kind == "tag_deleted").get_column("run_id").to_list())
+
+
 def runs(
     snapshot: RunsFrames,
     run_ids: Sequence[str],
     home_of: Callable[[str], Home],
     versions: mlflow_inputs.VersionInputs,
     models: logged_models.Models | None = None,
+    *,
+    unnamed: Collection[str] = frozenset(),
 ) -> list[Run]:
     """Run entities for ``run_ids`` (in that order; ids not in the snapshot are skipped), with the logged models
-    each run output and used (``models``)."""
+    each run output and used (``models``); runs in ``unnamed`` (:func:`without_name_tag`) have no name tag."""
     if not run_ids:
         return []
     wanted = pl.Series("run_id", list(run_ids), dtype=pl.String)
@@ -117,7 +137,7 @@ def runs(
             continue
         info = run_info(row, home_of(str(row["experiment"])))
         run_tags = tags.get(run_id, [])
-        if row["name"] is not None:
+        if row["name"] is not None and run_id not in unnamed:
             run_tags = [*run_tags, RunTag(MLFLOW_RUN_NAME, row["name"])]
         data = RunData(metrics=metrics.get(run_id, []), params=params.get(run_id, []), tags=run_tags)
         used = list(models.inputs.get(run_id, [])) if models else []
@@ -134,8 +154,7 @@ def _inputs(
     (``tracking/inputs``) that no MLflow input already describes."""
     out: dict[str, list[DatasetInput]] = defaultdict(list)
     covered: set[tuple[str, str, int | None, str | None]] = set()
-    for run_id, text in events.iter_rows():
-        entity = mlflow_inputs.from_json(text)
+    for run_id, entity in mlflow_inputs.first_of_each(events.iter_rows()):
         out[run_id].append(entity)
         if entity.dataset.source_type == mlflow_inputs.SOURCE_TYPE:
             source = json.loads(entity.dataset.source)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -117,6 +118,12 @@ def import_runs(
 
 
 def _source(uri: str) -> MlflowClient:
+    check_source(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def check_source(uri: str) -> None:
+    """Refuse what cannot be an MLflow store to import from, before anything is opened or created."""
     if not isinstance(uri, str) or not uri:
         msg = (
             f"--from needs an MLflow tracking URI (sqlite:///mlflow.db, file:///mlruns, http://host:5000), got {uri!r}"
@@ -125,7 +132,36 @@ def _source(uri: str) -> MlflowClient:
     if uri.startswith("lakehouse:"):
         msg = f"{uri!r} is a lakehouse already; import from another MLflow store"
         raise InvalidArgument(msg)
-    return MlflowClient(tracking_uri=uri)
+    _require_local_source(uri)
+
+
+def _require_local_source(uri: str) -> None:
+    """Refuse a sqlite database or file store that does not exist: MLflow would create an empty one (folders
+    and all) and the import would report success at copying nothing."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite":
+        from sqlalchemy.engine import make_url
+
+        database = make_url(uri).database
+        path = Path(database) if database and database != ":memory:" else None
+        if path is not None and path.is_dir():
+            msg = f"the MLflow store {uri!r} names a folder, {str(path)!r}; a sqlite store is a database file"
+            raise InvalidArgument(msg)
+        if path is None or not path.is_file():
+            msg = f"the MLflow store {uri!r} does not exist: no database file {str(path or database)!r}"
+            raise InvalidArgument(msg)
+    elif scheme in ("", "file"):
+        path = Path(local_file_uri_to_path(uri))
+        if path.is_file():
+            msg = f"the MLflow store {uri!r} names a file, {str(path)!r}; a file store is a folder (mlruns)"
+            raise InvalidArgument(msg)
+        if not path.is_dir():
+            msg = f"the MLflow store {uri!r} does not exist: no folder {str(path)!r}"
+            raise InvalidArgument(msg)
 
 
 def _experiments(client: MlflowClient, names: list[str] | None) -> list[Experiment]:

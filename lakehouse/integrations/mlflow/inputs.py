@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +123,25 @@ def to_json(dataset_input: DatasetInput) -> str:
         },
         sort_keys=True,
     )
+
+
+def identity(dataset_input: DatasetInput) -> tuple[str, str]:
+    """What makes two inputs of a run the same input for MLflow: the dataset's name and digest."""
+    return dataset_input.dataset.name, dataset_input.dataset.digest
+
+
+def first_of_each(logged: Iterable[tuple[str, str]]) -> Iterator[tuple[str, DatasetInput]]:
+    """``(run_id, input)`` for the ``(run_id, JSON)`` events of inputs, each run's repeats left out.
+
+    MLflow ignores a dataset (same name and digest) logged to a run again: the first one, with its tags, stays.
+    """
+    seen: set[tuple[str, str, str]] = set()
+    for run_id, text in logged:
+        entity = from_json(text)
+        key = (run_id, *identity(entity))
+        if key not in seen:
+            seen.add(key)
+            yield run_id, entity
 
 
 def from_json(text: str) -> DatasetInput:

@@ -12,13 +12,14 @@ and breaks ties by start time (newest first) and run id.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.search_utils import SearchUtils
 
 from lakehouse.integrations.mlflow._errors import invalid
@@ -51,10 +52,12 @@ def search(
     order_by: Sequence[str] | None,
     offset: int,
     max_results: int | None,
+    unnamed: Collection[str] = frozenset(),
 ) -> Page:
     """Run ids of one page of results, and the offset of the next page (None when this is the last).
 
     ``homes`` has one row per experiment key searched: ``experiment``, ``experiment_id``, ``artifact_location``.
+    ``unnamed``: runs whose ``mlflow.runName`` tag was deleted (they keep their name, but not the tag).
     """
     parsed = SearchUtils.parse_search_filter(filter_string)
     runs = snapshot.runs.base.lazy().join(homes.lazy(), on="experiment", how="inner")
@@ -65,9 +68,10 @@ def search(
         )
         .alias("artifact_uri")
     )
+    tags = _tags(snapshot, unnamed)
     for clause in parsed:
-        runs = _apply(runs, clause, snapshot)
-    runs, sort_columns, descending = _ordering(runs, order_by, snapshot)
+        runs = _apply(runs, clause, snapshot, tags)
+    runs, sort_columns, descending = _ordering(runs, order_by, snapshot, tags)
     ordered = runs.sort(sort_columns, descending=descending, nulls_last=True, maintain_order=True).select("run_id")
     if max_results is None:
         ids = ordered.slice(offset).collect().get_column("run_id").to_list()
@@ -89,7 +93,7 @@ def _lifecycle(view_type: int) -> pl.Expr:
 # --- filters -----------------------------------------------------------------------------------------------
 
 
-def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames) -> pl.LazyFrame:
+def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames, tags: pl.LazyFrame) -> pl.LazyFrame:
     key_type = clause["type"]
     key = SearchUtils.translate_key_alias(clause["key"])
     comparator = str(clause["comparator"]).upper()
@@ -97,6 +101,9 @@ def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames) -> 
     if SearchUtils.is_string_attribute(key_type, key, comparator) or SearchUtils.is_numeric_attribute(
         key_type, key, comparator
     ):
+        if key == "run_name":  # MLflow's SQL store filters the run name by the tag mlflow.runName
+            named = tags.filter((pl.col("key") == MLFLOW_RUN_NAME) & _compare(pl.col("value"), comparator, value))
+            return runs.join(named.select("run_id"), on="run_id", how="semi")
         column = _ATTRIBUTE_COLUMNS.get(key)
         if column is None:
             msg = f"Invalid attribute key '{key}' specified"
@@ -112,8 +119,8 @@ def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames) -> 
             hit = _compare(v, comparator, number) & v.is_not_nan()
         return runs.join(long.filter(hit).select("run_id"), on="run_id", how="semi")
     if SearchUtils.is_param(key_type, comparator) or SearchUtils.is_tag(key_type, comparator):
-        source = snapshot.runs.params if key_type == SearchUtils._PARAM_IDENTIFIER else _tags(snapshot)
-        long = source.lazy().filter(pl.col("key") == key)
+        source = snapshot.runs.params.lazy() if key_type == SearchUtils._PARAM_IDENTIFIER else tags
+        long = source.filter(pl.col("key") == key)
         if comparator == "IS NULL":
             return runs.join(long.select("run_id"), on="run_id", how="anti")
         if comparator == "IS NOT NULL":
@@ -126,12 +133,13 @@ def _apply(runs: pl.LazyFrame, clause: dict[str, Any], snapshot: RunsFrames) -> 
     raise invalid(msg)
 
 
-def _tags(snapshot: RunsFrames) -> pl.DataFrame:
-    """Tags as searched: the run name is the tag ``mlflow.runName``, as in MLflow's stores."""
-    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
-
-    names = snapshot.runs.base.select("run_id", pl.lit(MLFLOW_RUN_NAME).alias("key"), pl.col("name").alias("value"))
-    others = snapshot.runs.tags.filter(pl.col("key") != MLFLOW_RUN_NAME)
+def _tags(snapshot: RunsFrames, unnamed: Collection[str]) -> pl.LazyFrame:
+    """Tags as searched: the run name is the tag ``mlflow.runName``, as in MLflow's stores (unless deleted)."""
+    base = snapshot.runs.base.lazy()
+    if unnamed:
+        base = base.filter(~pl.col("run_id").is_in(list(unnamed)))
+    names = base.select("run_id", pl.lit(MLFLOW_RUN_NAME).alias("key"), pl.col("name").alias("value"))
+    others = snapshot.runs.tags.lazy().filter(pl.col("key") != MLFLOW_RUN_NAME)
     return pl.concat([others, names.drop_nulls("value")])
 
 
@@ -170,8 +178,7 @@ def _dataset_hits(snapshot: RunsFrames, key: str, comparator: str, value: Any) -
     from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 
     rows: list[dict[str, Any]] = []
-    for run_id, text in snapshot.runs.inputs.iter_rows():
-        entity = mlflow_inputs.from_json(text)
+    for run_id, entity in mlflow_inputs.first_of_each(snapshot.runs.inputs.iter_rows()):
         rows.append(
             {
                 "run_id": run_id,
@@ -192,7 +199,7 @@ def _dataset_hits(snapshot: RunsFrames, key: str, comparator: str, value: Any) -
 
 
 def _ordering(
-    runs: pl.LazyFrame, order_by: Sequence[str] | None, snapshot: RunsFrames
+    runs: pl.LazyFrame, order_by: Sequence[str] | None, snapshot: RunsFrames, tags: pl.LazyFrame
 ) -> tuple[pl.LazyFrame, list[str], list[bool]]:
     columns: list[str] = []
     descending: list[bool] = []
@@ -214,15 +221,15 @@ def _ordering(
             runs = runs.with_columns(pl.col(value).is_null().cast(pl.Int8).alias(rank))
         else:
             if key_type == SearchUtils._METRIC_IDENTIFIER:
-                long = snapshot.metrics
+                long = snapshot.metrics.lazy()
             elif key_type == SearchUtils._PARAM_IDENTIFIER:
-                long = snapshot.runs.params
+                long = snapshot.runs.params.lazy()
             elif key_type == SearchUtils._TAG_IDENTIFIER:
-                long = _tags(snapshot)
+                long = tags
             else:
                 msg = f"Invalid identifier type '{key_type}'"
                 raise invalid(msg)
-            one = long.lazy().filter(pl.col("key") == key).select("run_id", pl.col("value").alias(value))
+            one = long.filter(pl.col("key") == key).select("run_id", pl.col("value").alias(value))
             runs = runs.join(one, on="run_id", how="left")
             if key_type == SearchUtils._METRIC_IDENTIFIER:
                 v = pl.col(value)

@@ -61,6 +61,8 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_LOGGED_MODELS, ML
 from mlflow.utils.name_utils import _generate_random_name
 from mlflow.utils.search_utils import SearchExperimentsUtils, SearchLoggedModelsUtils, SearchUtils
 from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
+from mlflow.utils.validation import _parse_experiment_id as _experiment_number
+from mlflow.utils.validation import _parse_experiment_ids as _experiment_numbers
 from mlflow.utils.validation import (
     _validate_batch_log_data,
     _validate_batch_log_limits,
@@ -68,9 +70,13 @@ from mlflow.utils.validation import (
     _validate_experiment_name,
     _validate_experiment_tag,
     _validate_logged_model_name,
+    _validate_metric,
+    _validate_param,
     _validate_param_keys_unique,
     _validate_run_id,
     _validate_tag,
+    _validate_tag_value,
+    missing_value,
 )
 
 import lakehouse
@@ -118,6 +124,7 @@ class _Known:
     lifecycle_at: float  # µs since the epoch of the lifecycle this process last decided (0: read from the table)
     checked: float  # time.monotonic() of the last look at the table
     recent: dict[Point, None] = field(default_factory=dict)  # the last points logged, oldest first
+    datasets: set[tuple[str, str]] | None = None  # (name, digest) of the dataset inputs logged (None: not read)
 
     def remember(self, points: list[Point]) -> None:
         recent = self.recent
@@ -143,6 +150,7 @@ class LakehouseStore(AbstractStore):
         self._known: dict[str, _Known] = {}
         self._lock = threading.RLock()
         self._adopted_events: pl.DataFrame | None = None
+        self._unnamed: tuple[pl.DataFrame, frozenset[str]] | None = None  # events read, runs without name tag
         # Inside the MLflow server, the next request about a run may reach another worker process.
         self.serving = bool(os.environ.get(SERVER_ENV))
         registry.adopt(self.layout, self.lakehouse.settings, [], actor=self._actor, artifact_location=self._location)
@@ -197,7 +205,9 @@ class LakehouseStore(AbstractStore):
         return entities.Home(found.id, found.artifact_location)
 
     def _experiment(self, experiment_id: object, view_type: int = ViewType.ALL) -> registry.Experiment:
-        found = self._registry().get(str(experiment_id or registry.DEFAULT_ID))
+        # Ids are integers, as in MLflow's SQL store: "abc" is refused as MLflow refuses it, "01" is "1".
+        wanted = str(_experiment_number(experiment_id)) if experiment_id else registry.DEFAULT_ID  # type: ignore[arg-type]
+        found = self._registry().get(wanted)
         if found is None or found.lifecycle not in _STAGES[view_type]:
             msg = f"No Experiment with id={experiment_id} exists"
             raise not_found(msg)
@@ -378,7 +388,20 @@ class LakehouseStore(AbstractStore):
         snapshot = self._snapshot_of(run_id)
         state = self._registry()
         models = logged_models.read(self.layout)
-        return entities.runs(snapshot, [run_id], lambda key: self._home(state, key), self._versions, models)[0]
+        unnamed = self._without_name_tag(run_id)
+        home = functools.partial(self._home, state)
+        return entities.runs(snapshot, [run_id], home, self._versions, models, unnamed=unnamed)[0]
+
+    def _without_name_tag(self, run_id: str | None = None) -> frozenset[str]:
+        """Runs (of all, or the one ``run_id``) whose ``mlflow.runName`` tag is deleted, from committed events
+        (for all runs: worked out once per version of the table, as the server searches many times between)."""
+        events = self._cache.events()
+        if run_id is not None:
+            return entities.without_name_tag(events.filter(pl.col("run_id") == run_id))
+        memo = self._unnamed
+        if memo is None or memo[0] is not events:
+            memo = self._unnamed = (events, entities.without_name_tag(events))
+        return memo[1]
 
     def _run_known(self, run_id: str) -> _Known:
         """This process's record of a run (read once from the tables), its lifecycle refreshed every few seconds."""
@@ -482,6 +505,7 @@ class LakehouseStore(AbstractStore):
         metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
         _validate_batch_log_limits(metrics, params, tags)
         _validate_param_keys_unique(params)
+        _check_param_values(params)
         known = self._active_run(run_id)
         # Everything is checked before anything is queued: a bad batch records nothing.
         fresh_params = self._new_params(known, params) if params else {}
@@ -493,8 +517,8 @@ class LakehouseStore(AbstractStore):
             handle.log_params(fresh_params)
         if plain_tags:
             handle.set_tags(plain_tags)
-        if new_name is not None and new_name != known.info.run_name:
-            handle.rename(new_name)
+        if new_name is not None and (new_name != known.info.run_name or self._name_tag_deleted(run_id)):
+            handle.rename(new_name)  # setting the name tag names the run (and brings a deleted tag back)
             known.info = _with(known.info, run_name=new_name)
         log = handle.log
         for step, seconds, values in calls:
@@ -507,6 +531,36 @@ class LakehouseStore(AbstractStore):
             # A process that only logs points (a server worker that did not create the run) must still have
             # its background thread running, or the points would wait in memory for the next read.
             self._writer().ensure_thread()
+
+    # One metric, param or tag: logged as a batch of one. MLflow's SQL store checks it alone, so a refusal is
+    # worded for it (``value``, not ``metrics[0].value``): a refused one is checked again alone, which raises
+    # that wording; the accepted ones (nearly all calls) pay nothing for it.
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        try:
+            self.log_batch(run_id, [metric], [], [])
+        except MlflowException:
+            _validate_metric(metric.key, metric.value, metric.timestamp, metric.step)
+            raise
+
+    def log_param(self, run_id: str, param: Param) -> None:
+        try:
+            self.log_batch(run_id, [], [param], [])
+        except MlflowException:
+            _validate_param(param.key, param.value)
+            _check_param_values([param], path="")
+            raise
+
+    def set_tag(self, run_id: str, tag: RunTag) -> None:
+        try:
+            self.log_batch(run_id, [], [], [tag])
+        except MlflowException:
+            _validate_tag(tag.key, tag.value)
+            raise
+
+    def _name_tag_deleted(self, run_id: str) -> bool:
+        self._sync()  # the deletion may still be in this process's buffer
+        return run_id in self._without_name_tag(run_id)
 
     def _new_params(self, known: _Known, params: Sequence[Param]) -> dict[str, str]:
         """Params not recorded yet; raises if one is recorded with another value (params are immutable).
@@ -534,7 +588,11 @@ class LakehouseStore(AbstractStore):
     def delete_tag(self, run_id: str, key: str) -> None:
         known = self._active_run(run_id)
         tags = self._snapshot_of(run_id).runs.tags
-        if tags.filter(pl.col("key") == key).height == 0:
+        if key == MLFLOW_RUN_NAME:  # the tag goes, the run keeps its name (as in MLflow's SQL store)
+            present = run_id not in self._without_name_tag(run_id)
+        else:
+            present = tags.filter(pl.col("key") == key).height > 0
+        if not present:
             msg = f"No tag with name: {key} in run with id {run_id}"
             raise not_found(msg)
         known.handle.delete_tag(key)
@@ -621,11 +679,12 @@ class LakehouseStore(AbstractStore):
         order_by: Sequence[str] | None,
         page_token: str | None,
     ) -> tuple[list[Run], str | None]:
+        numbers = _experiment_numbers(list(experiment_ids))
         if max_results is not None:
             _check_max_results(max_results)
         self._sync()
         state = self._registry()
-        wanted = [state.get(str(i)) for i in experiment_ids]
+        wanted = [state.get(str(i)) for i in numbers]
         homes = pl.DataFrame(
             {
                 "experiment": [e.key for e in wanted if e is not None],
@@ -635,6 +694,7 @@ class LakehouseStore(AbstractStore):
             schema={"experiment": pl.String, "experiment_id": pl.String, "artifact_location": pl.String},
         )
         snapshot = self._cache.snapshot()
+        unnamed = self._without_name_tag()
         page = search.search(
             snapshot,
             homes=homes,
@@ -643,18 +703,20 @@ class LakehouseStore(AbstractStore):
             order_by=order_by,
             offset=SearchUtils.parse_start_offset_from_page_token(page_token),
             max_results=max_results,
+            unnamed=unnamed,
         )
         homes_by_key = {e.key: entities.Home(e.id, e.artifact_location) for e in wanted if e is not None}
         models = logged_models.read(self.layout)
-        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions, models)
+        runs = entities.runs(snapshot, page.run_ids, homes_by_key.__getitem__, self._versions, models, unnamed=unnamed)
         token = None if page.next_offset is None else SearchUtils.create_page_token(page.next_offset)
         return runs, token
 
     @translated
     def _search_datasets(self, experiment_ids: Sequence[str]) -> list[_DatasetSummary]:
+        numbers = _experiment_numbers(list(experiment_ids))
         self._sync()
         state = self._registry()
-        wanted = {e.key: e.id for e in (state.get(str(i)) for i in experiment_ids) if e is not None}
+        wanted = {e.key: e.id for e in (state.get(str(i)) for i in numbers) if e is not None}
         snapshot = self._cache.snapshot()
         base = snapshot.runs.base.filter(pl.col("experiment").is_in(list(wanted)))
         homes = {r: wanted[k] for r, k in base.select("run_id", "experiment").iter_rows()}
@@ -688,7 +750,7 @@ class LakehouseStore(AbstractStore):
         for used in models or []:
             self._model(used.model_id)
         resolved: list[tuple[DatasetInput, str | None]] = []
-        for item in datasets or []:
+        for item in self._new_datasets(known, datasets) if datasets else []:
             found = mlflow_inputs.lakehouse_version(self.lakehouse, item.dataset)
             if found is None:
                 resolved.append((item, None))
@@ -702,9 +764,28 @@ class LakehouseStore(AbstractStore):
             if ref is not None:
                 known.handle.use_dataset(ref, context=mlflow_inputs.context_of(item))
             self._queue_event(run_id, INPUT_EVENT, value=mlflow_inputs.to_json(item))
+        if known.datasets is not None:
+            known.datasets.update(mlflow_inputs.identity(item) for item, _ in resolved)
         if models:  # the models a run used: logged once per run and model, committed now
             rows = [{"model_id": m.model_id, "kind": "input", "run_id": run_id} for m in models]
             logged_models.record(self.layout, self._settings, rows)
+
+    def _new_datasets(self, known: _Known, datasets: Sequence[DatasetInput]) -> list[DatasetInput]:
+        """The inputs not logged to the run yet: MLflow ignores a dataset (name and digest) logged again, in the
+        same call or a later one, and keeps the first one's tags. Marked logged by ``log_inputs`` once queued."""
+        if known.datasets is None:
+            self._sync()
+            events = self._cache.events()
+            mine = events.filter((pl.col("run_id") == known.handle.id) & (pl.col("kind") == INPUT_EVENT))
+            known.datasets = {mlflow_inputs.identity(mlflow_inputs.from_json(v)) for v in mine.get_column("value")}
+        seen = set(known.datasets)
+        fresh = []
+        for item in datasets:
+            key = mlflow_inputs.identity(item)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(item)
+        return fresh
 
     # --- logged models --------------------------------------------------------------------------------
 
@@ -733,6 +814,7 @@ class LakehouseStore(AbstractStore):
         model_type: str | None = None,
     ) -> LoggedModel:
         _validate_logged_model_name(name)
+        _check_model_entries(tags, params)
         found = self._experiment(experiment_id)
         self._require_active_experiment(found)
         model_id = logged_models.new_model_id()
@@ -767,6 +849,7 @@ class LakehouseStore(AbstractStore):
 
     @translated
     def set_logged_model_tags(self, model_id: str, tags: list[LoggedModelTag]) -> None:
+        _check_model_entries(tags, None)
         self._model(model_id)
         rows = [
             {"model_id": model_id, "kind": "tag", "key": k, "value": v}
@@ -783,6 +866,7 @@ class LakehouseStore(AbstractStore):
 
     @translated
     def log_logged_model_params(self, model_id: str, params: list[LoggedModelParameter]) -> None:
+        _check_model_entries(None, params)
         self._model(model_id)
         rows = [{"model_id": model_id, "kind": "param", "key": p.key, "value": p.value} for p in params]
         logged_models.record(self.layout, self._settings, rows)
@@ -813,7 +897,7 @@ class LakehouseStore(AbstractStore):
         if datasets and not all(d.get("dataset_name") for d in datasets):
             msg = "`dataset_name` in the `datasets` clause must be specified."
             raise invalid(msg)
-        wanted = {str(e) for e in experiment_ids}
+        wanted = {str(e) for e in _experiment_numbers([*experiment_ids])}
         metrics = self._model_metrics()
         found = [
             s.entity(metrics.get(s.model_id))
@@ -908,6 +992,22 @@ def _check_max_results(max_results: object) -> None:
         limit = SEARCH_MAX_RESULTS_THRESHOLD
         msg = f"Invalid value {max_results} for parameter 'max_results' supplied. It must be at most {limit}"
         raise MlflowException(msg, INVALID_PARAMETER_VALUE)
+
+
+def _check_param_values(params: Sequence[Param], *, path: str = "params") -> None:
+    """Refuse a param without a value, as the SQL store's NOT NULL column does (naming it as MLflow would)."""
+    for i, p in enumerate(params):
+        if p.value is None:
+            raise invalid(missing_value(f"{path}[{i}].value" if path else "value"))
+
+
+def _check_model_entries(tags: Sequence[LoggedModelTag] | None, params: Sequence[LoggedModelParameter] | None) -> None:
+    """A logged model's tags and params need values (the SQL store's columns are NOT NULL)."""
+    for tag in tags or []:
+        _validate_tag_value(tag.value)
+    for i, p in enumerate(params or []):
+        if p.value is None:
+            raise invalid(missing_value(f"params[{i}].value"))
 
 
 def _from_ms(ms: int | float | None) -> datetime | None:

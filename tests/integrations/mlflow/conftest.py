@@ -78,13 +78,25 @@ class Recorder:
         self.names: dict[str, str] = {}  # run id -> run name
         self.outcomes: list[tuple[str, Any]] = []
 
-    def __call__(self, label: str, fn: Callable[..., Any], *args: Any, http_status: bool = False, **kwargs: Any) -> Any:
+    def __call__(
+        self,
+        label: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        http_status: bool = False,
+        message: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Call ``fn``; record its result, or its error code (with ``http_status``: the HTTP status the MLflow
-        server would answer with, where the stores pick different codes of the same status)."""
+        server would answer with, where the stores pick different codes of the same status; with ``message``:
+        also the error's message, run ids in it shown as run names)."""
         try:
             result = fn(*args, **kwargs)
         except MlflowException as e:
-            self.outcomes.append((label, ("error", e.get_http_status_code() if http_status else e.error_code)))
+            outcome = ("error", e.get_http_status_code() if http_status else e.error_code)
+            if message:
+                outcome = (*outcome, self.named(e.message))
+            self.outcomes.append((label, outcome))
             return None
         self.outcomes.append((label, self.plain(result)))
         return result
@@ -93,6 +105,12 @@ class Recorder:
         run = self.client.create_run(experiment_id, run_name=name, **kwargs)
         self.names[run.info.run_id] = name
         return str(run.info.run_id)
+
+    def named(self, text: str) -> str:
+        """``text`` with every run id in it replaced by its run name."""
+        for run_id, name in self.names.items():
+            text = text.replace(run_id, f"<{name}>")
+        return text
 
     def plain(self, value: Any) -> Any:
         if isinstance(value, Run):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 
@@ -382,6 +383,261 @@ def test_logged_models(clients: dict[str, MlflowClient]) -> None:
         r("searched after delete", lambda: sorted(m.name for m in c.search_logged_models([exp])))
 
     differential(clients, scenario)
+
+
+def test_dataset_logged_again_is_ignored(clients: dict[str, MlflowClient]) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        exp = c.create_experiment("inputs")
+        a = r.run("reader", exp, start_time=T0)
+        b = r.run("other", exp, start_time=T0 + 1)
+        train = Dataset("train", "abc123", "local", '{"uri": "/data/train.csv"}')
+        test = Dataset("test", "def456", "local", '{"uri": "/data/test.csv"}')
+
+        def used(dataset: Dataset, context: str, *extra: tuple[str, str]) -> DatasetInput:
+            tags = [InputTag("mlflow.data.context", context), *(InputTag(k, v) for k, v in extra)]
+            return DatasetInput(dataset, tags)
+
+        c.log_inputs(a, [used(train, "training", ("split", "first"))])
+        # The same name and digest again: MLflow keeps the first input and its tags, in one call or another.
+        c.log_inputs(a, [used(train, "eval", ("split", "second"))])
+        c.log_inputs(a, [used(test, "eval"), used(test, "training")])
+        c.log_inputs(a, [used(Dataset("train", "other9", "local", '{"uri": "/data/train2.csv"}'), "training")])
+        r("run a", c.get_run, a)
+        c.log_inputs(b, [used(train, "eval")])  # another run keeps its own input, with its own tags
+        r("run b", c.get_run, b)
+        for filter_string in ["dataset.context = 'eval'", "dataset.context = 'training'", "dataset.digest = 'other9'"]:
+            found = c.search_runs([exp], filter_string)
+            r(f"search {filter_string!r}", lambda f=found: sorted(r.names[x.info.run_id] for x in f))
+
+    differential(clients, scenario)
+
+
+ATTRIBUTE_FILTERS = [
+    "attributes.run_name = '10'",
+    "attributes.run_name != '9'",
+    "attributes.run_name LIKE '1%'",
+    "attributes.run_name ILIKE 'b'",
+    "attributes.run_name != 'x'",
+    "tags.mlflow.runName ILIKE 'b'",
+    "attributes.run_name LIKE 'r%'",
+    "attributes.user_id = '10'",
+    "attributes.user_id != 'ada'",
+    "attributes.user_id LIKE 'A%'",
+    "attributes.status = 'KILLED'",
+    "attributes.status != 'FINISHED'",
+    "attributes.status LIKE '%ED'",
+    "attributes.end_time > 1700000000000",
+    "attributes.end_time <= 1700000000100",
+    "attributes.end_time != 1700000000100",
+    "attributes.end_time = 1700000000100",
+    "attributes.start_time = 1700000000000",
+    "attributes.start_time >= 1700000000000.5",
+    "attributes.created < 1700000000003",
+    "attributes.artifact_uri LIKE '%/artifacts'",
+    "attributes.run_name = '10' AND attributes.status = 'FINISHED'",
+]
+
+ATTRIBUTE_ORDERS: list[list[str]] = [
+    ["attributes.run_name"],
+    ["attributes.run_name DESC"],
+    ["attributes.user_id"],
+    ["attributes.user_id DESC", "attributes.run_name"],
+    ["attributes.status"],
+    ["attributes.status DESC"],
+    ["attributes.end_time"],
+    ["attributes.end_time DESC"],
+    ["attributes.start_time"],
+    ["attributes.start_time DESC"],
+    ["attributes.created"],
+    ["run_name", "attributes.end_time DESC"],
+    ["attributes.artifact_uri"],
+]
+
+
+def _attribute_world(r: Recorder) -> str:
+    """Runs whose names and users look like numbers, ties in start time, runs with and without an end time."""
+    c = r.client
+    exp = c.create_experiment("attributes")
+    plan = [
+        # name, user, start offset, how it ends
+        ("10", "ada", 0, ("FINISHED", 100)),
+        ("9", "10", 0, ("FINISHED", 100)),
+        ("2", "9", 0, None),
+        ("b", "bob", 0, None),
+        ("B", "Ada", 3, ("KILLED", 50)),
+        ("run-1", "ada", 3, ("FAILED", 100)),
+        ("Run-1", "", 5, ("FINISHED", 200)),
+        ("10.0", "bob", 5, ("FINISHED", 100)),
+    ]
+    for name, user, offset, end in plan:
+        tags = {"mlflow.user": user} if user else {}
+        run_id = r.run(name, exp, start_time=T0 + offset, tags=tags)
+        if end is not None:
+            c.set_terminated(run_id, end[0], end_time=T0 + end[1])
+    # Without its name tag a run keeps its name (and its place in name order); name filters read the tag.
+    c.delete_tag(next(i for i, n in r.names.items() if n == "b"), "mlflow.runName")
+    return exp
+
+
+def _ranked(r: Recorder, runs: list[Any], order_by: list[str]) -> list[Any]:
+    """Names in result order, runs tied on every sort key (and start time) grouped: within a group the order is
+    by run id, which differs by store, so each group records its names and whether its ids ascend."""
+    fields = {"run_name": "run_name", "user_id": "user_id", "status": "status", "end_time": "end_time"}
+    fields |= {"start_time": "start_time", "created": "start_time", "artifact_uri": "artifact_uri"}
+    keys = [fields[o.split()[0].removeprefix("attributes.")] for o in order_by] + ["start_time"]
+    groups: list[tuple[tuple[Any, ...], list[str]]] = []
+    for run in runs:
+        key = tuple(getattr(run.info, k) for k in keys if k != "artifact_uri")
+        if groups and groups[-1][0] == key:
+            groups[-1][1].append(run.info.run_id)
+        else:
+            groups.append((key, [run.info.run_id]))
+    return [(sorted(r.names[i] for i in ids), ids == sorted(ids)) for _, ids in groups]
+
+
+def test_search_by_attributes_orders_and_filters_as_sql(clients: dict[str, MlflowClient]) -> None:
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        exp = _attribute_world(r)
+        for order_by in [*ATTRIBUTE_ORDERS, []]:
+            found = c.search_runs([exp], "", order_by=order_by)
+            if order_by == ["attributes.artifact_uri"]:  # .../<run id>/artifacts: in run id order in both stores
+                r(
+                    "order by artifact uri",
+                    lambda f=found: [x.info.run_id for x in f] == sorted(x.info.run_id for x in f),
+                )
+                continue
+            r(f"order {order_by}", lambda f=found, o=order_by: _ranked(r, list(f), o))
+        for filter_string in ATTRIBUTE_FILTERS:
+            found = c.search_runs([exp], filter_string, order_by=["attributes.run_name"])
+            r(f"filter {filter_string!r}", lambda f=found: [r.names[x.info.run_id] for x in f])
+        ids = {name: run_id for run_id, name in r.names.items()}
+        chosen = f"attributes.run_id IN ('{ids['10']}', '{ids['b']}')"
+        r("run_id IN", lambda: sorted(r.names[x.info.run_id] for x in c.search_runs([exp], chosen)))
+        others = f"attributes.run_id NOT IN ('{ids['10']}', '{ids['b']}')"
+        r("run_id NOT IN", lambda: sorted(r.names[x.info.run_id] for x in c.search_runs([exp], others)))
+        for bad in ["attributes.status IN ('FINISHED')", "attributes.start_time = 'x'", "attributes.run_name > 'a'"]:
+            r(f"bad {bad!r}", c.search_runs, [exp], bad)
+        r("bad order", c.search_runs, [exp], "", order_by=["attributes.lifecycle_stage"])
+
+    differential(clients, scenario)
+
+
+def test_deleting_the_run_name_tag(clients: dict[str, MlflowClient]) -> None:
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        exp = c.create_experiment("names")
+        a = r.run("named", exp, start_time=T0)
+        b = r.run("kept", exp, start_time=T0 + 1)
+        r("delete the name tag", c.delete_tag, a, "mlflow.runName")
+        r("run without its name tag", c.get_run, a)
+        r("delete it again", c.delete_tag, a, "mlflow.runName")
+        for filter_string in ["attributes.run_name = 'named'", "tags.mlflow.runName = 'named'", ""]:
+            found = c.search_runs([exp], filter_string, order_by=["attributes.run_name"])
+            r(f"search {filter_string!r}", lambda f=found: [(x.info.run_name, r.names[x.info.run_id]) for x in f])
+        c.update_run(a, name="renamed")
+        r("renamed", c.get_run, a)
+        c.delete_tag(a, "mlflow.runName")
+        c.set_tag(a, "mlflow.runName", "by-tag")
+        r("named by tag", c.get_run, a)
+        c.delete_tag(b, "mlflow.runName")
+        c.log_batch(b, tags=[RunTag("mlflow.runName", "by-batch")])
+        r("named by batch", c.get_run, b)
+
+    differential(clients, scenario)
+
+
+def test_error_codes_and_messages(clients: dict[str, MlflowClient]) -> None:
+    from mlflow.entities import LoggedModelParameter, LoggedModelTag
+
+    def scenario(r: Recorder) -> None:
+        c = r.client
+        store = c._tracking_client.store
+        exp = c.create_experiment("errors")
+        run = r.run("errs", exp, start_time=T0)
+        for label, call in [
+            ("get", lambda: c.get_experiment("abc")),
+            ("create run", lambda: c.create_run("abc")),
+            ("search runs", lambda: c.search_runs(["abc"])),
+            ("search runs mixed", lambda: c.search_runs([exp, "1x"])),
+            ("delete", lambda: c.delete_experiment("abc")),
+            ("restore", lambda: c.restore_experiment("abc")),
+            ("rename", lambda: c.rename_experiment("abc", "new")),
+            ("set tag", lambda: c.set_experiment_tag("abc", "k", "v")),
+            ("delete tag", lambda: c.delete_experiment_tag("abc", "k")),
+            ("create model", lambda: c.create_logged_model("abc")),
+            ("search models", lambda: c.search_logged_models(["abc"])),
+        ]:
+            r(f"non-numeric experiment id: {label}", call, message=True)
+        r("missing experiment", c.get_experiment, "987", message=True)
+        r("metric without value", c.log_metric, run, "m", None, timestamp=T0, message=True)
+        r("metric with a text value", c.log_metric, run, "m", "high", timestamp=T0, message=True)
+        r("metric with a bad name", c.log_metric, run, "../m", 1.0, timestamp=T0, message=True)
+        r("metric with a bad step", c._tracking_client.store.log_metric, run, Metric("m", 1.0, T0, "x"), message=True)  # type: ignore[arg-type]
+        r("param with a bad name", c.log_param, run, "../p", "1", message=True)
+        r("param without value", store.log_param, run, Param("p", None), http_status=True)  # type: ignore[arg-type]
+        r("batch param without value", store.log_batch, run, [], [Param("p", None)], [], http_status=True)  # type: ignore[arg-type]
+        r("tag with a bad name", c.set_tag, run, "../t", "1", message=True)
+        r("batch metric without value", store.log_batch, run, [Metric("m", None, T0, 0)], [], [], message=True)  # type: ignore[arg-type]
+        model = c.create_logged_model(exp, name="tagged")
+        r("model tag None", store.set_logged_model_tags, model.model_id, [LoggedModelTag("k", None)], http_status=True)  # type: ignore[arg-type]
+        r(
+            "new model with tag None",
+            store.create_logged_model,
+            exp,
+            name="m2",
+            tags=[LoggedModelTag("k", None)],  # type: ignore[arg-type]
+            http_status=True,
+        )
+        r(
+            "new model with param None",
+            store.create_logged_model,
+            exp,
+            name="m3",
+            params=[LoggedModelParameter("p", None)],  # type: ignore[arg-type]
+            http_status=True,
+        )
+        r("model tags after", lambda: dict(c.get_logged_model(model.model_id).tags))
+        r("models after", lambda: sorted(m.name for m in c.search_logged_models([exp])))
+        r("run after", c.get_run, run)
+
+    outcomes = dict(differential(clients, scenario))
+    assert outcomes["non-numeric experiment id: get"] == (
+        "error",
+        "INVALID_PARAMETER_VALUE",
+        "Invalid experiment ID 'abc'. Experiment ID must be a valid integer.",
+    )
+    assert outcomes["metric without value"] == (
+        "error",
+        "INVALID_PARAMETER_VALUE",
+        "Missing value for required parameter 'value'.",
+    )
+
+
+def test_traces_stay_refused_with_a_clear_message(clients: dict[str, MlflowClient]) -> None:
+    """The one place the lakehouse answers differently on purpose: MLflow's SQL store keeps traces, this store
+    refuses every trace call with NOT_IMPLEMENTED (HTTP 501) and a message saying where traces can go."""
+    from mlflow.exceptions import MlflowException
+
+    sqlite_store = clients["sqlite"]._tracking_client.store
+    lakehouse_store = clients["lakehouse"]._tracking_client.store
+    with pytest.raises(MlflowException) as missing:
+        sqlite_store.get_trace_info("tr-0123")
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"  # the SQL store looks, and finds nothing
+    for call in (
+        lambda: lakehouse_store.get_trace_info("tr-0123"),
+        lambda: lakehouse_store.set_trace_tag("tr-0123", "k", "v"),
+        lambda: clients["lakehouse"].get_trace("tr-0123"),
+    ):
+        with pytest.raises(MlflowException) as refused:
+            call()
+        assert refused.value.error_code == "NOT_IMPLEMENTED"
+        assert refused.value.get_http_status_code() == 501
+        assert "not supported by the lakehouse tracking store" in refused.value.message
+        assert "sqlite:///mlflow.db" in refused.value.message
 
 
 def test_status_and_end_time_apply_in_call_order_not_by_their_times(clients: dict[str, MlflowClient]) -> None:

@@ -222,3 +222,33 @@ def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[
     assert "is a lakehouse already" in capsys.readouterr().err
     with pytest.raises(InvalidArgument, match="no experiment 'nope'"):
         import_runs(sqlite_uri, lakehouse.connect(root), experiments=["nope"])
+
+
+def test_a_missing_source_is_refused_and_nothing_is_created(
+    sqlite_uri: str, root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = MlflowClient(sqlite_uri)
+    run = source.create_run(source.create_experiment("there"), run_name="r")
+    source.log_metric(run.info.run_id, "m", 1.0, timestamp=T0, step=0)
+    assert main(["import-mlflow", "--from", sqlite_uri, "--root", str(root), "--json"]) == 0
+    capsys.readouterr()
+    before = _table_state(root)
+    nowhere = tmp_path / "no" / "such" / "dir"
+    missing = [
+        f"sqlite:///{nowhere}/mlflow.db",  # MLflow would create the folders and an empty database
+        f"sqlite:///{tmp_path}/absent.db",  # the folder exists, the file does not
+        f"file://{nowhere}/mlruns",
+        str(nowhere / "mlruns"),
+    ]
+    for uri in missing:
+        assert main(["import-mlflow", "--from", uri, "--root", str(root)]) == 1, uri
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1, err
+        assert "does not exist" in err, err
+        assert str(nowhere if "absent" not in uri else tmp_path / "absent.db") in err.replace("\n", ""), err
+        assert "Traceback" not in err
+        with pytest.raises(InvalidArgument, match="does not exist"):
+            import_runs(uri, lakehouse.connect(root))
+    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "absent.db").exists()
+    assert _table_state(root) == before

@@ -147,6 +147,11 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     refused = requests.get(f"{base}/ajax-api/3.0/mlflow/traces/tr-0123", timeout=30)
     assert refused.status_code == 501
     assert "lakehouse tracking store" in refused.json()["message"]
+    # A malformed experiment id is MLflow's own refusal: its code, its message, its HTTP status.
+    bad = requests.get(f"{base}/ajax-api/2.0/mlflow/experiments/get", params={"experiment_id": "abc"}, timeout=30)
+    assert bad.status_code == 400
+    assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert bad.json()["message"] == "Invalid experiment ID 'abc'. Experiment ID must be a valid integer."
 
     # Concurrent writes through the REST API (which worker serves a request is up to the OS; several processes
     # writing into one run at once are tested deterministically in test_store.py).

@@ -29,10 +29,9 @@ import polars as pl
 
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
+from lakehouse.entities import RUN_STATUSES, TERMINAL_STATUSES, MetricSummary, RunInfo, RunInput
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
 from lakehouse.query import frames
-from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES
-from lakehouse.tracking.values import MetricSummary, RunInfo, RunInput
 
 ORDER = ("at", "seq")
 FIXED_COLUMNS = (

@@ -28,9 +28,10 @@ from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import EXPERIMENT_EVENTS, append_rows, scan_or_empty
 from lakehouse.config import Settings
+from lakehouse.entities import Lifecycle
 from lakehouse.errors import CommitConflict, ExperimentExists, ExperimentNotFound, InvalidArgument, NotFound, closest
 from lakehouse.query import frames
-from lakehouse.tracking.validate import Lifecycle, check_key, check_name, tag_value
+from lakehouse.tracking.validate import check_key, check_name, tag_value
 
 DEFAULT_ID = "0"
 DEFAULT_KEY = "default"  # lakehouse.tracking.run.DEFAULT_EXPERIMENT

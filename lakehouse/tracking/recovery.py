@@ -27,10 +27,10 @@ import polars as pl
 from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings
+from lakehouse.entities import ERROR_TAG, RecoveryReport
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, writer_folders
-from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
 log = logging.getLogger("lakehouse.tracking")
 

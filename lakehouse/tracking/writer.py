@@ -46,8 +46,8 @@ from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_n
 from lakehouse.tracking.summaries import SummaryBook
 
 if TYPE_CHECKING:
+    from lakehouse.entities import RunStatus
     from lakehouse.tracking.run import Run
-    from lakehouse.tracking.validate import RunStatus
 
 log = logging.getLogger("lakehouse.tracking")
 

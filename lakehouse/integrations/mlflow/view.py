@@ -17,8 +17,8 @@ import polars as pl
 
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
+from lakehouse.entities import TERMINAL_STATUSES
 from lakehouse.query import frames
-from lakehouse.tracking.validate import TERMINAL_STATUSES
 
 #: The kind of ``tracking/runs`` event holding an MLflow dataset input that is not a lakehouse dataset.
 INPUT_EVENT = "input"

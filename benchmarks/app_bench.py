@@ -48,8 +48,6 @@ from bench_report import write_json
 import lakehouse
 from lakehouse import storage
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS
-from lakehouse.query import frames
-from lakehouse.query import runs as runs_query
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "app.py"
 EXPERIMENT = "sweep"
@@ -218,8 +216,7 @@ def forget_everything() -> None:
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    frames.forget()
-    runs_query.forget_models()
+    lakehouse.state.forget()
 
 
 def render(page: str | None, query: dict[str, str]) -> float:

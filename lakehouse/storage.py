@@ -29,6 +29,7 @@ from deltalake.exceptions import (
     TableNotFoundError,
 )
 
+from lakehouse import state
 from lakehouse._arrow import canonical_type
 from lakehouse.errors import (
     CommitConflict,
@@ -358,10 +359,6 @@ def commit_files(
     return True
 
 
-_appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
-_appenders_lock = threading.Lock()
-
-
 def append(
     path: str | Path,
     data: pa.Table,
@@ -377,9 +374,7 @@ def append(
     between appends and is brought up to date incrementally before each one, instead of being read from its
     last checkpoint every time. Raises :class:`CommitConflict` like :func:`write`.
     """
-    key = str(Path(path).absolute())
-    with _appenders_lock:
-        lock, slot = _appenders.setdefault(key, (threading.Lock(), []))
+    lock, slot = _loaded(path).appender(path)
     with lock:
         if not slot:
             if not exists(path):
@@ -733,18 +728,33 @@ class _Warm:
         self.fileset: FileSet | None = None
 
 
-_warm: dict[str, _Warm] = {}
-_warm_lock = threading.Lock()
+class _LoadedTables:
+    """The tables a root keeps loaded: warm readers and appenders, by table path (held by its ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.warm: dict[str, _Warm] = {}
+        self.appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
+
+    def appender(self, path: str | Path) -> tuple[threading.Lock, list[DeltaTable]]:
+        """The lock and (empty until the first append) slot of the appending table at ``path``."""
+        with self.lock:
+            return self.appenders.setdefault(str(Path(path).absolute()), (threading.Lock(), []))
+
+
+def _loaded(path: str | Path) -> _LoadedTables:
+    return state.owner(path).cache(_LoadedTables)
 
 
 def _warm_table(path: str | Path) -> _Warm:
     key = str(Path(path).absolute())
-    with _warm_lock:
-        found = _warm.get(key)
+    tables = _loaded(path)
+    with tables.lock:
+        found = tables.warm.get(key)
     if found is None:
         found = _Warm(open_table(path))
-        with _warm_lock:
-            found = _warm.setdefault(key, found)
+        with tables.lock:
+            found = tables.warm.setdefault(key, found)
     return found
 
 
@@ -796,29 +806,3 @@ def _fileset(path: str | Path, table: DeltaTable, version: int) -> FileSet:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def forget_warm(path: str | Path | None = None) -> None:
-    """Drop warm tables (all, or the one at ``path``), e.g. after a table was deleted and re-created."""
-    with _warm_lock:
-        if path is None:
-            _warm.clear()
-        else:
-            _warm.pop(str(Path(path).absolute()), None)
-    with _appenders_lock:
-        if path is None:
-            _appenders.clear()
-        else:
-            _appenders.pop(str(Path(path).absolute()), None)
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
-    global _warm_lock, _appenders_lock
-    _warm_lock, _appenders_lock = threading.Lock(), threading.Lock()
-    _warm.clear()
-    _appenders.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -20,7 +20,6 @@ appends only, just the runs those appends touched are folded again; filters appl
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -305,34 +304,20 @@ class RunsModel:
         return pl.concat(touched).unique()
 
 
-_models: dict[str, RunsModel] = {}
-_models_lock = threading.Lock()
+class _Models:
+    """The runs read model of one root (held by its ``RootState``: ``Lakehouse.forget()`` drops it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.model: RunsModel | None = None
 
 
 def runs_model(layout: Layout) -> RunsModel:
-    key = str(layout.root)
-    with _models_lock:
-        model = _models.get(key)
-        if model is None:
-            model = _models[key] = RunsModel(layout)
-        return model
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
-    global _models_lock
-    _models_lock = threading.Lock()
-    _models.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def forget_models() -> None:
-    """Drop the cached read models (the next ``runs()`` folds everything again)."""
-    with _models_lock:
-        _models.clear()
+    models = layout.state.cache(_Models)
+    with models.lock:
+        if models.model is None:
+            models.model = RunsModel(layout)
+        return models.model
 
 
 def runs(layout: Layout, **filters: object) -> pl.DataFrame:

@@ -17,6 +17,7 @@ such keys when an experiment listing needs them. Key ``default`` (``lh.start_run
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,18 +99,25 @@ class Registry:
 
 # --- reading ----------------------------------------------------------------------------------------------
 
-_folded: dict[str, tuple[pl.DataFrame, Registry]] = {}
+
+class _Folded:
+    """A root's folded experiments with the frame they were folded from (held by its ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: tuple[pl.DataFrame, Registry] | None = None
 
 
 def registry(layout: Layout) -> Registry:
     """The registry now, from a warm read of the table (folded once per table version)."""
     events = frames.table_frame(layout.experiments, EXPERIMENT_EVENTS)
-    key = str(layout.experiments)
-    cached = _folded.get(key)
-    if cached is not None and cached[0] is events:
-        return cached[1]
+    cache = layout.state.cache(_Folded)
+    with cache.lock:
+        if cache.last is not None and cache.last[0] is events:
+            return cache.last[1]
     folded = fold(events, table_version=None)
-    _folded[key] = (events, folded)
+    with cache.lock:
+        cache.last = (events, folded)
     return folded
 
 

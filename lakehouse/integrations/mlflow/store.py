@@ -710,7 +710,7 @@ class LakehouseStore(AbstractStore):
 
     def _model_metrics(self) -> dict[str, list[Metric]]:
         self._sync()  # metrics logged with a model id are run events: commit this process's first
-        return logged_models.metrics_of(self._cache.events())
+        return logged_models.metrics_of(self.layout, self._cache.events())
 
     def _model(self, model_id: str, *, allow_deleted: bool = False) -> logged_models.ModelState:
         found = logged_models.read(self.layout).by_id.get(model_id)

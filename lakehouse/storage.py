@@ -71,33 +71,36 @@ class Snapshot:
 
 @contextmanager
 def _translated(path: str | Path, what: str) -> Iterator[None]:
-    """Translate delta-rs exceptions raised inside the block into lakehouse errors."""
+    """Translate delta-rs exceptions raised inside the block into lakehouse errors (see :func:`translate`)."""
     try:
         yield
     except LakehouseError:
         raise
-    except TableNotFoundError as e:
-        msg = f"no Delta table at {str(path)!r}"
-        raise TableNotFound(msg) from e
-    except CommitFailedError as e:
-        msg = f"{what} on {str(path)!r} lost to a concurrent commit: {e}"
-        raise CommitConflict(msg) from e
-    except SchemaMismatchError as e:
-        msg = f"{what} on {str(path)!r}: {e}"
-        raise SchemaMismatch(msg) from e
-    except DeltaProtocolError as e:
-        msg = f"{what} on {str(path)!r}: the table uses a protocol feature this engine cannot handle: {e}"
-        raise StorageError(msg) from e
-    except DeltaError as e:
-        text = str(e)
-        if "version" in text.lower() and ("not the same" in text or "not found" in text.lower()):
-            msg = f"{what} on {str(path)!r}: no such version ({text})"
-            raise VersionNotFound(msg) from e
-        msg = f"{what} on {str(path)!r} failed: {text}"
-        raise StorageError(msg) from e
-    except OSError as e:
-        msg = f"{what} on {str(path)!r} failed: {e}"
-        raise StorageError(msg) from e
+    except (DeltaError, OSError) as e:
+        raise translate(e, path, what) from e
+
+
+def translate(error: DeltaError | OSError, path: str | Path, what: str) -> LakehouseError:
+    """The lakehouse error for a delta-rs exception, chosen by the exception's type.
+
+    delta-rs 1.6 has five: TableNotFoundError, CommitFailedError, SchemaMismatchError, DeltaProtocolError and
+    the generic DeltaError (its base). Cases it reports only as a generic error (a create that finds the
+    table, a version beyond the log) are told apart by their callers from facts of the table, never by text.
+    """
+    where = f"{what} on {str(path)!r}"
+    if isinstance(error, TableNotFoundError):
+        return TableNotFound(f"no Delta table at {str(path)!r}")
+    if isinstance(error, CommitFailedError):
+        # delta-rs raises it when a concurrent commit won and when the table needs a writer feature it lacks.
+        return CommitConflict(
+            f"{where} did not commit (a concurrent commit won, or the table needs a writer "
+            f"feature delta-rs does not support): {error}"
+        )
+    if isinstance(error, SchemaMismatchError):
+        return SchemaMismatch(f"{where}: {error}")
+    if isinstance(error, DeltaProtocolError):
+        return StorageError(f"{where}: the table uses a protocol feature this engine cannot handle: {error}")
+    return StorageError(f"{where} failed: {error}")
 
 
 def exists(path: str | Path) -> bool:
@@ -113,8 +116,14 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
             raise TableNotFound(msg)
         try:
             return DeltaTable(str(path), version=version)
-        except TableNotFoundError as e:
+        except DeltaError as e:
             if version is None:
+                raise
+            newest = peek_version(path)
+            if newest is not None and version > newest:
+                msg = f"loading version {version} on {str(path)!r}: no such version (the latest is {newest})"
+                raise VersionNotFound(msg) from e
+            if not isinstance(e, TableNotFoundError):
                 raise
             # The table exists, so the version's log entries are gone (cleaned up after the log retention).
             oldest = min(int(c["version"]) for c in DeltaTable(str(path)).history())
@@ -230,8 +239,12 @@ def _refuse_existing(path: str | Path) -> None:
 
 
 def _raise_if_created_concurrently(path: str | Path, error: DeltaError) -> None:
-    """delta-rs saying the table already exists means another writer created it during this create."""
-    if "already exists" in str(error):
+    """A create that failed while the table now exists lost to another writer's create.
+
+    delta-rs reports a table found at create time as a generic DeltaError ("A table already exists"), so
+    the table's existence is what tells this case apart.
+    """
+    if exists(path):
         msg = f"another writer created the table at {str(path)!r} concurrently"
         raise CommitConflict(msg) from error
 

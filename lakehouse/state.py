@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 
 class Lasting(Protocol):
@@ -56,19 +56,18 @@ class RootState:
 
     def cache(self, kind: type[C]) -> C:
         """This root's cache of ``kind`` (created by ``kind()`` on first use; dropped by :meth:`forget`)."""
-        with self._lock:
-            found = self._caches.get(kind)
-            if found is None:
-                found = self._caches[kind] = kind()
-        return found  # type: ignore[return-value]  # stored under its own class
+        return self._get(self._caches, kind)
 
     def keep(self, kind: type[L]) -> L:
         """This root's lasting object of ``kind`` (created on first use; survives :meth:`forget`)."""
+        return self._get(self._kept, kind)
+
+    def _get(self, store: dict[type, Any], kind: type[C]) -> C:
         with self._lock:
-            found = self._kept.get(kind)
+            found: C | None = store.get(kind)  # each entry is stored under its own class
             if found is None:
-                found = self._kept[kind] = kind()
-        return found  # type: ignore[return-value]  # stored under its own class
+                found = store[kind] = kind()
+        return found
 
     def kept(self, kind: type[L]) -> L | None:
         """The lasting object of ``kind`` if one was created."""

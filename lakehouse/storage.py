@@ -697,7 +697,8 @@ def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -
 # --- warm reads -------------------------------------------------------------------------------------------
 # Readers that ask the same table again and again (the query layer, the app) keep its DeltaTable loaded and
 # bring it up to date incrementally: a refresh with no new commit costs one listing of the log folder instead
-# of a checkpoint read, which is what keeps a one-run history read within milliseconds.
+# of a checkpoint read, which is what keeps a one-run history read within milliseconds. The loaded tables belong
+# to the state of their root (lakehouse.state): Lakehouse.forget() drops them, a forked child starts without.
 
 # Reader features under which a data file alone does not give the table's rows.
 _FILE_LEVEL_BREAKERS = frozenset({"deletionVectors", "columnMapping"})

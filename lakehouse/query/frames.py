@@ -5,6 +5,7 @@ rerun, the MLflow plugin on every request. :func:`table_frame` keeps each table 
 data file: a refresh lists the table's live files (from a warm Delta log, see ``storage.live_files``), reads
 only the files that appeared since, and drops those that compaction removed. Nothing is re-read when the
 table did not change. :func:`partition_scan` reads only the partitions asked for (a run's points).
+The frames belong to the state of their root (:mod:`lakehouse.state`); ``Lakehouse.forget()`` drops them.
 """
 
 from __future__ import annotations

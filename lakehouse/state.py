@@ -94,17 +94,23 @@ class RootState:
 _roots: dict[str, RootState] = {}  # roots a Layout was made for, by root_key
 _unowned: dict[str, RootState] = {}  # table paths read outside any known root, each its own owner
 _owners: dict[str, RootState] = {}  # memo: the owner of each path asked for (cleared when a root appears)
+_root_of: dict[str, RootState] = {}  # memo: each root as given to of_root, before normalization
 _lock = threading.Lock()
 
 
 def of_root(root: str | Path) -> RootState:
     """The state of ``root`` (registered on first use, so :func:`owner` finds it for the root's tables)."""
+    raw = str(root)
+    found = _root_of.get(raw)  # hot: asked on every query, and normalizing a path costs microseconds
+    if found is not None:
+        return found
     key = root_key(root)
     with _lock:
         found = _roots.get(key)
         if found is None:
             found = _roots[key] = RootState(key)
             _owners.clear()
+        _root_of[raw] = found
         return found
 
 

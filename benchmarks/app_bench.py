@@ -49,8 +49,6 @@ import lakehouse
 from lakehouse import storage
 from lakehouse.app import server as app_server
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS
-from lakehouse.query import frames
-from lakehouse.query import runs as runs_query
 
 APP = app_server.ENTRY_POINT
 EXPERIMENT = "sweep"
@@ -219,8 +217,7 @@ def forget_everything() -> None:
 
     st.cache_data.clear()
     st.cache_resource.clear()
-    frames.forget()
-    runs_query.forget_models()
+    lakehouse.state.forget()
 
 
 def render(page: str | None, query: dict[str, str]) -> float:

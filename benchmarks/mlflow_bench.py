@@ -43,7 +43,6 @@ from mlflow.entities import Metric, Param, RunTag, ViewType  # noqa: E402
 import lakehouse  # noqa: E402
 from lakehouse.integrations.mlflow import uri_for  # noqa: E402
 from lakehouse.integrations.mlflow.store import LakehouseStore  # noqa: E402
-from lakehouse.query import frames  # noqa: E402
 
 T0 = 1_700_000_000_000
 
@@ -170,7 +169,7 @@ def bench_history(stores: Stores, sizes: Sizes) -> list[Result]:
             # The first read after logging commits what is pending (read-your-writes): reported, not in the median.
             read = lambda c=client, r=run_id: c.get_metric_history(r, "loss")  # noqa: E731
             notes["lakehouse_first_read_with_commit_ms"] = round(timed(read), 1)
-            frames.forget()
+            lakehouse.state.forget()
             notes["lakehouse_cold_read_ms"] = round(timed(read), 1)
         times = []
         for _ in range(sizes.history_reads):
@@ -243,7 +242,7 @@ def bench_search(stores: Stores, sizes: Sizes) -> list[Result]:
 
             if name == "lakehouse":
                 # Cold: a new store object and no table read or folded yet (as after a server start).
-                frames.forget()
+                lakehouse.state.forget()
                 cold = LakehouseStore(uri_for(stores.root))
                 notes["lakehouse_cold_ms"] = round(
                     timed(

@@ -39,8 +39,6 @@ from bench_report import write_json
 import lakehouse
 from lakehouse import storage
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS
-from lakehouse.query import frames
-from lakehouse.query import runs as runs_query
 from lakehouse.tracking.writer import active_writers
 
 warnings.filterwarnings("ignore")  # MLflow's own notices are not what we measure
@@ -451,8 +449,7 @@ def bench_runs(workdir: Path, sizes: Sizes, client: Any) -> list[Result]:
     lh = lakehouse.connect(root)
     cold = []
     for _ in range(3):
-        frames.forget()  # drop warm tables and the folded runs: read every file again
-        runs_query.forget_models()
+        lh.forget()  # drop warm tables and the folded runs: read every file again
         start = time.perf_counter()
         frame = lh.runs()
         cold.append(time.perf_counter() - start)

@@ -16,6 +16,7 @@ from lakehouse.config import Settings, load_settings
 from lakehouse.datasets.dataset import Dataset, default_actor
 from lakehouse.datasets.versions import DatasetInfo, DatasetVersion
 from lakehouse.refs import Ref, parse_ref
+from lakehouse.state import RootState
 
 if TYPE_CHECKING:
     from lakehouse.maintenance import MaintenanceReport
@@ -269,6 +270,18 @@ class Lakehouse:
         return maintenance.maintain_tables(
             self, datasets=datasets, tracking=tracking, steps=steps, engine=engine, spark=spark
         )
+
+    # --- memory ------------------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> RootState:
+        """What this process keeps in memory for the root: caches and metrics writers (:mod:`lakehouse.state`)."""
+        return self.layout.state
+
+    def forget(self) -> None:
+        """Drop everything this process caches for the root (warm tables, table frames, folded runs,
+        experiments, logged models, snapshots): the next read loads the tables afresh. Writers stay."""
+        self.layout.state.forget()
 
     # --- change detection --------------------------------------------------------------------------------
 

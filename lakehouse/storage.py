@@ -30,6 +30,7 @@ from deltalake.exceptions import (
     TableNotFoundError,
 )
 
+from lakehouse import state
 from lakehouse._arrow import canonical_type
 from lakehouse.errors import (
     CommitConflict,
@@ -71,33 +72,36 @@ class Snapshot:
 
 @contextmanager
 def _translated(path: str | Path, what: str) -> Iterator[None]:
-    """Translate delta-rs exceptions raised inside the block into lakehouse errors."""
+    """Translate delta-rs exceptions raised inside the block into lakehouse errors (see :func:`translate`)."""
     try:
         yield
     except LakehouseError:
         raise
-    except TableNotFoundError as e:
-        msg = f"no Delta table at {str(path)!r}"
-        raise TableNotFound(msg) from e
-    except CommitFailedError as e:
-        msg = f"{what} on {str(path)!r} lost to a concurrent commit: {e}"
-        raise CommitConflict(msg) from e
-    except SchemaMismatchError as e:
-        msg = f"{what} on {str(path)!r}: {e}"
-        raise SchemaMismatch(msg) from e
-    except DeltaProtocolError as e:
-        msg = f"{what} on {str(path)!r}: the table uses a protocol feature this engine cannot handle: {e}"
-        raise StorageError(msg) from e
-    except DeltaError as e:
-        text = str(e)
-        if "version" in text.lower() and ("not the same" in text or "not found" in text.lower()):
-            msg = f"{what} on {str(path)!r}: no such version ({text})"
-            raise VersionNotFound(msg) from e
-        msg = f"{what} on {str(path)!r} failed: {text}"
-        raise StorageError(msg) from e
-    except OSError as e:
-        msg = f"{what} on {str(path)!r} failed: {e}"
-        raise StorageError(msg) from e
+    except (DeltaError, OSError) as e:
+        raise translate(e, path, what) from e
+
+
+def translate(error: DeltaError | OSError, path: str | Path, what: str) -> LakehouseError:
+    """The lakehouse error for a delta-rs exception, chosen by the exception's type.
+
+    delta-rs 1.6 has five: TableNotFoundError, CommitFailedError, SchemaMismatchError, DeltaProtocolError and
+    the generic DeltaError (its base). Cases it reports only as a generic error (a create that finds the
+    table, a version beyond the log) are told apart by their callers from facts of the table, never by text.
+    """
+    where = f"{what} on {str(path)!r}"
+    if isinstance(error, TableNotFoundError):
+        return TableNotFound(f"no Delta table at {str(path)!r}")
+    if isinstance(error, CommitFailedError):
+        # delta-rs raises it when a concurrent commit won and when the table needs a writer feature it lacks.
+        return CommitConflict(
+            f"{where} did not commit (a concurrent commit won, or the table needs a writer "
+            f"feature delta-rs does not support): {error}"
+        )
+    if isinstance(error, SchemaMismatchError):
+        return SchemaMismatch(f"{where}: {error}")
+    if isinstance(error, DeltaProtocolError):
+        return StorageError(f"{where}: the table uses a protocol feature this engine cannot handle: {error}")
+    return StorageError(f"{where} failed: {error}")
 
 
 def exists(path: str | Path) -> bool:
@@ -113,8 +117,14 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
             raise TableNotFound(msg)
         try:
             return DeltaTable(str(path), version=version)
-        except TableNotFoundError as e:
+        except DeltaError as e:
             if version is None:
+                raise
+            newest = peek_version(path)
+            if newest is not None and version > newest:
+                msg = f"loading version {version} on {str(path)!r}: no such version (the latest is {newest})"
+                raise VersionNotFound(msg) from e
+            if not isinstance(e, TableNotFoundError):
                 raise
             # The table exists, so the version's log entries are gone (cleaned up after the log retention).
             oldest = min(int(c["version"]) for c in DeltaTable(str(path)).history())
@@ -233,8 +243,12 @@ def _refuse_existing(path: str | Path) -> None:
 
 
 def _raise_if_created_concurrently(path: str | Path, error: DeltaError) -> None:
-    """delta-rs saying the table already exists means another writer created it during this create."""
-    if "already exists" in str(error):
+    """A create that failed while the table now exists lost to another writer's create.
+
+    delta-rs reports a table found at create time as a generic DeltaError ("A table already exists"), so
+    the table's existence is what tells this case apart.
+    """
+    if exists(path):
         msg = f"another writer created the table at {str(path)!r} concurrently"
         raise CommitConflict(msg) from error
 
@@ -362,10 +376,6 @@ def commit_files(
     return True
 
 
-_appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
-_appenders_lock = threading.Lock()
-
-
 def append(
     path: str | Path,
     data: pa.Table,
@@ -381,9 +391,7 @@ def append(
     between appends and is brought up to date incrementally before each one, instead of being read from its
     last checkpoint every time. Raises :class:`CommitConflict` like :func:`write`.
     """
-    key = str(Path(path).absolute())
-    with _appenders_lock:
-        lock, slot = _appenders.setdefault(key, (threading.Lock(), []))
+    lock, slot = _loaded(path).appender(path)
     with lock:
         if not slot:
             if not exists(path):
@@ -693,7 +701,8 @@ def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -
 # --- warm reads -------------------------------------------------------------------------------------------
 # Readers that ask the same table again and again (the query layer, the app) keep its DeltaTable loaded and
 # bring it up to date incrementally: a refresh with no new commit costs one listing of the log folder instead
-# of a checkpoint read, which is what keeps a one-run history read within milliseconds.
+# of a checkpoint read, which is what keeps a one-run history read within milliseconds. The loaded tables belong
+# to the state of their root (lakehouse.state): Lakehouse.forget() drops them, a forked child starts without.
 
 # Reader features under which a data file alone does not give the table's rows.
 _FILE_LEVEL_BREAKERS = frozenset({"deletionVectors", "columnMapping"})
@@ -737,18 +746,33 @@ class _Warm:
         self.fileset: FileSet | None = None
 
 
-_warm: dict[str, _Warm] = {}
-_warm_lock = threading.Lock()
+class _LoadedTables:
+    """The tables a root keeps loaded: warm readers and appenders, by table path (held by its ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.warm: dict[str, _Warm] = {}
+        self.appenders: dict[str, tuple[threading.Lock, list[DeltaTable]]] = {}
+
+    def appender(self, path: str | Path) -> tuple[threading.Lock, list[DeltaTable]]:
+        """The lock and (empty until the first append) slot of the appending table at ``path``."""
+        with self.lock:
+            return self.appenders.setdefault(str(Path(path).absolute()), (threading.Lock(), []))
+
+
+def _loaded(path: str | Path) -> _LoadedTables:
+    return state.owner(path).cache(_LoadedTables)
 
 
 def _warm_table(path: str | Path) -> _Warm:
     key = str(Path(path).absolute())
-    with _warm_lock:
-        found = _warm.get(key)
+    tables = _loaded(path)
+    with tables.lock:
+        found = tables.warm.get(key)
     if found is None:
         found = _Warm(open_table(path))
-        with _warm_lock:
-            found = _warm.setdefault(key, found)
+        with tables.lock:
+            found = tables.warm.setdefault(key, found)
     return found
 
 
@@ -800,29 +824,3 @@ def _fileset(path: str | Path, table: DeltaTable, version: int) -> FileSet:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def forget_warm(path: str | Path | None = None) -> None:
-    """Drop warm tables (all, or the one at ``path``), e.g. after a table was deleted and re-created."""
-    with _warm_lock:
-        if path is None:
-            _warm.clear()
-        else:
-            _warm.pop(str(Path(path).absolute()), None)
-    with _appenders_lock:
-        if path is None:
-            _appenders.clear()
-        else:
-            _appenders.pop(str(Path(path).absolute()), None)
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
-    global _warm_lock, _appenders_lock
-    _warm_lock, _appenders_lock = threading.Lock(), threading.Lock()
-    _warm.clear()
-    _appenders.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lakehouse.refs import validate_name
+from lakehouse.state import RootState, of_root
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,14 @@ class Layout:
     """Paths of every table under ``root``. Names are validated before they become paths."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        of_root(self.root)  # registered, so that code holding only a table path finds the root's state
+
+    @property
+    def state(self) -> RootState:
+        """What this process keeps in memory for the root (caches, writers); see :mod:`lakehouse.state`."""
+        return of_root(self.root)
 
     @property
     def datasets_dir(self) -> Path:

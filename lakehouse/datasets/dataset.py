@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import _arrow, storage
+from lakehouse import _arrow, state, storage
 from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
@@ -51,14 +52,22 @@ _CDF = "delta.enableChangeDataFeed"
 _INFO_LOOKBACK = 50  # commits read to find the last data change and description for listings
 _MAINTENANCE = {"OPTIMIZE", "VACUUM START", "VACUUM END"}
 _SNAPSHOT_CACHE_SIZE = 20_000
-_snapshots: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
-
 Selector = int | str | None
+
+
+class _Snapshots:
+    """Snapshot facts of a root's dataset versions, newest use last (held by the root's ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_version: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
 
 
 def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snapshot:
     """Snapshot facts of one version, cached: a version's files never change once committed."""
-    found = _snapshots.get((str(path), version, committed_at))
+    snapshots = state.owner(path).cache(_Snapshots)
+    with snapshots.lock:
+        found = snapshots.by_version.get((str(path), version, committed_at))
     if found is None:
         found = _remember_snapshot(path, version, committed_at, storage.snapshot(path, version))
     return found
@@ -67,9 +76,11 @@ def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snaps
 def _remember_snapshot(
     path: Path, version: int, committed_at: datetime, snapshot: storage.Snapshot
 ) -> storage.Snapshot:
-    _snapshots[(str(path), version, committed_at)] = snapshot
-    if len(_snapshots) > _SNAPSHOT_CACHE_SIZE:
-        _snapshots.popitem(last=False)
+    snapshots = state.owner(path).cache(_Snapshots)
+    with snapshots.lock:
+        snapshots.by_version[(str(path), version, committed_at)] = snapshot
+        if len(snapshots.by_version) > _SNAPSHOT_CACHE_SIZE:
+            snapshots.by_version.popitem(last=False)
     return snapshot
 
 

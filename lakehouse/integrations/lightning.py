@@ -20,8 +20,8 @@ from lakehouse.integrations._guard import Guard, flatten, scalar
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
+    from lakehouse.entities import RunStatus
     from lakehouse.tracking.run import Run
-    from lakehouse.tracking.validate import RunStatus
 
 _loggers = import_optional("lightning.pytorch.loggers", extra="lightning", purpose="lakehouse.integrations.lightning")
 _rank_zero = import_optional("lightning.pytorch.utilities.rank_zero", extra="lightning")

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import polars as pl
 
 from lakehouse.catalog.layout import Layout
+from lakehouse.entities import RunComparison
 from lakehouse.errors import InvalidArgument, RunNotFound
 from lakehouse.query.runs import runs as folded_runs
-from lakehouse.tracking.values import RunComparison
 
 _STATS = ("last", "min", "max")
 

@@ -5,11 +5,11 @@ rerun, the MLflow plugin on every request. :func:`table_frame` keeps each table 
 data file: a refresh lists the table's live files (from a warm Delta log, see ``storage.live_files``), reads
 only the files that appeared since, and drops those that compaction removed. Nothing is re-read when the
 table did not change. :func:`partition_scan` reads only the partitions asked for (a run's points).
+The frames belong to the state of their root (:mod:`lakehouse.state`); ``Lakehouse.forget()`` drops them.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from lakehouse import storage
+from lakehouse import state, storage
 from lakehouse.catalog.tables import TableSpec
 from lakehouse.errors import TableNotFound
 
@@ -136,16 +136,26 @@ def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     )
 
 
-_frames: dict[str, _TableFrame] = {}
-_frames_lock = threading.Lock()
+class _Frames:
+    """The table frames a root keeps warm, by table path (held by its ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tables: dict[str, _TableFrame] = {}
+        self.partitions: dict[str, tuple[int, dict[str, list[str]]]] = {}  # "<path>#<column>" -> index
+
+
+def _frames(path: Path) -> _Frames:
+    return state.owner(path).cache(_Frames)
 
 
 def _table(path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> _TableFrame:
     key = str(Path(path).absolute())
-    with _frames_lock:
-        cached = _frames.get(key)
+    frames = _frames(path)
+    with frames.lock:
+        cached = frames.tables.get(key)
         if cached is None or cached.spec is not spec:
-            cached = _frames[key] = _TableFrame(Path(path), spec, categorical)
+            cached = frames.tables[key] = _TableFrame(Path(path), spec, categorical)
     return cached
 
 
@@ -159,15 +169,17 @@ def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = (
 
 def table_version(path: Path) -> int | None:
     """The version the cached frame of ``path`` holds (None before the first read)."""
-    with _frames_lock:
-        cached = _frames.get(str(Path(path).absolute()))
+    frames = _frames(path)
+    with frames.lock:
+        cached = frames.tables.get(str(Path(path).absolute()))
     return None if cached is None else cached.version
 
 
 def changes_since(path: Path, version: int | None) -> list[Change] | None:
     """Refreshes of the cached ``path`` since ``version`` (see :class:`Change`); None if unknown."""
-    with _frames_lock:
-        cached = _frames.get(str(Path(path).absolute()))
+    frames = _frames(path)
+    with frames.lock:
+        cached = frames.tables.get(str(Path(path).absolute()))
     return None if cached is None else cached.changes_since(version)
 
 
@@ -200,12 +212,11 @@ def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[st
     return pl.concat(scans, how="vertical") if len(scans) > 1 else scans[0]
 
 
-_partition_index: dict[str, tuple[int, dict[str, list[str]]]] = {}
-
-
 def _by_partition(path: Path, files: storage.FileSet, column: str) -> dict[str, list[str]]:
     key = f"{Path(path).absolute()}#{column}"
-    found = _partition_index.get(key)
+    frames = _frames(path)
+    with frames.lock:
+        found = frames.partitions.get(key)
     if found is not None and found[0] == files.version:
         return found[1]
     index: dict[str, list[str]] = {}
@@ -213,28 +224,6 @@ def _by_partition(path: Path, files: storage.FileSet, column: str) -> dict[str, 
         value = f.partition.get(column)
         if value is not None:
             index.setdefault(value, []).append(f.path)
-    _partition_index[key] = (files.version, index)
+    with frames.lock:
+        frames.partitions[key] = (files.version, index)
     return index
-
-
-def forget(path: Path | None = None) -> None:
-    """Drop cached frames (all, or one table's)."""
-    with _frames_lock:
-        if path is None:
-            _frames.clear()
-            _partition_index.clear()
-        else:
-            _frames.pop(str(Path(path).absolute()), None)
-    storage.forget_warm(path)
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
-    global _frames_lock
-    _frames_lock = threading.Lock()
-    _frames.clear()
-    _partition_index.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -4,17 +4,17 @@ Inputs are the three small tracking tables, kept warm by :mod:`lakehouse.query.f
 inputs and per-run metric summaries. :func:`fold_events` is the one fold of run events; ``lh.runs()``,
 ``lh.run()`` and the MLflow view (:mod:`lakehouse.integrations.mlflow.view`) are shapes of its result. Rules:
 
-- events apply in the one order of :mod:`lakehouse.tracking.events` (the order writers applied them, not the
+- events apply in the one order of :mod:`lakehouse.query.events` (the order writers applied them, not the
   times they carry); "newest" and "oldest" below mean last and first in that order;
 - a run exists once its ``created`` event is in (another writer's events may land first); experiment, job
   type and start time come from it; the name from the newest ``created``/``renamed`` event;
 - status is the newest ``status`` event (``RUNNING`` if none); the end time is set by status events as
-  :mod:`lakehouse.tracking.events` describes (the time of a terminal status, or one MLflow gave);
+  :mod:`lakehouse.query.events` describes (the time of a terminal status, or one MLflow gave);
 - lifecycle is the newest ``lifecycle`` event (``active`` if none); deleted runs are hidden by default;
 - a param keeps its oldest value (params are immutable); a tag its newest value unless the newest event for
   the key is ``tag_deleted``;
 - per metric: count and min/max over all writers, and the last value of the latest point
-  (:func:`lakehouse.tracking.summaries.merged`).
+  (:func:`lakehouse.query.summaries.merged`).
 
 Beside the fold, ``last_seen`` (the run's newest event of any kind) and ``lost`` (RUNNING and silent for
 longer than ``tracking.lost_after``) are derived by :mod:`lakehouse.query.liveness`; ``lost`` at read time.
@@ -26,7 +26,6 @@ appends only, just the runs those appends touched are folded again; filters appl
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,12 +36,10 @@ import polars as pl
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
 from lakehouse.config import Settings
+from lakehouse.entities import RUN_STATUSES, TERMINAL_STATUSES, MetricSummary, RunInfo, RunInput
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
-from lakehouse.query import frames, liveness
-from lakehouse.tracking import summaries
-from lakehouse.tracking.events import APPLIED, END_GIVEN, END_KEPT, in_order
-from lakehouse.tracking.validate import RUN_STATUSES, TERMINAL_STATUSES
-from lakehouse.tracking.values import MetricSummary, RunInfo, RunInput
+from lakehouse.query import frames, liveness, summaries
+from lakehouse.query.events import APPLIED, END_GIVEN, END_KEPT, in_order
 
 _RUN_COLUMNS = ("run_id", "name", "experiment", "status", "lifecycle", "start_time", "end_time", "job_type")
 FIXED_COLUMNS = (
@@ -165,7 +162,7 @@ def _params(params: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
 def _base(events: pl.DataFrame) -> pl.DataFrame:
     kind = pl.col("kind")
     created = kind == "created"
-    # Status events that set the end time (see lakehouse.tracking.events): all but those keeping it.
+    # Status events that set the end time (see lakehouse.query.events): all but those keeping it.
     ending = (kind == "status") & (pl.col("key").is_null() | (pl.col("key") != END_KEPT))
     return (
         events.group_by("run_id")
@@ -340,34 +337,20 @@ class RunsModel:
         return pl.concat(touched).unique()
 
 
-_models: dict[str, RunsModel] = {}
-_models_lock = threading.Lock()
+class _Models:
+    """The runs read model of one root (held by its ``RootState``: ``Lakehouse.forget()`` drops it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.model: RunsModel | None = None
 
 
 def runs_model(layout: Layout) -> RunsModel:
-    key = str(layout.root)
-    with _models_lock:
-        model = _models.get(key)
-        if model is None:
-            model = _models[key] = RunsModel(layout)
-        return model
-
-
-def _reset_after_fork() -> None:
-    # A forked child must not inherit locks that a thread of the parent may have held at fork time.
-    global _models_lock
-    _models_lock = threading.Lock()
-    _models.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def forget_models() -> None:
-    """Drop the cached read models (the next ``runs()`` folds everything again)."""
-    with _models_lock:
-        _models.clear()
+    models = layout.state.cache(_Models)
+    with models.lock:
+        if models.model is None:
+            models.model = RunsModel(layout)
+        return models.model
 
 
 def runs(layout: Layout, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:

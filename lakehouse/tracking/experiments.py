@@ -17,6 +17,7 @@ such keys when an experiment listing needs them. Key ``default`` (``lh.start_run
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,9 +29,10 @@ from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import EXPERIMENT_EVENTS, append_rows, scan_or_empty
 from lakehouse.config import Settings
+from lakehouse.entities import Lifecycle
 from lakehouse.errors import CommitConflict, ExperimentExists, ExperimentNotFound, InvalidArgument, NotFound, closest
 from lakehouse.query import frames
-from lakehouse.tracking.validate import Lifecycle, check_key, check_name, tag_value
+from lakehouse.tracking.validate import check_key, check_name, tag_value
 
 DEFAULT_ID = "0"
 DEFAULT_KEY = "default"  # lakehouse.tracking.run.DEFAULT_EXPERIMENT
@@ -97,18 +99,25 @@ class FoldedExperiments:
 
 # --- reading ----------------------------------------------------------------------------------------------
 
-_folded: dict[str, tuple[pl.DataFrame, FoldedExperiments]] = {}
+
+class _Folded:
+    """A root's folded experiments with the frame they were folded from (held by its ``RootState``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: tuple[pl.DataFrame, FoldedExperiments] | None = None
 
 
 def registry(layout: Layout) -> FoldedExperiments:
     """The registry now, from a warm read of the table (folded once per table version)."""
     events = frames.table_frame(layout.experiments, EXPERIMENT_EVENTS)
-    key = str(layout.experiments)
-    cached = _folded.get(key)
-    if cached is not None and cached[0] is events:
-        return cached[1]
+    cache = layout.state.cache(_Folded)
+    with cache.lock:
+        if cache.last is not None and cache.last[0] is events:
+            return cache.last[1]
     folded = fold(events, table_version=None)
-    _folded[key] = (events, folded)
+    with cache.lock:
+        cache.last = (events, folded)
     return folded
 
 

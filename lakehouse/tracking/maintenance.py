@@ -28,10 +28,10 @@ from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.config import Settings
+from lakehouse.entities import TableMaintenance
 from lakehouse.errors import CommitConflict, InvalidArgument, StorageError, TableNotFound
 from lakehouse.query import frames
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.values import TableMaintenance
 
 #: Below this many files that compaction could merge, ``only_if_needed`` leaves a table alone.
 SMALL_FILES_THRESHOLD = 32

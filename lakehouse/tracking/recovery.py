@@ -39,12 +39,12 @@ from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, append_table, scan_or_empty
 from lakehouse.config import Settings, format_duration, parse_duration
+from lakehouse.entities import ERROR_TAG, RecoveryReport
 from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
 from lakehouse.query import liveness
+from lakehouse.query.events import in_order
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.events import in_order
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, host_name, writer_folders
-from lakehouse.tracking.values import ERROR_TAG, RecoveryReport
 
 log = logging.getLogger("lakehouse.tracking")
 

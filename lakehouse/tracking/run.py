@@ -22,12 +22,12 @@ import pyarrow.compute as pc
 from lakehouse import _arrow
 from lakehouse.catalog.tables import METRICS
 from lakehouse.datasets.versions import DatasetVersion
+from lakehouse.entities import ERROR_TAG, RunInfo, RunInput, RunStatus
 from lakehouse.errors import InvalidArgument, InvalidData, ParamConflict, RunNotActive
 from lakehouse.tracking import environment
 from lakehouse.tracking.validate import (
     INT64_MAX,
     INT64_MIN,
-    RunStatus,
     check_key,
     check_mapping,
     check_name,
@@ -38,7 +38,6 @@ from lakehouse.tracking.validate import (
     tag_value,
     timestamp_micros,
 )
-from lakehouse.tracking.values import ERROR_TAG, RunInfo, RunInput
 from lakehouse.tracking.writer import Writer
 
 if TYPE_CHECKING:

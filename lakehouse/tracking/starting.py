@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from lakehouse.entities import RunInput
 from lakehouse.errors import InvalidArgument
 from lakehouse.query.runs import Tables, resolve_run_id, run_info
 from lakehouse.refs import as_utc
@@ -27,7 +28,6 @@ from lakehouse.tracking.run import (
     resolve_input,
 )
 from lakehouse.tracking.validate import check_key, check_name
-from lakehouse.tracking.values import RunInput
 from lakehouse.tracking.writer import Writer, get_writer
 
 if TYPE_CHECKING:

@@ -12,8 +12,9 @@ import numbers
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
+from lakehouse.entities import RUN_STATUSES, RunStatus
 from lakehouse.errors import InvalidArgument, InvalidName
 from lakehouse.refs import as_utc
 
@@ -26,11 +27,6 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _MAX_MICROS = 253_402_300_799_000_000
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-RunStatus = Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
-Lifecycle = Literal["active", "deleted"]
 
 
 def check_key(key: object, *, what: str = "metric") -> str:

@@ -47,19 +47,20 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
+from lakehouse import state
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
-from lakehouse.errors import TrackingWarning
+from lakehouse.errors import ConfigError, TrackingWarning
+from lakehouse.query.events import ApplicationClock
+from lakehouse.query.summaries import SummaryBook
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.events import ApplicationClock
 from lakehouse.tracking.heartbeat import Heartbeat
 from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
-from lakehouse.tracking.summaries import SummaryBook
 
 if TYPE_CHECKING:
+    from lakehouse.entities import RunStatus
     from lakehouse.tracking.run import Run
-    from lakehouse.tracking.validate import RunStatus
 
 log = logging.getLogger("lakehouse.tracking")
 
@@ -110,7 +111,7 @@ class Writer:
     def _init_process_state(self) -> None:
         """Everything that belongs to one process: identity, spool folder, locks, thread."""
         self.writer_id = f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.event_seq = ApplicationClock()  # the events' one order: see lakehouse.tracking.events
+        self.event_seq = ApplicationClock()  # the events' one order: see lakehouse.query.events
         self._heartbeat = Heartbeat(self.settings.heartbeat_interval)
         self._spool: OwnedSpool | None = None
         self._noted_open_runs: tuple[str, ...] = ()
@@ -729,23 +730,69 @@ def _calls_frame(calls: list[Call]) -> pl.DataFrame:
 
 # --- one writer per process and root ---------------------------------------------------------------------
 
-_writers: dict[tuple[str, str], Writer] = {}
-_writers_lock = threading.Lock()
+#: The settings a writer runs with. A second ``connect()`` to the same root and spool in one process gets the
+#: same writer, so it must ask for the same values: anything else would be silently ignored.
+WRITER_SETTINGS = (
+    "flush_interval",
+    "flush_points",
+    "spool_fsync",
+    "finish_timeout",
+    "maintenance_commits",
+    "max_commit_retries",
+)
+
+
+class _Writers:
+    """The writers of one root in this process, by spool folder (a drop of the root's caches leaves them)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.by_spool: dict[str, Writer] = {}
+
+    def after_fork(self) -> None:
+        self.lock = threading.Lock()
+        for writer in self.by_spool.values():
+            writer.reset_after_fork()
 
 
 def get_writer(layout: Layout, settings: Settings) -> Writer:
-    """The writer of this process for ``layout``'s root (created on first use)."""
-    key = (str(layout.root), str(spool_root(settings, layout)))
-    with _writers_lock:
-        writer = _writers.get(key)
+    """The writer of this process for ``layout``'s root (created on first use).
+
+    Raises:
+        ConfigError: the root's writer runs with other :data:`WRITER_SETTINGS` than ``settings`` asks for.
+    """
+    writers = layout.state.keep(_Writers)
+    spool = str(spool_root(settings, layout))
+    with writers.lock:
+        writer = writers.by_spool.get(spool)
         if writer is None or writer._closed:
-            writer = _writers[key] = Writer(layout, settings)
-        return writer
+            writer = writers.by_spool[spool] = Writer(layout, settings)
+            return writer
+    _check_same_settings(writer, settings)
+    return writer
+
+
+def _check_same_settings(writer: Writer, settings: Settings) -> None:
+    for name in WRITER_SETTINGS:
+        running, asked = getattr(writer.settings, name), getattr(settings, name)
+        if running != asked:
+            msg = (
+                f"the metrics writer of this process for {str(writer.layout.root)!r} runs with {name}={running!r}; "
+                f"this connection asks for {name}={asked!r}: one process logs to a root with one set of writer "
+                f"settings ({', '.join(WRITER_SETTINGS)})"
+            )
+            raise ConfigError(msg)
 
 
 def active_writers() -> list[Writer]:
-    with _writers_lock:
-        return list(_writers.values())
+    """Every writer of this process, of every root."""
+    found: list[Writer] = []
+    for owner in state.states():
+        writers = owner.kept(_Writers)
+        if writers is not None:
+            with writers.lock:
+                found.extend(writers.by_spool.values())
+    return found
 
 
 def _close_all_at_exit() -> None:
@@ -754,13 +801,4 @@ def _close_all_at_exit() -> None:
             writer.close()
 
 
-def _after_fork_in_child() -> None:
-    global _writers_lock
-    _writers_lock = threading.Lock()
-    for writer in list(_writers.values()):
-        writer.reset_after_fork()
-
-
 atexit.register(_close_all_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

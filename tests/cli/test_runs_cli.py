@@ -10,6 +10,7 @@ import pytest
 
 import lakehouse
 from lakehouse.cli import main
+from lakehouse.tracking.writer import get_writer
 
 
 @pytest.fixture
@@ -21,6 +22,8 @@ def populated(root: Path) -> dict[str, str]:
             a.log({"loss": 1.0 / (step + 1)}, step=step)
     with lh.start_run(experiment="cli", name="beta", params={"lr": 0.2}, tags={"t": "x"}) as b:
         b.log({"loss": 0.3}, step=0)
+    # As if another process had written them: the CLI's connection (default settings) gets a writer of its own.
+    get_writer(lh.layout, lh.settings).close()
     return {"alpha": a.id, "beta": b.id}
 
 

@@ -14,9 +14,9 @@ import pytest
 
 import lakehouse
 from lakehouse import storage
+from lakehouse.entities import ERROR_TAG
 from lakehouse.errors import InvalidArgument
 from lakehouse.tracking import recovery
-from lakehouse.tracking.values import ERROR_TAG
 from tests.tracking.conftest import CHILD, table_rows, tables_state
 
 HEARTBEAT = 0.5  # seconds between a live writer's heartbeats in these tests

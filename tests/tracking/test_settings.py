@@ -8,7 +8,8 @@ import pytest
 
 import lakehouse
 from lakehouse.errors import ConfigError
-from lakehouse.tracking.writer import spool_root
+from lakehouse.tracking.writer import get_writer, spool_root
+from tests.tracking.conftest import tables_state
 
 
 def test_tracking_settings_from_environment_and_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -34,3 +35,29 @@ def test_bad_values_are_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         lakehouse.connect(tmp_path / "lh")
+
+
+def test_a_second_connection_with_other_writer_settings_is_refused(root: Path) -> None:
+    first = lakehouse.connect(root, flush_interval=0.5, maintenance_commits=0)
+    with first.start_run(name="first") as run:
+        run.log({"loss": 1.0}, step=0)
+    first.flush()
+    before = tables_state(first)
+    again = lakehouse.connect(root, flush_interval=0.5, maintenance_commits=0, actor="someone-else")
+    assert get_writer(again.layout, again.settings) is get_writer(first.layout, first.settings)
+
+    other = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    with pytest.raises(ConfigError, match=r"runs with flush_interval=0\.5; this connection asks for flush_interval=60"):
+        other.start_run(name="second")
+    assert tables_state(first) == before  # nothing was started
+    assert first.runs().get_column("name").to_list() == ["first"]
+
+
+def test_a_closed_writer_makes_way_for_new_settings(root: Path) -> None:
+    first = lakehouse.connect(root, flush_interval=0.5, maintenance_commits=0)
+    get_writer(first.layout, first.settings).close()
+    other = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    with other.start_run(name="second"):
+        pass
+    assert get_writer(other.layout, other.settings).settings.flush_interval == 60
+    assert other.runs().get_column("status").to_list() == ["FINISHED"]

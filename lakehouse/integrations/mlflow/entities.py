@@ -30,7 +30,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import RunsFrames
-from lakehouse.tracking.events import in_order
+from lakehouse.query.events import in_order
 from lakehouse.tracking.experiments import Experiment as RegisteredExperiment
 
 

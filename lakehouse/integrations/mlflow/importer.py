@@ -352,7 +352,7 @@ def _import_models(
     writer, which the caller flushes.
     """
     present = logged_models.read(lakehouse.layout)
-    have_metrics = logged_models.metrics_of(cache.events())
+    have_metrics = logged_models.metrics_of(lakehouse.layout, cache.events())
     known_runs = set(cache.snapshot().runs.base.get_column("run_id").to_list())
     outputs = _outputs(runs, present)
     writer = starting.writer_of(lakehouse)

@@ -92,22 +92,27 @@ def record(layout: Layout, settings: Settings, rows: list[dict[str, Any]]) -> No
     append_rows(layout.logged_models, LOGGED_MODEL_EVENTS, [{"at": now, **r} for r in rows], settings)
 
 
-_cache: dict[str, tuple[pl.DataFrame, Models]] = {}
-_cache_lock = threading.Lock()
+class _Folded:
+    """A root's logged models and model metrics, each with the frame it was folded from (held by its
+    ``RootState``: ``Lakehouse.forget()`` drops it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.models: tuple[pl.DataFrame, Models] | None = None
+        self.metrics: tuple[pl.DataFrame, dict[str, list[Metric]]] | None = None
 
 
 def read(layout: Layout) -> Models:
     """The logged models now (folded once per table version)."""
     events = frames.table_frame(layout.logged_models, LOGGED_MODEL_EVENTS)
-    key = str(layout.logged_models)
-    with _cache_lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] is events:
-            return cached[1]
-    folded = fold(events)
-    with _cache_lock:
-        _cache[key] = (events, folded)
-    return folded
+    folded = layout.state.cache(_Folded)
+    with folded.lock:
+        if folded.models is not None and folded.models[0] is events:
+            return folded.models[1]
+    models = fold(events)
+    with folded.lock:
+        folded.models = (events, models)
+    return models
 
 
 def fold(events: pl.DataFrame) -> Models:
@@ -169,18 +174,15 @@ def metric_event(metric: Metric) -> str:
     )
 
 
-_metrics_cache: dict[int, tuple[pl.DataFrame, dict[str, list[Metric]]]] = {}
-
-
-def metrics_of(run_events: pl.DataFrame) -> dict[str, list[Metric]]:
+def metrics_of(layout: Layout, run_events: pl.DataFrame) -> dict[str, list[Metric]]:
     """Each model's metrics from the ``model_metric`` events of ``tracking/runs`` (folded once per version).
 
     A point is kept once per (model, key, timestamp, step, run), as the SQL store's key does.
     """
-    with _cache_lock:
-        cached = _metrics_cache.get(id(run_events))
-        if cached is not None and cached[0] is run_events:
-            return cached[1]
+    folded = layout.state.cache(_Folded)
+    with folded.lock:
+        if folded.metrics is not None and folded.metrics[0] is run_events:
+            return folded.metrics[1]
     rows = run_events.filter(pl.col("kind") == MODEL_METRIC_EVENT).sort("at", "writer", "seq")
     found: dict[str, list[Metric]] = {}
     seen: set[tuple[str, str, int, int, str]] = set()
@@ -202,7 +204,6 @@ def metrics_of(run_events: pl.DataFrame) -> dict[str, list[Metric]]:
                 run_id=run_id,
             )
         )
-    with _cache_lock:
-        _metrics_cache.clear()  # one root's run events at a time is what a store reads
-        _metrics_cache[id(run_events)] = (run_events, found)
+    with folded.lock:
+        folded.metrics = (run_events, found)
     return found

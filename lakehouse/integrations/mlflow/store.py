@@ -88,9 +88,9 @@ from lakehouse.integrations.mlflow._errors import invalid, not_found, translated
 from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
 from lakehouse.integrations.mlflow.uri import root_from_uri
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, RunsFrames
+from lakehouse.query.events import END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking import experiments as registry
 from lakehouse.tracking import starting
-from lakehouse.tracking.events import END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.run import check_tags
 from lakehouse.tracking.validate import check_key, metric_value, step_value, timestamp_micros
@@ -794,7 +794,7 @@ class LakehouseStore(AbstractStore):
 
     def _model_metrics(self) -> dict[str, list[Metric]]:
         self._sync()  # metrics logged with a model id are run events: commit this process's first
-        return logged_models.metrics_of(self._cache.events())
+        return logged_models.metrics_of(self.layout, self._cache.events())
 
     def _model(self, model_id: str, *, allow_deleted: bool = False) -> logged_models.ModelState:
         found = logged_models.read(self.layout).by_id.get(model_id)

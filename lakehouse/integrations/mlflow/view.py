@@ -1,7 +1,7 @@
 """Runs as MLflow sees them: the one fold of :mod:`lakehouse.query.runs` in MLflow's shape (no MLflow import).
 
 Times in milliseconds, params and tags as long frames (run_id, key, value) so a search can semi-join them,
-and the latest metric per key as :func:`lakehouse.tracking.summaries.merged` picks it (MLflow's rule:
+and the latest metric per key as :func:`lakehouse.query.summaries.merged` picks it (MLflow's rule:
 greatest step, then timestamp, then value).
 
 A fold is cached per table version: the MLflow server answers many searches between two commits.
@@ -18,9 +18,9 @@ import polars.selectors as cs
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
 from lakehouse.query import frames
+from lakehouse.query.events import in_order
 from lakehouse.query.runs import fold_events
-from lakehouse.tracking.events import in_order
-from lakehouse.tracking.summaries import merged
+from lakehouse.query.summaries import merged
 
 #: The kind of ``tracking/runs`` event holding an MLflow dataset input that is not a lakehouse dataset.
 INPUT_EVENT = "input"

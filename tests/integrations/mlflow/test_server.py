@@ -20,7 +20,6 @@ from mlflow import MlflowClient
 
 import lakehouse
 from lakehouse.integrations.mlflow import uri_for
-from lakehouse.query import frames
 
 pytestmark = pytest.mark.slow
 
@@ -193,7 +192,7 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     server.stop()
     lh = lakehouse.connect(root)
     lh.recover()  # a worker that could not flush at exit left its points in the spool: committed here, once
-    frames.forget()
+    lh.forget()
     stored = lh.metrics(rest_run, "loss")
     assert stored.height == expected
     assert stored.get_column("step").n_unique() == expected

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 import polars as pl
 
-from lakehouse.tracking.validate import TERMINAL_STATUSES, Lifecycle, RunStatus
+RunStatus = Literal["RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+Lifecycle = Literal["active", "deleted"]
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from lakehouse.config import Settings, format_duration, parse_duration
 from lakehouse.entities import ERROR_TAG, RecoveryReport
 from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
 from lakehouse.query import liveness
-from lakehouse.query.events import in_order
+from lakehouse.query.events import ApplicationClock, in_order
 from lakehouse.tracking import commit as committing
 from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, host_name, writer_folders
 
@@ -259,7 +259,7 @@ def _silent_runs(layout: Layout, version: int, *, stale: float, alive_writers: C
     events = storage.scan(layout.runs, version).select("run_id", "kind", "at", "value", "writer", "seq").collect()
     summaries = scan_or_empty(layout.metric_summaries, METRIC_SUMMARIES).select("run_id", "last_timestamp").collect()
     newest = (
-        events.sort("at", "seq")
+        in_order(events)
         .group_by("run_id")
         .agg(
             pl.col("value").filter(pl.col("kind") == "status").last().fill_null("RUNNING").alias("status"),
@@ -281,17 +281,18 @@ def _silent_runs(layout: Layout, version: int, *, stale: float, alive_writers: C
 def _stale_rows(silent: pl.DataFrame, stale: float) -> list[Mapping[str, Any]]:
     """The error tag and FAILED status events of the silent runs."""
     me = f"{host_name()}-{os.getpid()}"
+    applied = ApplicationClock()  # applied now: after every event the decision was read from, whatever their times
     rows: list[Mapping[str, Any]] = []
-    for event, (run_id, seen, writer) in enumerate(silent.iter_rows()):
+    for run_id, seen, writer in silent.iter_rows():
         why = (
             f"no sign of life from the process that ran it (writer {writer}) since {seen:%Y-%m-%d %H:%M:%S} UTC, "
             f"more than {format_duration(stale)} before `lakehouse runs recover --stale` on {host_name()} "
             f"marked it FAILED at {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC"
         )
-        # Just after its last sign of life, so the run ends there and these are its newest events.
+        # Ended just after its last sign of life.
         common = {"run_id": run_id, "at": seen + timedelta(microseconds=1), "writer": f"recover-stale/{me}"}
-        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": 2 * event + 1})
-        rows.append({**common, "kind": "status", "value": "FAILED", "seq": 2 * event + 2})
+        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": next(applied)})
+        rows.append({**common, "kind": "status", "value": "FAILED", "seq": next(applied)})
     return rows
 
 
@@ -307,12 +308,13 @@ def _fail_left_open(
         f"the process that ran it (pid {owner.get('pid', '?')} on {owner.get('host', '?')}) ended without "
         f"finishing the run; last seen {seen:%Y-%m-%d %H:%M:%S} UTC"
     )
+    applied = ApplicationClock()  # applied now, after everything the dead writer committed, whatever its times
     rows: list[Mapping[str, Any]] = []
-    for event, run_id in enumerate(running):
-        # Events of their own writer name, numbered from 1: the dead writer's own numbers are unknown here.
+    for run_id in running:
+        # Events of their own writer name: the run ended as of its last sign of life.
         common = {"run_id": run_id, "at": seen, "writer": f"{spool.writer_id}/recovery"}
-        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": 2 * event + 1})
-        rows.append({**common, "kind": "status", "value": "FAILED", "seq": 2 * event + 2})
+        rows.append({**common, "kind": "tag", "key": ERROR_TAG, "value": why, "seq": next(applied)})
+        rows.append({**common, "kind": "status", "value": "FAILED", "seq": next(applied)})
     spec = committing.SPECS["runs"]
     committing.commit_part(runs, spec, spec.from_rows(rows), settings, writer_id=spool.writer_id, seq=seq)
     # Logged, not warned: the report lists them, and a training process recovering on start has no use for it.

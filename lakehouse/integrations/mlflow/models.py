@@ -28,6 +28,7 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import LOGGED_MODEL_EVENTS, append_rows
 from lakehouse.config import Settings
 from lakehouse.query import frames
+from lakehouse.query.events import in_order
 
 #: The kind of ``tracking/runs`` event holding one point logged with a ``model_id`` (JSON in ``value``).
 MODEL_METRIC_EVENT = "model_metric"
@@ -183,7 +184,7 @@ def metrics_of(layout: Layout, run_events: pl.DataFrame) -> dict[str, list[Metri
     with folded.lock:
         if folded.metrics is not None and folded.metrics[0] is run_events:
             return folded.metrics[1]
-    rows = run_events.filter(pl.col("kind") == MODEL_METRIC_EVENT).sort("at", "writer", "seq")
+    rows = in_order(run_events.filter(pl.col("kind") == MODEL_METRIC_EVENT))
     found: dict[str, list[Metric]] = {}
     seen: set[tuple[str, str, int, int, str]] = set()
     for run_id, value in rows.select("run_id", "value").iter_rows():

@@ -21,7 +21,7 @@ def silent_run(root: Path, monkeypatch: pytest.MonkeyPatch) -> lakehouse.Run:
     run.flush()
     monkeypatch.setenv("LAKEHOUSE_HEARTBEAT_INTERVAL", "0.2s")
     monkeypatch.setenv("LAKEHOUSE_LOST_AFTER", "0.5s")
-    time.sleep(0.7)
+    time.sleep(1.2)  # silent for longer than both lost_after and the --stale 1s the test recovers with
     return run
 
 

@@ -413,6 +413,7 @@ def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_a
     inputs = tuple(
         RunInput(**r)
         for r in tables.inputs.filter(pl.col("run_id") == run_id)
+        .sort("at", maintain_order=True)  # in the order of use: rows of separate commits come in any order
         .unique(subset=["dataset", "version", "context"], keep="first", maintain_order=True)
         .iter_rows(named=True)
     )

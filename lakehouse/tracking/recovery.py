@@ -6,6 +6,10 @@ version is already in the table (the writer died after committing and before del
 dropped; the others are committed under the dead writer's id, so a second recovery, racing or later, drops
 them in turn. Unreadable segments go to ``<spool>/_corrupt/`` with a warning, never half-committed.
 
+A recovery killed half-way leaves the folder recoverable by the next one, exactly once: each part commits
+under the dead writer's app transaction before its segment is deleted, the runs left open are forgotten
+only once failed, and the bookkeeping files go last.
+
 Then the runs the dead writer left open (it lists them in its folder) and the table still shows RUNNING are
 marked FAILED as of the writer's last sign of life, with the reason in the ``lakehouse.error`` tag: a process
 killed outright (SIGKILL, out of memory, power loss) never got to end them. A run resumed elsewhere since has
@@ -44,7 +48,14 @@ from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, Track
 from lakehouse.query import liveness
 from lakehouse.query.events import ApplicationClock, in_order
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.spool import CorruptSegment, WriterSpool, claim, host_name, writer_folders
+from lakehouse.tracking.spool import (
+    CorruptSegment,
+    WriterSpool,
+    claim,
+    host_name,
+    remove_abandoned_setups,
+    writer_folders,
+)
 
 log = logging.getLogger("lakehouse.tracking")
 
@@ -116,6 +127,7 @@ def recover(
             if any(counts.values()) or failed:
                 recovered.append(folder.name)
             _clean(owned)
+    remove_abandoned_setups(folder_root)
     stale_failed: list[str] = []
     if stale is not None:
         try:

@@ -2,6 +2,7 @@
 
 Layout under the spool folder (``<root>/_spool/<host>`` unless ``spool_dir`` is set)::
 
+    .<writer id>.setup/            a writer's folder while it is being set up (renamed into place)
     <writer id>/writer.json        who owns the folder: root, host, pid, start time
     <writer id>/lock               flock()ed by the owning process for as long as it lives
     <writer id>/000000000017.seg   segment 17: the parts of one flush, one per table
@@ -10,6 +11,8 @@ Layout under the spool folder (``<root>/_spool/<host>`` unless ``spool_dir`` is 
 A segment is written to a temporary name, fsynced, then renamed, so a segment either exists whole or not at
 all; a checksum over the whole file catches later damage. The lock is the liveness test: the kernel drops
 it when its process dies, even on ``kill -9``, so recovery never steals the segments of a live writer.
+A writer locks its folder before the folder bears its name (it is set up under a hidden name, then renamed),
+so a recovery can never take the lock first and delete the folder under a writer that is just starting.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ SUFFIX = ".seg"
 OPEN_RUNS = "open_runs.json"  # the runs the writer has open: recovery fails those a dead writer left RUNNING
 _BOOKKEEPING = ("writer.json", "lock", OPEN_RUNS)
 CORRUPT_DIR = "_corrupt"
+SETUP_SUFFIX = ".setup"
+_SETUP_GRACE_S = 60.0  # a folder still being set up after this long lost its writer during the setup
 _HEADER = struct.Struct("<8sI")  # magic, header length
 _TRAILER = struct.Struct("<I")  # crc32 of everything before it
 
@@ -197,9 +202,7 @@ class WriterSpool:
 
     def note_open_runs(self, run_ids: tuple[str, ...]) -> None:
         """Record (atomically) which runs the writer has open."""
-        temporary = self.folder / f".{OPEN_RUNS}.tmp"
-        temporary.write_text(json.dumps(list(run_ids)), encoding="utf-8")
-        os.replace(temporary, self.folder / OPEN_RUNS)
+        _replace(self.folder / OPEN_RUNS, json.dumps(list(run_ids)))
 
     def open_runs(self) -> list[str]:
         """The runs the writer had open when it last wrote a segment."""
@@ -238,10 +241,10 @@ class OwnedSpool(WriterSpool):
     """A writer's own spool folder, locked for the lifetime of the process that created it."""
 
     def __init__(self, spool_root: Path, writer_id: str, *, root: Path) -> None:
-        folder = spool_root / writer_id
-        folder.mkdir(parents=True, exist_ok=True)
-        super().__init__(folder)
-        self._lock_file: IO[bytes] | None = open(folder / "lock", "ab")  # noqa: SIM115 - held for the process
+        setup = spool_root / f".{writer_id}{SETUP_SUFFIX}"
+        setup.mkdir(parents=True, exist_ok=True)
+        # The lock lives in the file (the inode), so it moves with the folder's rename below.
+        self._lock_file: IO[bytes] | None = open(setup / "lock", "ab")  # noqa: SIM115 - held for the process
         if _flock is not None:
             _flock(self._lock_file.fileno(), _LOCK)
         owner = {
@@ -251,7 +254,10 @@ class OwnedSpool(WriterSpool):
             "pid": os.getpid(),
             "started": datetime.now(UTC).isoformat(),
         }
-        (folder / "writer.json").write_text(json.dumps(owner), encoding="utf-8")
+        _replace(setup / "writer.json", json.dumps(owner))
+        folder = spool_root / writer_id
+        os.rename(setup, folder)
+        super().__init__(folder)
 
     def release(self, *, remove: bool) -> None:
         """Drop the lock (the process is done with the folder); remove the folder if asked and empty."""
@@ -305,7 +311,35 @@ def _pid_alive(pid: object) -> bool:  # pragma: no cover - used where flock is m
 
 
 def writer_folders(spool_root: Path) -> list[Path]:
-    """Every writer folder under a spool root (live or dead)."""
+    """Every writer folder under a spool root (live or dead; not those still being set up)."""
     if not spool_root.is_dir():
         return []
-    return sorted(p for p in spool_root.iterdir() if p.is_dir() and p.name != CORRUPT_DIR)
+    return sorted(p for p in spool_root.iterdir() if p.is_dir() and p.name != CORRUPT_DIR and p.name[0] != ".")
+
+
+def remove_abandoned_setups(spool_root: Path) -> int:
+    """Remove folders whose writer died while setting them up (no segment can be in them); returns how many.
+
+    Only folders older than any setup takes: a younger one may belong to a writer about to lock it.
+    """
+    if not spool_root.is_dir():
+        return 0
+    removed = 0
+    now = datetime.now(UTC).timestamp()
+    for setup in spool_root.glob(f".*{SETUP_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if now - setup.stat().st_mtime < _SETUP_GRACE_S:
+                continue
+            with claim(setup) as owned:
+                if owned is not None:
+                    for temporary in setup.glob(".*.tmp"):
+                        temporary.unlink()
+                    removed += owned.remove_if_empty()
+    return removed
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a small file atomically: a reader sees the old content or the new, never a part."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

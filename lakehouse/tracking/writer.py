@@ -7,7 +7,10 @@ to the writer's buffer and returns. Two cadences follow, one per background thre
    (:meth:`Writer.request_spool`), and as soon as ``flush_points`` points wait: take what is buffered, turn
    it into Arrow tables, one per tracking table (points, per-run metric summaries, run events, dataset
    inputs), and write them as one checksummed, fsynced segment into the spool (numbered 1, 2, ... per
-   writer). A process killed outright loses only what it logged since its last segment.
+   writer). A process killed outright loses only what it logged since its last segment. A run's start
+   events go first, in a segment of their own built without polars (:mod:`lakehouse.tracking.rows`): on a
+   loaded machine a fresh process needs milliseconds for it, where the points' first segment and the
+   environment capture need tens to hundreds.
 2. **Commit** (the commit thread), once the oldest waiting segment is ``flush_interval`` seconds old or
    ``flush_points`` points wait: commit the waiting segments ``a..b`` (the oldest first, up to about
    ``flush_points`` points) as one commit per table, with the Delta app transaction ``(writer id, b)``
@@ -56,6 +59,7 @@ from lakehouse.query.events import ApplicationClock
 from lakehouse.query.summaries import SummaryBook
 from lakehouse.tracking import commit as committing
 from lakehouse.tracking.heartbeat import Heartbeat
+from lakehouse.tracking.rows import events_table
 from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, host_name, segment_name
 
 if TYPE_CHECKING:
@@ -132,6 +136,7 @@ class Writer:
         self._wake = threading.Event()
         self._commit_wake = threading.Event()
         self.wake_requested = False
+        self._start_waiting = False  # a run's start was queued: spool its events alone, before anything else
         self._thread: threading.Thread | None = None
         self._committer: threading.Thread | None = None
         self._closed = False
@@ -190,7 +195,8 @@ class Writer:
         )
 
     def request_spool(self) -> None:
-        """Wake the prepare thread to spool what is buffered now (a run started or ended)."""
+        """Wake the prepare thread to spool a run's start (queued just before) at once, ahead of its points."""
+        self._start_waiting = True
         self._wake.set()
 
     def request_flush(self) -> None:
@@ -254,7 +260,9 @@ class Writer:
     def _prepare_loop(self) -> None:
         """Spool what is buffered every ``spool_interval`` (or when woken); tell the committer when due."""
         idle_since: float | None = None
-        next_spool = time.monotonic()
+        # The thread starts as a run's handle is made, before its start events are queued: wait for the wake
+        # that follows them, so the first segment holds the whole start.
+        next_spool = time.monotonic() + max(self.settings.spool_interval, 0.01)
         while True:
             self._wake.wait(max(next_spool - time.monotonic(), 0.0))
             self._wake.clear()
@@ -263,10 +271,13 @@ class Writer:
                 return
             # A fixed cadence from the start of each spool, so slow segments do not stretch the loss window.
             next_spool = time.monotonic() + max(self.settings.spool_interval, 0.01)
+            start, self._start_waiting = self._start_waiting, False
             with self._io_lock:
-                # What callers queued first (a run's start), then the deferred work (environment capture,
-                # tens of milliseconds for git) in a segment of its own right after.
-                prepared = self._prepare(deferred=False)
+                # A run's start alone first (events only: no polars, no summaries), so it is durable within
+                # milliseconds; then the points; then the deferred work (environment capture, tens of
+                # milliseconds for git), each in a segment of its own right after.
+                prepared = self._prepare(deferred=False, points=False) if start else False
+                prepared = self._prepare(deferred=False) or prepared
                 if self.deferred:
                     prepared = self._prepare() or prepared
             if prepared:
@@ -363,13 +374,14 @@ class Writer:
 
     # --- spooling ----------------------------------------------------------------------------------------
 
-    def _prepare(self, *, deferred: bool = True) -> bool:
+    def _prepare(self, *, deferred: bool = True, points: bool = True) -> bool:
         """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``.
 
-        ``deferred=False`` leaves queued deferred work (environment capture) for the next segment.
+        ``deferred=False`` leaves queued deferred work (environment capture) for the next segment,
+        ``points=False`` the buffered points.
         """
         try:
-            segment = self._drain(deferred=deferred)
+            segment = self._drain(deferred=deferred, points=points)
         except Exception as e:  # noqa: BLE001 - a bug here must never reach the training loop
             self._warn("drain", f"could not prepare logged data for writing: {e!r}")
             return False
@@ -378,7 +390,7 @@ class Writer:
         self._spool_segment(segment)
         return True
 
-    def _drain(self, *, deferred: bool) -> Segment | None:
+    def _drain(self, *, deferred: bool, points: bool) -> Segment | None:
         # Liveness (see tracking/heartbeat.py): now and then a heartbeat event per open run, even a silent one.
         for row in self._heartbeat.due(self.open_run_ids, time.monotonic()):
             self.add_event("runs", row)
@@ -388,8 +400,8 @@ class Writer:
                     self.add_event(part, row)
             except Exception as e:  # noqa: BLE001 - e.g. environment capture; the run goes on without it
                 log.info("deferred event skipped: %s", e)
-        calls = _take(self.calls)
-        frames = _take(self.frames)
+        calls = _take(self.calls) if points else []
+        frames = _take(self.frames) if points else []
         events = _take(self.events)
         if not (calls or frames or events):
             return None
@@ -398,11 +410,11 @@ class Writer:
         for name in ("runs", "inputs"):
             rows = [row for part, row in events if part == name]
             if rows:
-                parts[name] = committing.SPECS[name].from_rows(rows)
-        points = points_table(calls, frames)
-        if points is not None:
-            parts["metric_summaries"] = self._summaries.update(points, writer_id=self.writer_id, seq=self._seq)
-            parts["metrics"] = points.table
+                parts[name] = events_table(committing.SPECS[name], rows)
+        batch = points_table(calls, frames)
+        if batch is not None:
+            parts["metric_summaries"] = self._summaries.update(batch, writer_id=self.writer_id, seq=self._seq)
+            parts["metrics"] = batch.table
         return Segment(writer=self.writer_id, seq=self._seq, parts=parts)
 
     def _spool_segment(self, segment: Segment) -> None:

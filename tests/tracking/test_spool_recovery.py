@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
 from pathlib import Path
 
@@ -11,7 +13,17 @@ import pytest
 import lakehouse
 from lakehouse.errors import TrackingWarning
 from lakehouse.tracking import commit as committing
-from lakehouse.tracking.spool import CorruptSegment, OwnedSpool, Segment, decode, encode, writer_folders
+from lakehouse.tracking.spool import (
+    SETUP_SUFFIX,
+    CorruptSegment,
+    OwnedSpool,
+    Segment,
+    WriterSpool,
+    claim,
+    decode,
+    encode,
+    writer_folders,
+)
 from lakehouse.tracking.writer import get_writer, points_table, spool_root
 from tests.tracking.conftest import points, table_rows
 
@@ -182,3 +194,57 @@ def test_unwritable_root_never_stops_training_and_keeps_data_in_the_spool(tmp_pa
     assert info.metrics["loss"].count == 50
     assert points(lh).get_column("step").to_list() == list(range(50))
     assert list((spool / writer.writer_id).glob("*.seg")) == []
+
+
+def test_a_recovery_killed_before_or_after_failing_the_open_runs_fails_them_once(lh: lakehouse.Lakehouse) -> None:
+    """The windows of a recovery killed after its segments: open runs not failed yet, or failed but not forgotten."""
+    writer = "deadhost-8-hhhh"
+    run = lh.start_run(name="left-open")
+    run.flush()
+    folder = _dead_writer(lh, writer, [])  # every segment committed and deleted by a recovery that then died
+    WriterSpool(folder).note_open_runs((run.id,))
+    assert lh.recover().runs_failed == (run.id,)
+    folder.mkdir()
+    WriterSpool(folder).note_open_runs((run.id,))  # as left by a recovery killed before it forgot them
+    again = lh.recover()
+    assert again.runs_failed == ()
+    assert not folder.exists()
+    runs_rows = table_rows(lh.layout.runs)
+    assert runs_rows is not None
+    failed = runs_rows.filter((pl.col("run_id") == run.id) & (pl.col("value") == "FAILED"))
+    assert failed.height == 1
+    assert lh.run(run.id).status == "FAILED"
+
+
+def test_a_folder_being_set_up_is_never_claimed_and_an_abandoned_one_is_removed(lh: lakehouse.Lakehouse) -> None:
+    spool = spool_root(lh.settings, lh.layout)
+    starting = spool / f".livehost-9-iiii{SETUP_SUFFIX}"  # a writer between making and locking its folder
+    abandoned = spool / f".deadhost-9-jjjj{SETUP_SUFFIX}"  # a writer killed while setting its folder up
+    for folder in (starting, abandoned):
+        folder.mkdir(parents=True)
+        (folder / "lock").touch()
+    old = time.time() - 120
+    os.utime(abandoned, (old, old))
+    report = lh.recover()
+    assert writer_folders(spool) == []
+    assert (report.writers_recovered, report.writers_alive) == ((), ())
+    assert starting.exists()  # young: its writer may be about to lock it
+    assert not abandoned.exists()
+    with open(starting / "lock", "ab") as held:  # the writer holds it now, however long its setup takes
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        os.utime(starting, (old, old))
+        lh.recover()
+        assert starting.exists()
+    lh.recover()
+    assert not starting.exists()
+
+
+def test_a_writer_folder_is_locked_from_the_moment_it_bears_its_name(lh: lakehouse.Lakehouse) -> None:
+    spool = OwnedSpool(spool_root(lh.settings, lh.layout), "livehost-10-kkkk", root=lh.layout.root)
+    assert spool.folder.name == "livehost-10-kkkk"
+    assert sorted(p.name for p in spool.folder.parent.iterdir()) == ["livehost-10-kkkk"]  # no setup left
+    assert spool.owner()["writer"] == "livehost-10-kkkk"
+    with claim(spool.folder) as owned:
+        assert owned is None
+    spool.release(remove=True)
+    assert not spool.folder.exists()

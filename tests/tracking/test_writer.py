@@ -76,6 +76,26 @@ def test_a_started_run_is_spooled_at_once_whatever_the_intervals(root: Path) -> 
     assert writer.open_run_ids == ()
 
 
+def test_a_run_start_is_spooled_alone_before_its_points(root: Path) -> None:
+    """The start segment holds events only (no points, no summaries, no environment): it is the cheap one."""
+    lh = lakehouse.connect(root, flush_interval=60, spool_interval=0.05, maintenance_commits=0)
+    run = lh.start_run(experiment="first", params={"lr": 0.1})
+    for step in range(50):  # logged at once, before the thread wakes or while it writes the start
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+    writer = get_writer(lh.layout, lh.settings)
+    spool = WriterSpool(writer.spool_root / writer.writer_id)
+    _wait_for(lambda: writer.buffered_points() == 0 and not writer.deferred and not writer._io_lock.locked())
+    start = spool.read(1)
+    assert set(start.parts) == {"runs"}
+    assert set(start.parts["runs"].column("kind").to_pylist()) == {"created", "status", "param"}
+    later = [spool.read(seq) for seq in spool.sequence_numbers()[1:]]
+    assert sum(s.num_points for s in later) == 50
+    kinds = {k for s in later if "runs" in s.parts for k in s.parts["runs"].column("kind").to_pylist()}
+    assert kinds == {"environment"}
+    run.finish()
+    assert lh.run(run.id).metrics["loss"].count == 50
+
+
 def test_waiting_segments_commit_as_one_commit_per_table(root: Path) -> None:
     lh = lakehouse.connect(root, flush_interval=60, spool_interval=0.02, maintenance_commits=0)
     run = lh.start_run(experiment="batch")

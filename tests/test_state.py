@@ -92,7 +92,7 @@ def test_a_forked_child_starts_with_empty_state(root: Path) -> None:
             try:
                 held = lh.state.held()
                 writers = [w for w in active_writers() if w.layout.root == lh.root]
-                buffers_empty = len(writers) == 1 and not writers[0].calls and not writers[0].open_runs
+                buffers_empty = len(writers) == 1 and not writers[0].has_pending_work() and not writers[0].open_run_ids
                 code = 0 if held == ["_Writers"] and buffers_empty else 4 if held != ["_Writers"] else 5
             finally:
                 os._exit(code)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.app.conftest import build_datasets, build_runs
@@ -107,6 +107,19 @@ def settle(page: Page, *, clicked: bool = False) -> None:
         '() => !document.querySelector(\'[data-testid="stSkeleton"], [data-testid="stSkeletonElement"],'
         ' [data-testid="stAppSkeleton"]\')'
     )
+
+
+def pick(page: Page, picker: Locator, option: str) -> None:
+    """Choose ``option`` in a multiselect. A click that lands while the widget is drawn anew (a rerun the
+    opened panel started) leaves its list closed, so the list is opened again until the option shows."""
+    wanted = page.get_by_role("option", name=option)
+    for _ in range(3):
+        picker.locator("input").click()
+        with contextlib.suppress(PlaywrightTimeout):
+            wanted.wait_for(timeout=5000)
+            break
+        settle(page)
+    wanted.click()
 
 
 def no_failures(page: Page) -> None:
@@ -217,8 +230,7 @@ def test_filter_panel_opens_filters_and_keeps_filtering_closed(app_url: str, bro
     picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="params.optimizer")
     picker.wait_for()
     assert page.locator('[data-testid="stSlider"]').count() >= 2  # lr and units
-    picker.locator("input").click()
-    page.get_by_role("option", name="sgd").click()
+    pick(page, picker, "sgd")
     settle(page, clicked=True)
     page.get_by_text("of 1 matching runs").wait_for()
     header.click()  # closed again: the filter stays, and the page says so

@@ -36,12 +36,22 @@ def cutoff(lost_after: float, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(seconds=lost_after)
 
 
-def lost(lost_after: float, now: datetime | None = None) -> pl.Expr:
-    """True for a RUNNING run silent for longer than ``lost_after`` seconds (columns ``status``, ``last_seen``)."""
-    silent = pl.col("last_seen") < cutoff(lost_after, now)
-    return ((pl.col("status") == "RUNNING") & silent.fill_null(False)).alias("lost")
+def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = None) -> pl.DataFrame:
+    """``frame`` (columns ``status``, ``last_seen``) with its ``lost`` column as of ``now``: True for a RUNNING
+    run silent for longer than ``lost_after`` seconds.
+
+    Series arithmetic rather than an expression: ``lh.runs()`` derives it on every call, and building and
+    planning an expression with a datetime literal costs more than the comparison itself.
+    """
+    silent = (frame.get_column("last_seen") < cutoff(lost_after, now)).fill_null(False)
+    column = ((frame.get_column("status") == "RUNNING") & silent).alias("lost")
+    if "lost" not in frame.columns:
+        return frame.hstack([column])
+    out = frame.clone()
+    out.replace_column(frame.get_column_index("lost"), column)
+    return out
 
 
 def is_lost(status: str, seen: datetime | None, lost_after: float, now: datetime | None = None) -> bool:
-    """:func:`lost` for one run."""
+    """:func:`with_lost` for one run."""
     return status == "RUNNING" and seen is not None and seen < cutoff(lost_after, now)

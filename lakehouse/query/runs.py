@@ -280,7 +280,7 @@ def select(
 
 def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """:func:`fold_all` then :func:`select` (no caching): the runs of ``tables`` as ``lh.runs()`` shows them."""
-    return select(fold_all(tables).with_columns(liveness.lost(lost_after)), **filters)  # type: ignore[arg-type]
+    return select(liveness.with_lost(fold_all(tables), lost_after), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------
@@ -356,7 +356,7 @@ def runs_model(layout: Layout) -> RunsModel:
 def runs(layout: Layout, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """``lh.runs()``: the cached read model with ``lost`` derived as of now, filtered."""
     _, frame = runs_model(layout).get()
-    return select(frame.with_columns(liveness.lost(lost_after)), **filters)  # type: ignore[arg-type]
+    return select(liveness.with_lost(frame, lost_after), **filters)  # type: ignore[arg-type]
 
 
 # --- one run ------------------------------------------------------------------------------------------------

@@ -43,8 +43,11 @@ def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = Non
     Series arithmetic rather than an expression: ``lh.runs()`` derives it on every call, and building and
     planning an expression with a datetime literal costs more than the comparison itself.
     """
-    silent = (frame.get_column("last_seen") < cutoff(lost_after, now)).fill_null(False)
-    column = ((frame.get_column("status") == "RUNNING") & silent).alias("lost")
+    seen = frame.get_column("last_seen")
+    # Kleene logic: a run never seen is False by is_not_null, without a fill_null (which builds a query).
+    column = ((frame.get_column("status") == "RUNNING") & seen.is_not_null() & (seen < cutoff(lost_after, now))).alias(
+        "lost"
+    )
     if "lost" not in frame.columns:
         return frame.hstack([column])
     out = frame.clone()

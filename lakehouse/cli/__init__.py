@@ -17,6 +17,7 @@ from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import runs_app
+from lakehouse.cli.tensorboard import import_tensorboard
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("maintain")(maintain_command)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
 app.command("import-mlflow")(import_mlflow)
+app.command("import-tensorboard")(import_tensorboard)
 
 
 @app.callback()

@@ -7,19 +7,25 @@ compared by its bits) is not recorded again, and a point logged twice in the sou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
 
 from lakehouse.catalog.tables import METRICS
 from lakehouse.query import frames
 from lakehouse.query.runs import Folded, Tables, fold_events
+from lakehouse.tracking import starting
+from lakehouse.tracking.run import Run
 
 if TYPE_CHECKING:
     from lakehouse.catalog.layout import Layout
-    from lakehouse.tracking.run import Run
+    from lakehouse.client import Lakehouse
+
+T = TypeVar("T")
 
 #: Called as the import goes with (runs done, runs in total).
 Progress = Callable[[int, int], None]
@@ -101,3 +107,92 @@ def update_params_and_tags(
         run.set_tags(new_tags)
         report.tags += len(new_tags)
     return bool(new_params or new_tags)
+
+
+def create_run(
+    lakehouse: Lakehouse,
+    report: ImportReport,
+    *,
+    experiment: str,
+    run_id: str | None,
+    name: str | None,
+    start_time: datetime | None,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    points: pl.DataFrame,
+    environment: Mapping[str, Any],
+) -> Run:
+    """A run new to the lakehouse, with everything the source has of it (``environment`` as the source says)."""
+    handle = starting.create_run(
+        lakehouse,
+        experiment=experiment,
+        run_id=run_id,
+        name=name,
+        start_time=start_time,
+        params=params,
+        tags=tags,
+        environment=environment,
+    )
+    report.runs_created += 1
+    report.params += len(params)
+    report.tags += len(tags)
+    if points.height:
+        handle.log_frame(points)
+        report.points += points.height
+    return handle
+
+
+def update_run(
+    lakehouse: Lakehouse,
+    report: ImportReport,
+    run_id: str,
+    *,
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+    points: pl.DataFrame,
+    have_params: Mapping[str, str],
+    have_tags: Mapping[str, str],
+) -> tuple[Run, bool, int]:
+    """Add to a run imported before what the source has since: returns the handle, whether anything was
+    recorded, and how many new points."""
+    handle = Run(lakehouse, starting.writer_of(lakehouse), run_id, name=None, experiment=None)
+    changed = update_params_and_tags(handle, params, tags, have_params=have_params, have_tags=have_tags, report=report)
+    added = 0
+    if points.height:
+        points, present = new_points(lakehouse.layout, run_id, points)
+        report.points_present += present
+        if points.height:
+            handle.log_frame(points)
+            added = points.height
+            report.points += added
+    return handle, changed or added > 0, added
+
+
+def count_update(report: ImportReport, changed: bool) -> None:
+    """Count a run seen before as updated or unchanged."""
+    if changed:
+        report.runs_updated += 1
+    else:
+        report.runs_unchanged += 1
+
+
+def import_each(
+    lakehouse: Lakehouse,
+    items: Sequence[T],
+    one: Callable[[T], str],
+    report: ImportReport,
+    *,
+    progress: Progress | None,
+    started: float,
+) -> None:
+    """Import ``items`` (run folders, run files) with ``one`` (which returns the run id), then commit them all
+    and finish the report (run ids, seconds since ``started``, a ``time.perf_counter()``)."""
+    writer = starting.writer_of(lakehouse)
+    touched = []
+    for done, item in enumerate(items, start=1):
+        touched.append(one(item))
+        if progress is not None:
+            progress(done, len(items))
+    writer.flush()
+    report.run_ids = tuple(touched)
+    report.seconds = round(time.perf_counter() - started, 3)

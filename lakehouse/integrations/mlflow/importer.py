@@ -29,7 +29,14 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations._import import ImportReport as BaseReport
-from lakehouse.integrations._import import Progress, as_metric_times, new_points, pairs, update_params_and_tags
+from lakehouse.integrations._import import (
+    Progress,
+    as_metric_times,
+    create_run,
+    new_points,
+    pairs,
+    update_params_and_tags,
+)
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache
@@ -219,19 +226,18 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
     writer = starting.writer_of(lakehouse)
     changed = False
     if base.height == 0:
-        handle = starting.create_run(
+        handle = create_run(
             lakehouse,
+            report,
             experiment=key,
             run_id=run_id,
             name=info.run_name or None,
             start_time=_time(info.start_time),
             params=params,
             tags=tags,
+            points=pl.DataFrame(),
             environment={"user": info.user_id or "", "source": "mlflow-import"},
         )
-        report.runs_created += 1
-        report.params += len(params)
-        report.tags += len(tags)
         current: dict[str, Any] = {"status": "RUNNING", "end_time": None, "lifecycle": "active", "name": info.run_name}
         have_params: dict[str, str] = {}
         have_tags: dict[str, str] = {}

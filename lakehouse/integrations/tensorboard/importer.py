@@ -36,15 +36,16 @@ from lakehouse.integrations._import import (
     ImportReport,
     Progress,
     as_metric_times,
-    new_points,
+    count_update,
+    create_run,
+    import_each,
     pairs,
     present_runs,
-    update_params_and_tags,
+    update_run,
 )
 from lakehouse.integrations.tensorboard.events import Decoded, decode
 from lakehouse.integrations.tensorboard.records import frame
 from lakehouse.tracking import starting
-from lakehouse.tracking.run import Run as Handle
 from lakehouse.tracking.validate import check_name
 
 if TYPE_CHECKING:
@@ -140,16 +141,12 @@ def import_logdir(
     experiment = check_name(experiment if experiment is not None else path.name, what="experiment name")
     report = TensorBoardReport(source=str(path), experiment=experiment)
     known = _known_runs(lakehouse, path, experiment)
-    writer = starting.writer_of(lakehouse)
-    touched: list[str] = []
-    for done, (folder, files) in enumerate(folders.items(), start=1):
-        relative = folder.relative_to(path).as_posix()
-        touched.append(_import_run(lakehouse, path, relative, files, known.get(relative), experiment, status, report))
-        if progress is not None:
-            progress(done, len(folders))
-    writer.flush()
-    report.run_ids = tuple(touched)
-    report.seconds = round(time.perf_counter() - started, 3)
+
+    def one(item: tuple[Path, list[Path]]) -> str:
+        relative = item[0].relative_to(path).as_posix()
+        return _import_run(lakehouse, path, relative, item[1], known.get(relative), experiment, status, report)
+
+    import_each(lakehouse, list(folders.items()), one, report, progress=progress, started=started)
     return report
 
 
@@ -198,43 +195,39 @@ def _import_run(
     tags = {RUN_TAG: relative, LOGDIR_TAG: str(logdir), OFFSETS_TAG: json.dumps(offsets, sort_keys=True)}
     if metrics:
         tags[HPARAM_METRICS_TAG] = ",".join(metrics)
-    writer = starting.writer_of(lakehouse)
     if known is None:
-        handle = starting.create_run(
+        handle = create_run(
             lakehouse,
+            report,
             experiment=experiment,
+            run_id=None,
             name=relative if relative != "." else logdir.name,
             start_time=_time(min(walls)) if walls else None,
             params=params,
             tags=tags,
+            points=points,
             environment={"source": "tensorboard-import", "logdir": str(logdir)},
         )
-        report.runs_created += 1
-        report.params += len(params)
-        report.tags += len(tags)
-        changed = True
+        changed, added = True, points.height
     else:
-        handle = Handle(lakehouse, writer, known.run_id, name=None, experiment=experiment)
-        changed = update_params_and_tags(
-            handle, params, tags, have_params=known.params, have_tags=known.tags, report=report
+        handle, changed, added = update_run(
+            lakehouse,
+            report,
+            known.run_id,
+            params=params,
+            tags=tags,
+            points=points,
+            have_params=known.params,
+            have_tags=known.tags,
         )
-        if points.height:
-            points, present = new_points(lakehouse.layout, known.run_id, points)
-            report.points_present += present
-            changed = changed or bool(points.height)
-    if points.height:
-        handle.log_frame(points)
-        report.points += points.height
-    if known is None or points.height or known.status != status:
+    writer = starting.writer_of(lakehouse)
+    if known is None or added or known.status != status:
         # A new run ends at its last event; a run seen before at this import, after the status it had then.
         at = _time(max(walls)) if known is None and walls and status == "FINISHED" else datetime.now(UTC)
         writer.add_event("runs", {"run_id": handle.id, "kind": "status", "at": at, "value": status})
         changed = True
     if known is not None:
-        if changed:
-            report.runs_updated += 1
-        else:
-            report.runs_unchanged += 1
+        count_update(report, changed)
     writer.ensure_thread()
     return handle.id
 

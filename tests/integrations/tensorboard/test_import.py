@@ -16,24 +16,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.tensorboard import SummaryWriter
 
 import lakehouse
-from lakehouse import storage
 from lakehouse.cli import main
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.tensorboard import follow_logdir, import_logdir
 from lakehouse.integrations.tensorboard.records import frame
+from tests.integrations.conftest import tracking_state
 
 T0 = 1_700_000_000.0
 # Lightning's advice for real workloads (more dataloader workers) is noise for a tiny CPU fit.
 pytestmark = pytest.mark.filterwarnings("ignore:.*does not have many workers.*")
-
-
-def _table_state(root: Path) -> dict[str, tuple[int, int]]:
-    lh = lakehouse.connect(root)
-    return {
-        name: (storage.latest_version(path), storage.snapshot(path, storage.latest_version(path)).num_rows)
-        for name, path in lh.layout.tracking_tables.items()
-        if storage.exists(path)
-    }
 
 
 def _f32(x: float) -> float:
@@ -90,10 +81,10 @@ def test_summary_writer_runs_import_step_for_step_with_hparams_and_skipped_kinds
     assert info.start_time.timestamp() == pytest.approx(T0 + 0.25)
     assert info.end_time.timestamp() == pytest.approx(T0 + 299.25)
 
-    before = _table_state(root)
+    before = tracking_state(root)
     again = import_logdir(logdir, lh, experiment="tb")
     assert (again.runs_created, again.runs_updated, again.runs_unchanged, again.points) == (0, 0, 3, 0)
-    assert _table_state(root) == before  # a second import commits nothing
+    assert tracking_state(root) == before  # a second import commits nothing
 
     more = _write(logdir / "a", range(300, 350))  # a new file in the run folder
     third = import_logdir(logdir, lh, experiment="tb")
@@ -221,7 +212,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
     _write(logdir / "good", range(3))
     lh = lakehouse.connect(root)
     lh.start_run(experiment="x").finish()
-    before = _table_state(root)
+    before = tracking_state(root)
     empty = tmp_path / "empty"
     empty.mkdir()
     a_file = tmp_path / "file.txt"
@@ -242,7 +233,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
         assert code == 1
         assert words in err
         assert "Traceback" not in err
-    assert _table_state(root) == before
+    assert tracking_state(root) == before
     os.remove(logdir / "bad" / "events.out.tfevents.1.host")
     shutil.rmtree(logdir / "bad")
     assert main(["--root", str(root), "import-tensorboard", str(logdir), "--json"]) == 0

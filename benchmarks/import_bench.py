@@ -101,14 +101,17 @@ def check_writer_matches_summary_writer(tmp: Path) -> None:
         raise SystemExit(msg)
 
 
-def time_import(logdir: Path, work: Path) -> tuple[float, int]:
+def time_import(logdir: Path, work: Path) -> tuple[float, int, float]:
+    """Wall seconds, points, and CPU seconds of this process (every thread: the writer's commits too)."""
     root = work / f"root-{time.monotonic_ns()}"
     lh = lakehouse.connect(root)
+    cpu = time.process_time()
     started = time.perf_counter()
     report = import_logdir(logdir, lh, experiment="bench")
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu
     shutil.rmtree(root, ignore_errors=True)
-    return seconds, report.points
+    return seconds, report.points, cpu
 
 
 def anchor_dir(logdir: Path, runs: int, work: Path) -> Path:
@@ -168,8 +171,9 @@ def main() -> None:
         order = ("import", "tbparse") if i % 2 == 0 else ("tbparse", "import")
         for side in order:
             load = os.getloadavg()[0]
+            cpu = None
             if side == "import":
-                seconds, points = time_import(logdir, work)
+                seconds, points, cpu = time_import(logdir, work)
                 ours.append(points / seconds)
             else:
                 anchor = logdir if anchor_runs == args.runs else anchor_dir(logdir, anchor_runs, work)
@@ -178,7 +182,9 @@ def main() -> None:
             if points != (expected if side == "import" else anchor_runs * args.scalars * args.steps):
                 msg = f"{side} read {points} points, expected {expected}"
                 raise SystemExit(msg)
-            print(f"  {side:8s} {seconds:8.2f} s  {points / seconds:12,.0f} points/s  (load {load:.1f})", flush=True)
+            busy = f", {points / cpu:,.0f} points per CPU second" if cpu else ""
+            rate = f"{points / seconds:12,.0f} points/s"
+            print(f"  {side:8s} {seconds:8.2f} s  {rate}  (load {load:.1f}{busy})", flush=True)
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"median: import {a:,.0f} points/s, tbparse {b:,.0f} points/s, import / tbparse = {a / b:.1f}x")
     shutil.rmtree(work, ignore_errors=True)

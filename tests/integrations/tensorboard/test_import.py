@@ -7,12 +7,9 @@ import shutil
 import threading
 from pathlib import Path
 
-import lightning.pytorch as lp
 import numpy as np
 import pytest
-import torch
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.tensorboard import SummaryWriter
 
 import lakehouse
@@ -21,6 +18,7 @@ from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.tensorboard import follow_logdir, import_logdir
 from lakehouse.integrations.tensorboard.records import frame
 from tests.integrations.conftest import tracking_state
+from tests.integrations.tiny_fit import fit
 
 T0 = 1_700_000_000.0
 # Lightning's advice for real workloads (more dataloader workers) is noise for a tiny CPU fit.
@@ -94,37 +92,7 @@ def test_summary_writer_runs_import_step_for_step_with_hparams_and_skipped_kinds
 
 
 def test_lightning_tensorboard_logger_fit_imports_what_was_logged(root: Path, tmp_path: Path) -> None:
-    logged: list[float] = []
-
-    class Tiny(lp.LightningModule):
-        def __init__(self, lr: float = 0.05) -> None:
-            super().__init__()
-            self.save_hyperparameters()
-            self.net = torch.nn.Linear(3, 1)
-
-        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], index: int) -> torch.Tensor:
-            x, y = batch
-            loss = torch.nn.functional.mse_loss(self.net(x), y)
-            self.log("train_loss", loss)
-            logged.append(_f32(float(loss.detach())))
-            return loss
-
-        def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
-
-    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
-    loader = DataLoader(TensorDataset(x, x.sum(dim=1, keepdim=True)), batch_size=4)
-    logger = TensorBoardLogger(str(tmp_path / "tb"), name="tiny")
-    trainer = lp.Trainer(
-        max_epochs=2,
-        logger=logger,
-        log_every_n_steps=1,
-        accelerator="cpu",
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
-    trainer.fit(Tiny(), loader)
+    logged = [_f32(v) for v in fit(TensorBoardLogger(str(tmp_path / "tb"), name="tiny"))]
     lh = lakehouse.connect(root)
     report = import_logdir(tmp_path / "tb", lh)
     assert report.runs_created == 1

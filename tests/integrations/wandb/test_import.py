@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,28 +19,34 @@ from lakehouse.integrations.wandb import import_offline
 from tests.integrations.conftest import tracking_state
 
 HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+# The real client writes the runs in a subprocess (its service, a Lightning fit): tens of seconds on a busy machine.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def offline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("wandb-runs")
     done = subprocess.run(
         [sys.executable, str(HERE / "write_offline.py"), str(folder)],
         capture_output=True,
         text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         check=True,
         timeout=300,
     )
-    return folder, json.loads(done.stdout.strip().splitlines()[-1])["ids"]
+    written = json.loads(done.stdout.strip().splitlines()[-1])
+    return folder, {**written["ids"], "lightning_losses": written["lightning_losses"]}
 
 
 def test_offline_runs_import_with_config_history_summary_and_state(
-    root: Path, offline: tuple[Path, dict[str, str]]
+    root: Path, offline: tuple[Path, dict[str, Any]]
 ) -> None:
     folder, ids = offline
     lh = lakehouse.connect(root)
     report = import_offline(folder / "wandb", lh)
-    assert (report.runs_created, report.skipped) == (2, 1)  # the text value is not a metric point
+    assert (report.runs_created, report.skipped) == (3, 1)  # the text value is not a metric point
     info = lh.run(ids["finished"])
     assert (info.name, info.experiment, info.status) == ("resnet-a", "vision", "FINISHED")
     assert info.params == {
@@ -64,17 +72,22 @@ def test_offline_runs_import_with_config_history_summary_and_state(
     rest = {(k, s) for k, s in points.filter(~points["key"].is_in(["loss", "acc"])).select("key", "step").iter_rows()}
     # W&B keeps step=25 open until a later step: the commit=False value and the next log() join it.
     assert rest == {("val_loss", 25), ("partial", 25), ("lr_now", 25)}
+    fit = lh.run(ids["lightning"])
+    assert (fit.name, fit.experiment, fit.status, fit.params) == ("tiny", "lit", "FINISHED", {"lr": "0.05"})
+    losses = lh.metrics(ids["lightning"], keys="train_loss")
+    assert losses.get_column("value").to_list() == pytest.approx(ids["lightning_losses"], rel=1e-6)
+    assert losses.height == 16  # every step of the 2 x 8 batches
     broken = lh.run(ids["failed"])
     assert (broken.status, broken.tags["wandb.state"]) == ("FAILED", "failed")
 
     before = tracking_state(root)
     again = import_offline(folder, lh)  # the folder holding wandb/ works too
-    assert (again.runs_created, again.runs_updated, again.runs_unchanged, again.points) == (0, 0, 2, 0)
+    assert (again.runs_created, again.runs_updated, again.runs_unchanged, again.points) == (0, 0, 3, 0)
     assert tracking_state(root) == before
 
 
 def test_unknown_format_and_bad_paths_are_refused_and_change_nothing(
-    root: Path, tmp_path: Path, offline: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+    root: Path, tmp_path: Path, offline: tuple[Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder, ids = offline
     lh = lakehouse.connect(root)

@@ -1,4 +1,8 @@
-"""Write W&B offline runs with the real client (run as a script: the client starts its own service)."""
+"""Write W&B offline runs with the real client (run as a script: the client starts its own service).
+
+Three runs: a loop of ``wandb.log`` calls, a run that fails, and a Lightning fit logged by ``WandbLogger``. The
+last line printed is JSON: the runs' ids and the losses the Lightning module computed, step by step.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,26 @@ import sys
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 
+import warnings  # noqa: E402
+
 import wandb  # noqa: E402
+from lightning.pytorch.loggers import WandbLogger  # noqa: E402
+
+from tests.integrations.tiny_fit import fit  # noqa: E402
+
+# Lightning's advice for real workloads (more dataloader workers) is noise for a tiny CPU fit.
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
+def lightning_fit(folder: str) -> tuple[str, list[float]]:
+    logger = WandbLogger(project="lit", name="tiny", save_dir=folder, offline=True)
+    losses = fit(logger)
+    run_id = logger.experiment.id
+    wandb.finish()
+    return run_id, losses
 
 
 def main(folder: str) -> None:
-    logged: dict[str, list[list[float]]] = {}
     run = wandb.init(
         project="vision",
         name="resnet-a",
@@ -37,8 +56,8 @@ def main(folder: str) -> None:
     failed.log({"loss": 3.0})
     ids["failed"] = failed.id
     failed.finish(exit_code=1)
-    logged["ids"] = ids  # type: ignore[assignment]
-    sys.stdout.write(json.dumps(logged))
+    ids["lightning"], losses = lightning_fit(folder)
+    sys.stdout.write("\n" + json.dumps({"ids": ids, "lightning_losses": losses}))
 
 
 if __name__ == "__main__":

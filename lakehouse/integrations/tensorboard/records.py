@@ -11,9 +11,9 @@ caller resumes from :attr:`Framed.end` next time.
 
 Every record's data checksum is checked; a length's own checksum only where a record runs past the end of the
 file (a damaged length frames the wrong bytes, whose data checksum then fails, or runs past the end, where its
-own checksum tells a damaged length from a file cut short). The walk from length to length is the only
-per-record Python loop of the import; the checksums are checked a group of records at a time (see
-:func:`_first_bad`).
+own checksum tells a damaged length from a file cut short). The walk from length to length guesses thousands
+of records at a time from the repeating pattern of lengths (see :func:`_walk`), and the checksums are checked a
+group of records at a time (see :func:`_first_bad`): no Python step per record in the common case.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ _HEADER = 12  # length + its crc
 _FOOTER = 4  # data crc
 _MASK_DELTA = 0xA282EAD8
 _LENGTH = struct.Struct("<Q")
+_GUESS = 4096  # records guessed at once by the walk
+_MAX_PERIOD = 64  # longest repeating pattern of record lengths the walk looks for (tags logged per step)
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,10 @@ def frame(data: bytes, offset: int = 0, *, origin: int = 0) -> Framed:
     message names the byte offset in the file.
     """
     size = len(data)
-    starts: list[int] = []
-    add = starts.append
-    unpack = _LENGTH.unpack_from
-    position = offset
-    while position + _HEADER <= size:
-        following = position + _HEADER + _FOOTER + unpack(data, position)[0]
-        if following > size:
-            break
-        add(position)
-        position = following
-    at = np.asarray(starts, dtype=np.int64)
     raw = np.frombuffer(data, dtype=np.uint8)
-    lengths = _u64(raw, at).astype(np.int64) if at.size else np.zeros(0, np.int64)
+    at, position = _walk(data, raw, offset)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    lengths = _u64(raw, at).astype(np.int64) if at.size else np.zeros(0, np.int64)  # read again: cheap
     damage = None
     first = _first_bad(data, raw, at + _HEADER, lengths)
     if first is not None:
@@ -80,6 +73,54 @@ def frame(data: bytes, offset: int = 0, *, origin: int = 0) -> Framed:
     if damage is None and position < size:
         damage = _why_short(data, position, origin)
     return Framed(starts=at + _HEADER, lengths=lengths, end=position, damage=damage)
+
+
+def _walk(data: bytes, raw: np.ndarray, offset: int) -> tuple[np.ndarray, int]:
+    """Where each whole record starts, from ``offset``, and where the first one that is not whole starts.
+
+    Each record's length says where the next begins, so the walk is sequential; but a writer's record lengths
+    repeat (the same tags every step), so after a few records the walk guesses that the last period of lengths
+    repeats, computes where a few thousand records would start if it did, and reads their lengths at once: the
+    guess holds up to the first record whose length differs, and the walk goes on one record at a time there.
+    """
+    size = len(data)
+    unpack = _LENGTH.unpack_from
+    found: list[np.ndarray] = []
+    lengths: list[int] = []
+    position = offset
+    while position + _HEADER <= size:
+        period = _period(lengths)
+        if period:
+            pattern = np.asarray(lengths[-period:], dtype=np.int64) + (_HEADER + _FOOTER)
+            steps = np.tile(pattern, max(1, _GUESS // period))
+            starts = position + np.concatenate([[0], np.cumsum(steps[:-1])])
+            fits = np.flatnonzero(starts + steps > size)
+            held = int(fits[0]) if fits.size else starts.size
+            actual = _u64(raw, starts[:held]).astype(np.int64) if held else np.zeros(0, np.int64)
+            wrong = np.flatnonzero(actual != steps[:held] - (_HEADER + _FOOTER))
+            held = int(wrong[0]) if wrong.size else held
+            if held:
+                found.append(starts[:held])
+                position = int(starts[held - 1] + steps[held - 1])
+                lengths = lengths[-period:] * 2  # the period goes on: the next guess starts from it
+                continue
+        length = unpack(data, position)[0]
+        following = position + _HEADER + _FOOTER + length
+        if following > size:
+            break
+        found.append(np.array([position], dtype=np.int64))
+        lengths = [*lengths[-2 * _MAX_PERIOD + 1 :], length]
+        position = following
+    return (np.concatenate(found) if found else np.zeros(0, np.int64)), position
+
+
+def _period(lengths: list[int]) -> int:
+    """The shortest period the last lengths repeat with (seen twice over), or 0."""
+    n = len(lengths)
+    for period in range(1, min(_MAX_PERIOD, n // 2) + 1):
+        if lengths[n - period :] == lengths[n - 2 * period : n - period]:
+            return period
+    return 0
 
 
 def _first_bad(data: bytes, raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> int | None:

@@ -17,6 +17,8 @@ from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import runs_app
+from lakehouse.cli.tensorboard import import_tensorboard
+from lakehouse.cli.wandb import import_wandb
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -34,6 +36,8 @@ app.command("maintain")(maintain_command)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
 app.command("import-mlflow")(import_mlflow)
+app.command("import-tensorboard")(import_tensorboard)
+app.command("import-wandb")(import_wandb)
 
 
 @app.callback()

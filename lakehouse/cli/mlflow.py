@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lakehouse.cli import _common as c
+from lakehouse.cli._imports import run_rows, runs_progress, time_row
 
 
 def import_mlflow(
@@ -35,30 +35,20 @@ def import_mlflow(
 
     check_source(source)  # before the progress bar, so a refusal is the one line printed
     lh = c.connect(root)
-    columns = (TextColumn("importing runs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=c.err_console, transient=True, disable=json_out) as bar:
-        task = bar.add_task("runs", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with runs_progress(disable=json_out) as progress:
         report = import_runs(source, lh, experiments=experiment or None, progress=progress)
 
     def render() -> Any:
         rows = [
             ["experiments", f"{report.experiments_created} created, {report.experiments_matched} already there"],
-            [
-                "runs",
-                f"{report.runs_created} created, {report.runs_updated} updated, {report.runs_unchanged} unchanged",
-            ],
+            *run_rows(report)[:1],
             [
                 "logged models",
                 f"{report.models_created} created, {report.models_updated} updated, "
                 f"{report.models_unchanged} unchanged",
             ],
-            ["params / tags", f"{report.params} / {report.tags} new"],
-            ["metric points", f"{report.points} new, {report.points_present} already there"],
-            ["time", f"{report.seconds:.1f} s"],
+            *run_rows(report)[1:],
+            time_row(report),
         ]
         return c.table(f"import from {report.source} into {lh.root}", ["", ""], rows)
 

@@ -55,6 +55,11 @@ def world(tmp_path: Path) -> dict[str, Path]:
         run.log({"loss": 0.5}, step=0)
     good = tmp_path / "good.csv"
     good.write_text("id,label\n3,c\n", encoding="utf-8")
+    # A TensorBoard log dir of one empty event file and a W&B offline run of just its header: valid inputs.
+    (tmp_path / "tb" / "run").mkdir(parents=True)
+    (tmp_path / "tb" / "run" / "events.out.tfevents.1.host").write_bytes(b"")
+    (tmp_path / "wandb" / "offline-run-1-abc").mkdir(parents=True)
+    (tmp_path / "wandb" / "offline-run-1-abc" / "run-abc.wandb").write_bytes(b":W&B\xe1\xbe\x00")
     (tmp_path / "a-folder").mkdir()
     (tmp_path / "a-file").write_text("not a folder", encoding="utf-8")
     return {"tmp": tmp_path, "root": lh.root, "good": good}
@@ -71,6 +76,8 @@ def _cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         (("import-mlflow", "source"), ["import-mlflow", "--from", f"sqlite:///{missing}/mlflow.db"]),
         (("import-mlflow", "source"), ["import-mlflow", "--from", f"file://{missing}/mlruns"]),
         (("import-mlflow", "source"), ["import-mlflow", "--from", str(missing / "mlruns")]),
+        (("import-tensorboard", "logdir"), ["import-tensorboard", str(missing)]),
+        (("import-wandb", "path"), ["import-wandb", str(missing)]),
         # outputs that cannot be written
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(file / "x.parquet")]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(file / "sub" / "x.parquet")]),
@@ -84,6 +91,10 @@ def _cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         (("ingest", "schema_file"), ["ingest", "good", good, "--schema-file", str(folder)]),
         (("import-mlflow", "source"), ["import-mlflow", "--from", f"sqlite:///{folder}"]),
         (("import-mlflow", "source"), ["import-mlflow", "--from", str(file)]),
+        (("import-tensorboard", "logdir"), ["import-tensorboard", str(folder)]),  # no event file
+        (("import-tensorboard", "logdir"), ["import-tensorboard", str(file)]),
+        (("import-wandb", "path"), ["import-wandb", str(folder)]),  # no offline run
+        (("import-wandb", "path"), ["import-wandb", str(file)]),
     ]
 
 
@@ -95,6 +106,8 @@ def _root_cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         "datasets read": ["good:v0", "--out", str(w["tmp"] / "out.parquet")],
         "ingest": ["good", good],
         "import-mlflow": ["--from", f"sqlite:///{w['tmp'] / 'a-file'}"],
+        "import-tensorboard": [str(w["tmp"] / "tb")],
+        "import-wandb": [str(w["tmp"] / "wandb")],
     }
     out: list[tuple[tuple[str, str], list[str]]] = [(("lakehouse", "root"), ["--root", file, "datasets", "list"])]
     for command, param in sorted(_path_params()):

@@ -14,8 +14,8 @@ linking them. Their artifact location is kept as the source has it; the files th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,9 +27,16 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import ENDPOINT_NOT_FOUND, ErrorCode
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
-from lakehouse.catalog.tables import METRICS
 from lakehouse.errors import InvalidArgument
-from lakehouse.integrations.mlflow import history
+from lakehouse.integrations._import import ImportReport as BaseReport
+from lakehouse.integrations._import import (
+    Progress,
+    as_metric_times,
+    create_run,
+    new_points,
+    pairs,
+    update_params_and_tags,
+)
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache
@@ -44,36 +51,15 @@ _PAGE = 1000
 
 
 @dataclass
-class ImportReport:
-    """What one import did. A second import of an unchanged source reports zeros except the ``*_unchanged``.
+class ImportReport(BaseReport):
+    """What one MLflow import did: the runs' counts (see :class:`lakehouse.integrations._import.ImportReport`),
+    and the experiments and logged models matched or created."""
 
-    The import counts into it as it goes.
-    """
-
-    source: str
     experiments_created: int = 0
     experiments_matched: int = 0
-    runs_created: int = 0
-    runs_updated: int = 0
-    runs_unchanged: int = 0
     models_created: int = 0
     models_updated: int = 0
     models_unchanged: int = 0
-    params: int = 0
-    tags: int = 0
-    points: int = 0
-    points_present: int = 0
-    seconds: float = 0.0
-    run_ids: tuple[str, ...] = field(default=(), repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("run_ids")
-        return out
-
-
-#: Called after each run with (runs done, runs in total).
-Progress = Callable[[int, int], None]
 
 
 def import_runs(
@@ -240,19 +226,18 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
     writer = starting.writer_of(lakehouse)
     changed = False
     if base.height == 0:
-        handle = starting.create_run(
+        handle = create_run(
             lakehouse,
+            report,
             experiment=key,
             run_id=run_id,
             name=info.run_name or None,
             start_time=_time(info.start_time),
             params=params,
             tags=tags,
+            points=pl.DataFrame(),
             environment={"user": info.user_id or "", "source": "mlflow-import"},
         )
-        report.runs_created += 1
-        report.params += len(params)
-        report.tags += len(tags)
         current: dict[str, Any] = {"status": "RUNNING", "end_time": None, "lifecycle": "active", "name": info.run_name}
         have_params: dict[str, str] = {}
         have_tags: dict[str, str] = {}
@@ -260,20 +245,15 @@ def _run(client: MlflowClient, lakehouse: Lakehouse, key: str, source: Run, pres
     else:
         handle = Handle(lakehouse, writer, run_id, name=None, experiment=key)
         current = base.row(0, named=True)
-        have_params = _pairs(present.runs.params, run_id)
-        have_tags = _pairs(present.runs.tags, run_id)
+        have_params = pairs(present.runs.params, run_id)
+        have_tags = pairs(present.runs.tags, run_id)
         inputs_present = set(present.runs.inputs.filter(pl.col("run_id") == run_id).get_column("value").to_list())
-        new_params = {k: v for k, v in params.items() if k not in have_params}
-        new_tags = {k: v for k, v in tags.items() if have_tags.get(k) != v}
-        if new_params:
-            handle.log_params(new_params)
-            report.params += len(new_params)
-        if new_tags:
-            handle.set_tags(new_tags)
-            report.tags += len(new_tags)
+        changed = update_params_and_tags(
+            handle, params, tags, have_params=have_params, have_tags=have_tags, report=report
+        )
         if info.run_name and info.run_name != current["name"]:
             handle.rename(info.run_name)
-        changed = bool(new_params or new_tags) or (bool(info.run_name) and info.run_name != current["name"])
+            changed = True
     if info.status != current["status"] or (info.end_time is not None and info.end_time != current["end_time"]):
         at = _time(info.end_time) if info.end_time is not None else datetime.now(UTC)
         writer.add_event("runs", {"run_id": run_id, "kind": "status", "at": at, "value": info.status})
@@ -322,20 +302,10 @@ def _points(
         )
     if not frames:
         return pl.DataFrame()
-    source = pl.concat(frames).unique(maintain_order=True)
-    have = history.points(lakehouse.layout, [run_id], key=None).select("key", "value", "step", "timestamp")
-    # NaN never equals itself in a join: compare values by their bits.
-    bits = pl.col("value").reinterpret(signed=True).alias("_bits")
-    new = source.with_columns(bits).join(
-        have.with_columns(bits), on=["key", "_bits", "step", "timestamp"], how="anti", nulls_equal=True
-    )
+    new, present = new_points(lakehouse.layout, run_id, as_metric_times(pl.concat(frames)))
     report.points += new.height
-    report.points_present += source.height - new.height
-    return new.drop("_bits").with_columns(
-        pl.from_epoch(pl.col("timestamp"), time_unit="ms")
-        .dt.replace_time_zone("UTC")
-        .cast(METRICS.polars_schema["timestamp"])
-    )
+    report.points_present += present
+    return new
 
 
 def _import_models(
@@ -462,10 +432,6 @@ def _new_metrics(source: LoggedModel, have: list[Metric], known_runs: set[str]) 
         # A store may leave the point's model id empty (it is implied by the model): the event needs it.
         new.append(Metric.from_dictionary({**m.to_dictionary(), "model_id": source.model_id}))
     return new
-
-
-def _pairs(frame: pl.DataFrame, run_id: str) -> dict[str, str]:
-    return dict(frame.filter(pl.col("run_id") == run_id).select("key", "value").iter_rows())
 
 
 def _time(ms: int | None) -> datetime | None:

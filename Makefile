@@ -7,10 +7,20 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 # The browser test drives Debian's headless Chromium (never a downloaded one).
 CHROMIUM := /usr/bin/chromium
+# The app's chart component: browser code bundled from npm packages (package-lock.json pins them) into
+# static/, which the Python package ships (package-data). Node and npm build it; the app never fetches it.
+CURVES := lakehouse/app/components/curves
+CURVES_JS := $(CURVES)/static/curves.js
 
-.PHONY: install browser demo test lint format bench lock clean
+.PHONY: install browser components demo test lint format bench lock clean
 
-install: $(STAMP)
+install: $(STAMP) components
+
+## The chart component's assets (rebuilt when its sources or lockfile change).
+components: $(CURVES_JS)
+
+$(CURVES_JS): $(CURVES)/frontend/package-lock.json $(CURVES)/frontend/build.mjs $(wildcard $(CURVES)/frontend/src/*)
+	cd $(CURVES)/frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,4 +67,4 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CURVES)/static $(CURVES)/frontend/node_modules

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import charts
+from lakehouse.app import curves
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import guarded, handle, table
 
@@ -48,21 +48,34 @@ if info.status == "RUNNING":
 
 with guarded("Metric curves"):
     st.subheader("Metrics")
-    keys = charts.default_keys(list(info.metrics), limit=len(info.metrics))
+    keys = curves.default_keys(list(info.metrics), limit=len(info.metrics))
     if not keys:
         st.caption("This run logged no metrics.")
     else:
-        x_col, log_col = st.columns([3, 1])
-        x_axis = x_col.radio("x axis", charts.X_AXES, key="run_x", horizontal=True)
-        log_y = log_col.toggle("Log scale", key="run_log")
+        x_col, smooth_col, scale_col = st.columns([2, 1, 1])
+        x_axis = x_col.radio("x axis", curves.X_AXES, key="run_x", horizontal=True)
+        smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="run_smoothing")
+        log_y = scale_col.toggle("Log scale", key="run_log")
+        ignore_outliers = scale_col.toggle("Ignore outliers", key="run_outliers")
         max_points = handle().settings.app_max_points
         points = rq.points((info.id,), tuple(keys), max_points, rq.points_stamp())
         labels = {info.id: info.name or info.id[:8]}
+        colors = rq.colors(versions)
         cells = st.columns(2)
         for i, key in enumerate(keys):
             with cells[i % 2]:
-                figure = charts.curves(points, key, labels=labels, x_axis=x_axis, log_y=log_y, height=300)
-                st.plotly_chart(figure, key=f"run_curve:{key}")
+                chart = curves.lines(
+                    points,
+                    key,
+                    labels=labels,
+                    colors=colors,
+                    x_axis=x_axis,
+                    smoothing=smoothing,
+                    log_y=log_y,
+                    ignore_outliers=ignore_outliers,
+                    height=280,
+                )
+                curves.draw(chart, key=f"run_curve:{key}")
         summary = pl.DataFrame(
             [
                 {

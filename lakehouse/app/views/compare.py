@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lakehouse.app import curves, params, styling
+from lakehouse.app import curve_panel, curves, params, styling
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
 
@@ -51,15 +51,10 @@ comparison = rq.comparison(tuple(chosen), versions)
 labels = {r: comparison.labels[r] for r in comparison.run_ids}
 
 with st.container(border=True):
-    options, x_col, smooth_col, scale_col = st.columns([3, 1.2, 1.2, 1.1])
+    metrics_col, *cells = st.columns([3, 1.2, 1.2, 1.1])
     all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
-    keys = options.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
-    x_axis = x_col.radio("x axis", curves.X_AXES, key="compare_x", horizontal=False)
-    smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing")
-    log_y = scale_col.toggle("Log scale", key="compare_log")
-    ignore_outliers = scale_col.toggle(
-        "Ignore outliers", key="compare_outliers", help="y axis from the 5th to 95th percentile"
-    )
+    keys = metrics_col.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
+    options = curve_panel.controls("compare", cells, horizontal=False)
 
 colors = rq.colors(versions)
 max_points = handle().settings.app_max_points
@@ -67,20 +62,7 @@ with guarded("Metric curves"):
     points = rq.points(tuple(chosen), tuple(keys), max_points, rq.points_stamp())
     if not keys:
         st.info("Pick metrics to plot.")
-    cells = st.columns(2)
-    for i, key in enumerate(keys):
-        with cells[i % 2]:
-            chart = curves.lines(
-                points,
-                key,
-                labels=labels,
-                colors=colors,
-                x_axis=x_axis,
-                smoothing=smoothing,
-                log_y=log_y,
-                ignore_outliers=ignore_outliers,
-            )
-            curves.draw(chart, key=f"curve:{key}")
+    curve_panel.grid(points, keys, labels=labels, colors=colors, options=options, key_prefix="curve")
     st.caption(
         f"Each curve is downsampled to at most {max_points:,} points, keeping every extreme. Drag to zoom, "
         "shift-drag to pan, double-click to reset; click a run in a legend to hide or show it."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import curves
+from lakehouse.app import curve_panel, curves
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import guarded, handle, table
 
@@ -52,30 +52,14 @@ with guarded("Metric curves"):
     if not keys:
         st.caption("This run logged no metrics.")
     else:
-        x_col, smooth_col, scale_col = st.columns([2, 1, 1])
-        x_axis = x_col.radio("x axis", curves.X_AXES, key="run_x", horizontal=True)
-        smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="run_smoothing")
-        log_y = scale_col.toggle("Log scale", key="run_log")
-        ignore_outliers = scale_col.toggle("Ignore outliers", key="run_outliers")
+        drawing = curve_panel.controls("run", st.columns([2, 1, 1]), horizontal=True)
         max_points = handle().settings.app_max_points
         points = rq.points((info.id,), tuple(keys), max_points, rq.points_stamp())
         labels = {info.id: info.name or info.id[:8]}
         colors = rq.colors(versions)
-        cells = st.columns(2)
-        for i, key in enumerate(keys):
-            with cells[i % 2]:
-                chart = curves.lines(
-                    points,
-                    key,
-                    labels=labels,
-                    colors=colors,
-                    x_axis=x_axis,
-                    smoothing=smoothing,
-                    log_y=log_y,
-                    ignore_outliers=ignore_outliers,
-                    height=280,
-                )
-                curves.draw(chart, key=f"run_curve:{key}")
+        curve_panel.grid(
+            points, keys, labels=labels, colors=colors, options=drawing, key_prefix="run_curve", height=280
+        )
         summary = pl.DataFrame(
             [
                 {

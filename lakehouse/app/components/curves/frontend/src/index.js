@@ -488,7 +488,6 @@ function create(parentElement, header, column) {
   else mountLines(state);
   buildLegend(state);
   markLegend(state);
-  root.dataset.drawnAt = String(performance.now());
   state.observer = new ResizeObserver(() => {
     const w = Math.max(200, root.clientWidth);
     if (w !== state.width) {
@@ -519,11 +518,13 @@ export default function curves({ data, parentElement }) {
     state.header = header;
     state.series = readSeries(header, column);
     state.update();
-    state.root.dataset.updatedAt = String(performance.now());
   } else {
     state = create(parentElement, header, column);
     charts.set(parentElement, state);
   }
+  // When it was drawn (wall clock) and up to which x: what the tests and benchmarks read.
+  state.root.dataset.drawnAt = String(Date.now());
+  state.root.dataset.lastX = String(Math.max(...state.series.map((s) => (s.x.length ? s.x[s.x.length - 1] : -Infinity))));
   return () => {
     const current = charts.get(parentElement);
     if (current) destroy(current);

@@ -275,6 +275,16 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     page.mouse.up()
     low, high = x_range(loss)
     assert 5 < low < high < 16, (low, high)
+    # Shift-drag pans: dragging to the left shows later steps, the width of the range kept.
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    panned = x_range(loss)
+    assert panned[0] > low
+    assert panned[1] - panned[0] == pytest.approx(high - low)
     page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + 20)
     page.wait_for_function("() => true")
     assert x_range(loss) == (0, 29)

@@ -11,6 +11,8 @@ CHROMIUM := /usr/bin/chromium
 # static/, which the Python package ships (package-data). Node and npm build it; the app never fetches it.
 CURVES := lakehouse/app/components/curves
 CURVES_JS := $(CURVES)/static/curves.js
+# npm as found on the PATH; when there is none, Debian's nodejs and npm are installed (like Chromium below).
+NPM := $(or $(shell command -v npm 2>/dev/null),/usr/bin/npm)
 
 .PHONY: install browser components demo test lint format bench lock clean
 
@@ -19,8 +21,11 @@ install: $(STAMP) components
 ## The chart component's assets (rebuilt when its sources or lockfile change).
 components: $(CURVES_JS)
 
-$(CURVES_JS): $(CURVES)/frontend/package-lock.json $(CURVES)/frontend/build.mjs $(wildcard $(CURVES)/frontend/src/*)
-	cd $(CURVES)/frontend && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+$(CURVES_JS): $(CURVES)/frontend/package-lock.json $(CURVES)/frontend/build.mjs $(wildcard $(CURVES)/frontend/src/*) | $(NPM)
+	cd $(CURVES)/frontend && $(NPM) ci --no-audit --no-fund --loglevel=error && $(NPM) run --silent build
+
+/usr/bin/npm:
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm'
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

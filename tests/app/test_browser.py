@@ -292,6 +292,18 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     loss.locator(".lh-legend-item").first.click()
     assert page.locator(".lh-legend-item.lh-hidden").count() == 5
     assert colour_pixels(loss, colors)[0] == 0
+    loss.locator(".lh-legend-item").first.click()  # shown again
+    # Log scale, wall time and smoothing redraw the same charts with every run's colour.
+    page.get_by_text("Log scale").first.click()
+    settle(page, clicked=True)
+    page.get_by_text("wall time").first.click()
+    settle(page, clicked=True)
+    loss = page.locator('.lh-chart[data-title="loss"]')
+    loss.locator("canvas").wait_for()
+    assert x_range(loss)[0] > 1.7e9  # epoch seconds
+    assert min(colour_pixels(loss, colors)) > 0
+    no_failures(page)
+    shot(page, "compare-log-wall-time")
     no_plotly(page)
     shared = page.url
     page.locator('[data-testid="stPageLink"] a').first.click()

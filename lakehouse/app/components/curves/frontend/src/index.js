@@ -40,23 +40,32 @@ function fmtNumber(v) {
   return String(Number(v.toPrecision(5)));
 }
 
-function fmtWall(seconds, withDate) {
+function fmtWall(seconds, withDate, withMs = false) {
   const iso = new Date(seconds * 1000).toISOString();
-  return withDate ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : iso.slice(11, 19);
+  const time = iso.slice(11, withMs ? 23 : 19);
+  return withDate ? `${iso.slice(0, 10)} ${time}` : time;
+}
+
+// Axis labels; uPlot passes null for the ticks a log scale leaves unlabelled.
+function fmtTick(v) {
+  return v == null ? "" : fmtNumber(v);
 }
 
 function fmtX(header, v) {
-  if (header.x_format === "wall") return fmtWall(v, true);
+  if (header.x_format === "wall") return fmtWall(v, true, true);
   if (header.x_format === "category") return header.x_labels[Math.round(v)] ?? "";
   return fmtNumber(v);
 }
 
 function axisValues(header) {
-  if (header.x_format === "wall") return (u, splits) => splits.map((v) => fmtWall(v, false));
+  if (header.x_format === "wall") {
+    // A run logged within a minute: milliseconds tell its points apart.
+    return (u, splits) => splits.map((v) => (v == null ? "" : fmtWall(v, false, u.scales.x.max - u.scales.x.min < 60)));
+  }
   if (header.x_format === "category") {
     return (u, splits) => splits.map((v) => (Number.isInteger(v) ? (header.x_labels[v] ?? "") : ""));
   }
-  return (u, splits) => splits.map(fmtNumber);
+  return (u, splits) => splits.map(fmtTick);
 }
 
 function withAlpha(color, alpha) {
@@ -286,7 +295,7 @@ function lineOptions(state, width) {
     },
     axes: [
       { label: header.x_label, values: axisValues(header), size: 40, labelSize: 20, stroke: "#555" },
-      { label: header.y_label || undefined, values: (u, splits) => splits.map(fmtNumber), size: 60, stroke: "#555" },
+      { label: header.y_label || undefined, values: (u, splits) => splits.map(fmtTick), size: 60, stroke: "#555" },
     ],
     series: [
       {},

@@ -7,10 +7,25 @@ UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 # The browser test drives Debian's headless Chromium (never a downloaded one).
 CHROMIUM := /usr/bin/chromium
+# The app's chart component: browser code bundled from npm packages (package-lock.json pins them) into
+# static/, which the Python package ships (package-data). Node and npm build it; the app never fetches it.
+CURVES := lakehouse/app/components/curves
+CURVES_JS := $(CURVES)/static/curves.js
+# npm as found on the PATH; when there is none, Debian's nodejs and npm are installed (like Chromium below).
+NPM := $(or $(shell command -v npm 2>/dev/null),/usr/bin/npm)
 
-.PHONY: install browser demo test lint format bench lock clean
+.PHONY: install browser components demo test lint format bench lock clean
 
-install: $(STAMP)
+install: $(STAMP) components
+
+## The chart component's assets (rebuilt when its sources or lockfile change).
+components: $(CURVES_JS)
+
+$(CURVES_JS): $(CURVES)/frontend/package-lock.json $(CURVES)/frontend/build.mjs $(wildcard $(CURVES)/frontend/src/*) | $(NPM)
+	cd $(CURVES)/frontend && $(NPM) ci --no-audit --no-fund --loglevel=error && $(NPM) run --silent build
+
+/usr/bin/npm:
+	$(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm'
 
 $(STAMP): pyproject.toml requirements/lock.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,4 +72,4 @@ bench: install
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CURVES)/static $(CURVES)/frontend/node_modules

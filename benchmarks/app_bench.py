@@ -4,7 +4,12 @@
     python benchmarks/app_bench.py --quick          # 1,000 runs, ~2M points (about two minutes)
     python benchmarks/app_bench.py --workdir DIR --keep    # keep the generated lakehouse; run again to reuse it
 
-Goal (issue #5): the Experiments page renders in ≤ 2 s and a 12-run comparison in ≤ 2 s.
+Goals (issue #5): the Experiments page renders in ≤ 2 s and a 12-run comparison in ≤ 2 s. Issue #19 (the curves
+component): Compare with 12 runs × 10,000 points fully drawn in Chromium ≤ 1.3× the one-table app from a new tab
+and ≤ 1.0 s after the click on "Compare 12 runs"; 100 runs × 100,000 points ≤ 2.5 s; on Live a committed point
+drawn ≤ 1 s after the commit, with ≤ 5 % of one core used while the page sits idle. The browser suite also draws
+the same two 12-curve charts with uPlot (the component), ECharts and plotly in the one-table app: the measured
+comparison of the chart libraries.
 
 A render is one full script run of the page in Streamlit's AppTest (query, filtering, building every
 element and serialising the tables and figures) — what the server does before the browser can draw.
@@ -84,7 +89,7 @@ class Result:
         if self.anchor is not None:
             text += f"   | {self.anchor_name}: {self.anchor * 1e3:,.0f} ms   ratio {self.seconds / self.anchor:,.2f}x"
         if self.goal is not None:
-            text += f"   [goal ≤ {self.goal:.0f} s: {'met' if self.seconds <= self.goal else 'MISSED'}]"
+            text += f"   [goal ≤ {self.goal:g} s: {'met' if self.seconds <= self.goal else 'MISSED'}]"
         return text + (f"   {self.notes}" if self.notes else "")
 
 
@@ -369,16 +374,68 @@ def _serve(command: list[str], env: dict[str, str] | None = None) -> tuple[subpr
     return server, json.loads(text)["url"]
 
 
+# Drawn by the anchor app for ?chart=uplot|echarts|plotly: two charts of 12 curves × 2,000 points, what the
+# Compare page draws of 12 runs (app.max_points = 2,000 per curve), with each library Streamlit can load.
+ANCHOR_CURVES = 12
+ANCHOR_POINTS = 2_000
+ANCHOR_SCRIPT = f"""
+import math
+import streamlit as st
+
+st.title("anchor")
+st.dataframe({{"a": [1, 2, 3]}})
+chart = st.query_params.get("chart")
+steps = list(range({ANCHOR_POINTS}))
+curves = [[1 / (1 + (r + 1) * 0.002 * x) + 0.01 * math.sin(x / 7 + r) for x in steps] for r in range({ANCHOR_CURVES})]
+for title in ("loss", "val_loss") if chart else ():
+    if chart == "uplot":
+        import polars as pl
+        from lakehouse.app import curves as lc
+
+        points = pl.DataFrame({{
+            "run_id": [str(r) for r in range(len(curves)) for _ in steps],
+            "key": title,
+            "step": [x for _ in curves for x in steps],
+            "timestamp": [None] * (len(curves) * len(steps)),
+            "value": [v for c in curves for v in c],
+        }}, schema_overrides={{"timestamp": pl.Datetime("us", "UTC")}})
+        labels = {{str(r): f"run-{{r}}" for r in range(len(curves))}}
+        colors = {{str(r): lc.PALETTE[r] for r in range(len(curves))}}
+        lc.draw(lc.lines(points, title, labels=labels, colors=colors), key=title)
+    elif chart == "echarts":
+        st.echarts_chart({{
+            "animation": False,
+            "title": {{"text": title}},
+            "tooltip": {{"trigger": "axis"}},
+            "legend": {{"bottom": 0}},
+            "xAxis": {{"type": "value"}},
+            "yAxis": {{"type": "value"}},
+            "series": [
+                {{"type": "line", "name": f"run-{{r}}", "showSymbol": False, "data": list(map(list, zip(steps, c)))}}
+                for r, c in enumerate(curves)
+            ],
+        }}, height=320)
+    elif chart == "plotly":
+        import plotly.graph_objects as go
+
+        lines = [go.Scatter(x=steps, y=c, mode="lines", name=f"run-{{r}}") for r, c in enumerate(curves)]
+        st.plotly_chart(go.Figure(lines))
+"""
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started by ``_serve`` and its whole process group."""
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+    if process.stdout is not None:
+        process.stdout.close()
+
+
 def _anchor_app(folder: Path) -> list[str]:
-    """A one-table Streamlit app served like ours: what any page load costs before our page does anything."""
+    """A one-table Streamlit app served like ours: what any page load costs before our page does anything
+    (``?chart=...`` adds two charts drawn with one chart library, see ``ANCHOR_SCRIPT``)."""
     script = folder / "anchor.py"
-    # ?chart=1 adds one small plotly chart: the frontend's cost of loading plotly.js, which the Compare page pays.
-    script.write_text(
-        "import plotly.graph_objects as go\nimport streamlit as st\n"
-        'st.title("anchor")\nst.dataframe({"a": [1, 2, 3]})\n'
-        'if st.query_params.get("chart"):\n'
-        "    st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[3, 1, 2])))\n"
-    )
+    script.write_text(ANCHOR_SCRIPT)
     port = app_server.free_port("127.0.0.1")
     flags = [f"--{k}={v}" for k, v in {**app_server._STREAMLIT_FLAGS, "server.port": port}.items()]
     launcher = (
@@ -396,31 +453,124 @@ def _anchor_app(folder: Path) -> list[str]:
     return [sys.executable, "-c", launcher]
 
 
-def _page_load(context: Any, url: str, repeat: int) -> tuple[float, float]:
-    """Median seconds until the script run is over, and until everything is drawn (first load not counted)."""
+Waiter = Callable[[Any], None]
+
+
+def table_drawn(page: Any) -> None:
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+
+
+def curves_drawn(count: int) -> Waiter:
+    """``count`` charts of the curves component have their canvas (the component draws on mount)."""
+
+    def wait(page: Any) -> None:
+        table_drawn(page) if count == 0 else page.locator(".lh-chart canvas").nth(count - 1).wait_for()
+
+    return wait
+
+
+def echarts_drawn(count: int) -> Waiter:
+    def wait(page: Any) -> None:
+        page.locator('[data-testid="stEChartsChart"][aria-busy="false"]').nth(count - 1).wait_for()
+
+    return wait
+
+
+def plotly_drawn(count: int) -> Waiter:
+    def wait(page: Any) -> None:
+        page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(count - 1).wait_for()
+
+    return wait
+
+
+def _load(context: Any, url: str, drawn: Waiter) -> tuple[float, float]:
+    """Seconds from opening ``url`` in a new tab until the script run is over, and until it is fully drawn."""
     from tests.app.test_browser import settle
 
-    ran, drawn = [], []
+    page = context.new_page()
+    start = time.perf_counter()
+    page.goto(url)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
+    finished = time.perf_counter() - start
+    settle(page)
+    drawn(page)
+    elapsed = time.perf_counter() - start
+    page.close()
+    return finished, elapsed
+
+
+def _alternating(context: Any, loads: dict[str, tuple[str, Waiter]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Medians of ``repeat`` loads of each URL, taken in turns (A, B, C, A, B, C...) after one warm-up round,
+    so a change in the machine's load hits every variant alike."""
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in loads}
+    for attempt in range(repeat + 1):
+        for name, (url, drawn) in loads.items():
+            measured = _load(context, url, drawn)
+            if attempt:  # the first round warms the servers' caches
+                times[name].append(measured)
+    return {
+        name: (statistics.median(t[0] for t in got), statistics.median(t[1] for t in got))
+        for name, got in times.items()
+    }
+
+
+def _click_to_compare(context: Any, url: str, names: list[str], charts: int, repeat: int) -> float:
+    """Median seconds from the click on "Compare N runs" (the runs picked on the Experiments page) until the
+    Compare page is drawn."""
+    from tests.app.test_browser import settle
+
+    times = []
     for attempt in range(repeat + 1):
         page = context.new_page()
-        start = time.perf_counter()
-        page.goto(url)
-        page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for()
-        finished = time.perf_counter() - start
+        page.goto(url + "/experiments")
         settle(page)
-        page.locator('[data-testid="stDataFrame"], [data-testid="stPlotlyChart"]').first.wait_for()
-        elapsed = time.perf_counter() - start
+        picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Selected runs").locator("input")
+        for name in names:
+            picker.click()
+            picker.fill(name)
+            page.get_by_role("option", name=name).first.click()  # Enter would take "Select all N matches"
+            settle(page, clicked=True)
+            page.keyboard.press("Escape")  # closed, so the next click opens the list again
+        link = page.get_by_role("link", name=f"Compare {len(names)} runs")
+        link.wait_for()
+        start = time.perf_counter()
+        link.click()
+        page.wait_for_url("**/compare?runs=*")
+        settle(page)
+        curves_drawn(charts)(page)
+        if attempt:
+            times.append(time.perf_counter() - start)
         page.close()
-        if attempt:  # the first load warms the server's caches
-            ran.append(finished)
-            drawn.append(elapsed)
-    return statistics.median(ran), statistics.median(drawn)
+    return statistics.median(times)
 
 
-def bench_browser(root: Path, sizes: Sizes, ids: list[str]) -> list[Result]:
-    """End to end: `lakehouse app` serving, headless Chromium loading the page until it has settled; the
-    anchor is the same load of a one-table Streamlit app (with one small plotly chart for Compare) from a
-    server started the same way."""
+def _cpu_seconds_of_children() -> float:
+    """CPU seconds (user + system) used so far by every process below this one: the app server, Chromium and
+    its renderers, Playwright's driver."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    mine = {os.getpid()}
+    grew = True
+    while grew:
+        below = {pid for pid, parent in parents.items() if parent in mine} - mine
+        grew = bool(below)
+        mine |= below
+    return sum(used[pid] for pid in mine if pid != os.getpid())
+
+
+def bench_browser(root: Path, sizes: Sizes, twelve: list[str], hundred: list[str]) -> list[Result]:
+    """End to end: `lakehouse app` serving, headless Chromium loading a page until it is fully drawn; the
+    anchor is the same load of a one-table Streamlit app served the same way, in turns with it."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from playwright.sync_api import sync_playwright
 
@@ -430,6 +580,7 @@ def bench_browser(root: Path, sizes: Sizes, ids: list[str]) -> list[Result]:
     server, url = _serve([cli, "app", "--root", str(root), "--port", "0", "--json"])
     folder = Path(tempfile.mkdtemp())
     anchor_server, anchor_url = _serve(_anchor_app(folder))
+    compare_charts = 4  # loss, val_loss, parallel coordinates, the scatter
     out = []
     try:
         with sync_playwright() as pw:
@@ -437,29 +588,159 @@ def bench_browser(root: Path, sizes: Sizes, ids: list[str]) -> list[Result]:
                 str(folder / "profile"), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
             )
             context.set_default_timeout(180_000)
-            for name, path, anchor_name, anchor_path in (
-                (f"Experiments page in Chromium, {sizes.runs:,} runs", "/experiments", "one-table app", "/"),
-                (
-                    "Compare page in Chromium, 12 runs",
-                    "/compare?runs=" + ",".join(ids),
-                    "one-table + one-chart app",
-                    "/?chart=1",
-                ),
+            # The chart libraries side by side: the same two 12-curve charts in the one-table app.
+            libraries = _alternating(
+                context,
+                {
+                    "one-table app": (anchor_url + "/", table_drawn),
+                    "+ 2 charts, uPlot (curves component)": (anchor_url + "/?chart=uplot", curves_drawn(2)),
+                    "+ 2 charts, ECharts (st.echarts_chart)": (anchor_url + "/?chart=echarts", echarts_drawn(2)),
+                    "+ 2 charts, plotly (st.plotly_chart)": (anchor_url + "/?chart=plotly", plotly_drawn(2)),
+                },
+                sizes.repeat,
+            )
+            load = round(os.getloadavg()[0], 1)
+            bare = libraries.pop("one-table app")
+            for name, (_, drawn) in libraries.items():
+                out.append(
+                    Result(f"one-table app {name}: fully drawn", drawn, bare[1], "one-table app", None, {"load": load})
+                )
+            pages = _alternating(
+                context,
+                {
+                    "anchor": (anchor_url + "/", table_drawn),
+                    "experiments": (url + "/experiments", table_drawn),
+                    "compare": (url + "/compare?runs=" + ",".join(twelve), curves_drawn(compare_charts)),
+                },
+                sizes.repeat,
+            )
+            load = round(os.getloadavg()[0], 1)
+            anchor = pages["anchor"]
+            label = f"12 runs × {sizes.points // sizes.runs:,} points"
+            for name, goal, (ran, drawn) in (
+                (f"Experiments page in Chromium, {sizes.runs:,} runs", 2.0, pages["experiments"]),
+                (f"Compare page in Chromium, {label}", anchor[1] * 1.3, pages["compare"]),
             ):
-                anchor_ran, anchor_drawn = _page_load(context, anchor_url + anchor_path, sizes.repeat)
-                ran, drawn = _page_load(context, url + path, sizes.repeat)
-                load = round(os.getloadavg()[0], 1)
-                out.append(Result(name + ", warm: script done", ran, anchor_ran, anchor_name, 2.0, {"load": load}))
-                out.append(Result(name + ", warm: fully drawn", drawn, anchor_drawn, anchor_name, 2.0, {"load": load}))
+                out.append(Result(name + ": script done", ran, anchor[0], "one-table app", None, {"load": load}))
+                out.append(Result(name + ": fully drawn", drawn, anchor[1], "one-table app", goal, {"load": load}))
+            hundred_url = url + "/compare?runs=" + ",".join(hundred)
+            big = _alternating(context, {"compare 100": (hundred_url, curves_drawn(compare_charts))}, sizes.repeat)
+            out.append(
+                Result(
+                    f"Compare page in Chromium, {len(hundred)} runs × {sizes.long_points:,} points: fully drawn",
+                    big["compare 100"][1],
+                    goal=2.5,
+                    notes={"load": round(os.getloadavg()[0], 1)},
+                )
+            )
             context.close()
     finally:
         for process in (server, anchor_server):
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-            if process.stdout is not None:
-                process.stdout.close()
+            _stop(process)
         shutil.rmtree(folder, ignore_errors=True)
     return out
+
+
+def bench_click(root: Path, sizes: Sizes, names: list[str]) -> list[Result]:
+    """The Compare page drawn after the click on "Compare 12 runs" on the Experiments page (runs picked there)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from playwright.sync_api import sync_playwright
+
+    from tests.app.test_browser import CHROMIUM_ARGS
+
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    server, url = _serve([cli, "app", "--root", str(root), "--port", "0", "--json"])
+    folder = Path(tempfile.mkdtemp())
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(folder / "profile"), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+            )
+            context.set_default_timeout(180_000)
+            clicked = _click_to_compare(context, url, names, 4, sizes.repeat)
+            context.close()
+    finally:
+        _stop(server)
+        shutil.rmtree(folder, ignore_errors=True)
+    label = f"12 runs × {sizes.points // sizes.runs:,} points"
+    notes = {"load": round(os.getloadavg()[0], 1)}
+    return [
+        Result(f"Compare page in Chromium, {label}: drawn after the click on Compare", clicked, goal=1.0, notes=notes)
+    ]
+
+
+def bench_live(root: Path, sizes: Sizes) -> list[Result]:
+    """The Live page following a run that commits a point now and then, with the page re-read every second and
+    every ``app.refresh_seconds`` (if that is not 1)."""
+    refreshes = sorted({1, lakehouse.connect(root).settings.app_refresh_seconds})
+    return [result for refresh in refreshes for result in _live(root, sizes, refresh)]
+
+
+def _live(root: Path, sizes: Sizes, refresh: int) -> list[Result]:
+    """How long after a commit the point is in the chart (the page stamps each draw with the wall clock), and
+    the CPU that server, browser and driver use while the page sits open and nothing is committed."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from playwright.sync_api import sync_playwright
+
+    from tests.app.test_browser import CHROMIUM_ARGS, settle
+
+    lh = lakehouse.connect(root)
+    run = lh.start_run(experiment="live-bench", name=f"live-{refresh}s")
+    for step in range(100):
+        run.log({"loss": 1 / (1 + step)}, step=step)
+    run.flush()
+    cli = str(Path(sys.executable).with_name("lakehouse"))
+    env = {**os.environ, "LAKEHOUSE_APP_REFRESH_SECONDS": str(refresh)}
+    server, url = _serve([cli, "app", "--root", str(root), "--port", "0", "--json"], env=env)
+    folder = Path(tempfile.mkdtemp())
+    window = 30.0
+    try:
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(folder / "profile"), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+            )
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            page.goto(f"{url}/live?run={run.id}")
+            settle(page)
+            chart = page.locator('.lh-chart[data-title="loss"]')
+            chart.locator("canvas").wait_for()
+            time.sleep(3)
+            before, started = _cpu_seconds_of_children(), time.perf_counter()
+            time.sleep(window)
+            idle = (_cpu_seconds_of_children() - before) / (time.perf_counter() - started)
+            delays = []
+            for i in range(sizes.repeat * 4):
+                time.sleep(refresh * 0.37 * (i % 5))  # commits at different phases of the refresh
+                step = 100 + i
+                run.log({"loss": 1 / (1 + step)}, step=step)
+                run.flush()
+                committed = time.time()
+                while chart.get_attribute("data-last-x") != str(step):
+                    time.sleep(0.05)
+                delays.append(int(chart.get_attribute("data-drawn-at") or 0) / 1000 - committed)
+            context.close()
+    finally:
+        run.finish()
+        _stop(server)
+        shutil.rmtree(folder, ignore_errors=True)
+    notes = {"load": round(os.getloadavg()[0], 1), "max_ms": round(max(delays) * 1e3)}
+    return [
+        Result(
+            f"Live page, refresh {refresh} s: a committed point drawn (median)",
+            statistics.median(delays),
+            None,
+            "",
+            1.0,
+            notes,
+        ),
+        Result(
+            f"Live page, refresh {refresh} s, open and idle: CPU ms per second, server + Chromium (goal 5 % of a core)",
+            idle,
+            goal=0.05,
+            notes={"window_s": window, "load": notes["load"]},
+        ),
+    ]
 
 
 def main() -> None:
@@ -469,7 +750,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the workdir afterwards (and reuse it next time)")
     parser.add_argument("--browser", action=argparse.BooleanOptionalAction, default=Path("/usr/bin/chromium").exists())
     parser.add_argument("--json-out", type=Path, default=None, help="also write the results as JSON")
-    parser.add_argument("--only", default="", help="comma-separated subset: experiments, compare, browser")
+    parser.add_argument("--only", default="", help="comma-separated subset: experiments, compare, browser, click, live")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     warnings.filterwarnings("ignore")
@@ -496,6 +777,9 @@ def main() -> None:
             info = generate(root, sizes)
         print(f"   {info['points'][0]:,} points in the fact table", flush=True)
         twelve_short = info["short"][:: max(1, len(info["short"]) // 12)][:12]
+        # The newest twelve: on the Experiments page's first page, where the browser picks them to compare.
+        newest = info["short"][-12:]
+        newest_names = lakehouse.connect(root).runs(run_ids=newest).get_column("name").to_list()
         suites: list[tuple[str, Callable[[], list[Result]]]] = [
             ("experiments", lambda: bench_experiments(root, sizes)),
             (
@@ -517,7 +801,9 @@ def main() -> None:
             ),
         ]
         if args.browser:
-            suites.append(("browser", lambda: bench_browser(root, sizes, twelve_short)))
+            suites.append(("browser", lambda: bench_browser(root, sizes, newest, info["long"][:100])))
+            suites.append(("click", lambda: bench_click(root, sizes, newest_names)))
+            suites.append(("live", lambda: bench_live(root, sizes)))
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         for name, suite in suites:
             if wanted and not any(name.startswith(w) for w in wanted):

@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from tests.cli.app_process import assert_answers, serving
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 UV = Path(sys.executable).with_name("uv")
+CURVES = "lakehouse/app/components/curves/static"
 
 # Run inside the new environment: the app's default page, as Streamlit renders it for a visitor.
 RENDER = """
@@ -60,7 +63,8 @@ def _build_wheel(out: Path, tmp: Path) -> Path:
     """Build the wheel from a copy of the sources, so the build leaves nothing in the checkout."""
     source = tmp / "source"
     source.mkdir()
-    shutil.copytree(CHECKOUT / "lakehouse", source / "lakehouse", ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__", "node_modules")
+    shutil.copytree(CHECKOUT / "lakehouse", source / "lakehouse", ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(CHECKOUT / name, source / name)
     subprocess.run([str(UV), "build", "--wheel", "--offline", "--quiet", "-o", str(out), str(source)], check=True)
@@ -78,6 +82,10 @@ def _install(wheel: Path, venv: Path) -> None:
 @pytest.mark.slow
 def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_checkout(tmp_path: Path) -> None:
     wheel = _build_wheel(tmp_path / "dist", tmp_path)
+    # The chart component's built assets and the manifest Streamlit finds them by ship in the wheel.
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"lakehouse/pyproject.toml", f"{CURVES}/curves.js", f"{CURVES}/curves.css"} <= names
+    assert not [n for n in names if "node_modules" in n or "/frontend/" in n]
     venv = tmp_path / "venv"
     _install(wheel, venv)
     site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
@@ -124,5 +132,8 @@ def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_check
         served = Path(f"/proc/{info['pid']}/cmdline").read_bytes().split(b"\0")
         assert str(site / "lakehouse" / "app" / "main.py").encode() in served  # the wheel's copy of the app
         assert_answers(info["url"])
+        # The installed server serves the component's script (found through the wheel's manifest).
+        with urllib.request.urlopen(info["url"] + "/_stcore/bidi-components/lakehouse.curves/curves.js") as js:
+            assert b"u-over" in js.read()  # uPlot, bundled
         app.send_signal(signal.SIGTERM)
         assert app.wait(timeout=30) == 0

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lakehouse.app import params
+from lakehouse.app import curves, params
 from lakehouse.app.shell import Stamp, empty_lakehouse, error, handle, stamp
 
 RUN_TABLES = ("tracking/runs", "tracking/inputs", "tracking/metric_summaries")
@@ -39,6 +39,12 @@ def experiments(stamp: Stamp) -> pl.DataFrame:
 def runs(experiment: str | None, stamp: Stamp) -> pl.DataFrame:
     """``lh.runs()`` of one experiment (all if None), newest first."""
     return handle().runs(experiment)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def colors(stamp: Stamp) -> dict[str, str]:
+    """Every run's colour on every chart (:func:`lakehouse.app.curves.run_colors` over all runs)."""
+    return curves.run_colors(runs(None, stamp))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -11,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import lakehouse
 from lakehouse.app import server as app_server
+from lakehouse.app.components import curves as curves_component
 
 APP = app_server.ENTRY_POINT
 TIMEOUT = 60
@@ -139,7 +137,8 @@ def open_app(monkeypatch: pytest.MonkeyPatch) -> OpenApp:
         monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
         # Each AppTest scans every installed package for Streamlit components on its first run (a second or
-        # more here); the app uses none, so one scan serves every test.
+        # more here); the app's one component (lakehouse.curves) is found by the first scan, which serves
+        # every test.
         if _COMPONENTS:
             at._bidi_component_manager = _COMPONENTS[0]
         if page is not None:
@@ -178,17 +177,17 @@ def frames(at: AppTest) -> dict[str, pl.DataFrame]:
     return found
 
 
-def figures(at: AppTest) -> dict[str, dict[str, Any]]:
-    """The plotly figures on the page by title, with typed arrays (numpy data) decoded to lists."""
+def charts(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The curves component's charts on the page by title: each payload decoded as the browser decodes it,
+    every series with its ``x`` and ``y`` columns as lists."""
     out = {}
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        for trace in spec["data"]:
-            for axis in ("x", "y"):
-                if isinstance(trace.get(axis), dict) and "bdata" in trace[axis]:
-                    raw = base64.b64decode(trace[axis]["bdata"])
-                    trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
-        out[spec["layout"]["title"]["text"]] = spec
+    for element in at.get("bidi_component"):
+        assert element.proto.component_name == curves_component.NAME
+        header, column = curves_component.decode(element.proto.bytes)
+        for series in header["series"]:
+            series["x"] = column(series["x"]).tolist()
+            series["y"] = column(series["y"]).tolist()
+        out[header["title"]] = header
     return out
 
 

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from lakehouse.app import curves
 from tests.app.conftest import build_datasets, build_runs
 
 # A test whose Chromium died under it (seen once in a loaded full run: "Target page, context or browser has
@@ -42,6 +43,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 RENDER_TIMEOUT_MS = 45_000
+# Pages drawn with the curves component must not load Streamlit's plotly.js chunk (4.7 MB).
+PLOTLY_CHUNK = "PlotlyChart"
+_REQUESTS: dict[int, list[str]] = {}  # the URLs each page requested, by id(page)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +93,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
 def visit(browser: BrowserContext, url: str) -> Page:
     """Open ``url`` and wait until the script run has finished."""
     page = browser.new_page()
+    log = _REQUESTS.setdefault(id(page), [])
+    page.on("request", lambda request: log.append(request.url))
     page.goto(url)
     settle(page)
     return page
@@ -134,7 +140,47 @@ def table(page: Page, key: str) -> None:
 
 
 def chart(page: Page) -> None:
+    """A plotly chart (the dataset timeline) is drawn."""
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(state="visible")
+
+
+def curve_charts(page: Page, count: int) -> Locator:
+    """The curves component's charts once ``count`` of them are drawn (locators pierce their shadow roots)."""
+    charts = page.locator(".lh-chart")
+    charts.nth(count - 1).locator("canvas").wait_for(state="visible")
+    assert charts.count() == count
+    return charts
+
+
+# Pixels of each colour on a chart's canvas (exact matches: the inside of a 2 px line has the colour itself).
+COUNT_COLORS = """(canvas, colors) => {
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    const wanted = colors.map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)));
+    const counts = colors.map(() => 0);
+    for (let p = 0; p < data.length; p += 4) {
+        wanted.forEach(([r, g, b], i) => {
+            const near = Math.abs(data[p] - r) < 3 && Math.abs(data[p + 1] - g) < 3;
+            if (near && Math.abs(data[p + 2] - b) < 3) counts[i]++;
+        });
+    }
+    return counts;
+}"""
+
+
+def colour_pixels(chart: Locator, colors: list[str]) -> list[int]:
+    counts: list[int] = chart.locator("canvas").first.evaluate(COUNT_COLORS, colors)
+    return counts
+
+
+def no_plotly(page: Page) -> None:
+    requested = _REQUESTS[id(page)]
+    assert any("bidi-components/lakehouse.curves/curves.js" in url for url in requested)
+    assert not [url for url in requested if PLOTLY_CHUNK in url]
+
+
+def x_range(chart: Locator) -> tuple[float, float]:
+    low, high = (chart.get_attribute("data-x-range") or "").split(",")
+    return float(low), float(high)
 
 
 def shot(page: Page, name: str) -> None:
@@ -194,27 +240,86 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     link.click()
     page.wait_for_url("**/compare?runs=*")
     settle(page)
-    page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(2).wait_for(state="visible")  # loss, val_loss, accuracy
+    charts = curve_charts(page, 5)  # loss, val_loss, accuracy; parallel coordinates and the scatter
     for key in ("params_table", "metrics_table", "inputs_table"):
         table(page, key)
     no_failures(page)
     shot(page, "compare")
-    # Two runs in each of the three charts: loss, val_loss, accuracy.
-    assert page.locator(".js-plotly-plot .legend .traces").count() == 6
-    legend = page.locator(".js-plotly-plot").first.locator(".legend .legendtext").all_text_contents()
-    assert legend == ["mlp-sgd", "mlp-wide"]
+    # mlp-sgd and mlp-wide, the fourth and third runs started: their colours on every chart.
+    colors = [curves.PALETTE[3], curves.PALETTE[2]]
+    for i in range(5):
+        assert charts.nth(i).locator(".lh-legend-item").all_text_contents() == ["mlp-sgd", "mlp-wide"]
+        counts = colour_pixels(charts.nth(i), colors)
+        assert min(counts) > 0, (charts.nth(i).get_attribute("data-title"), counts)
+    # Hovering the loss chart: every run's value at the step under the cursor, in every synced chart.
+    loss = page.locator('.lh-chart[data-title="loss"]')
+    over = loss.locator(".u-over")
+    box = over.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    tooltip = loss.locator(".lh-tooltip")
+    tooltip.wait_for(state="visible")
+    head, *rows = tooltip.inner_text().splitlines()
+    step = int(head.removeprefix("step "))
+    assert 10 <= step <= 19
+    shown = {name: float(value) for name, value in (row.split() for row in rows)}
+    assert shown == pytest.approx({"mlp-sgd": 1 / (1 + 0.5 * step), "mlp-wide": 1 / (1 + 0.1 * step)}, rel=1e-4)
+    accuracy = page.locator('.lh-chart[data-title="accuracy"] .lh-tooltip')
+    assert accuracy.inner_text().startswith(f"step {step}")  # the cursor is synced across the page
+    shot(page, "compare-hover")
+    # Dragging zooms into the range dragged over; a double-click resets it.
+    assert x_range(loss) == (0, 29)
+    page.mouse.move(box["x"] + box["width"] * 0.25, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 20, steps=5)
+    page.mouse.up()
+    low, high = x_range(loss)
+    assert 5 < low < high < 16, (low, high)
+    # Shift-drag pans: dragging to the left shows later steps, the width of the range kept.
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + 20, steps=5)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    panned = x_range(loss)
+    assert panned[0] > low
+    assert panned[1] - panned[0] == pytest.approx(high - low)
+    page.mouse.dblclick(box["x"] + box["width"] * 0.5, box["y"] + 20)
+    page.wait_for_function("() => true")
+    assert x_range(loss) == (0, 29)
+    # A run hidden from a legend is hidden on every chart.
+    loss.locator(".lh-legend-item").first.click()
+    assert page.locator(".lh-legend-item.lh-hidden").count() == 5
+    assert colour_pixels(loss, colors)[0] == 0
+    loss.locator(".lh-legend-item").first.click()  # shown again
+    # Log scale, wall time and smoothing redraw the same charts with every run's colour.
+    page.get_by_text("Log scale").first.click()
+    settle(page, clicked=True)
+    page.get_by_text("wall time").first.click()
+    settle(page, clicked=True)
+    loss = page.locator('.lh-chart[data-title="loss"]')
+    loss.locator("canvas").wait_for()
+    assert x_range(loss)[0] > 1.7e9  # epoch seconds
+    assert min(colour_pixels(loss, colors)) > 0
+    no_failures(page)
+    shot(page, "compare-log-wall-time")
+    no_plotly(page)
     shared = page.url
     page.locator('[data-testid="stPageLink"] a').first.click()
     page.wait_for_url("**/run?run=*")
     settle(page)
-    chart(page)
+    charts = curve_charts(page, 3)
     table(page, "run_params_table")
     no_failures(page)
     shot(page, "run")
+    for i in range(3):
+        assert colour_pixels(charts.nth(i), [curves.PALETTE[3]])[0] > 0  # mlp-sgd's colour, as on Compare
+    no_plotly(page)
     page.close()
     # The comparison's URL is a shareable link: a fresh tab shows the same runs.
     again = visit(browser, shared)
-    chart(again)
+    curve_charts(again, 5)
     table(again, "params_table")
     no_failures(again)
     again.close()
@@ -245,9 +350,12 @@ def test_filter_panel_opens_filters_and_keeps_filtering_closed(app_url: str, bro
 
 def test_live_page_of_the_running_run(app_url: str, browser: BrowserContext) -> None:
     page = visit(browser, f"{app_url}/live")
-    chart(page)
+    (chart_,) = curve_charts(page, 1).all()
     page.locator('[data-testid="stAlertContentWarning"]').filter(has_text="overfitting").wait_for()
     assert page.get_by_text("RUNNING").count() >= 1
     no_failures(page)
     shot(page, "live")
+    assert colour_pixels(chart_, [curves.PALETTE[6]])[0] > 0  # mlp-live, the seventh run started
+    assert chart_.locator(".lh-legend-item").all_text_contents() == ["loss", "val_loss"]
+    no_plotly(page)
     page.close()

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.app.conftest import DemoRuns, OpenApp, errors, figures, frames, table_element
+import polars as pl
+import pytest
+
+from lakehouse.app import curves
+from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, table_element
 
 PAGE = "views/compare.py"
 
@@ -15,12 +19,18 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}")
     assert not errors(at)
     assert at.multiselect(key="compare_runs").value == [fast, slow, wide]
-    shown = figures(at)
-    assert set(shown) == {"loss", "val_loss", "accuracy"}
-    traces = shown["loss"]["data"]
-    assert [t["name"] for t in traces] == ["mlp-fast", "mlp-slow", "mlp-wide"]
-    assert len(traces[0]["y"]) == 30
-    assert traces[0]["y"][-1] == 1 / (1 + 29)
+    shown = charts(at)
+    assert set(shown) == {"loss", "val_loss", "accuracy", "Params → loss (last)", "loss (last) by lr"}
+    loss = shown["loss"]
+    assert (loss["kind"], loss["x_label"], loss["log_y"], loss["ignore_outliers"]) == ("lines", "step", False, False)
+    assert [s["name"] for s in loss["series"]] == ["mlp-fast", "mlp-slow", "mlp-wide"]
+    assert [s["role"] for s in loss["series"]] == ["main"] * 3  # no smoothing: no raw curves
+    assert loss["series"][0]["x"] == list(range(30))
+    assert loss["series"][0]["y"][-1] == 1 / (1 + 29)
+    # One colour per run, by the order the runs started: the same on every chart.
+    colors = [s["color"] for s in loss["series"]]
+    assert colors == list(curves.PALETTE[:3])
+    assert [s["color"] for s in shown["val_loss"]["series"]] == colors
     params = frames(at)["params_table"]
     assert params.columns == ["param", "mlp-fast", "mlp-slow", "mlp-wide"]
     assert dict(zip(params.get_column("param"), params.get_column("mlp-fast"), strict=True)) == {
@@ -67,14 +77,28 @@ def test_curve_controls_smoothing_log_scale_and_time_axis(demo: tuple[Path, Demo
     at.slider(key="compare_smoothing").set_value(0.6).run()
     at.toggle(key="compare_log").set_value(True).run()
     at.radio(key="compare_x").set_value("relative time (s)").run()
-    figure = figures(at)["val_loss"]
-    assert figure["layout"]["yaxis"]["type"] == "log"
-    assert figure["layout"]["xaxis"]["title"]["text"] == "relative time (s)"
-    raw, smoothed = figure["data"][0], figure["data"][1]  # raw (faded) under smoothed, per run
-    assert raw["opacity"] == 0.25
-    assert smoothed["y"][0] == raw["y"][0]
-    assert smoothed["y"][-1] != raw["y"][-1]
+    at.toggle(key="compare_outliers").set_value(True).run()
+    chart = charts(at)["val_loss"]
+    assert chart["log_y"] is True
+    assert chart["ignore_outliers"] is True
+    assert (chart["x_label"], chart["x_format"]) == ("relative time (s)", "number")
+    # Per run: the raw curve (faint) first, then the smoothed one over it, sharing the x column.
+    raw, smoothed = chart["series"][0], chart["series"][1]
+    assert (raw["role"], smoothed["role"]) == ("raw", "main")
+    assert raw["alpha"] == curves.RAW_ALPHA
+    assert raw["x"] == smoothed["x"]
     assert min(raw["x"]) == 0.0
+    assert smoothed["y"][0] == raw["y"][0]  # debiased: the first point is not pulled towards zero
+    # TensorBoard's EMA: s_t = (w s_{t-1} + (1 - w) v_t) / (1 - w^(t+1)) in its debiased form.
+    expected, weight, accumulated = [], 0.6, 0.0
+    for t, value in enumerate(raw["y"]):
+        accumulated = weight * accumulated + (1 - weight) * value
+        expected.append(accumulated / (1 - weight ** (t + 1)))
+    assert smoothed["y"] == pytest.approx(expected)
+    at.radio(key="compare_x").set_value("wall time").run()
+    chart = charts(at)["val_loss"]
+    assert chart["x_format"] == "wall"
+    assert chart["series"][0]["x"][0] > 1.7e9  # epoch seconds
     assert not errors(at)
 
 
@@ -82,3 +106,51 @@ def test_without_runs_the_page_says_how_to_pick_them(demo: tuple[Path, DemoRuns]
     root, _ = demo
     at = open_app(root, PAGE)
     assert "Pick runs to compare" in at.info[0].value
+
+
+def test_one_run_and_a_run_without_points(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
+    root, runs = demo
+    at = open_app(root, PAGE, runs=runs.ids["mlp-sgd"])
+    assert not errors(at)
+    shown = charts(at)
+    assert [s["name"] for s in shown["loss"]["series"]] == ["mlp-sgd"]
+    assert shown["loss"]["series"][0]["color"] == curves.PALETTE[3]  # the fourth run started
+    # One run differs from nobody: no parallel coordinates or scatter, and the page says why.
+    assert "Params → loss (last)" not in shown
+    assert "These runs do not differ in any param." in [c.value for c in at.caption]
+    # mlp-broken logged only a NaN: its chart has no series (nothing to place), and nothing fails.
+    at = open_app(root, PAGE, runs=runs.ids["mlp-broken"])
+    assert not errors(at)
+    assert charts(at)["loss"]["series"] == []
+
+
+def test_parallel_coordinates_and_scatter_of_params_against_a_metric(
+    demo: tuple[Path, DemoRuns], open_app: OpenApp
+) -> None:
+    root, runs = demo
+    names = ("mlp-fast", "mlp-slow", "mlp-sgd")
+    at = open_app(root, PAGE, runs=",".join(runs.ids[n] for n in names))
+    at.selectbox(key="compare_hp_metric").set_value("val_loss").run()
+    at.radio(key="compare_hp_stat").set_value("min").run()
+    at.selectbox(key="compare_hp_param").set_value("optimizer").run()
+    shown = charts(at)
+    parallel = shown["Params → val_loss (min)"]
+    assert parallel["kind"] == "parallel"
+    # Numeric params as numbers, the rest as the index of their sorted labels; the metric last.
+    assert parallel["axes"] == [
+        {"name": "lr", "labels": None},
+        {"name": "optimizer", "labels": ["adam", "sgd"]},
+        {"name": "val_loss (min)", "labels": None},
+    ]
+    summaries = {r[0]: r[2:] for r in frames(at)["metrics_table"].filter(pl.col("stat") == "min").rows()}
+    by_run = {s["name"]: s["y"] for s in parallel["series"]}
+    assert by_run["mlp-fast"][:2] == [0.1, 0.0]
+    assert by_run["mlp-sgd"][:2] == [0.05, 1.0]
+    assert [by_run[n][2] for n in names] == pytest.approx(list(summaries["val_loss"]))
+    scatter = shown["val_loss (min) by optimizer"]
+    assert (scatter["kind"], scatter["x_format"], scatter["x_labels"]) == ("points", "category", ["adam", "sgd"])
+    assert [(s["name"], s["x"]) for s in scatter["series"]] == [
+        ("mlp-fast", [0.0]),
+        ("mlp-slow", [0.0]),
+        ("mlp-sgd", [1.0]),
+    ]

@@ -77,7 +77,7 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     at = open_app(demo_lakehouse, "views/run.py", run="overfit")
     assert metrics(at)["Status"] == "FINISHED"
     assert dict(frames(at)["run_params_table"].rows())["train_limit"] == "200"
-    assert len(at.get("plotly_chart")) == len(lh.run(ids["overfit"]).metrics)
+    assert len(at.get("bidi_component")) == len(lh.run(ids["overfit"]).metrics)
 
     at = open_app(demo_lakehouse, "views/live.py")
     assert "No run is running right now" in at.info[0].value

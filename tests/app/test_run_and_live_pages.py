@@ -9,16 +9,18 @@ from urllib.parse import parse_qs
 
 import polars as pl
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import lakehouse
-from tests.app.conftest import DemoRuns, OpenApp, errors, frames, metrics
+from lakehouse.app import curves
+from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, metrics
 
 RUN = "views/run.py"
 LIVE = "views/live.py"
 
 
-def chart_titles(at: object) -> list[str]:
-    return [json.loads(e.proto.spec)["layout"]["title"]["text"] for e in at.get("plotly_chart")]  # type: ignore[attr-defined]
+def chart_titles(at: AppTest) -> list[str]:
+    return list(charts(at))
 
 
 def test_run_page_shows_params_tags_curves_inputs_and_environment(
@@ -39,6 +41,13 @@ def test_run_page_shows_params_tags_curves_inputs_and_environment(
     summary = tables["run_metrics_table"].filter(pl.col("metric") == "loss").row(0, named=True)
     assert (summary["points"], summary["last step"], summary["max"]) == (30, 29, 1.0)
     assert sorted(chart_titles(at)) == ["accuracy", "loss", "val_loss"]
+    loss = charts(at)["loss"]
+    assert [(s["name"], s["color"]) for s in loss["series"]] == [("cnn-base", curves.PALETTE[4])]  # as on Compare
+    at.slider(key="run_smoothing").set_value(0.5).run()
+    at.toggle(key="run_log").set_value(True).run()
+    loss = charts(at)["loss"]
+    assert loss["log_y"] is True
+    assert [s["role"] for s in loss["series"]] == ["raw", "main"]
     environment = [json.loads(j.proto.body) for j in at.json]
     assert any("host" in e for e in environment)
     links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
@@ -94,6 +103,13 @@ def test_live_page_follows_the_running_run_and_flags_overfitting(
     assert metrics(at)["Status"] == "RUNNING"
     assert metrics(at)["Last step"] == "11"
     assert chart_titles(at) == ["loss (train vs validation)"]
+    (chart,) = charts(at).values()
+    # The run's own colour (the seventh run started), validation dashed; the legend hides either curve.
+    assert [(s["name"], s["group"], s["color"], s["dash"]) for s in chart["series"]] == [
+        ("loss", "loss", curves.PALETTE[6], False),
+        ("val_loss", "val_loss", curves.PALETTE[6], True),
+    ]
+    assert chart["series"][1]["y"][-1] == pytest.approx(1 / 12 + 0.04 * 11)
     assert "overfitting" in at.warning[0].value
     assert at.toggle(key="live_auto").value is True
 
@@ -108,8 +124,13 @@ def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app
     for step in range(1, 5):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     run.flush()
+    before = at.get("bidi_component")[0].proto.id
+    assert charts(at)["loss"]["series"][0]["y"] == [1.0]
     at.run()  # what the auto-refresh does every few seconds
     assert metrics(at)["Last step"] == "4"
+    # The same element (keyed) with the new columns: the browser gives them to the chart it already drew.
+    assert at.get("bidi_component")[0].proto.id == before
+    assert charts(at)["loss"]["series"][0]["y"] == [1.0 / (step + 1) for step in range(5)]
     run.finish()
     at.run()
     assert metrics(at)["Status"] == "FINISHED"

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 import lakehouse
-from lakehouse.app import charts, params, styling
+from lakehouse.app import curve_panel, curves, params, styling
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
 
@@ -51,24 +51,53 @@ comparison = rq.comparison(tuple(chosen), versions)
 labels = {r: comparison.labels[r] for r in comparison.run_ids}
 
 with st.container(border=True):
-    options, x_col, smooth_col, log_col = st.columns([3, 1.2, 1.2, 0.8])
+    metrics_col, *cells = st.columns([3, 1.2, 1.2, 1.1])
     all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
-    keys = options.multiselect("Metrics", all_keys, default=charts.default_keys(all_keys), key="compare_keys")
-    x_axis = x_col.radio("x axis", charts.X_AXES, key="compare_x", horizontal=False)
-    smoothing = smooth_col.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="compare_smoothing")
-    log_y = log_col.toggle("Log scale", key="compare_log")
+    keys = metrics_col.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
+    options = curve_panel.controls("compare", cells, horizontal=False)
 
+colors = rq.colors(versions)
 max_points = handle().settings.app_max_points
 with guarded("Metric curves"):
     points = rq.points(tuple(chosen), tuple(keys), max_points, rq.points_stamp())
     if not keys:
         st.info("Pick metrics to plot.")
-    cells = st.columns(2)
-    for i, key in enumerate(keys):
-        with cells[i % 2]:
-            figure = charts.curves(points, key, labels=labels, x_axis=x_axis, smoothing=smoothing, log_y=log_y)
-            st.plotly_chart(figure, key=f"curve:{key}")
-    st.caption(f"Each curve is downsampled to at most {max_points:,} points, keeping every extreme.")
+    curve_panel.grid(points, keys, labels=labels, colors=colors, options=options, key_prefix="curve")
+    st.caption(
+        f"Each curve is downsampled to at most {max_points:,} points, keeping every extreme. Drag to zoom, "
+        "shift-drag to pan, double-click to reset; click a run in a legend to hide or show it."
+    )
+
+with guarded("Params and metrics"):
+    st.subheader("Which params mattered")
+    if comparison.params.height == 0 or not all_keys:
+        st.caption("These runs do not differ in any param." if all_keys else "These runs logged no metrics.")
+    else:
+        metric_col, stat_col, param_col = st.columns([2, 1, 2])
+        first = all_keys.index(keys[0]) if keys else 0  # the first metric plotted above
+        metric = metric_col.selectbox("Metric", all_keys, index=first, key="compare_hp_metric")
+        stat = stat_col.radio("Value", curves.STATS, key="compare_hp_stat", horizontal=True)
+        param_names = comparison.params.get_column("param").to_list()
+        param = param_col.selectbox("Param (scatter)", param_names, key="compare_hp_param")
+        assert metric is not None
+        assert param is not None
+        left, right = st.columns(2)
+        with left:
+            chart = curves.parallel(
+                comparison.params, comparison.metrics, metric=metric, stat=stat, labels=labels, colors=colors
+            )
+            curves.draw(chart, key="parallel")
+        with right:
+            chart = curves.scatter(
+                comparison.params,
+                comparison.metrics,
+                param=param,
+                metric=metric,
+                stat=stat,
+                labels=labels,
+                colors=colors,
+            )
+            curves.draw(chart, key="scatter")
 
 with guarded("Params"):
     st.subheader("Params")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import charts
+from lakehouse.app import curves
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import guarded, handle
 
@@ -97,13 +97,15 @@ def live(run_id: str) -> None:
                 st.warning(warning, icon=":material/trending_up:")
         cells = st.columns(2)
         labels = {run_id: info.name or run_id[:8]}
+        colors = rq.colors(rq.runs_stamp())
         for i, key in enumerate([*paired, *alone]):
             with cells[i % 2]:
                 if key in paired:
-                    figure = charts.train_vs_validation(points, key)
+                    chart = curves.train_vs_validation(points, key, color=colors.get(run_id, curves.PALETTE[0]))
                 else:
-                    figure = charts.curves(points, key, labels=labels, height=340)
-                st.plotly_chart(figure, key=f"live_curve:{key}")
+                    chart = curves.lines(points, key, labels=labels, colors=colors)
+                # Keyed: a refresh gives the same chart new columns instead of a new chart.
+                curves.draw(chart, key=f"live_curve:{key}")
         if not keys:
             st.caption("No metrics logged yet; they appear here as soon as the run's first batch is committed.")
         st.caption(f"Read at {datetime.now(UTC):%H:%M:%S} UTC" + (f", again every {interval} s." if auto else "."))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import charts
+from lakehouse.app import curve_panel, curves
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import guarded, handle, table
 
@@ -48,21 +48,18 @@ if info.status == "RUNNING":
 
 with guarded("Metric curves"):
     st.subheader("Metrics")
-    keys = charts.default_keys(list(info.metrics), limit=len(info.metrics))
+    keys = curves.default_keys(list(info.metrics), limit=len(info.metrics))
     if not keys:
         st.caption("This run logged no metrics.")
     else:
-        x_col, log_col = st.columns([3, 1])
-        x_axis = x_col.radio("x axis", charts.X_AXES, key="run_x", horizontal=True)
-        log_y = log_col.toggle("Log scale", key="run_log")
+        drawing = curve_panel.controls("run", st.columns([2, 1, 1]), horizontal=True)
         max_points = handle().settings.app_max_points
         points = rq.points((info.id,), tuple(keys), max_points, rq.points_stamp())
         labels = {info.id: info.name or info.id[:8]}
-        cells = st.columns(2)
-        for i, key in enumerate(keys):
-            with cells[i % 2]:
-                figure = charts.curves(points, key, labels=labels, x_axis=x_axis, log_y=log_y, height=300)
-                st.plotly_chart(figure, key=f"run_curve:{key}")
+        colors = rq.colors(versions)
+        curve_panel.grid(
+            points, keys, labels=labels, colors=colors, options=drawing, key_prefix="run_curve", height=280
+        )
         summary = pl.DataFrame(
             [
                 {

@@ -1,0 +1,1 @@
+"""Custom Streamlit components of the app (their browser code is built by the Makefile)."""

@@ -22,6 +22,10 @@ class Trained:
 
 @pytest.fixture
 def trained(root: Path) -> Trained:
+    return train(root)
+
+
+def train(root: Path) -> Trained:
     """Two finished runs: the first trained on digits:v0, both logged params and an accuracy."""
     lh = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
     lh.dataset("digits").write([{"x": 1}, {"x": 2}])

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -145,8 +145,12 @@ class _Frames:
         self.partitions: dict[str, tuple[int, dict[str, list[str]]]] = {}  # "<path>#<column>" -> index
 
 
+def _frames_state(path: Path) -> state.RootState:
+    return state.owner(path)
+
+
 def _frames(path: Path) -> _Frames:
-    return state.owner(path).cache(_Frames)
+    return _frames_state(path).cache(_Frames)
 
 
 def _table(path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> _TableFrame:
@@ -165,6 +169,33 @@ def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = (
     ``categorical`` columns are held as polars categoricals (fixed by the first call for a table).
     """
     return _table(path, spec, categorical).get()
+
+
+T = TypeVar("T")
+
+
+class _Folds:
+    """Values folded from table frames, each with the frame it was folded from (held by the root's state)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.last: dict[tuple[str, Callable[..., Any]], tuple[pl.DataFrame, Any]] = {}
+
+
+def folded(path: Path, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
+    """``fold`` of the whole table at its latest version, computed once per table version (a warm frame is
+    the same object until the table changes) and dropped with the root's caches."""
+    frame = table_frame(path, spec)
+    cache = _frames_state(path).cache(_Folds)
+    key = (str(Path(path).absolute()), fold)
+    with cache.lock:
+        found = cache.last.get(key)
+        if found is not None and found[0] is frame:
+            return found[1]  # type: ignore[no-any-return]
+    value = fold(frame)
+    with cache.lock:
+        cache.last[key] = (frame, value)
+    return value
 
 
 def table_version(path: Path) -> int | None:

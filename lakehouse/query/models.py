@@ -16,7 +16,6 @@ whatever commits raced:
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -269,25 +268,13 @@ def _apply_version(m: _Model, kind: str, row: dict[str, Any]) -> None:
 # --- reading ------------------------------------------------------------------------------------------------
 
 
-class _Folded:
-    """A root's folded registry with the frame it was folded from (held by its ``RootState``)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.last: tuple[pl.DataFrame, Registry] | None = None
-
-
 def registry(layout: Layout) -> Registry:
     """The registry now, from a warm read of the table (folded once per table version)."""
-    events = frames.table_frame(layout.models, MODEL_EVENTS)
-    cache = layout.state.cache(_Folded)
-    with cache.lock:
-        if cache.last is not None and cache.last[0] is events:
-            return cache.last[1]
-    folded = fold(events, table_version=frames.table_version(layout.models))
-    with cache.lock:
-        cache.last = (events, folded)
-    return folded
+    return frames.folded(layout.models, MODEL_EVENTS, _fold_latest)
+
+
+def _fold_latest(events: pl.DataFrame) -> Registry:
+    return fold(events, table_version=None)
 
 
 def exact(path: Path) -> Registry:

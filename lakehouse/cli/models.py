@@ -201,7 +201,7 @@ def _history_table(name: str, changes: list[AliasChange]) -> Any:
 
 def _render_lineage(lineage: ModelLineage) -> list[Any]:
     v = lineage.version
-    facts = [
+    facts: list[list[Any]] = [
         ["version", v.ref],
         ["aliases", ", ".join(v.aliases)],
         ["source", v.source],

@@ -230,6 +230,8 @@ class ModelVersion:
     created_at: datetime
     updated_at: datetime
     created_by: str | None
+    run_link: str | None = None
+    logged_model_id: str | None = None  # the MLflow logged model the version promotes, if any
 
     @property
     def ref(self) -> str:

@@ -135,6 +135,8 @@ MODEL_EVENTS = TableSpec(
             pa.field("value", pa.string()),  # tag value, description
             pa.field("source", pa.string()),  # version_created: runs:/<run id>/<path> or models:/<model id>
             pa.field("run_id", pa.string()),  # version_created: the run the version was built by
+            pa.field("run_link", pa.string()),  # version_created through MLflow: a link to the run, as given
+            pa.field("logged_model_id", pa.string()),  # version_created: the MLflow logged model it promotes
             pa.field("reason", pa.string()),  # why (alias moves, deletions), as the actor said
             pa.field("actor", pa.string()),
             pa.field("at", UTC_MICROS, nullable=False),

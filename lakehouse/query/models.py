@@ -40,6 +40,8 @@ class _Version:
     created_at: datetime
     updated_at: datetime
     created_by: str | None
+    run_link: str | None = None
+    logged_model_id: str | None = None
     lifecycle: Lifecycle = "active"
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
@@ -157,6 +159,8 @@ class Registry:
             created_at=v.created_at,
             updated_at=v.updated_at,
             created_by=v.created_by,
+            run_link=v.run_link,
+            logged_model_id=v.logged_model_id,
         )
 
     # --- aliases ------------------------------------------------------------------------------------------
@@ -243,7 +247,9 @@ def _apply_version(m: _Model, kind: str, row: dict[str, Any]) -> None:
     number, at = row["version"], row["at"]
     if kind == "version_created":
         if number not in m.versions:
-            m.versions[number] = _Version(number, row["source"], row["run_id"], at, at, row["actor"])
+            m.versions[number] = _Version(
+                number, row["source"], row["run_id"], at, at, row["actor"], row["run_link"], row["logged_model_id"]
+            )
         return
     v = m.versions.get(number)
     if v is None:

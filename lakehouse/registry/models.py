@@ -12,8 +12,6 @@ from lakehouse.errors import (
     AliasNotFound,
     InvalidArgument,
     InvalidName,
-    ModelExists,
-    ModelNotFound,
     ModelVersionNotFound,
     RunNotFound,
     closest,
@@ -22,7 +20,8 @@ from lakehouse.query import models as folded
 from lakehouse.query.models import Registry
 from lakehouse.query.runs import Tables, run_info
 from lakehouse.refs import Ref, is_reserved_tag, parse_ref, validate_name, validate_tag
-from lakehouse.registry import changes, sources
+from lakehouse.registry import operations as ops
+from lakehouse.registry import sources
 from lakehouse.tracking.validate import check_key, check_mapping, tag_value
 from lakehouse.tracking.writer import flush_root
 
@@ -65,24 +64,6 @@ def _check_text(value: object, *, what: str) -> str | None:
     return value
 
 
-def _live_id(state: Registry, name: str) -> str:
-    found = state.model_id(name)
-    if found is None:
-        deleted = " (it is deleted: restore it with lh.model(name).restore())" if state.deleted_ids(name) else ""
-        msg = f"no registered model {name!r}{deleted}{closest(name, state.names()) if not deleted else ''}"
-        raise ModelNotFound(msg)
-    return found
-
-
-def _require_version(state: Registry, model_id: str, name: str, number: int) -> None:
-    if not state.has_version(model_id, number):
-        gone = state.has_version(model_id, number, include_deleted=True)
-        why = " (it is deleted: restore it with restore_version)" if gone else ""
-        live = [f"v{v.version}" for v in state.versions(model_id)]
-        msg = f"model {name!r} has no version {number}{why}; versions: {', '.join(live) or 'none'}"
-        raise ModelVersionNotFound(msg)
-
-
 # --- registering ----------------------------------------------------------------------------------------------
 
 
@@ -102,30 +83,8 @@ def register(
     version_tags = _check_tags(tags, what="model version tags")
     flush_root(lh.layout)  # a run this process just started must be committed before it can be found
     checked = sources.parse(lh.layout, source, run=run, path=path)
-    made: dict[str, Any] = {}
-
-    def decide(state: Registry) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        model_id = state.model_id(name)
-        if model_id is None:
-            model_id = changes.new_model_id()
-            rows.append(changes.event("model_created", model_id, name=name))
-            number = 1
-        else:
-            number = state.next_version(model_id)
-        rows.append(
-            changes.event("version_created", model_id, version=number, source=checked.uri, run_id=checked.run_id)
-        )
-        if description is not None:
-            rows.append(changes.event("version_described", model_id, version=number, value=description))
-        rows.extend(
-            changes.event("version_tagged", model_id, version=number, key=k, value=v) for k, v in version_tags.items()
-        )
-        made.update(model_id=model_id, number=number)
-        return rows
-
-    changes.commit(lh.layout, lh.settings, lh.actor, decide, structural=True)
-    return folded.registry(lh.layout).version(made["model_id"], made["number"])
+    new = ops.NewVersion(checked.uri, checked.run_id, description, version_tags)
+    return ops.create_version(lh, name, new, create_model=True)
 
 
 def models(lh: Lakehouse, *, include_deleted: bool = False) -> list[RegisteredModel]:
@@ -138,9 +97,9 @@ def resolve(lh: Lakehouse, ref: str | Ref) -> ModelVersion:
     version) or ``name@<time>`` (the newest version registered by then)."""
     parsed = parse_ref(ref, kind="model") if isinstance(ref, str) else ref
     state = folded.registry(lh.layout)
-    model_id = _live_id(state, parsed.name)
+    model_id = ops.live_id(state, parsed.name)
     if parsed.version is not None:
-        _require_version(state, model_id, parsed.name, parsed.version)
+        ops.require_version(state, model_id, parsed.name, parsed.version)
         return state.version(model_id, parsed.version)
     if parsed.tag is not None:
         aliases = state.aliases(model_id)
@@ -187,10 +146,7 @@ class Model:
 
     def _state(self) -> tuple[Registry, str]:
         state = folded.registry(self._lh.layout)
-        return state, _live_id(state, self.name)
-
-    def _change(self, decide: changes.Decision, *, structural: bool = False) -> None:
-        changes.commit(self._lh.layout, self._lh.settings, self._lh.actor, decide, structural=structural)
+        return state, ops.live_id(state, self.name)
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -223,121 +179,55 @@ class Model:
         elsewhere. Returns the version it now points at."""
         validate_tag(alias, kind="alias")
         number = version_number(version)
-        _check_text(reason, what="reason")
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            _require_version(state, model_id, self.name, number)
-            return [changes.event("alias_set", model_id, key=alias, version=number, reason=reason)]
-
-        self._change(decide)
+        ops.set_alias(self._lh, self.name, alias, number, reason=_check_text(reason, what="reason"))
         return self.version(number)
 
     def delete_alias(self, alias: str, *, reason: str | None = None) -> None:
         validate_tag(alias, kind="alias")
-        _check_text(reason, what="reason")
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            aliases = state.aliases(model_id)
-            if alias not in aliases:
-                msg = f"model {self.name!r} has no alias {alias!r}{closest(alias, aliases)}"
-                raise AliasNotFound(msg)
-            return [changes.event("alias_deleted", model_id, key=alias, reason=reason)]
-
-        self._change(decide)
+        ops.delete_alias(self._lh, self.name, alias, reason=_check_text(reason, what="reason"))
 
     # --- descriptions and tags ----------------------------------------------------------------------------
 
     def set_description(self, description: str | None, *, version: int | str | None = None) -> None:
         """Describe the model (or one of its versions); None clears the description."""
         _check_text(description, what="description")
-        self._versioned("described", version, value=description)
+        ops.change(self._lh, self.name, "described", _optional_number(version), value=description)
 
     def set_tag(self, key: str, value: Any, *, version: int | str | None = None) -> None:
         """Set a tag on the model (or on one of its versions)."""
         check_key(key, what="tag")
-        self._versioned("tagged", version, key=key, value=tag_value(key, value))
+        ops.change(self._lh, self.name, "tagged", _optional_number(version), key=key, value=tag_value(key, value))
 
     def delete_tag(self, key: str, *, version: int | str | None = None) -> None:
         check_key(key, what="tag")
-        self._versioned("tag_deleted", version, key=key)
-
-    def _versioned(self, what: str, version: int | str | None, **fields: Any) -> None:
-        number = None if version is None else version_number(version)
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            if number is None:
-                return [changes.event(f"model_{what}", model_id, **fields)]
-            _require_version(state, model_id, self.name, number)
-            return [changes.event(f"version_{what}", model_id, version=number, **fields)]
-
-        self._change(decide)
+        ops.change(self._lh, self.name, "tag_deleted", _optional_number(version), key=key)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def delete_version(self, version: int | str, *, reason: str | None = None) -> None:
         """Mark a version deleted (recorded, restorable; its aliases are deleted with it)."""
         number = version_number(version)
-        _check_text(reason, what="reason")
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            _require_version(state, model_id, self.name, number)
-            return [changes.event("version_deleted", model_id, version=number, reason=reason)]
-
-        self._change(decide)
+        ops.delete_version(self._lh, self.name, number, reason=_check_text(reason, what="reason"))
 
     def restore_version(self, version: int | str) -> ModelVersion:
         number = version_number(version)
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            if not state.has_version(model_id, number, include_deleted=True):
-                _require_version(state, model_id, self.name, number)
-            if state.has_version(model_id, number):
-                return []
-            return [changes.event("version_restored", model_id, version=number)]
-
-        self._change(decide)
+        ops.restore_version(self._lh, self.name, number)
         return self.version(number)
 
     def delete(self, *, reason: str | None = None) -> None:
         """Mark the model deleted (recorded, restorable while no other model takes its name)."""
-        _check_text(reason, what="reason")
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            return [changes.event("model_deleted", _live_id(state, self.name), reason=reason)]
-
-        self._change(decide, structural=True)
+        ops.delete_model(self._lh, self.name, reason=_check_text(reason, what="reason"))
 
     def restore(self) -> RegisteredModel:
         """Undo :meth:`delete` (of the model last deleted under this name)."""
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            if state.model_id(self.name) is not None:
-                msg = f"a registered model {self.name!r} is live already; nothing to restore"
-                raise ModelExists(msg)
-            deleted = state.deleted_ids(self.name)
-            if not deleted:
-                msg = f"no deleted registered model {self.name!r} to restore"
-                raise ModelNotFound(msg)
-            return [changes.event("model_restored", deleted[-1])]
-
-        self._change(decide, structural=True)
+        ops.restore_model(self._lh, self.name)
         return self.info()
 
     def rename(self, new_name: str) -> Model:
         """Rename the model (its versions, aliases and history follow). Returns a handle on the new name."""
-        check_model_name(new_name)
-
-        def decide(state: Registry) -> list[dict[str, Any]]:
-            model_id = _live_id(state, self.name)
-            if state.model_id(new_name) is not None:
-                msg = f"cannot rename model {self.name!r} to {new_name!r}: a model of that name exists"
-                raise ModelExists(msg)
-            return [changes.event("model_renamed", model_id, name=new_name)]
-
-        self._change(decide, structural=True)
+        ops.rename_model(self._lh, self.name, check_model_name(new_name))
         return Model(self._lh, new_name)
+
+
+def _optional_number(version: int | str | None) -> int | None:
+    return None if version is None else version_number(version)

@@ -66,6 +66,8 @@ from lakehouse.registry import operations as ops
 STAGE_ALIASES = {"Production": "production", "Staging": "staging"}
 _ALIAS_STAGES = {alias: stage for stage, alias in STAGE_ALIASES.items()}
 _LATEST = "latest"
+#: MLflow's SQL registry's order of ``search_model_versions`` results when none is asked for.
+DEFAULT_VERSION_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
 
 
 def _ms(when: datetime) -> int:
@@ -322,27 +324,30 @@ class LakehouseRegistryStore(AbstractStore):
             raise MlflowException(msg, INVALID_PARAMETER_VALUE)
         clauses = SearchModelVersionUtils.parse_search_filter(filter_string)
         _check_numbers(clauses)
-        candidates = self._candidates(clauses)
+        candidates, presorted = self._candidates(clauses)
         found = SearchModelVersionUtils.filter(candidates, filter_string)
-        ordered = SearchModelVersionUtils.sort(
-            found, order_by or ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
-        )
-        return _page(ordered, max_results, page_token)
+        if order_by or not presorted:
+            found = SearchModelVersionUtils.sort(found, order_by or DEFAULT_VERSION_ORDER)
+        return _page(found, max_results, page_token)
 
-    def _candidates(self, clauses: list[dict[str, Any]]) -> list[MlflowVersion]:
-        """Every live version as an MLflow entity (built once per table version), or only those of the model
-        an ``name = '...'`` clause names: the filter then runs over one model's versions, not all."""
+    def _candidates(self, clauses: list[dict[str, Any]]) -> tuple[list[MlflowVersion], bool]:
+        """The versions a search can match, and whether they are already in the default order.
+
+        A ``name = '...'`` clause narrows them to that model's versions. Otherwise they are every live version
+        as MLflow entities, built and sorted in the default order once per table version: filtering keeps that
+        order (MLflow's sort is total over name and version), so a search without ``order_by`` sorts nothing.
+        """
         state = self._registry()
         for clause in clauses:
             if clause.get("type") == "attribute" and clause.get("key") == "name" and clause["comparator"] == "=":
                 model_id = state.model_id(clause["value"])
-                if model_id is None:
-                    return []
-                return [self._version_entity(v) for v in state.versions(model_id)]
+                versions = [] if model_id is None else state.versions(model_id)
+                return [self._version_entity(v) for v in versions], False
         cached = self._entities
         if cached is None or cached[0] is not state:
-            cached = self._entities = (state, [self._version_entity(v) for v in state.all_versions()])
-        return cached[1]
+            every = [self._version_entity(v) for v in state.all_versions()]
+            cached = self._entities = (state, SearchModelVersionUtils.sort(every, DEFAULT_VERSION_ORDER))
+        return cached[1], True
 
     # --- aliases --------------------------------------------------------------------------------------------
 

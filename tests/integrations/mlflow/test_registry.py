@@ -45,3 +45,27 @@ def test_register_model_from_a_run_then_load_it_by_alias_and_number(lakehouse_ur
     lh.model("adder").set_alias("staging", 2, reason="canary")
     assert client.get_model_version_by_alias("adder", "staging").version == 2
     assert client.get_registered_model("adder").aliases == {"production": 1, "staging": 2}
+
+
+def test_searches_without_an_order_are_in_mlflows_default_order(lakehouse_uri: str) -> None:
+    """Unordered searches reuse the versions sorted once per table version; the order is MLflow's default."""
+    client = MlflowClient(lakehouse_uri)
+    for name in ("b", "a", "c"):
+        client.create_registered_model(name)
+        for i in range(3):
+            client.create_model_version(name, f"/path/{name}/{i}", tags={"i": str(i)})
+    client.update_model_version("a", "1", description="touched last")
+
+    def keys(found: Any) -> list[tuple[str, int]]:
+        return [(v.name, int(v.version)) for v in found]
+
+    explicit = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
+    for filter_string in (None, "tags.i = '1'", "version_number >= 2"):
+        assert keys(client.search_model_versions(filter_string)) == keys(
+            client.search_model_versions(filter_string, order_by=explicit)
+        )
+    assert keys(client.search_model_versions())[0] == ("a", 1)
+    first = client.search_model_versions(max_results=4)
+    rest = client.search_model_versions(max_results=5, page_token=first.token)
+    assert rest.token is None
+    assert keys(first) + keys(rest) == keys(client.search_model_versions(order_by=explicit))

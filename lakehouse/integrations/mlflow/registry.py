@@ -32,6 +32,7 @@ from mlflow.entities.model_registry.model_version_stages import (
     get_canonical_stage,
 )
 from mlflow.exceptions import MlflowException
+from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 from mlflow.store.entities.paged_list import PagedList
 from mlflow.store.model_registry import (
@@ -88,7 +89,7 @@ class LakehouseRegistryStore(AbstractStore):
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
         self.lh = lakehouse.connect(root_from_uri(store_uri))
-        self._entities: tuple[Registry, list[MlflowVersion]] | None = None
+        self._index: _Index | None = None
 
     # --- reading ------------------------------------------------------------------------------------------
 
@@ -324,30 +325,24 @@ class LakehouseRegistryStore(AbstractStore):
             raise MlflowException(msg, INVALID_PARAMETER_VALUE)
         clauses = SearchModelVersionUtils.parse_search_filter(filter_string)
         _check_numbers(clauses)
-        candidates, presorted = self._candidates(clauses)
-        found = SearchModelVersionUtils.filter(candidates, filter_string)
-        if order_by or not presorted:
-            found = SearchModelVersionUtils.sort(found, order_by or DEFAULT_VERSION_ORDER)
+        found = SearchModelVersionUtils.filter(self._candidates(clauses), filter_string)
+        if order_by:
+            found = SearchModelVersionUtils.sort(found, order_by)
         return _page(found, max_results, page_token)
 
-    def _candidates(self, clauses: list[dict[str, Any]]) -> tuple[list[MlflowVersion], bool]:
-        """The versions a search can match, and whether they are already in the default order.
+    def _candidates(self, clauses: list[dict[str, Any]]) -> list[MlflowVersion]:
+        """The versions a search can match, in the default order.
 
-        A ``name = '...'`` clause narrows them to that model's versions. Otherwise they are every live version
-        as MLflow entities, built and sorted in the default order once per table version: filtering keeps that
-        order (MLflow's sort is total over name and version), so a search without ``order_by`` sorts nothing.
+        Every live version is built as an MLflow entity and sorted in the default order once per table version
+        (:class:`_Index`): filtering keeps that order (MLflow's sort is total over name and version), so a
+        search without ``order_by`` sorts nothing. An equality clause on the name or a tag narrows the
+        candidates to the versions with that exact value; MLflow's filter then runs over those alone.
         """
         state = self._registry()
-        for clause in clauses:
-            if clause.get("type") == "attribute" and clause.get("key") == "name" and clause["comparator"] == "=":
-                model_id = state.model_id(clause["value"])
-                versions = [] if model_id is None else state.versions(model_id)
-                return [self._version_entity(v) for v in versions], False
-        cached = self._entities
-        if cached is None or cached[0] is not state:
-            every = [self._version_entity(v) for v in state.all_versions()]
-            cached = self._entities = (state, SearchModelVersionUtils.sort(every, DEFAULT_VERSION_ORDER))
-        return cached[1], True
+        index = self._index
+        if index is None or index.state is not state:
+            index = self._index = _Index(state, [self._version_entity(v) for v in state.all_versions()])
+        return index.narrowed(clauses)
 
     # --- aliases --------------------------------------------------------------------------------------------
 
@@ -383,6 +378,37 @@ class LakehouseRegistryStore(AbstractStore):
             msg = f"Registered model alias {alias} not found."
             raise MlflowException(msg, INVALID_PARAMETER_VALUE)
         return self._version_entity(state.version(model_id, aliases[alias]))
+
+
+class _Index:
+    """The live versions of one registry state as MLflow entities in the default order, by name and by tag."""
+
+    def __init__(self, state: Registry, versions: list[MlflowVersion]) -> None:
+        self.state = state
+        self.ordered: list[MlflowVersion] = SearchModelVersionUtils.sort(versions, DEFAULT_VERSION_ORDER)
+        self.by_name: dict[str, list[MlflowVersion]] = {}
+        self.by_tag: dict[tuple[str, str], list[MlflowVersion]] = {}
+        for v in self.ordered:
+            self.by_name.setdefault(v.name, []).append(v)
+            for key, value in v.tags.items():
+                self.by_tag.setdefault((key, value), []).append(v)
+
+    def narrowed(self, clauses: list[dict[str, Any]]) -> list[MlflowVersion]:
+        """The versions that can match every equality clause on the name or a tag (all, if none)."""
+        best = self.ordered
+        for clause in clauses:
+            if clause["comparator"] != "=" or not isinstance(clause.get("value"), str):
+                continue
+            kind, key, value = clause.get("type"), str(clause.get("key")), str(clause["value"])
+            if kind == "attribute" and key == "name":
+                found = self.by_name.get(value, [])
+            elif kind == "tag" and key != IS_PROMPT_TAG_KEY:  # MLflow matches that tag's absence as 'false'
+                found = self.by_tag.get((key, value), [])
+            else:
+                continue
+            if len(found) < len(best):
+                best = found
+        return best
 
 
 def _check_numbers(clauses: list[dict[str, Any]]) -> None:

@@ -60,11 +60,16 @@ def test_searches_without_an_order_are_in_mlflows_default_order(lakehouse_uri: s
         return [(v.name, int(v.version)) for v in found]
 
     explicit = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
-    for filter_string in (None, "tags.i = '1'", "version_number >= 2"):
+    # Equality on a tag or the name narrows the candidates first; MLflow's matching decides.
+    filters = (None, "tags.i = '1'", "version_number >= 2", "name = 'a' AND tags.i = '2'", "tags.i = 'none'")
+    for filter_string in filters:
         assert keys(client.search_model_versions(filter_string)) == keys(
             client.search_model_versions(filter_string, order_by=explicit)
         )
     assert keys(client.search_model_versions())[0] == ("a", 1)
+    assert keys(client.search_model_versions("name = 'a' AND tags.i = '2'")) == [("a", 3)]
+    # MLflow matches a missing prompt tag as 'false': every version here.
+    assert len(client.search_model_versions("tags.`mlflow.prompt.is_prompt` = 'false'")) == 9
     first = client.search_model_versions(max_results=4)
     rest = client.search_model_versions(max_results=5, page_token=first.token)
     assert rest.token is None

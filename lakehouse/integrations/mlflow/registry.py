@@ -203,12 +203,7 @@ class LakehouseRegistryStore(AbstractStore):
         order_by: list[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[MlflowModel]:
-        if max_results > SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD:
-            msg = (
-                "Invalid value for request parameter max_results. It must be at most "
-                f"{SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD}, but got value {max_results}"
-            )
-            raise MlflowException(msg, INVALID_PARAMETER_VALUE)
+        _check_at_most(max_results, SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD)
         state = self._registry()
         models = [self._model_entity(state, m) for m in state.models()]
         chosen = SearchModelUtils.sort(SearchModelUtils.filter(models, filter_string), order_by)
@@ -317,12 +312,7 @@ class LakehouseRegistryStore(AbstractStore):
         if not isinstance(max_results, int) or max_results < 1:
             msg = f"Invalid value for max_results. It must be a positive integer, but got {max_results}"
             raise MlflowException(msg, INVALID_PARAMETER_VALUE)
-        if max_results > SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD:
-            msg = (
-                "Invalid value for request parameter max_results. It must be at most "
-                f"{SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD}, but got value {max_results}"
-            )
-            raise MlflowException(msg, INVALID_PARAMETER_VALUE)
+        _check_at_most(max_results, SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD)
         clauses = SearchModelVersionUtils.parse_search_filter(filter_string)
         _check_numbers(clauses)
         found = SearchModelVersionUtils.filter(self._candidates(clauses), filter_string)
@@ -409,6 +399,15 @@ class _Index:
             if len(found) < len(best):
                 best = found
         return best
+
+
+def _check_at_most(max_results: int, threshold: int) -> None:
+    if max_results > threshold:
+        msg = (
+            "Invalid value for request parameter max_results. It must be at most "
+            f"{threshold}, but got value {max_results}"
+        )
+        raise MlflowException(msg, INVALID_PARAMETER_VALUE)
 
 
 def _check_numbers(clauses: list[dict[str, Any]]) -> None:

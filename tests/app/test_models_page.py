@@ -73,3 +73,13 @@ def test_an_empty_registry_says_how_to_register(tmp_path: Path, open_app: OpenAp
     lakehouse.connect(tmp_path / "lh").dataset("d").write(pl.DataFrame({"x": [1]}))
     at = open_app(tmp_path / "lh", MODELS)
     assert "No registered models" in at.info[0].value
+
+
+def test_the_datasets_page_lists_the_model_versions_built_from_each_run(
+    registry_root: tuple[Path, dict[str, str]], open_app: OpenApp
+) -> None:
+    root, _ = registry_root
+    at = open_app(root, None, dataset="digits", tab="Runs", runs_version="v0")
+    assert not errors(at)
+    shown = frames(at)["lineage_table"].select("name", "model_versions").sort("name").rows()
+    assert shown == [("first", "clf:v1, other:v1"), ("second", "clf:v2")]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 # Light modules (no polars, pyarrow or delta-rs) load at once; the rest on first use, below.
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import (
+    AliasNotFound,
     CommitConflict,
     ConfigError,
     DatasetNotFound,
@@ -29,6 +30,9 @@ from lakehouse.errors import (
     InvalidName,
     InvalidRef,
     LakehouseError,
+    ModelExists,
+    ModelNotFound,
+    ModelVersionNotFound,
     NotFound,
     NotInstalled,
     ParamConflict,
@@ -48,7 +52,9 @@ if TYPE_CHECKING:
     from lakehouse.catalog.tags import TagEvent
     from lakehouse.client import Lakehouse, connect
     from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
+    from lakehouse.entities import AliasChange, ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.maintenance import MaintenanceReport
+    from lakehouse.registry import Model
     from lakehouse.tracking import (
         Metric,
         MetricSummary,
@@ -69,6 +75,8 @@ _HOMES = {
     "Lakehouse": "lakehouse.client",
     "connect": "lakehouse.client",
     "MaintenanceReport": "lakehouse.maintenance",
+    **dict.fromkeys(("AliasChange", "ModelLineage", "ModelVersion", "RegisteredModel"), "lakehouse.entities"),
+    "Model": "lakehouse.registry",
     **dict.fromkeys(("Dataset", "DatasetDiff", "DatasetInfo", "DatasetVersion", "SchemaChange"), "lakehouse.datasets"),
     **dict.fromkeys(
         (
@@ -126,6 +134,12 @@ __all__ = [
     "RunComparison",
     "RecoveryReport",
     "MaintenanceReport",
+    # the model registry
+    "Model",
+    "RegisteredModel",
+    "ModelVersion",
+    "AliasChange",
+    "ModelLineage",
     # references
     "Ref",
     "parse_ref",
@@ -152,5 +166,9 @@ __all__ = [
     "ExperimentNotFound",
     "ExperimentExists",
     "ParamConflict",
+    "ModelNotFound",
+    "ModelVersionNotFound",
+    "AliasNotFound",
+    "ModelExists",
     "TrackingWarning",
 ]

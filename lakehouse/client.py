@@ -19,7 +19,9 @@ from lakehouse.refs import Ref, parse_ref
 from lakehouse.state import RootState
 
 if TYPE_CHECKING:
+    from lakehouse.entities import ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.maintenance import MaintenanceReport
+    from lakehouse.registry import Model
     from lakehouse.tracking import (
         Metric,
         RecoveryReport,
@@ -208,14 +210,22 @@ class Lakehouse:
         return compare(self.layout, [resolve_run_id(tables, i) for i in ids])
 
     def lineage(self, ref: str | Ref, *, include_deleted: bool = False) -> pl.DataFrame:
-        """The runs (as :meth:`runs`) that used the dataset version ``ref`` resolves to."""
+        """The runs (as :meth:`runs`) that used the dataset version ``ref`` resolves to, each with the model
+        versions built from it (``model_versions``: a list of ``name:vN``, live versions of live models)."""
+        from lakehouse.query.models import registry
         from lakehouse.query.runs import Tables, runs
 
         version = self.resolve(ref)
         inputs = Tables.load(self.layout).inputs
         used = inputs.filter((pl.col("dataset") == version.name) & (pl.col("version") == version.version))
         ids = used.get_column("run_id").cast(pl.String).unique().to_list()
-        return runs(self.layout, run_ids=ids, include_deleted=include_deleted)
+        found = runs(self.layout, run_ids=ids, include_deleted=include_deleted)
+        built: dict[str, list[str]] = {}
+        for mv in registry(self.layout).all_versions():
+            if mv.run_id is not None:
+                built.setdefault(mv.run_id, []).append(mv.ref)
+        models = [sorted(built.get(run_id, [])) for run_id in found.get_column("run_id").to_list()]
+        return found.with_columns(pl.Series("model_versions", models, dtype=pl.List(pl.String)))
 
     def delete_run(self, run_id: str) -> str:
         """Mark a run deleted (hidden from :meth:`runs`; restorable). Returns the run id."""
@@ -271,6 +281,60 @@ class Lakehouse:
             self, datasets=datasets, tracking=tracking, steps=steps, engine=engine, spark=spark
         )
 
+    # --- the model registry (lakehouse.registry) -----------------------------------------------------------
+
+    def register_model(
+        self,
+        name: str,
+        source: str | None = None,
+        *,
+        run: str | None = None,
+        path: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register a new version (1, 2, 3… per name) of model ``name``, creating the model on first use.
+
+        Args:
+            name: the model's name (the dataset name grammar; not ``latest`` or ``v<digits>``).
+            source: ``runs:/<run id>/<path>`` (a run's artifact) or ``models:/<model id>`` (a logged MLflow
+                model); or give ``run=`` (an id, unique prefix or unique name) and ``path=`` instead.
+            description: the version's description.
+            tags: the version's tags.
+
+        The run must exist under this root; the source is recorded with the run's full id. Concurrent
+        registrations from many processes each get their own number.
+        """
+        from lakehouse.registry import models
+
+        return models.register(self, name, source, run=run, path=path, description=description, tags=tags)
+
+    def models(self, *, include_deleted: bool = False) -> list[RegisteredModel]:
+        """Every registered model, by name: description, tags, aliases, latest version."""
+        from lakehouse.registry import models
+
+        return models.models(self, include_deleted=include_deleted)
+
+    def model(self, name: str) -> Model:
+        """A handle on registered model ``name``: versions, aliases (``set_alias``, ``alias_history``...), tags,
+        delete / restore."""
+        from lakehouse.registry import Model
+
+        return Model(self, name)
+
+    def model_version(self, ref: str | Ref) -> ModelVersion:
+        """The model version a reference names: ``name:v3``, ``name:production`` (an alias), ``name`` or
+        ``name:latest`` (the newest live version), ``name@<time>`` (the newest registered by then)."""
+        from lakehouse.registry import models
+
+        return models.resolve(self, ref)
+
+    def model_lineage(self, ref: str | Ref) -> ModelLineage:
+        """A model version with the run that built it: the run's params, final metrics and dataset versions."""
+        from lakehouse.registry import models
+
+        return models.lineage(self, ref)
+
     # --- memory ------------------------------------------------------------------------------------------
 
     @property
@@ -292,7 +356,12 @@ class Lakehouse:
         commits, so readers that cache query results (the app) key their caches on it.
         """
         found: dict[str, int] = {}
-        tables = [self.layout.datasets_catalog, self.layout.tags, *self.layout.tracking_tables.values()]
+        tables = [
+            self.layout.datasets_catalog,
+            self.layout.tags,
+            self.layout.models,
+            *self.layout.tracking_tables.values(),
+        ]
         if self.layout.datasets_dir.is_dir():
             tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
         for path in tables:

@@ -180,3 +180,118 @@ class TableMaintenance:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# --- the model registry ---------------------------------------------------------------------------------------
+
+AliasChangeKind = Literal["set", "moved", "deleted"]
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A registered model as its events fold (``lh.models()``, ``lh.model(name).info()``).
+
+    ``aliases`` maps each live alias to the version it points at; ``latest_version`` is the highest live
+    version number (None before the first version).
+    """
+
+    name: str
+    model_id: str
+    lifecycle: Lifecycle
+    description: str | None
+    tags: Mapping[str, str]
+    aliases: Mapping[str, int]
+    latest_version: int | None
+    version_count: int
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tags"], out["aliases"] = dict(self.tags), dict(self.aliases)
+        out["created_at"], out["updated_at"] = self.created_at.isoformat(), self.updated_at.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a registered model: where it came from (``source``, ``run_id``) and what points at it."""
+
+    name: str
+    version: int
+    model_id: str
+    lifecycle: Lifecycle
+    source: str
+    run_id: str | None
+    description: str | None
+    tags: Mapping[str, str]
+    aliases: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    created_by: str | None
+    run_link: str | None = None
+    logged_model_id: str | None = None  # the MLflow logged model the version promotes, if any
+
+    @property
+    def ref(self) -> str:
+        """The immutable reference to this version, e.g. ``digits-classifier:v3``."""
+        return f"{self.name}:v{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["tags"], out["aliases"] = dict(self.tags), list(self.aliases)
+        out["created_at"], out["updated_at"] = self.created_at.isoformat(), self.updated_at.isoformat()
+        out["ref"] = self.ref
+        return out
+
+
+@dataclass(frozen=True)
+class AliasChange:
+    """One change of an alias: ``set`` (new), ``moved`` (from ``previous_version`` to ``version``) or
+    ``deleted`` (``version`` None); who did it, when and why. A version's deletion deletes its aliases."""
+
+    name: str
+    alias: str
+    change: AliasChangeKind
+    version: int | None
+    previous_version: int | None
+    actor: str | None
+    at: datetime
+    reason: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["at"] = self.at.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class ModelLineage:
+    """A model version with the run that built it: its params, final metrics and the dataset versions it used
+    (``run`` None when the version's source names no run, or the run is unknown under this root)."""
+
+    version: ModelVersion
+    run: RunInfo | None
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        return dict(self.run.params) if self.run else {}
+
+    @property
+    def metrics(self) -> Mapping[str, float]:
+        """The final (last logged) value of every metric of the run."""
+        return {k: m.last for k, m in self.run.metrics.items()} if self.run else {}
+
+    @property
+    def inputs(self) -> tuple[RunInput, ...]:
+        return self.run.inputs if self.run else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version.to_dict(),
+            "run": self.run.to_dict() if self.run else None,
+            "params": dict(self.params),
+            "metrics": dict(self.metrics),
+            "inputs": [i.version_ref for i in self.inputs],
+        }

@@ -85,6 +85,22 @@ class ExperimentExists(LakehouseError):
     """An experiment of that name is already registered (names are unique, deleted experiments included)."""
 
 
+class ModelNotFound(NotFound):
+    """No registered model of that name (or it is deleted), or no logged MLflow model of that id."""
+
+
+class ModelVersionNotFound(NotFound):
+    """A registered model has no such version, or the version is deleted."""
+
+
+class AliasNotFound(NotFound):
+    """A registered model has no such alias."""
+
+
+class ModelExists(LakehouseError):
+    """A live registered model of that name exists already."""
+
+
 class RunNotActive(LakehouseError):
     """A run handle was used after :meth:`Run.finish`; resume the run to log more."""
 

@@ -35,15 +35,16 @@ def is_reserved_tag(tag: str) -> bool:
     return tag == LATEST or _VERSION.fullmatch(tag) is not None
 
 
-def validate_tag(tag: object) -> str:
-    """Return ``tag`` if it can be used as a tag name, else raise :class:`InvalidName`."""
-    name = validate_name(tag, kind="tag")
+def validate_tag(tag: object, *, kind: str = "tag") -> str:
+    """Return ``tag`` if it can be used as a tag name (``kind="alias"``: a model alias), else raise
+    :class:`InvalidName`."""
+    name = validate_name(tag, kind=kind)
     if is_reserved_tag(name):
         match = _VERSION.fullmatch(name)
         how = f"refer to version {match.group(1)} as ':{name}' directly" if match else "it always means the newest"
         msg = (
-            f"tag name {name!r} is reserved by the ref grammar ('latest' is the newest version and "
-            f"'v<N>' is version N); {how}, and pick another tag name such as 'prod' or 'release-{name}'"
+            f"{kind} name {name!r} is reserved by the ref grammar ('latest' is the newest version and "
+            f"'v<N>' is version N); {how}, and pick another {kind} name such as 'prod' or 'release-{name}'"
         )
         raise InvalidName(msg)
     return name
@@ -102,20 +103,23 @@ class Ref:
         return self.name
 
 
-def parse_ref(text: object) -> Ref:
-    """Parse ``name``, ``name:latest``, ``name:v7``, ``name:<tag>`` or ``name@<ISO time>``."""
+def parse_ref(text: object, *, kind: str = "dataset") -> Ref:
+    """Parse ``name``, ``name:latest``, ``name:v7``, ``name:<tag>`` or ``name@<ISO time>``.
+
+    ``kind`` names what the reference points into (``dataset``, ``model``) in error messages.
+    """
     if not isinstance(text, str) or not text:
         msg = f"a reference must be a non-empty string like 'mnist:v3', got {text!r}"
         raise InvalidRef(msg)
     if "@" in text:
         name, _, when = text.partition("@")
-        _check_name_part(name, text)
+        _check_name_part(name, text, kind)
         if not when:
             msg = f"invalid reference {text!r}: nothing after '@'; expected a time like {name}@2026-11-01T00:00:00Z"
             raise InvalidRef(msg)
         return Ref(name, as_of=parse_time(when))
     name, sep, selector = text.partition(":")
-    _check_name_part(name, text)
+    _check_name_part(name, text, kind)
     if not sep:
         return Ref(name)
     if not selector:
@@ -132,7 +136,7 @@ def parse_ref(text: object) -> Ref:
     return Ref(name, tag=selector)
 
 
-def _check_name_part(name: str, text: str) -> None:
+def _check_name_part(name: str, text: str, kind: str) -> None:
     if not _NAME.fullmatch(name):
-        msg = f"invalid reference {text!r}: dataset name {name!r} must use {NAME_RULE}"
+        msg = f"invalid reference {text!r}: {kind} name {name!r} must use {NAME_RULE}"
         raise InvalidRef(msg)

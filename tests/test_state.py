@@ -15,7 +15,7 @@ from lakehouse.query import frames
 from lakehouse.tracking.writer import active_writers
 
 # Every cache kind the package keeps, by the class that holds it.
-CACHES = {"_LoadedTables", "_Frames", "_Models", "_Snapshots", "_Folded"}
+CACHES = {"_LoadedTables", "_Frames", "_Models", "_Snapshots", "_Folded", "_Folds"}
 
 
 def fill(lh: lakehouse.Lakehouse) -> str:
@@ -27,6 +27,7 @@ def fill(lh: lakehouse.Lakehouse) -> str:
     lh.dataset("points").version()  # snapshots
     lh.runs()  # loaded tables, frames, the runs model
     lh.experiments()  # folded experiments
+    lh.models()  # the folded model registry
     logged_models.read(lh.layout)  # folded logged models
     logged_models.metrics_of(lh.layout, frames.table_frame(lh.layout.runs, RUN_EVENTS))
     lh.metrics(run.id, "loss")  # partition index

@@ -67,11 +67,13 @@ def display(runs: pl.DataFrame, *, metrics_first: bool = False) -> pl.DataFrame:
         ((pl.col("end_time") - pl.col("start_time")).dt.total_milliseconds() / 1000).alias("duration_s"),
         pl.col("inputs").list.join(", "),
     )
+    if "model_versions" in out.columns:  # lineage: the model versions built from each run
+        out = out.with_columns(pl.col("model_versions").list.join(", "))
     first = ["name", "status", "lost", "experiment", "start_time", "duration_s"]
     rest = [c for c in out.columns if c.startswith(("params.", "tags.", "metrics."))]
     if metrics_first:
         rest = [c for c in rest if c.startswith("metrics.") and c.endswith(".last")] + [
             c for c in rest if not c.startswith("metrics.")
         ]
-    tail = ["inputs", "job_type", "user", "git_commit", "run_id"]
+    tail = ["inputs", "model_versions", "job_type", "user", "git_commit", "run_id"]
     return out.select([c for c in [*first, *rest, *tail] if c in out.columns])

@@ -26,6 +26,12 @@ def runs_stamp() -> Stamp:
     return root, (*versions, ("clock", int(time.time() // LOST_CHECK_SECONDS)))
 
 
+def lineage_stamp() -> Stamp:
+    """The runs' stamp and the model registry's: lineage lists the model versions built from each run."""
+    root, versions = runs_stamp()
+    return root, (*versions, *stamp("_catalog/models")[1])
+
+
 def points_stamp() -> Stamp:
     return stamp(*POINT_TABLES)
 
@@ -75,7 +81,8 @@ def points(run_ids: tuple[str, ...], keys: tuple[str, ...] | None, max_points: i
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def lineage(ref: str, stamp: Stamp) -> pl.DataFrame:
-    """The runs that used the dataset version ``ref`` names."""
+    """The runs that used the dataset version ``ref`` names, with the model versions built from each
+    (``stamp``: :func:`lineage_stamp`)."""
     return handle().lineage(ref)
 
 

@@ -42,6 +42,11 @@ class Layout:
         return self.root / "_catalog" / "tags"
 
     @property
+    def models(self) -> Path:
+        """The model registry: registered models, versions, aliases and tags as append-only events."""
+        return self.root / "_catalog" / "models"
+
+    @property
     def runs(self) -> Path:
         return self.root / "tracking" / "runs"
 

@@ -118,6 +118,35 @@ TAG_EVENTS = TableSpec(
     ),
 )
 
+MODEL_EVENTS = TableSpec(
+    "_catalog/models",
+    pa.schema(
+        [
+            # The registered model's id, fixed at creation: renames and a later model of a deleted one's name
+            # never mix their versions.
+            pa.field("model_id", pa.string(), nullable=False),
+            # model_created | model_renamed | model_described | model_tagged | model_tag_deleted | model_deleted
+            # | model_restored | version_created | version_described | version_tagged | version_tag_deleted
+            # | version_deleted | version_restored | alias_set | alias_deleted
+            pa.field("kind", pa.string(), nullable=False),
+            pa.field("name", pa.string()),  # model_created, model_renamed: the model's name from then on
+            pa.field("version", pa.int64()),  # version_*: the version; alias_set: the version it points at
+            pa.field("key", pa.string()),  # tag key, alias name
+            pa.field("value", pa.string()),  # tag value, description
+            pa.field("source", pa.string()),  # version_created: runs:/<run id>/<path> or models:/<model id>
+            pa.field("run_id", pa.string()),  # version_created: the run the version was built by
+            pa.field("run_link", pa.string()),  # version_created through MLflow: a link to the run, as given
+            pa.field("logged_model_id", pa.string()),  # version_created: the MLflow logged model it promotes
+            pa.field("reason", pa.string()),  # why (alias moves, deletions), as the actor said
+            pa.field("actor", pa.string()),
+            pa.field("at", UTC_MICROS, nullable=False),
+            # With ``seq`` (the writer's application clock), the one order of events (lakehouse.query.events).
+            pa.field("writer", pa.string(), nullable=False),
+            pa.field("seq", pa.int64(), nullable=False),
+        ]
+    ),
+)
+
 RUN_INPUTS = TableSpec(
     "tracking/inputs",
     pa.schema(

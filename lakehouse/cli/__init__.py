@@ -16,6 +16,7 @@ from lakehouse.cli.demo import demo_command
 from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
+from lakehouse.cli.models import models_app
 from lakehouse.cli.runs import runs_app
 from lakehouse.cli.tensorboard import import_tensorboard
 from lakehouse.cli.wandb import import_wandb
@@ -23,7 +24,7 @@ from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
     name="lakehouse",
-    help="Versioned datasets and ML run metrics in Delta Lake tables.",
+    help="Versioned datasets, ML run metrics and registered models in Delta Lake tables.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
+app.add_typer(models_app, name="models")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain_command)
 app.command("demo")(demo_command)

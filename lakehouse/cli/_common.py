@@ -132,3 +132,11 @@ def fail(message: str, code: int = 1) -> None:
     """Print an error (no traceback) and exit."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def pair(text: str, option: str) -> tuple[str, str]:
+    """``key=value`` of a repeatable option such as ``--tag``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        fail(f"{option} expects key=value, got {text!r}")
+    return key, value

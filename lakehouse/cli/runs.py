@@ -44,7 +44,7 @@ def list_runs(
     json_out: c.JsonOpt = False,
 ) -> None:
     """List runs, newest first, with their params and last metric values."""
-    tags = dict(_pair(t, "--tag") for t in tag or [])
+    tags = dict(c.pair(t, "--tag") for t in tag or [])
     frame = c.connect(root).runs(
         experiment or None,
         status=status or None,  # type: ignore[arg-type]  # validated by Lakehouse.runs
@@ -239,10 +239,3 @@ def _working(json_out: bool, message: str) -> contextlib.AbstractContextManager[
     if json_out or not c.err_console.is_terminal:
         return contextlib.nullcontext()
     return c.err_console.status(message)
-
-
-def _pair(text: str, option: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        c.fail(f"{option} expects key=value, got {text!r}")
-    return key, value

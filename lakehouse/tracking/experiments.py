@@ -17,7 +17,6 @@ such keys when an experiment listing needs them. Key ``default`` (``lh.start_run
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,25 +99,13 @@ class FoldedExperiments:
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-class _Folded:
-    """A root's folded experiments with the frame they were folded from (held by its ``RootState``)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.last: tuple[pl.DataFrame, FoldedExperiments] | None = None
-
-
 def registry(layout: Layout) -> FoldedExperiments:
     """The registry now, from a warm read of the table (folded once per table version)."""
-    events = frames.table_frame(layout.experiments, EXPERIMENT_EVENTS)
-    cache = layout.state.cache(_Folded)
-    with cache.lock:
-        if cache.last is not None and cache.last[0] is events:
-            return cache.last[1]
-    folded = fold(events, table_version=None)
-    with cache.lock:
-        cache.last = (events, folded)
-    return folded
+    return frames.folded(layout.experiments, EXPERIMENT_EVENTS, _fold_latest)
+
+
+def _fold_latest(events: pl.DataFrame) -> FoldedExperiments:
+    return fold(events, table_version=None)
 
 
 def _exact(layout: Layout) -> FoldedExperiments:

@@ -796,6 +796,18 @@ def _check_same_settings(writer: Writer, settings: Settings) -> None:
             raise ConfigError(msg)
 
 
+def flush_root(layout: Layout, timeout: float | None = None) -> None:
+    """Commit what this process's writers of ``layout``'s root hold, starting none (readers that must see a
+    run this process just started, e.g. a model registration, call it)."""
+    writers = layout.state.kept(_Writers)
+    if writers is None:
+        return
+    with writers.lock:
+        found = [w for w in writers.by_spool.values() if not w._closed]
+    for writer in found:
+        writer.flush(timeout)
+
+
 def active_writers() -> list[Writer]:
     """Every writer of this process, of every root."""
     found: list[Writer] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lakehouse
 from tests.app.conftest import OpenApp, build_datasets, build_runs, errors, tree_state
 
 
@@ -12,6 +13,8 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
     build_datasets(root)
     runs = build_runs(root)
     runs.live.finish()
+    lakehouse.connect(root).register_model("clf", run="mlp-fast", path="model")
+    lakehouse.connect(root).model("clf").set_alias("production", 1)
     before = tree_state(root)
     assert before
     ids = runs.ids
@@ -25,6 +28,7 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
         ("views/compare.py", {"runs": ",".join(ids.values())}),
         ("views/run.py", {"run": ids["mlp-fast"]}),
         ("views/live.py", {"run": ids["mlp-live"]}),
+        ("views/models.py", {"model": "clf", "version": "v1"}),
     ]
     for page, query in visits:
         at = open_app(root, page, **query)

@@ -163,7 +163,7 @@ if runs_tab.open:
             )
             st.caption(" · ".join(f"v{v}: {n} run{'s' if n != 1 else ''}" for v, n in counts.items()))
             assert chosen is not None
-            runs = rq.lineage(f"{name}:v{chosen}", rq.runs_stamp())
+            runs = rq.lineage(f"{name}:v{chosen}", rq.lineage_stamp())
             shown = filters.display(runs, metrics_first=True)
             table(
                 shown,

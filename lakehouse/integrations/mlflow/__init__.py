@@ -5,8 +5,9 @@
 >>> with mlflow.start_run():
 ...     mlflow.log_metric("loss", 0.3, step=1)
 
-MLflow finds the store through the ``mlflow.tracking_store`` entry point ``lakehouse`` (this package's
-:func:`tracking_store`). :func:`dataset_input` turns a lakehouse dataset version into an MLflow dataset for
+MLflow finds the stores through the ``mlflow.tracking_store`` and ``mlflow.model_registry_store`` entry
+points ``lakehouse`` (this package's :func:`tracking_store` and :func:`registry_store`).
+:func:`dataset_input` turns a lakehouse dataset version into an MLflow dataset for
 ``mlflow.log_input``; :func:`import_runs` copies another MLflow store into the lakehouse. MLflow itself is
 imported only when one of these is used (``pip install 'lakehouse[mlflow]'``). See docs/MLFLOW.md.
 """
@@ -24,9 +25,10 @@ if TYPE_CHECKING:
 
     from lakehouse.client import Lakehouse
     from lakehouse.integrations.mlflow.importer import ImportReport
+    from lakehouse.integrations.mlflow.registry import LakehouseRegistryStore
     from lakehouse.integrations.mlflow.store import LakehouseStore
 
-__all__ = ["SCHEME", "dataset_input", "import_runs", "root_from_uri", "tracking_store", "uri_for"]
+__all__ = ["SCHEME", "dataset_input", "import_runs", "registry_store", "root_from_uri", "tracking_store", "uri_for"]
 
 
 def _require_mlflow() -> None:
@@ -41,6 +43,19 @@ def tracking_store(store_uri: str, artifact_uri: str | None = None) -> Lakehouse
 
     try:
         return LakehouseStore(store_uri, artifact_uri)
+    except LakehouseError as e:
+        raise to_mlflow(e) from e
+
+
+def registry_store(store_uri: str, tracking_uri: str | None = None) -> LakehouseRegistryStore:
+    """The model-registry store for a ``lakehouse:`` URI (what MLflow's registry store registry calls; it passes
+    ``store_uri=`` and ``tracking_uri=`` by name)."""
+    _require_mlflow()
+    from lakehouse.integrations.mlflow._errors import to_mlflow
+    from lakehouse.integrations.mlflow.registry import LakehouseRegistryStore
+
+    try:
+        return LakehouseRegistryStore(store_uri, tracking_uri)
     except LakehouseError as e:
         raise to_mlflow(e) from e
 

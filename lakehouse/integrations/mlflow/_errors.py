@@ -29,6 +29,7 @@ from lakehouse.errors import (
     InvalidName,
     InvalidRef,
     LakehouseError,
+    ModelExists,
     NotFound,
     ParamConflict,
     RunNotActive,
@@ -40,6 +41,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 _CODES: tuple[tuple[type[LakehouseError], int], ...] = (
     (NotFound, RESOURCE_DOES_NOT_EXIST),
     (ExperimentExists, RESOURCE_ALREADY_EXISTS),
+    (ModelExists, RESOURCE_ALREADY_EXISTS),
     (ParamConflict, INVALID_PARAMETER_VALUE),
     (InvalidName, INVALID_PARAMETER_VALUE),
     (InvalidRef, INVALID_PARAMETER_VALUE),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         RunInfo,
         RunStatus,
     )
+    from lakehouse.tracking.artifacts import Artifact
 
 
 class Lakehouse:
@@ -216,6 +217,37 @@ class Lakehouse:
         used = inputs.filter((pl.col("dataset") == version.name) & (pl.col("version") == version.version))
         ids = used.get_column("run_id").cast(pl.String).unique().to_list()
         return runs(self.layout, run_ids=ids, include_deleted=include_deleted)
+
+    # --- artifacts (lakehouse.tracking.artifacts, lakehouse.objects) -----------------------------------------
+
+    def artifacts(self, run_id: str) -> pl.DataFrame:
+        """The files a run holds now: ``path, size, digest, logged_at``, by path (``run_id`` as in :meth:`run`).
+
+        ``digest`` is the sha256 of the file's object in the object store (``_objects/sha256/...``).
+        """
+        from lakehouse.tracking import artifacts
+
+        return artifacts.listing(self.layout, self._run_id(run_id))
+
+    def artifact(self, run_id: str, path: str) -> Artifact:
+        """The run's file at ``path`` (``.download(dest)``, ``.open()``, ``.read_bytes()``, all verified).
+
+        Raises :class:`ArtifactNotFound` (naming the nearest paths) if the run holds no such file.
+        """
+        from lakehouse.tracking import artifacts
+
+        return artifacts.get(self.layout, self._run_id(run_id), path)
+
+    def delete_artifact(self, run_id: str, path: str) -> None:
+        """Remove ``path`` from the run (recorded as an event); vacuum frees its object once nothing refers to it."""
+        from lakehouse.tracking import artifacts
+
+        artifacts.delete(self.layout, self.settings, self._run_id(run_id), path, actor=self.actor)
+
+    def _run_id(self, run_id: str) -> str:
+        from lakehouse.query.runs import Tables, resolve_run_id
+
+        return resolve_run_id(Tables.load(self.layout), run_id)
 
     def delete_run(self, run_id: str) -> str:
         """Mark a run deleted (hidden from :meth:`runs`; restorable). Returns the run id."""

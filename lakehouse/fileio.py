@@ -107,6 +107,12 @@ class Files:
     def exists(self, path: str) -> bool:
         return self.info(path) is not None
 
+    def has_folder(self, path: str) -> bool:
+        """True if ``path`` is a folder (on an object store: a prefix with at least one object under it)."""
+        full = self._full(path)
+        with _translated(full, "looking at"):
+            return bool(self._fs.get_file_info(full).type == pafs.FileType.Directory)
+
     @contextmanager
     def open_read(self, path: str) -> Iterator[pa.NativeFile]:
         """A sequential reader of the file at ``path``; :class:`~lakehouse.errors.NotFound` if it is missing."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +15,10 @@ from lakehouse import storage
 from lakehouse.errors import ArtifactNotFound, CorruptObject, InvalidArgument, RunNotActive
 from lakehouse.objects import object_key
 from tests.test_objects import files_under, flip_byte
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def state(lh: lakehouse.Lakehouse) -> tuple[int | None, dict[str, tuple[int, int]]]:
@@ -192,3 +198,65 @@ def test_a_finished_run_handle_logs_no_artifacts(lh: lakehouse.Lakehouse, tmp_pa
     with pytest.raises(RunNotActive):
         run.log_artifact(f)
     assert state(lh) == before
+
+
+# --- retention: vacuum removes the objects nothing refers to -------------------------------------------------
+
+
+def age(lh: lakehouse.Lakehouse, hours: float) -> None:
+    """Make every object look ``hours`` old (what a store that has been in use for a while looks like)."""
+    then = time.time() - hours * 3600
+    for path in (lh.root / "_objects").rglob("*"):
+        if path.is_file():
+            os.utime(path, (then, then))
+
+
+def test_vacuum_removes_only_unreferenced_old_objects(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
+    ckpt, plot, kept = tmp_path / "ckpt.bin", tmp_path / "plot.png", tmp_path / "kept.txt"
+    ckpt.write_bytes(b"epoch 1")
+    plot.write_bytes(b"png")
+    kept.write_bytes(b"kept")
+    with lh.start_run(experiment="r") as run:
+        run.log_artifact(ckpt)
+        old_ckpt = run.artifact("ckpt.bin").digest
+        run.log_artifact(plot)
+        run.log_artifact(kept)
+        ckpt.write_bytes(b"epoch 2")
+        run.log_artifact(ckpt)  # replaces: the epoch-1 object is no longer referred to
+    lh.delete_artifact(run.id, "plot.png")
+    plot_digest = sha256(b"png")
+    age(lh, hours=3)
+    young = lh.layout.objects.put_bytes(b"a write in flight: its index row is not committed yet")
+    unreferenced = sorted([object_key(old_ckpt), object_key(plot_digest)])
+
+    dry = lh.maintain(vacuum=True, dry_run=True, retention_hours=1).table("_objects")
+    assert sorted(dry.vacuumed) == unreferenced
+    assert len(list(lh.layout.objects.objects())) == 5  # a dry run deletes nothing
+
+    report = lh.maintain(vacuum=True, retention_hours=1).table("_objects")
+    assert sorted(report.vacuumed) == unreferenced
+    assert (report.files_before, report.files_after) == (5, 3)
+    left = {o.digest for o in lh.layout.objects.objects()}
+    assert left == {lh.artifact(run.id, "ckpt.bin").digest, lh.artifact(run.id, "kept.txt").digest, young.digest}
+    assert lh.artifact(run.id, "ckpt.bin").read_bytes() == b"epoch 2"
+
+
+def test_vacuum_keeps_objects_of_deleted_runs(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
+    f = tmp_path / "model.bin"
+    f.write_bytes(b"weights")
+    with lh.start_run(experiment="r") as run:
+        run.log_artifact(f)
+    lh.delete_run(run.id)  # restorable, so its files stay
+    lh.flush()
+    age(lh, hours=3)
+    assert lh.maintain(vacuum=True, retention_hours=1).table("_objects").vacuumed == ()
+    assert lh.artifact(run.id, "model.bin").read_bytes() == b"weights"
+
+
+def test_maintenance_without_vacuum_leaves_objects(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
+    lh.layout.objects.put_bytes(b"orphan")
+    age(lh, hours=3)
+    report = lh.maintain(retention_hours=1).table("_objects")
+    assert report.vacuumed == ()
+    assert report.skipped == "objects are only removed by vacuum"
+    assert len(list(lh.layout.objects.objects())) == 1

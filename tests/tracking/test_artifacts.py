@@ -260,3 +260,12 @@ def test_maintenance_without_vacuum_leaves_objects(lh: lakehouse.Lakehouse, tmp_
     assert report.vacuumed == ()
     assert report.skipped == "objects are only removed by vacuum"
     assert len(list(lh.layout.objects.objects())) == 1
+
+
+def test_download_reports_progress(lh: lakehouse.Lakehouse, run: lakehouse.Run, tmp_path: Path) -> None:
+    f = tmp_path / "big.bin"
+    f.write_bytes(os.urandom(3 << 20))
+    logged = run.log_artifact(f)
+    seen: list[int] = []
+    logged.download(tmp_path / "copy.bin", progress=seen.append)
+    assert sum(seen) == 3 << 20

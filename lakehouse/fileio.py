@@ -15,6 +15,7 @@ once it is older than the retention.
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -160,6 +161,40 @@ class Files:
                 self._remove_quietly(staging)
                 raise
 
+    def copy_in(
+        self,
+        source: Path,
+        path: str,
+        *,
+        check: Callable[[], None],
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Copy the local file ``source`` to ``path`` under the root, all of it or nothing.
+
+        The bytes go to a staging file first (on a local root by the kernel, ``os.sendfile``, without passing
+        through this process); ``check()`` runs after the copy and before the rename, and may raise to refuse
+        it (the staging file is then removed and ``path`` is untouched).
+        """
+        final = self._full(path)
+        staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
+        with _translated(final, "writing"):
+            self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
+            try:
+                if self.local:
+                    _kernel_copy(source, Path(staging), progress)
+                else:
+                    with source.open("rb") as handle, self._fs.open_output_stream(staging) as out:
+                        while chunk := handle.read(CHUNK):
+                            out.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+                check()
+                self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+                self._fs.move(staging, final)
+            except BaseException:
+                self._remove_quietly(staging)
+                raise
+
     def touch(self, path: str) -> None:
         """Set the modification time of the file at ``path`` to now (what age-based clean-up reads).
 
@@ -190,6 +225,30 @@ class Files:
             self._fs.delete_file(full)
         except OSError:  # never there, or already gone: the caller's error is the one to report
             pass
+
+
+def _kernel_copy(source: Path, dest: Path, progress: Callable[[int], None] | None) -> None:
+    """Copy ``source`` to a new local file ``dest`` with ``os.sendfile`` in chunks (what ``shutil.copyfile`` uses
+    on Linux), reporting progress; plain reads and writes where the kernel cannot (another OS, special files)."""
+    with source.open("rb") as src, dest.open("xb") as out:
+        size = os.fstat(src.fileno()).st_size  # a file still growing is copied up to its size now, never forever
+        offset = 0
+        try:
+            while offset < size and (
+                sent := os.sendfile(out.fileno(), src.fileno(), offset, min(CHUNK, size - offset))
+            ):
+                offset += sent
+                if progress is not None:
+                    progress(sent)
+            return
+        except (AttributeError, OSError) as e:
+            if offset or isinstance(e, OSError) and e.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise
+        while offset < size and (chunk := src.read(min(CHUNK, size - offset))):
+            out.write(chunk)
+            offset += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
 
 
 def _info(path: str, entry: pafs.FileInfo) -> FileInfo:

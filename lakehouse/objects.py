@@ -6,13 +6,14 @@ logged by a hundred runs is stored once, and logging it again writes nothing.
 
 The protocol, and the invariant each step keeps:
 
-1. :meth:`ObjectStore.put_file` hashes the source (a read, no write). If the object is already there with the
-   same size, it is touched (its modification time is what vacuum's age check reads, so a concurrent vacuum
-   keeps it) and nothing is written.
-2. Otherwise the source is copied into a staging file while being hashed again on a second thread (overlapping
-   the write), and the staging file is renamed to the object's name only if that second digest matches: a file
-   that changed while being stored is refused. A kill -9 at any point leaves no file under an object name
-   that does not hold exactly its bytes (at most a staging file, removed by :meth:`ObjectStore.sweep`).
+1. :meth:`ObjectStore.put_file` hashes the source (a read, no write), unless this process stored the same file
+   with the same fingerprint (device, inode, size, mtime and ctime in ns) before: then its digest is known. If
+   the object is already there with the same size, it is touched (its modification time is what vacuum's age
+   check reads, so a concurrent vacuum keeps it) and nothing is written.
+2. Otherwise the source is copied into a staging file (by the kernel on a local root, like ``shutil.copyfile``),
+   and the staging file is renamed to the object's name only if the source's fingerprint is still the one it
+   had before hashing: a file that changed while being stored is refused. A kill -9 at any point leaves no file
+   under an object name (at most a staging file, removed by :meth:`ObjectStore.sweep`).
 3. Every read checks the digest: :meth:`read_bytes` and :meth:`download` before handing anything out (a download
    goes to a hidden name beside the destination and is renamed only after verification); :meth:`open` streams
    and raises at the end of the object. A mismatch is :class:`~lakehouse.errors.CorruptObject` naming the object.
@@ -27,8 +28,8 @@ import hashlib
 import io
 import os
 import re
+import threading
 from collections.abc import Callable, Collection, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,6 +38,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from lakehouse import state
 from lakehouse.errors import CorruptObject, InvalidArgument, NotFound, ObjectNotFound, StorageError
 from lakehouse.fileio import CHUNK, STAGING, Files, Writable
 
@@ -105,21 +107,22 @@ class ObjectStore:
         :class:`InvalidArgument` if ``path`` is not a readable file or changes while being stored.
         """
         source = Path(path)
-        size = _source_size(source)
-        digest = _hash_file(source, progress)
-        ref = ObjectRef(digest, size)
+        before = _fingerprint(source)
+        memo = state.of_root(self.files.root).cache(_Digests)
+        digest = memo.get(source, before) or _hash_file(source, progress)
+        ref = ObjectRef(digest, before[2])
         found = self.files.info(ref.key)
-        if found is not None and found.size == size:
+        if found is None or found.size != ref.size:
+
+            def unchanged() -> None:
+                if _fingerprint(source) != before:
+                    msg = f"file {str(source)!r} changed while it was being stored; nothing was stored"
+                    raise InvalidArgument(msg)
+
+            self.files.copy_in(source, ref.key, check=unchanged, progress=progress)
+        else:
             self.files.touch(ref.key)  # young again: a vacuum running now keeps it (see the module docstring)
-            return ref
-
-        def copy(out: Writable) -> None:
-            copied, again = _copy_hashing(source, out, progress)
-            if again != digest or copied != size:
-                msg = f"file {str(source)!r} changed while it was being stored; nothing was stored"
-                raise InvalidArgument(msg)
-
-        self.files.write_atomic(ref.key, copy)
+        memo.remember(source, before, digest)
         return ref
 
     def put_bytes(self, data: bytes) -> ObjectRef:
@@ -275,13 +278,41 @@ def _corrupt_message(key: str, root: str, actual: str) -> str:
     )
 
 
-def _source_size(source: Path) -> int:
-    """The size of the local file ``source``, or :class:`InvalidArgument` saying why it cannot be stored."""
+#: What identifies a local file's content without reading it: device, inode, size, modification and change time
+#: (ns). Any write changes mtime and ctime; a rename or replacement changes the inode.
+Fingerprint = tuple[int, int, int, int, int]
+
+
+class _Digests:
+    """Digests of local files this process stored, by path and fingerprint (held by the root's ``RootState``).
+
+    Logging the same unchanged checkpoint again (every epoch, or the best one at the end) then costs a ``stat``
+    instead of hashing gigabytes, as git's index and DVC's state database avoid re-hashing.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[str, tuple[Fingerprint, str]] = {}
+
+    def get(self, source: Path, fingerprint: Fingerprint) -> str | None:
+        with self.lock:
+            found = self.known.get(str(source.absolute()))
+        return found[1] if found is not None and found[0] == fingerprint else None
+
+    def remember(self, source: Path, fingerprint: Fingerprint, digest: str) -> None:
+        with self.lock:
+            self.known[str(source.absolute())] = (fingerprint, digest)
+
+
+def _fingerprint(source: Path) -> Fingerprint:
+    """The :data:`Fingerprint` of the local file ``source``, or :class:`InvalidArgument` saying why it cannot be
+    stored."""
     try:
         if source.is_dir():
             msg = f"{str(source)!r} is a folder, not a file"
             raise InvalidArgument(msg)
-        return source.stat().st_size
+        st = source.stat()
+        return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     except FileNotFoundError:
         msg = f"file {str(source)!r} does not exist"
         raise InvalidArgument(msg) from None
@@ -302,44 +333,6 @@ def _hash_file(source: Path, progress: Progress | None) -> str:
     except OSError as e:
         raise _unreadable(source, e) from e
     return hasher.hexdigest()
-
-
-def _copy_hashing(source: Path, out: Writable, progress: Progress | None) -> tuple[int, str]:
-    """Copy ``source`` into ``out`` while a second thread hashes each chunk (hashlib and writes drop the GIL).
-
-    Two buffers alternate: one is read into while the other's hash may still run. Returns (bytes, digest).
-    A failed read is the source's fault (:class:`InvalidArgument`); a failed write is left to the caller.
-    """
-    hasher = hashlib.sha256()
-    buffers = (bytearray(CHUNK), bytearray(CHUNK))
-    total = turn = 0
-    pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lakehouse-hash") as pool:
-        try:
-            handle = source.open("rb", buffering=0)
-        except OSError as e:
-            raise _unreadable(source, e) from e
-        with handle:
-            while True:
-                buffer = buffers[turn % 2]
-                turn += 1
-                try:
-                    n = handle.readinto(buffer)
-                except OSError as e:
-                    raise _unreadable(source, e) from e
-                if not n:
-                    break
-                chunk = memoryview(buffer)[:n]
-                if pending is not None:
-                    pending.result()  # the other buffer's hash is done: it may be read into next
-                pending = pool.submit(hasher.update, chunk)
-                out.write(chunk)
-                total += n
-                if progress is not None:
-                    progress(n)
-        if pending is not None:
-            pending.result()
-    return total, hasher.hexdigest()
 
 
 def _unreadable(source: Path, error: OSError) -> InvalidArgument:

@@ -178,3 +178,33 @@ def test_kill_during_a_large_put_leaves_no_object(tmp_path: Path) -> None:
     later = datetime.now(UTC) + timedelta(seconds=5)
     assert store.sweep(set(), older_than=later, dry_run=False) == [f"{STAGING}/{partial[0].name}"]
     assert store.put_file(source).size == source.stat().st_size  # and the next put stores it whole
+
+
+def test_an_unchanged_file_is_not_hashed_again_a_changed_one_is(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "ckpt.bin"
+    source.write_bytes(b"a" * 1000)
+    first = store.put_file(source)
+    seen: list[int] = []
+    assert store.put_file(source, progress=seen.append) == first
+    assert seen == []  # known by its fingerprint: not even read
+    source.write_bytes(b"b" * 1000)  # same size, new content (and mtime / ctime)
+    second = store.put_file(source, progress=seen.append)
+    assert second.digest == hashlib.sha256(b"b" * 1000).hexdigest()
+    assert sum(seen) == 2000  # hashed, then copied
+
+
+def test_a_file_changing_while_stored_is_refused(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "growing.bin"
+    source.write_bytes(os.urandom(3 * CHUNK))
+    hashed = [0]
+
+    def meddle(n: int) -> None:  # a trainer still writing the checkpoint while it is logged
+        hashed[0] += n
+        if 3 * CHUNK < hashed[0] <= 4 * CHUNK:  # the first chunk of the copy is done
+            with source.open("ab") as out:
+                out.write(b"more")
+
+    with pytest.raises(InvalidArgument, match="changed while it was being stored"):
+        store.put_file(source, progress=meddle)
+    assert list(store.objects()) == []
+    assert list(Files(tmp_path / "root").list(STAGING)) == []

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 # Light modules (no polars, pyarrow or delta-rs) load at once; the rest on first use, below.
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import (
+    ArtifactNotFound,
     CommitConflict,
     ConfigError,
+    CorruptObject,
     DatasetNotFound,
     ExperimentExists,
     ExperimentNotFound,
@@ -31,6 +33,7 @@ from lakehouse.errors import (
     LakehouseError,
     NotFound,
     NotInstalled,
+    ObjectNotFound,
     ParamConflict,
     RunNotActive,
     RunNotFound,
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from lakehouse.client import Lakehouse, connect
     from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
     from lakehouse.maintenance import MaintenanceReport
+    from lakehouse.objects import ObjectRef, ObjectStore
     from lakehouse.tracking import (
         Metric,
         MetricSummary,
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
         RunInput,
         RunStatus,
     )
+    from lakehouse.tracking.artifacts import Artifact
 
 __version__ = "0.1.0"
 
@@ -69,6 +74,9 @@ _HOMES = {
     "Lakehouse": "lakehouse.client",
     "connect": "lakehouse.client",
     "MaintenanceReport": "lakehouse.maintenance",
+    "ObjectRef": "lakehouse.objects",
+    "ObjectStore": "lakehouse.objects",
+    "Artifact": "lakehouse.tracking.artifacts",
     **dict.fromkeys(("Dataset", "DatasetDiff", "DatasetInfo", "DatasetVersion", "SchemaChange"), "lakehouse.datasets"),
     **dict.fromkeys(
         (
@@ -126,6 +134,10 @@ __all__ = [
     "RunComparison",
     "RecoveryReport",
     "MaintenanceReport",
+    # artifacts and the object store
+    "Artifact",
+    "ObjectRef",
+    "ObjectStore",
     # references
     "Ref",
     "parse_ref",
@@ -153,4 +165,7 @@ __all__ = [
     "ExperimentExists",
     "ParamConflict",
     "TrackingWarning",
+    "ArtifactNotFound",
+    "ObjectNotFound",
+    "CorruptObject",
 ]

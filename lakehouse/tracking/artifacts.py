@@ -124,14 +124,12 @@ def check_path(path: object, *, what: str = "artifact path") -> str:
 
 
 def plan_file(local: str | Path, *, name: str | None = None) -> list[tuple[Path, str]]:
-    """The one (source, artifact path) pair of ``log_artifact``: a file that exists, under a valid path."""
+    """The one (source, artifact path) pair of ``log_artifact``, under a valid path.
+
+    That the source is a readable file is the object store's check, the first thing its put does (before
+    anything is written): :meth:`lakehouse.objects.ObjectStore.put_file`.
+    """
     source = Path(local)
-    if not source.exists():
-        msg = f"file {str(source)!r} does not exist"
-        raise InvalidArgument(msg)
-    if source.is_dir():
-        msg = f"{str(source)!r} is a folder; log a folder with log_artifacts"
-        raise InvalidArgument(msg)
     return [(source, check_path(name if name is not None else source.name))]
 
 

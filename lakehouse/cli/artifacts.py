@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakehouse.cli import _common as c
-from lakehouse.cli import _files
 
 if TYPE_CHECKING:
     import polars as pl
@@ -66,6 +65,8 @@ def get(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Download one artifact of a run; the file appears only once its bytes match their digest."""
+    from lakehouse.cli import _files  # polars and pyarrow: loaded only by commands that use them
+
     lh = c.connect(root)
     artifact = lh.artifact(lh.run(run).id, path)
     dest = out / artifact.name if out.is_dir() else out

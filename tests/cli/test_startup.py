@@ -18,7 +18,7 @@ def test_importing_the_cli_loads_no_data_library() -> None:
 def test_help_lists_every_command() -> None:
     cli = Path(sys.executable).with_name("lakehouse")
     done = subprocess.run([str(cli), "--help"], capture_output=True, text=True, check=True)
-    for command in ("datasets", "runs", "ingest", "maintain", "demo", "app", "import-mlflow"):
+    for command in ("datasets", "runs", "artifacts", "ingest", "maintain", "demo", "app", "import-mlflow"):
         assert command in done.stdout
 
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import (
     AliasNotFound,
+    ArtifactNotFound,
     CommitConflict,
     ConfigError,
+    CorruptObject,
     DatasetNotFound,
     ExperimentExists,
     ExperimentNotFound,
@@ -35,6 +37,7 @@ from lakehouse.errors import (
     ModelVersionNotFound,
     NotFound,
     NotInstalled,
+    ObjectNotFound,
     ParamConflict,
     RunNotActive,
     RunNotFound,
@@ -55,6 +58,7 @@ if TYPE_CHECKING:
     from lakehouse.entities import AliasChange, ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.maintenance import MaintenanceReport
     from lakehouse.registry import Model
+    from lakehouse.objects import ObjectRef, ObjectStore
     from lakehouse.tracking import (
         Metric,
         MetricSummary,
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
         RunInput,
         RunStatus,
     )
+    from lakehouse.tracking.artifacts import Artifact
 
 __version__ = "0.1.0"
 
@@ -77,6 +82,9 @@ _HOMES = {
     "MaintenanceReport": "lakehouse.maintenance",
     **dict.fromkeys(("AliasChange", "ModelLineage", "ModelVersion", "RegisteredModel"), "lakehouse.entities"),
     "Model": "lakehouse.registry",
+    "ObjectRef": "lakehouse.objects",
+    "ObjectStore": "lakehouse.objects",
+    "Artifact": "lakehouse.tracking.artifacts",
     **dict.fromkeys(("Dataset", "DatasetDiff", "DatasetInfo", "DatasetVersion", "SchemaChange"), "lakehouse.datasets"),
     **dict.fromkeys(
         (
@@ -140,6 +148,10 @@ __all__ = [
     "ModelVersion",
     "AliasChange",
     "ModelLineage",
+    # artifacts and the object store
+    "Artifact",
+    "ObjectRef",
+    "ObjectStore",
     # references
     "Ref",
     "parse_ref",
@@ -171,4 +183,7 @@ __all__ = [
     "AliasNotFound",
     "ModelExists",
     "TrackingWarning",
+    "ArtifactNotFound",
+    "ObjectNotFound",
+    "CorruptObject",
 ]

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         RunInfo,
         RunStatus,
     )
+    from lakehouse.tracking.artifacts import Artifact
 
 
 class Lakehouse:
@@ -226,6 +227,37 @@ class Lakehouse:
                 built.setdefault(mv.run_id, []).append(mv.ref)
         models = [sorted(built.get(run_id, [])) for run_id in found.get_column("run_id").to_list()]
         return found.with_columns(pl.Series("model_versions", models, dtype=pl.List(pl.String)))
+
+    # --- artifacts (lakehouse.tracking.artifacts, lakehouse.objects) -----------------------------------------
+
+    def artifacts(self, run_id: str) -> pl.DataFrame:
+        """The files a run holds now: ``path, size, digest, logged_at``, by path (``run_id`` as in :meth:`run`).
+
+        ``digest`` is the sha256 of the file's object in the object store (``_objects/sha256/...``).
+        """
+        from lakehouse.tracking import artifacts
+
+        return artifacts.listing(self.layout, self._run_id(run_id))
+
+    def artifact(self, run_id: str, path: str) -> Artifact:
+        """The run's file at ``path`` (``.download(dest)``, ``.open()``, ``.read_bytes()``, all verified).
+
+        Raises :class:`ArtifactNotFound` (naming the nearest paths) if the run holds no such file.
+        """
+        from lakehouse.tracking import artifacts
+
+        return artifacts.get(self.layout, self._run_id(run_id), path)
+
+    def delete_artifact(self, run_id: str, path: str) -> None:
+        """Remove ``path`` from the run (recorded as an event); vacuum frees its object once nothing refers to it."""
+        from lakehouse.tracking import artifacts
+
+        artifacts.delete(self.layout, self.settings, self._run_id(run_id), path, actor=self.actor)
+
+    def _run_id(self, run_id: str) -> str:
+        from lakehouse.query.runs import Tables, resolve_run_id
+
+        return resolve_run_id(Tables.load(self.layout), run_id)
 
     def delete_run(self, run_id: str) -> str:
         """Mark a run deleted (hidden from :meth:`runs`; restorable). Returns the run id."""

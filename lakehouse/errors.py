@@ -73,6 +73,18 @@ class StorageError(LakehouseError):
     """The storage engine failed for a reason not covered by a more specific error."""
 
 
+class ObjectNotFound(NotFound):
+    """No object with that digest in the object store."""
+
+
+class CorruptObject(StorageError):
+    """A stored object's bytes do not hash to its digest (they are never handed out)."""
+
+
+class ArtifactNotFound(NotFound):
+    """A run has no artifact at that path."""
+
+
 class RunNotFound(NotFound):
     """No run with that id under the root."""
 

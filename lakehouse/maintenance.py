@@ -10,6 +10,10 @@ The plan is the same for both engines; what differs is who rewrites the files:
   :mod:`lakehouse.tracking.maintenance` (prune superseded summary rows, compact each run's partition into one
   file, checkpoint), then vacuum. The metrics fact table is partitioned by ``run_id``, so compacting it is
   what clusters it by run: one file per run (Z-ordering by a partition column is not possible, nor needed);
+* **the object store** (``_objects/``, see docs/ARTIFACTS.md): with ``vacuum``, objects nothing refers to (no
+  current artifact; later no model version or file dataset either: :data:`OBJECT_REFERENCES`) and older than
+  the retention are deleted, with the staging files of writes that died; a young object may belong to a write in
+  flight whose index row is not committed yet, so it stays. Dry runs list them. Both engines share this step;
 * **other tables** (``_catalog/*``, ``_quarantine/*``, and the tracking tables written synchronously rather than
   by the metrics writer: ``tracking/experiments``, ``tracking/logged_models``): compact, checkpoint, vacuum. None
   of them has versions to pin: readers fold every row of the latest version.
@@ -21,24 +25,34 @@ a Delta checkpoint and VACUUM), with the same vacuum rule.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse import storage
 from lakehouse.catalog import datasets_catalog
+from lakehouse.catalog.layout import Layout
 from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.errors import InvalidArgument, TableNotFound
+from lakehouse.objects import PREFIX
+from lakehouse.tracking import artifacts
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
-Kind = Literal["dataset", "tracking", "table"]
+Kind = Literal["dataset", "tracking", "table", "objects"]
 Engine = Literal["embedded", "spark"]
 ENGINES: tuple[Engine, ...] = ("embedded", "spark")
 # Tables lakehouse keeps besides datasets and the tracking tables, by folder under the root.
 _TABLE_FOLDERS = ("_catalog", "_quarantine")
+OBJECTS_TARGET = "_objects"
+
+#: Who refers to objects of the object store: each provider returns the digests its feature needs kept. Model
+#: versions and file datasets add theirs here; vacuum keeps the union and never deletes when one fails.
+ObjectReferences = Callable[[Layout], Iterable[str]]
+OBJECT_REFERENCES: list[ObjectReferences] = [artifacts.referenced_digests]
 
 
 @dataclass(frozen=True)
@@ -152,6 +166,8 @@ def targets(
                     for child in sorted(base.iterdir())
                     if child.is_dir() and storage.exists(child)
                 )
+        if lh.layout.objects.files.has_folder(OBJECTS_TARGET):
+            found.append(Target(OBJECTS_TARGET, lh.root / OBJECTS_TARGET, "objects"))
     return found
 
 
@@ -191,6 +207,9 @@ def run(
     started = time.perf_counter()
     reports = []
     for target in work:
+        if target.kind == "objects":
+            reports.append(vacuum_objects(lh.layout, hours=hours, steps=steps))
+            continue
         try:
             before = storage.live_files(target.path)
         except TableNotFound:
@@ -221,6 +240,33 @@ def run(
             )
         )
     return MaintenanceReport(engine, steps.dry_run, tuple(reports), round(time.perf_counter() - started, 3))
+
+
+def referenced_digests(layout: Layout) -> set[str]:
+    """Every digest some feature refers to (the union of :data:`OBJECT_REFERENCES`)."""
+    found: set[str] = set()
+    for provider in OBJECT_REFERENCES:
+        found.update(provider(layout))
+    return found
+
+
+def vacuum_objects(layout: Layout, *, hours: int, steps: Steps) -> TableReport:
+    """With ``steps.vacuum``: delete (or list, on a dry run) the unreferenced objects older than ``hours``."""
+    store = layout.objects
+    before = sum(1 for _ in store.objects())
+    if not steps.vacuum:
+        return TableReport(OBJECTS_TARGET, "objects", before, before, skipped="objects are only removed by vacuum")
+    cutoff = datetime.now(UTC) - timedelta(hours=hours)
+    removed = store.sweep(referenced_digests(layout), older_than=cutoff, dry_run=steps.dry_run)
+    objects_removed = 0 if steps.dry_run else sum(1 for key in removed if key.startswith(PREFIX))
+    return TableReport(
+        OBJECTS_TARGET,
+        "objects",
+        files_before=before,
+        files_after=before - objects_removed,
+        vacuumed_files=len(removed),
+        vacuumed=tuple(removed),
+    )
 
 
 def maintain_embedded(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from lakehouse.objects import ObjectStore
 from lakehouse.refs import validate_name
 from lakehouse.state import RootState, of_root
 
@@ -73,6 +74,16 @@ class Layout:
         return self.root / "tracking" / "logged_models"
 
     @property
+    def artifacts(self) -> Path:
+        """The artifacts index: which file (object digest) each run holds at each path, as events."""
+        return self.root / "tracking" / "artifacts"
+
+    @property
+    def objects(self) -> ObjectStore:
+        """The content-addressed object store under the root (``_objects/sha256/...``)."""
+        return ObjectStore(self.root)
+
+    @property
     def artifacts_dir(self) -> Path:
         """Default home of run artifacts logged through MLflow (``<root>/_artifacts/<experiment id>/...``)."""
         return self.root / "_artifacts"
@@ -90,7 +101,7 @@ class Layout:
     @property
     def synchronous_tables(self) -> dict[str, Path]:
         """The tracking tables written synchronously (not by the metrics writer), by short name."""
-        return {"experiments": self.experiments, "logged_models": self.logged_models}
+        return {"experiments": self.experiments, "logged_models": self.logged_models, "artifacts": self.artifacts}
 
     def default_spool(self, host: str) -> Path:
         """Where a machine's metrics writers keep uncommitted segments unless ``spool_dir`` says otherwise."""

@@ -283,6 +283,22 @@ LOGGED_MODEL_EVENTS = TableSpec(
 )
 
 
+ARTIFACT_EVENTS = TableSpec(
+    "tracking/artifacts",
+    pa.schema(
+        [
+            pa.field("run_id", pa.string(), nullable=False),
+            pa.field("path", pa.string(), nullable=False),  # relative POSIX path of the file within the run
+            pa.field("digest", pa.string()),  # sha256 of the object in _objects/ (null when deleted)
+            pa.field("size", pa.int64()),  # bytes (null when deleted)
+            pa.field("logged_at", UTC_MICROS, nullable=False),
+            pa.field("deleted", pa.bool_(), nullable=False),  # the path was removed from the run
+            pa.field("actor", pa.string()),
+        ]
+    ),
+)
+
+
 def append_rows(
     path: Path,
     spec: TableSpec,

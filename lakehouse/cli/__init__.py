@@ -11,6 +11,7 @@ import typer
 
 from lakehouse.cli import _common
 from lakehouse.cli.app import app_command
+from lakehouse.cli.artifacts import artifacts_app
 from lakehouse.cli.datasets import datasets_app
 from lakehouse.cli.demo import demo_command
 from lakehouse.cli.ingest import ingest
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
 app.add_typer(models_app, name="models")
+app.add_typer(artifacts_app, name="artifacts")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain_command)
 app.command("demo")(demo_command)

@@ -90,6 +90,15 @@ def output_file(path: Path) -> Path:
         msg = f"cannot write {str(path)!r}: it is a folder; name a file in it, such as {str(path / 'out.parquet')!r}"
         raise InvalidArgument(msg)
     check_output(path)
+    return output_location(path)
+
+
+def output_location(path: Path) -> Path:
+    """``path`` if any file (whatever its format) can be written there: not a folder, under a folder this process
+    may create it in (missing folders are created when it is written, under the nearest folder that exists)."""
+    if path.is_dir():
+        msg = f"cannot write {str(path)!r}: it is a folder"
+        raise InvalidArgument(msg)
     existing = next(p for p in path.absolute().parents if p.exists())
     if not existing.is_dir():
         msg = f"cannot write {str(path)!r}: {str(existing)!r} is a file, not a folder"

@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.panel import Panel
 
 from lakehouse.cli import _common as c
+from lakehouse.cli.artifacts import list_artifacts
 
 if TYPE_CHECKING:
     import polars as pl
@@ -131,6 +132,9 @@ def _render_run(info: RunInfo) -> list[Any]:
             )
         )
     return out
+
+
+runs_app.command("artifacts")(list_artifacts)
 
 
 @runs_app.command("compare")

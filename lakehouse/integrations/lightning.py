@@ -7,16 +7,23 @@
 Hyperparameters (``save_hyperparameters`` / ``log_hyperparams``) become params (nested keys dotted);
 ``self.log(...)`` values become metrics at Lightning's global step; ``finalize`` marks the run FINISHED
 (``success``) or FAILED (``failed``). A later ``trainer.test`` resumes the run. Logging never stops training.
+
+With ``log_model`` the checkpoints Lightning's ``ModelCheckpoint`` saves are logged as run artifacts:
+``"best"`` each time the callback's best checkpoint changes (``checkpoints/best.ckpt``, with the callback's
+``monitor`` and ``best_model_score``), ``"last"`` when training ends successfully (``checkpoints/last.ckpt``:
+its ``last_model_path``, else the newest checkpoint it kept), ``"both"``; recorded in the tags
+``lakehouse.model.best`` / ``.last`` (see :mod:`lakehouse.integrations._models`).
 """
 
 from __future__ import annotations
 
 from argparse import Namespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse._optional import import_optional
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations._guard import Guard, flatten, scalar
+from lakehouse.integrations._models import LogModel, check_log_model, log_model_file, wants
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -40,6 +47,7 @@ class LakehouseLogger(_loggers.Logger):  # type: ignore[misc,name-defined]
             ``tags`` and ``inputs`` as for :meth:`Lakehouse.start_run`.
         run: an existing active run to log into instead; it is flushed, not finished, at the end.
         prefix: prepended to every metric key.
+        log_model: ``"last"``, ``"best"`` or ``"both"`` to log checkpoints as artifacts (None: not at all).
     """
 
     def __init__(
@@ -52,6 +60,7 @@ class LakehouseLogger(_loggers.Logger):  # type: ignore[misc,name-defined]
         tags: dict[str, Any] | None = None,
         inputs: tuple[str, ...] | list[str] = (),
         prefix: str = "",
+        log_model: LogModel | None = None,
     ) -> None:
         super().__init__()
         if (run is None) == (lakehouse is None):
@@ -63,6 +72,10 @@ class LakehouseLogger(_loggers.Logger):  # type: ignore[misc,name-defined]
         self._experiment_name = run.experiment if run is not None else experiment
         self._start: dict[str, Any] = {"name": run_name, "tags": tags, "inputs": tuple(inputs)}
         self._prefix = prefix
+        self.log_model, _ = check_log_model(log_model, "auto")
+        self._checkpointing: Any = None  # the ModelCheckpoint that saved last
+        self._best_logged: str | None = None
+        self._step: int | None = None
         self._guard = Guard("LakehouseLogger")
 
     # --- Logger API --------------------------------------------------------------------------------------
@@ -99,14 +112,31 @@ class LakehouseLogger(_loggers.Logger):  # type: ignore[misc,name-defined]
             if number is not None:
                 values[self._prefix + key] = number
         run = self._active_run()
+        self._step = step if step is not None else self._step
         if run is not None and values:
             self._guard("logging metrics", run.log, values, step=step)
+
+    @rank_zero_only  # type: ignore[untyped-decorator]
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Lightning's hook after a checkpoint was written: log the best one when it changed."""
+        self._checkpointing = checkpoint_callback
+        best = getattr(checkpoint_callback, "best_model_path", "")
+        run = self._active_run()
+        if run is None or not wants(self.log_model, "best") or not best or best == self._best_logged:
+            return
+        self._best_logged = best
+        self._guard("logging the best checkpoint", self._log_checkpoint, run, best, "best")
 
     @rank_zero_only  # type: ignore[untyped-decorator]
     def finalize(self, status: str) -> None:
         run = self._run
         if run is None or not run.active:
             return
+        callback = self._checkpointing
+        if wants(self.log_model, "last") and callback is not None and STATUSES.get(status) == "FINISHED":
+            last = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+            if last:
+                self._guard("logging the last checkpoint", self._log_checkpoint, run, last, "last")
         if self._owns_run:
             self._guard("finishing the run", run.finish, STATUSES.get(status, "FAILED"))
         else:
@@ -116,6 +146,20 @@ class LakehouseLogger(_loggers.Logger):  # type: ignore[misc,name-defined]
         """Nothing to do: the background writer commits continuously."""
 
     # --- helpers -----------------------------------------------------------------------------------------
+
+    def _log_checkpoint(self, run: Run, path: str, kind: Literal["last", "best"]) -> None:
+        callback = self._checkpointing
+        score = getattr(callback, "best_model_score", None) if kind == "best" else None
+        log_model_file(
+            run,
+            path,
+            f"checkpoints/{kind}.ckpt",
+            kind=kind,
+            monitor=getattr(callback, "monitor", None),
+            value=scalar(score) if score is not None else None,
+            epoch=None,
+            step=self._step,
+        )
 
     def _active_run(self) -> Run | None:
         """The run, started on first use, and resumed if ``finalize`` ended it (e.g. ``test`` after ``fit``)."""

@@ -41,7 +41,10 @@ from lakehouse.tracking.validate import (
 from lakehouse.tracking.writer import Writer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from lakehouse.client import Lakehouse
+    from lakehouse.tracking.artifacts import Artifact
 
 _now_ns = time.time_ns
 DEFAULT_EXPERIMENT = "default"
@@ -246,6 +249,46 @@ class Run:
     def inputs(self) -> tuple[RunInput, ...]:
         """The dataset versions this run used."""
         return tuple(self._inputs)
+
+    # --- artifacts (lakehouse.tracking.artifacts) ----------------------------------------------------------
+
+    def log_artifact(self, path: str | Path, *, name: str | None = None) -> Artifact:
+        """Store the file at ``path`` as an artifact of this run, under ``name`` (default: its file name).
+
+        The file is stored once in the object store however many runs log it (logging an unchanged file again
+        writes no bytes) and indexed in ``tracking/artifacts`` in one commit, synchronously. A later log of the
+        same ``name`` replaces it. Bad input (a missing file, a folder, a name leaving the run) raises
+        :class:`InvalidArgument` and writes nothing.
+        """
+        from lakehouse.tracking import artifacts
+
+        self._require_active()
+        planned = artifacts.plan_file(path, name=name)
+        (logged,) = artifacts.log_files(self._lh.layout, self._lh.settings, self.id, planned, actor=self._lh.actor)
+        return logged
+
+    def log_artifacts(self, folder: str | Path, *, prefix: str | None = None) -> list[Artifact]:
+        """Store every file under ``folder`` as artifacts (``prefix/<path in folder>``), in one index commit.
+
+        Symbolic links pointing outside ``folder`` are refused before anything is written.
+        """
+        from lakehouse.tracking import artifacts
+
+        self._require_active()
+        planned = artifacts.plan_folder(folder, prefix=prefix)
+        return artifacts.log_files(self._lh.layout, self._lh.settings, self.id, planned, actor=self._lh.actor)
+
+    def artifacts(self) -> pl.DataFrame:
+        """This run's artifacts: ``path, size, digest, logged_at`` (see :meth:`Lakehouse.artifacts`)."""
+        from lakehouse.tracking import artifacts
+
+        return artifacts.listing(self._lh.layout, self.id)
+
+    def artifact(self, path: str) -> Artifact:
+        """This run's artifact at ``path``, to download, open or read."""
+        from lakehouse.tracking import artifacts
+
+        return artifacts.get(self._lh.layout, self.id, path)
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 

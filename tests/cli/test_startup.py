@@ -21,6 +21,7 @@ def test_help_lists_every_command() -> None:
     for command in (
         "datasets",
         "runs",
+        "artifacts",
         "ingest",
         "maintain",
         "demo",

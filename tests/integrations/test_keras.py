@@ -92,3 +92,35 @@ def test_callback_arguments_are_checked() -> None:
         LakehouseCallback()
     with pytest.raises(InvalidArgument, match="log_every_n_steps"):
         LakehouseCallback(lakehouse=lakehouse.connect("unused"), log_every_n_steps=0)
+
+
+def test_log_model_best_and_last_load_back_from_the_artifacts(root: Path, tmp_path: Path) -> None:
+    import json
+
+    lh = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    x, y = _data()
+    model = _model()
+    callback = LakehouseCallback(lakehouse=lh, experiment="keras", log_model="both", monitor="val_loss")
+    history = model.fit(x, y, validation_split=0.25, epochs=4, batch_size=8, verbose=0, callbacks=[callback])
+    run_id = callback.run.id
+    assert lh.artifacts(run_id).get_column("path").to_list() == ["model/best.keras", "model/last.keras"]
+    info = lh.run(run_id)
+    best = json.loads(info.tags["lakehouse.model.best"])
+    val_losses = history.history["val_loss"]
+    assert best["monitor"] == "val_loss"
+    assert best["value"] == pytest.approx(min(val_losses))
+    assert best["epoch"] == val_losses.index(min(val_losses))
+    assert best["digest"] == lh.artifact(run_id, "model/best.keras").digest
+    last = json.loads(info.tags["lakehouse.model.last"])
+    assert (last["epoch"], last["path"]) == (3, "model/last.keras")
+    downloaded = lh.artifact(run_id, "model/last.keras").download(tmp_path)
+    loaded = keras.saving.load_model(downloaded)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_log_model_arguments_are_checked(root: Path) -> None:
+    lh = lakehouse.connect(root)
+    with pytest.raises(InvalidArgument, match="log_model"):
+        LakehouseCallback(lakehouse=lh, log_model="all")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="mode"):
+        LakehouseCallback(lakehouse=lh, log_model="best", mode="up")  # type: ignore[arg-type]

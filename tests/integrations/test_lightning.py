@@ -132,3 +132,32 @@ def test_logger_into_an_existing_run_does_not_finish_it(root: Path) -> None:
 def test_logger_arguments_are_checked() -> None:
     with pytest.raises(InvalidArgument, match="exactly one of"):
         LakehouseLogger()
+
+
+def test_log_model_logs_the_best_and_last_checkpoints(root: Path, tmp_path: Path) -> None:
+    import json
+
+    lh = lakehouse.connect(root, flush_interval=60, maintenance_commits=0)
+    logger = LakehouseLogger(lh, experiment="lightning", log_model="both")
+    checkpoint = lp.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_loss", save_last=True)
+    trainer = lp.Trainer(
+        max_epochs=3,
+        logger=logger,
+        accelerator="cpu",
+        devices=1,
+        log_every_n_steps=2,
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    torch.manual_seed(0)
+    trainer.fit(Regressor(), _loader(), _loader())
+    run_id = logger.version
+    assert lh.artifacts(run_id).get_column("path").to_list() == ["checkpoints/best.ckpt", "checkpoints/last.ckpt"]
+    best = json.loads(lh.run(run_id).tags["lakehouse.model.best"])
+    assert best["monitor"] == "val_loss"
+    assert best["value"] == pytest.approx(float(checkpoint.best_model_score))
+    assert lh.artifact(run_id, "checkpoints/best.ckpt").read_bytes() == Path(checkpoint.best_model_path).read_bytes()
+    restored = Regressor.load_from_checkpoint(lh.artifact(run_id, "checkpoints/last.ckpt").download(tmp_path / "dl"))
+    for a, b in zip(restored.parameters(), trainer.lightning_module.parameters(), strict=True):
+        assert torch.equal(a, b)

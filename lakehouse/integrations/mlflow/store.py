@@ -86,6 +86,7 @@ from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow._errors import invalid, not_found, translated, unsupported
 from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
+from lakehouse.integrations.mlflow.artifacts import artifact_root
 from lakehouse.integrations.mlflow.uri import root_from_uri
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, RunsFrames
 from lakehouse.query.events import END_GIVEN, END_KEPT, in_order
@@ -144,7 +145,8 @@ class LakehouseStore(AbstractStore):
         root = root_from_uri(store_uri)
         self.lakehouse = lakehouse.connect(root)
         self.layout = self.lakehouse.layout
-        self.artifact_root_uri = artifact_uri or self.layout.artifacts_dir.as_uri()
+        # New experiments keep their files in the lakehouse object store (integrations.mlflow.artifacts).
+        self.artifact_root_uri = artifact_uri or artifact_root(self.layout.root)
         self._cache = Cache(self.layout)
         self._versions = mlflow_inputs.VersionInputs(self.lakehouse)
         self._known: dict[str, _Known] = {}

@@ -1,0 +1,266 @@
+"""The storage seam for files: every read and write of a plain file under a root goes through :class:`Files`.
+
+Delta tables go through :mod:`lakehouse.storage`; everything else a root holds (the content-addressed objects of
+:mod:`lakehouse.objects`, later the large files of file datasets) goes through here, never through ``open()`` on a
+root path, so that a bucket root (``s3://bucket/team``) works for every feature once this module speaks to it.
+
+``pyarrow.fs`` does the talking: a local path today (``LocalFileSystem``), any URI pyarrow knows tomorrow
+(``FileSystem.from_uri``). Why pyarrow.fs rather than plain file I/O, measured, is in docs/ARTIFACTS.md.
+
+Writes are atomic: :meth:`Files.write_atomic` streams into a staging name under ``<root>/_objects/tmp`` (the
+same file system as the final name, so the last step is a rename) and makes the file visible under its final
+name only when every byte is written; a crash or kill -9 leaves at most a staging file, which vacuum removes
+once it is older than the retention.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from lakehouse.errors import InvalidArgument, NotFound, StorageError
+
+#: Bytes per read or write: large enough that per-call overhead vanishes, small enough to never hold a file.
+CHUNK = 8 << 20
+#: Staging area for writes in flight, under the root (same file system as every final name: rename is atomic).
+STAGING = "_objects/tmp"
+
+
+class Writable(Protocol):
+    """What :meth:`Files.write_atomic` hands its writer: a stream of bytes."""
+
+    def write(self, data: bytes | memoryview, /) -> int: ...
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file under the root: its path relative to the root (POSIX), size and modification time (UTC)."""
+
+    path: str
+    size: int
+    modified: datetime
+
+
+def _check_relative(path: str) -> str:
+    """``path`` if it names something strictly inside the root: relative, POSIX, no ``..`` or empty parts."""
+    parts = path.split("/")
+    if not path or "\\" in path or "\x00" in path or any(p in ("", ".", "..") for p in parts):
+        msg = f"file path {path!r} is not a relative path inside the root"
+        raise InvalidArgument(msg)
+    return path
+
+
+class Files:
+    """The files under one root (a local folder, or a URI pyarrow.fs understands), addressed by relative paths.
+
+    Args:
+        root: a local folder (``str`` or ``Path``) or a URI such as ``s3://bucket/prefix``.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        text = str(root)
+        if "://" in text:
+            try:
+                fs, base = pafs.FileSystem.from_uri(text)
+            except (pa.ArrowInvalid, OSError) as e:
+                msg = f"cannot open the file system of root {text!r}: {e}"
+                raise StorageError(msg) from e
+            self._fs: pafs.FileSystem = fs
+            self._base = base.rstrip("/")
+            self.local = isinstance(fs, pafs.LocalFileSystem)
+        else:
+            self._fs = pafs.LocalFileSystem()
+            self._base = Path(text).expanduser().absolute().as_posix()
+            self.local = True
+        self.root = text
+
+    def __repr__(self) -> str:
+        return f"Files(root={self.root!r})"
+
+    def _full(self, path: str) -> str:
+        return f"{self._base}/{_check_relative(path)}"
+
+    def local_path(self, path: str) -> Path | None:
+        """The local file system path of ``path`` (None on a remote root)."""
+        return Path(self._full(path)) if self.local else None
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def info(self, path: str) -> FileInfo | None:
+        """Size and modification time of the file at ``path``, or None if there is none."""
+        full = self._full(path)
+        with _translated(full, "reading the size of"):
+            found = self._fs.get_file_info(full)
+        if found.type != pafs.FileType.File:
+            return None
+        return _info(_check_relative(path), found)
+
+    def exists(self, path: str) -> bool:
+        return self.info(path) is not None
+
+    def has_folder(self, path: str) -> bool:
+        """True if ``path`` is a folder (on an object store: a prefix with at least one object under it)."""
+        full = self._full(path)
+        with _translated(full, "looking at"):
+            return bool(self._fs.get_file_info(full).type == pafs.FileType.Directory)
+
+    @contextmanager
+    def open_read(self, path: str) -> Iterator[pa.NativeFile]:
+        """A sequential reader of the file at ``path``; :class:`~lakehouse.errors.NotFound` if it is missing."""
+        full = self._full(path)
+        try:
+            stream = self._fs.open_input_stream(full)
+        except FileNotFoundError as e:
+            msg = f"no file {path!r} under {self.root!r}"
+            raise NotFound(msg) from e
+        except (pa.ArrowInvalid, OSError) as e:
+            msg = f"cannot read {full!r}: {e}"
+            raise StorageError(msg) from e
+        with stream:
+            yield stream
+
+    def list(self, prefix: str) -> Iterator[FileInfo]:
+        """Every file under the folder ``prefix`` (recursively); nothing if the folder does not exist."""
+        full = self._full(prefix)
+        selector = pafs.FileSelector(full, recursive=True, allow_not_found=True)
+        with _translated(full, "listing"):
+            found = self._fs.get_file_info(selector)
+        start = len(self._base) + 1
+        for entry in found:
+            if entry.type == pafs.FileType.File:
+                yield _info(entry.path[start:], entry)
+
+    # --- writing -------------------------------------------------------------------------------------------
+
+    def write_atomic(self, path: str, write: Callable[[Writable], None]) -> None:
+        """Make the file ``path`` hold what ``write(stream)`` writes, all of it or nothing.
+
+        ``write`` streams into a staging file; only after it returns is the file renamed to ``path`` (replacing
+        any file there). If ``write`` raises, the staging file is removed and ``path`` is untouched.
+        """
+        final = self._full(path)
+        staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
+        with _translated(final, "writing"):
+            self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
+            try:
+                with self._fs.open_output_stream(staging) as out:
+                    write(out)
+                self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+                self._fs.move(staging, final)  # a rename on a local root: the file appears whole or not at all
+            except BaseException:
+                self._remove_quietly(staging)
+                raise
+
+    def copy_in(
+        self,
+        source: Path,
+        path: str,
+        *,
+        check: Callable[[], None],
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Copy the local file ``source`` to ``path`` under the root, all of it or nothing.
+
+        The bytes go to a staging file first (on a local root by the kernel, ``os.sendfile``, without passing
+        through this process); ``check()`` runs after the copy and before the rename, and may raise to refuse
+        it (the staging file is then removed and ``path`` is untouched).
+        """
+        final = self._full(path)
+        staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
+        with _translated(final, "writing"):
+            self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
+            try:
+                if self.local:
+                    _kernel_copy(source, Path(staging), progress)
+                else:
+                    with source.open("rb") as handle, self._fs.open_output_stream(staging) as out:
+                        while chunk := handle.read(CHUNK):
+                            out.write(chunk)
+                            if progress is not None:
+                                progress(len(chunk))
+                check()
+                self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
+                self._fs.move(staging, final)
+            except BaseException:
+                self._remove_quietly(staging)
+                raise
+
+    def touch(self, path: str) -> None:
+        """Set the modification time of the file at ``path`` to now (what age-based clean-up reads).
+
+        A local root sets it in place; pyarrow.fs has no such call, so a remote root copies the object onto
+        itself, which object stores do server-side without moving the bytes through this process.
+        """
+        full = self._full(path)
+        with _translated(full, "touching"):
+            if self.local:
+                os.utime(full)
+            else:
+                self._fs.copy_file(full, full)
+
+    def delete(self, path: str) -> bool:
+        """Remove the file at ``path``; False if there was none."""
+        full = self._full(path)
+        try:
+            self._fs.delete_file(full)
+        except FileNotFoundError:
+            return False
+        except OSError as e:
+            msg = f"cannot delete {full!r}: {e}"
+            raise StorageError(msg) from e
+        return True
+
+    def _remove_quietly(self, full: str) -> None:
+        try:
+            self._fs.delete_file(full)
+        except OSError:  # never there, or already gone: the caller's error is the one to report
+            pass
+
+
+def _kernel_copy(source: Path, dest: Path, progress: Callable[[int], None] | None) -> None:
+    """Copy ``source`` to a new local file ``dest`` with ``os.sendfile`` in chunks (what ``shutil.copyfile`` uses
+    on Linux), reporting progress; plain reads and writes where the kernel cannot (another OS, special files)."""
+    with source.open("rb") as src, dest.open("xb") as out:
+        size = os.fstat(src.fileno()).st_size  # a file still growing is copied up to its size now, never forever
+        offset = 0
+        try:
+            while offset < size and (
+                sent := os.sendfile(out.fileno(), src.fileno(), offset, min(CHUNK, size - offset))
+            ):
+                offset += sent
+                if progress is not None:
+                    progress(sent)
+            return
+        except (AttributeError, OSError) as e:
+            if offset or isinstance(e, OSError) and e.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise
+        while offset < size and (chunk := src.read(min(CHUNK, size - offset))):
+            out.write(chunk)
+            offset += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+
+
+def _info(path: str, entry: pafs.FileInfo) -> FileInfo:
+    mtime = entry.mtime
+    modified = mtime.astimezone(UTC) if mtime is not None else datetime.fromtimestamp(0, UTC)
+    return FileInfo(path=path, size=int(entry.size or 0), modified=modified)
+
+
+@contextmanager
+def _translated(full: str, what: str) -> Iterator[None]:
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError) as e:
+        msg = f"{what} {full!r} failed: {e}"
+        raise StorageError(msg) from e

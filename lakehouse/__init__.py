@@ -57,8 +57,8 @@ if TYPE_CHECKING:
     from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
     from lakehouse.entities import AliasChange, ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.maintenance import MaintenanceReport
-    from lakehouse.registry import Model
     from lakehouse.objects import ObjectRef, ObjectStore
+    from lakehouse.registry import Model
     from lakehouse.tracking import (
         Metric,
         MetricSummary,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import polars as pl
 
@@ -68,6 +68,28 @@ class Lakehouse:
         """Read the version a reference names into a polars DataFrame."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         return self.dataset(parsed.name).read(parsed.version, tag=parsed.tag, as_of=parsed.as_of, columns=columns)
+
+    # --- SQL (lakehouse.sql) -----------------------------------------------------------------------------
+
+    @overload
+    def sql(self, query: str, *, lazy: Literal[False] = False) -> pl.DataFrame: ...
+    @overload
+    def sql(self, query: str, *, lazy: Literal[True]) -> pl.LazyFrame: ...
+    def sql(self, query: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+        """Run a read-only SQL query over every table and every dataset version (polars' SQL engine).
+
+        Names: ``runs``, ``params``, ``tags``, ``metrics``, ``metric_summaries``, ``inputs``, ``experiments``,
+        ``datasets``, ``dataset_versions``, and any dataset by reference in double quotes (``"digits:v2"``,
+        ``"digits:prod"``, ``"digits@2026-11-01T12:00:00Z"``; ``"digits:v2..v3"`` for the rows that changed).
+        ``lazy=True`` returns a LazyFrame. See docs/SQL.md.
+
+        Raises:
+            QueryRefused: anything but a query (writes, DDL, several statements), or a file read.
+            QueryError: an unknown table or column (with the closest names), or SQL the engine cannot run.
+        """
+        from lakehouse.sql import embedded
+
+        return embedded.sql(self, query, lazy=lazy)
 
     # --- runs and metrics (lakehouse.tracking, lakehouse.query) -------------------------------------------
 

@@ -1,0 +1,73 @@
+"""``lh.sql(query)``: the query on polars' SQL engine over the catalog's frames, lazily.
+
+Steps: the guard checks the statement (:mod:`lakehouse.sql.guard`), the catalog resolves the tables it names
+(:func:`lakehouse.sql.catalog.plan`: names, datasets, refs to concrete versions), only those are registered in
+a fresh ``pl.SQLContext``, and polars plans the query over lazy frames, so filters reach the Delta scans.
+Engine errors come back as :class:`~lakehouse.errors.QueryError` naming the unknown column or field with the
+closest names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from lakehouse.errors import QueryError, StorageError, closest
+from lakehouse.sql import catalog, guard
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
+
+_MISSING_COLUMN = re.compile(r'unable to find column "([^"]+)"')
+
+
+def sql(lh: Lakehouse, query: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+    """Run a read-only SQL query over the lakehouse's names (see :mod:`lakehouse.sql.catalog`).
+
+    Raises:
+        QueryRefused: the statement is not a query, or it reads files.
+        QueryError: an unknown table, column or field (with the closest names), or SQL polars cannot run.
+        InvalidRef / DatasetNotFound / VersionNotFound / TagNotFound: a dataset reference that does not resolve.
+    """
+    inspected = guard.inspect(query)
+    sources = catalog.plan(lh, [t.value for t in inspected.tables], inspected.ctes)
+    frames = {s.text: catalog.frame(lh, s) for s in sources}
+    context: pl.SQLContext[pl.LazyFrame] = pl.SQLContext(frames)
+    try:
+        result = context.execute(inspected.text, eager=False)
+        result.collect_schema()  # plans the query: unknown columns and type errors surface here
+        return result if lazy else result.collect()
+    except pl.exceptions.PolarsError as e:
+        raise translate(e, frames.values()) from e
+    except OSError as e:  # a data file the table lists is gone (removed by hand, or a vacuumed version)
+        msg = f"the query could not read a table file: {e}"
+        raise StorageError(msg) from e
+
+
+def translate(error: pl.exceptions.PolarsError, frames: Iterable[pl.LazyFrame]) -> QueryError:
+    """A polars SQL error as a :class:`QueryError`: its first paragraph, with the closest names for a miss."""
+    text = str(error).split("\n\nResolved plan", 1)[0].split("\n\nThis error occurred", 1)[0]
+    text = text.split("\n\nDid you mean", 1)[0].strip()
+    schemas = [f.collect_schema() for f in frames]
+    if isinstance(error, pl.exceptions.ColumnNotFoundError):
+        match = _MISSING_COLUMN.search(text)
+        if match:
+            name = match.group(1)
+            known = [c for s in schemas for c in s.names()]
+            return QueryError(f"unknown column {name!r}{closest(name, known)}")
+    if isinstance(error, pl.exceptions.StructFieldNotFoundError):
+        fields = [f.name for s in schemas for t in s.dtypes() for f in _fields(t)]
+        return QueryError(f"unknown field {text!r} of a struct column{closest(text, fields)}")
+    if isinstance(error, pl.exceptions.SQLInterfaceError) and text.startswith("relation "):
+        return QueryError(f"unknown table: {text}")
+    return QueryError(f"the query cannot run: {text}")
+
+
+def _fields(dtype: object) -> list[pl.Field]:
+    """Every field of a struct type, nested ones too (``metrics.loss.max``)."""
+    if not isinstance(dtype, pl.Struct):
+        return []
+    return [x for f in dtype.fields for x in (f, *_fields(f.dtype))]

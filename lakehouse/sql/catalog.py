@@ -91,7 +91,8 @@ def _inputs(lh: Lakehouse) -> pl.LazyFrame:
 
 
 def _experiments(lh: Lakehouse) -> pl.LazyFrame:
-    return runs_model.experiments(lh.layout).lazy()
+    # Counts as Int64, a type every engine has (Spark has no unsigned integers).
+    return runs_model.experiments(lh.layout).with_columns(pl.col("runs", "running").cast(pl.Int64)).lazy()
 
 
 def _metrics(lh: Lakehouse) -> pl.LazyFrame:

@@ -17,6 +17,7 @@ from lakehouse.cli.ingest import ingest
 from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.runs import runs_app
+from lakehouse.cli.sql import sql_command
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app.add_typer(datasets_app, name="datasets")
 app.add_typer(runs_app, name="runs")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain_command)
+app.command("sql")(sql_command)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
 app.command("import-mlflow")(import_mlflow)

@@ -197,3 +197,27 @@ def default_keys(keys: list[str], *, limit: int = 4) -> list[str]:
         return (0 if paired else 1, 0 if "loss" in base else 1, base + ("~" if key.startswith("val_") else ""))
 
     return sorted(keys, key=rank)[:limit]
+
+
+ResultChart = str  # "line" | "bar" | "scatter"
+RESULT_CHARTS: tuple[ResultChart, ...] = ("line", "bar", "scatter")
+
+
+def numeric_columns(frame: pl.DataFrame) -> list[str]:
+    """The columns a query result can be charted by (numbers)."""
+    return [c for c, t in frame.schema.items() if t.is_numeric()]
+
+
+def result_chart(frame: pl.DataFrame, *, kind: ResultChart, x: str, ys: list[str], title: str) -> go.Figure:
+    """A query result as one trace per ``ys`` column against ``x`` (line, bar or scatter)."""
+    fig = go.Figure()
+    xs = frame.get_column(x).to_list()
+    for index, y in enumerate(ys):
+        values = frame.get_column(y).to_list()
+        style = {"marker": {"color": color(index)}, "name": y}
+        if kind == "bar":
+            fig.add_trace(go.Bar(x=xs, y=values, **style))
+        else:
+            fig.add_trace(go.Scatter(x=xs, y=values, mode="lines+markers" if kind == "line" else "markers", **style))
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=ys[0] if len(ys) == 1 else "value", **_LAYOUT)
+    return fig

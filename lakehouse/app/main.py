@@ -19,6 +19,7 @@ pages = [
     st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/live.py", title="Live", icon=":material/timer:", url_path="live"),
+    st.Page("views/sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
 ]
 page = st.navigation(pages)
 shell.sidebar()

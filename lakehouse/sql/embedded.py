@@ -9,7 +9,9 @@ closest names.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -24,8 +26,13 @@ if TYPE_CHECKING:
 _MISSING_COLUMN = re.compile(r'unable to find column "([^"]+)"')
 
 
-def sql(lh: Lakehouse, query: str, *, lazy: bool = False) -> pl.DataFrame | pl.LazyFrame:
+def sql(
+    lh: Lakehouse, query: str, *, lazy: bool = False, limit: int | None = None, timeout: float | None = None
+) -> pl.DataFrame | pl.LazyFrame:
     """Run a read-only SQL query over the lakehouse's names (see :mod:`lakehouse.sql.catalog`).
+
+    ``limit`` keeps the first rows only (the engine stops reading once it has them, where it can);
+    ``timeout`` (seconds, eager only) cancels a query still running after that long.
 
     Raises:
         QueryRefused: the statement is not a query, or it reads files.
@@ -39,12 +46,37 @@ def sql(lh: Lakehouse, query: str, *, lazy: bool = False) -> pl.DataFrame | pl.L
     try:
         result = context.execute(inspected.text, eager=False)
         result.collect_schema()  # plans the query: unknown columns and type errors surface here
-        return result if lazy else result.collect()
+        if limit is not None:
+            result = result.head(limit)
+        if lazy:
+            return result
+        return result.collect() if timeout is None else _collect_within(result, timeout)
     except pl.exceptions.PolarsError as e:
         raise translate(e, frames.values()) from e
     except OSError as e:  # a data file the table lists is gone (removed by hand, or a vacuumed version)
         msg = f"the query could not read a table file: {e}"
         raise StorageError(msg) from e
+
+
+def _collect_within(frame: pl.LazyFrame, timeout: float) -> pl.DataFrame:
+    """Collect ``frame`` in polars' background thread pool; cancel it if it runs longer than ``timeout``."""
+    running = frame.collect(background=True)
+    deadline = time.monotonic() + timeout
+    wait = 0.001
+    while True:
+        done = running.fetch()
+        if done is not None:
+            return done
+        if time.monotonic() >= deadline:
+            running.cancel()
+            # Wait for the engine to stop (promptly: it checks the cancellation between steps), so its worker
+            # thread still has a receiver for its outcome.
+            with contextlib.suppress(pl.exceptions.PolarsError):
+                running.fetch_blocking()
+            msg = f"the query was stopped after {timeout:g} s (the time limit); narrow it with WHERE or LIMIT"
+            raise QueryError(msg)
+        time.sleep(wait)
+        wait = min(wait * 2, 0.05)
 
 
 def translate(error: pl.exceptions.PolarsError, frames: Iterable[pl.LazyFrame]) -> QueryError:

@@ -6,6 +6,10 @@ Used by the app's SQL page, docs/SQL.md, the tests (both engines) and ``benchmar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
 
 
 @dataclass(frozen=True)
@@ -74,3 +78,26 @@ def _word(name: str) -> str:
 
 def _quoted(name: str) -> str:
     return name if _word(name) == name and not name[:1].isdigit() else '"' + name.replace('"', '""') + '"'
+
+
+def for_lakehouse(lh: Lakehouse) -> list[Example]:
+    """:func:`showcase` filled in from what ``lh`` holds: the dataset with the most versions, an accuracy-like
+    metric, a loss and a learning-rate-like parameter (whatever exists when those do not)."""
+    datasets = lh.sql("SELECT name, latest_version FROM datasets ORDER BY latest_version DESC, name")
+    keys = lh.sql("SELECT key, COUNT(*) AS runs FROM metric_summaries GROUP BY key ORDER BY runs DESC, key")
+    params = lh.sql("SELECT key, COUNT(*) AS runs FROM params GROUP BY key ORDER BY runs DESC, key")
+    if datasets.is_empty() or keys.is_empty():
+        return [e for e in showcase(dataset="", metric="", loss="", param="") if "FROM runs" in e.query]
+    metrics = keys.get_column("key").to_list()
+    metric = _pick(metrics, ("val_accuracy", "accuracy", "val_acc", "acc"), "acc")
+    loss = _pick(metrics, ("val_loss", "loss"), "loss")
+    param = _pick(params.get_column("key").to_list() or ["lr"], ("learning_rate", "lr"), "rate")
+    return showcase(dataset=str(datasets.item(0, "name")), metric=metric, loss=loss, param=param)
+
+
+def _pick(options: list[str], preferred: tuple[str, ...], part: str) -> str:
+    """The first of ``preferred`` in ``options``, else the first option containing ``part``, else the first."""
+    for wanted in preferred:
+        if wanted in options:
+            return wanted
+    return next((o for o in options if part in o), options[0])

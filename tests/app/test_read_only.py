@@ -25,6 +25,7 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
         ("views/compare.py", {"runs": ",".join(ids.values())}),
         ("views/run.py", {"run": ids["mlp-fast"]}),
         ("views/live.py", {"run": ids["mlp-live"]}),
+        ("views/sql.py", {}),
     ]
     for page, query in visits:
         at = open_app(root, page, **query)

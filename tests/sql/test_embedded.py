@@ -249,3 +249,21 @@ def test_an_empty_lakehouse_has_every_name(tmp_path: Path) -> None:
     lh = lakehouse.connect(tmp_path / "empty")
     for name in catalog.NAMES:
         assert lh.sql(f"SELECT COUNT(*) AS n FROM {name}").item() == 0, name
+
+
+def test_limit_and_timeout(demo: Demo) -> None:
+    lh = demo.lh
+    assert lh.sql("SELECT * FROM metrics", limit=5).height == 5
+    assert lh.sql("SELECT * FROM metrics", limit=5, lazy=True).collect().height == 5
+    assert lh.sql("SELECT COUNT(*) AS n FROM runs", timeout=30).item() == 7
+    # A cross join of every point with every point with every point: far beyond a millisecond.
+    slow = "SELECT COUNT(*) AS n FROM metrics a, metrics b, metrics c WHERE a.value + b.value > c.value"
+    with pytest.raises(QueryError, match=r"stopped after 0.001 s \(the time limit\)"):
+        lh.sql(slow, timeout=0.001)
+
+
+def test_sql_tables_lists_names_and_datasets(demo: Demo) -> None:
+    tables = demo.lh.sql_tables()
+    assert list(tables) == [*catalog.NAMES, "digits", "labels"]
+    assert tables["digits"] == "dataset"
+    assert "card" in tables["dataset_versions"]

@@ -66,7 +66,7 @@ if query.strip():
             kind = kinds[0].radio("Chart", charts.RESULT_CHARTS, horizontal=True, key="sql_chart")
             others = [c for c in shown.columns if not isinstance(shown.schema[c], pl.List | pl.Struct)]
             x = kinds[1].selectbox("x", others, index=0, key="sql_x")
-            default = [c for c in numbers if c != x][:1] or numbers[:1]
+            default = [c for c in numbers if c != x][-1:] or numbers[:1]  # the last number: often the answer
             ys = kinds[2].multiselect("y", numbers, default=default, key="sql_y")
             if ys and x is not None:
                 st.plotly_chart(charts.result_chart(shown, kind=kind, x=x, ys=ys, title="result"))

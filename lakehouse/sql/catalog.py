@@ -15,19 +15,20 @@ anything is read). Every engine gets its frames from here: embedded polars direc
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog.tables import METRICS, scan_or_empty
 from lakehouse.datasets.versions import CARD_FIELDS
 from lakehouse.errors import QueryError, closest
+from lakehouse.query import frames, summaries
 from lakehouse.query import runs as runs_model
-from lakehouse.query import summaries
 from lakehouse.refs import Ref, is_range, parse_range, parse_ref, validate_name
 
 if TYPE_CHECKING:
@@ -96,9 +97,72 @@ def _experiments(lh: Lakehouse) -> pl.LazyFrame:
 
 
 def _metrics(lh: Lakehouse) -> pl.LazyFrame:
-    # The Delta scan itself: polars prunes the run_id partitions a filter excludes, so a query on one run
-    # opens that run's files only (tests/sql/test_embedded.py checks it).
-    return scan_or_empty(lh.layout.metrics, METRICS)
+    """The fact table as a lazy source that reads only the runs a query's filter names.
+
+    Polars pushes a query's filter down to this source. When the filter requires ``run_id = '<id>'`` (alone or
+    ANDed with other conditions), only those runs' partitions are read, through the warm partition index of
+    :func:`lakehouse.query.frames.partition_scan` (no Delta log replay per query); any other filter scans the
+    Delta table, whose partition pruning polars does itself.
+    """
+    layout = lh.layout
+
+    def read(
+        columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        runs = _required_runs(predicate) if predicate is not None else None
+        if runs is not None:
+            scan = frames.partition_scan(layout.metrics, METRICS, "run_id", sorted(runs))
+        else:
+            scan = scan_or_empty(layout.metrics, METRICS)
+        if predicate is not None:
+            scan = scan.filter(predicate)
+        if columns is not None:
+            scan = scan.select(columns)
+        if n_rows is not None:
+            scan = scan.head(n_rows)
+        yield from scan.collect_batches(chunk_size=batch_size)
+
+    return register_io_source(read, schema=METRICS.polars_schema, explain_name="lakehouse tracking/metrics")
+
+
+def _required_runs(predicate: pl.Expr) -> set[str] | None:
+    """The run ids a filter allows, when it is a conjunction holding ``run_id == '<id>'``; else None (any run).
+
+    Read from the expression's JSON form: only an AND chain is walked, so a run id under OR or NOT never narrows
+    the read. Two different ids ANDed allow none.
+    """
+    try:
+        tree = json.loads(predicate.meta.serialize(format="json"))
+    except (pl.exceptions.PolarsError, ValueError):  # a form this polars cannot write as JSON: read every run
+        return None
+    allowed: set[str] | None = None
+    for term in _conjuncts(tree):
+        value = _run_equals(term)
+        if value is not None:
+            allowed = {value} if allowed is None else allowed & {value}
+    return allowed
+
+
+def _conjuncts(node: Any) -> Iterator[Any]:
+    binary = node.get("BinaryExpr") if isinstance(node, dict) else None
+    if isinstance(binary, dict) and binary.get("op") == "And":
+        yield from _conjuncts(binary.get("left"))
+        yield from _conjuncts(binary.get("right"))
+    else:
+        yield node
+
+
+def _run_equals(node: Any) -> str | None:
+    """``'<id>'`` if ``node`` is ``run_id == '<id>'`` (either way round)."""
+    binary = node.get("BinaryExpr") if isinstance(node, dict) else None
+    if not isinstance(binary, dict) or binary.get("op") != "Eq":
+        return None
+    for column, literal in ((binary.get("left"), binary.get("right")), (binary.get("right"), binary.get("left"))):
+        if column == {"Column": "run_id"} and isinstance(literal, dict):
+            value = literal.get("Literal", {}).get("Scalar", {}).get("String")
+            if isinstance(value, str):
+                return value
+    return None
 
 
 def _datasets(lh: Lakehouse) -> pl.LazyFrame:

@@ -179,9 +179,11 @@ def main() -> None:
             generate(root, sizes)
         lh = lakehouse.connect(root)
         # Fewest points first: with a subset, MLflow gets the one long run and the shortest others.
-        all_ids = lh.sql(
-            f"SELECT run_id FROM metric_summaries WHERE key = '{METRIC}' ORDER BY count, run_id"
-        ).get_column("run_id").to_list()
+        all_ids = (
+            lh.sql(f"SELECT run_id FROM metric_summaries WHERE key = '{METRIC}' ORDER BY count, run_id")
+            .get_column("run_id")
+            .to_list()
+        )
         long_id = lh.sql(
             f"SELECT run_id FROM metric_summaries WHERE key = '{METRIC}' ORDER BY count DESC, run_id LIMIT 1"
         ).item()

@@ -9,13 +9,14 @@ closest names.
 
 from __future__ import annotations
 
-import contextlib
 import re
+import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import polars as pl
+from polars.lazyframe.in_process import InProcessQuery
 
 from lakehouse.errors import QueryError, StorageError, closest
 from lakehouse.sql import catalog, guard
@@ -58,6 +59,38 @@ def sql(
         raise StorageError(msg) from e
 
 
+class _Cancelled:
+    """Queries cancelled for running out of time, kept until their engine has stopped: the engine's worker hands
+    its outcome to the query handle when it notices the cancellation (which may take a while inside one large
+    step), and a handle dropped before that makes the worker panic. Process-wide: it holds no table data."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running: list[InProcessQuery] = []
+
+    def keep(self, query: InProcessQuery) -> None:
+        with self.lock:
+            self.running = [q for q in self.running if not _finished(q)]
+            self.running.append(query)
+
+    def prune(self) -> int:
+        """Let go of the queries whose engine stopped; returns how many still run."""
+        with self.lock:
+            self.running = [q for q in self.running if not _finished(q)]
+            return len(self.running)
+
+
+def _finished(query: InProcessQuery) -> bool:
+    """Whether the engine stopped (asked once per query: its outcome is handed over once)."""
+    try:
+        return query.fetch() is not None
+    except pl.exceptions.PolarsError:  # the cancellation itself, reported once the engine stopped
+        return True
+
+
+_CANCELLED = _Cancelled()
+
+
 def _collect_within(frame: pl.LazyFrame, timeout: float) -> pl.DataFrame:
     """Collect ``frame`` in polars' background thread pool; cancel it if it runs longer than ``timeout``."""
     running = frame.collect(background=True)
@@ -69,10 +102,7 @@ def _collect_within(frame: pl.LazyFrame, timeout: float) -> pl.DataFrame:
             return done
         if time.monotonic() >= deadline:
             running.cancel()
-            # Wait for the engine to stop (promptly: it checks the cancellation between steps), so its worker
-            # thread still has a receiver for its outcome.
-            with contextlib.suppress(pl.exceptions.PolarsError):
-                running.fetch_blocking()
+            _CANCELLED.keep(running)
             msg = f"the query was stopped after {timeout:g} s (the time limit); narrow it with WHERE or LIMIT"
             raise QueryError(msg)
         time.sleep(wait)

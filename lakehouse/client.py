@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import polars as pl
 
@@ -71,6 +71,40 @@ class Lakehouse:
         """Read the version a reference names into a polars DataFrame."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         return self.dataset(parsed.name).read(parsed.version, tag=parsed.tag, as_of=parsed.as_of, columns=columns)
+
+    # --- SQL (lakehouse.sql) -----------------------------------------------------------------------------
+
+    @overload
+    def sql(
+        self, query: str, *, lazy: Literal[False] = False, limit: int | None = None, timeout: float | None = None
+    ) -> pl.DataFrame: ...
+    @overload
+    def sql(self, query: str, *, lazy: Literal[True], limit: int | None = None) -> pl.LazyFrame: ...
+    def sql(
+        self, query: str, *, lazy: bool = False, limit: int | None = None, timeout: float | None = None
+    ) -> pl.DataFrame | pl.LazyFrame:
+        """Run a read-only SQL query over every table and every dataset version (polars' SQL engine).
+
+        Names: ``runs``, ``params``, ``tags``, ``metrics``, ``metric_summaries``, ``inputs``, ``experiments``,
+        ``datasets``, ``dataset_versions``, and any dataset by reference in double quotes (``"digits:v2"``,
+        ``"digits:prod"``, ``"digits@2026-11-01T12:00:00Z"``; ``"digits:v2..v3"`` for the rows that changed).
+        ``lazy=True`` returns a LazyFrame. ``limit`` keeps the first rows only; ``timeout`` (seconds) stops a
+        query still running after that long (``QueryError``). See docs/SQL.md.
+
+        Raises:
+            QueryRefused: anything but a query (writes, DDL, several statements), or a file read.
+            QueryError: an unknown table or column (with the closest names), or SQL the engine cannot run.
+        """
+        from lakehouse.sql import embedded
+
+        return embedded.sql(self, query, lazy=lazy, limit=limit, timeout=timeout)
+
+    def sql_tables(self) -> dict[str, str]:
+        """The names a SQL query can read without a ref, with what each holds: the lakehouse's tables, then
+        every dataset (whose versions are ``"name:v3"``, ``"name:<tag>"``...)."""
+        from lakehouse.sql import catalog
+
+        return {n: catalog.NAMES[n].about if n in catalog.NAMES else "dataset" for n in catalog.table_names(self)}
 
     # --- runs and metrics (lakehouse.tracking, lakehouse.query) -------------------------------------------
 

@@ -121,6 +121,14 @@ class ParamConflict(LakehouseError, ValueError):
     """A run parameter was logged again with a different value (parameters are immutable)."""
 
 
+class QueryRefused(LakehouseError, ValueError):
+    """A SQL statement is not a read-only query over the lakehouse's names (a write, DDL, a file read...)."""
+
+
+class QueryError(LakehouseError, ValueError):
+    """A SQL query names an unknown table or column, or cannot be parsed or planned."""
+
+
 class NotInstalled(LakehouseError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 

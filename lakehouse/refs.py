@@ -1,7 +1,8 @@
 """The one reference grammar used by the Python API, the CLI, the app and lineage.
 
 ``name`` or ``name:latest`` (newest) · ``name:v7`` (version 7) · ``name:<tag>`` · ``name@<ISO time>``
-(the version current at that time). Names are ``^[a-z0-9][a-z0-9._-]{0,127}$``: nothing that can leave
+(the version current at that time); ``name:<ref>..<ref>`` names two versions of one dataset (a range, for
+diffs). Names are ``^[a-z0-9][a-z0-9._-]{0,127}$``: nothing that can leave
 the root. ``latest`` and ``v<digits>`` are reserved and cannot be tag names.
 """
 
@@ -140,3 +141,33 @@ def _check_name_part(name: str, text: str, kind: str) -> None:
     if not _NAME.fullmatch(name):
         msg = f"invalid reference {text!r}: {kind} name {name!r} must use {NAME_RULE}"
         raise InvalidRef(msg)
+
+
+RANGE = ".."
+
+
+def is_range(text: str) -> bool:
+    """True if ``text`` is written as a range of two versions (``digits:v2..v3``).
+
+    The left side must select a version (``:`` or ``@``): dataset names may themselves hold ``..``.
+    """
+    left, sep, _ = text.rpartition(RANGE)
+    return bool(sep) and (":" in left or "@" in left)
+
+
+def parse_range(text: object) -> tuple[Ref, Ref]:
+    """Parse ``name:<a>..<b>``: two versions of one dataset, e.g. ``digits:v2..v3`` or ``digits:raw..prod``.
+
+    ``<a>`` is any selector of :func:`parse_ref` (``v2``, a tag, ``latest``, or ``name@<time>``); ``<b>`` a
+    selector of the same dataset (``v3``, a tag, ``latest`` or ``@<time>``).
+    """
+    if not isinstance(text, str) or not is_range(text):
+        msg = f"a version range must look like 'name:v2..v3', got {text!r}"
+        raise InvalidRef(msg)
+    left, _, right = text.rpartition(RANGE)
+    start = parse_ref(left)
+    if not right:
+        msg = f"invalid range {text!r}: nothing after '..'; expected a version such as v3, a tag, or 'latest'"
+        raise InvalidRef(msg)
+    end = parse_ref(start.name + right if right.startswith("@") else f"{start.name}:{right}")
+    return start, end

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lakehouse.errors import InvalidName, InvalidRef
-from lakehouse.refs import Ref, is_reserved_tag, parse_ref, parse_time, validate_name, validate_tag
+from lakehouse.refs import (
+    Ref,
+    is_range,
+    is_reserved_tag,
+    parse_range,
+    parse_ref,
+    parse_time,
+    validate_name,
+    validate_tag,
+)
 
 
 @pytest.mark.parametrize(
@@ -140,3 +149,39 @@ def test_parse_time_is_utc_aware() -> None:
     paris = parse_time("2026-11-01T12:00:00+01:00")
     assert paris == datetime(2026, 11, 1, 11, tzinfo=UTC)
     assert paris.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("digits:v2..v3", Ref("digits", version=2), Ref("digits", version=3)),
+        ("digits:raw..prod", Ref("digits", tag="raw"), Ref("digits", tag="prod")),
+        ("digits:v0..latest", Ref("digits", version=0), Ref("digits")),
+        (
+            "digits@2026-11-01T00:00:00Z..@2026-11-02T00:00:00Z",
+            Ref("digits", as_of=datetime(2026, 11, 1, tzinfo=UTC)),
+            Ref("digits", as_of=datetime(2026, 11, 2, tzinfo=UTC)),
+        ),
+        ("a..b:v1..v2", Ref("a..b", version=1), Ref("a..b", version=2)),
+    ],
+)
+def test_parse_range(text: str, start: Ref, end: Ref) -> None:
+    assert is_range(text)
+    assert parse_range(text) == (start, end)
+
+
+@pytest.mark.parametrize("text", ["a..b", "a..b:v1", "digits", "digits:v2"])
+def test_not_a_range(text: str) -> None:
+    """Dataset names may hold '..': only a selected version before '..' makes a range."""
+    assert not is_range(text)
+    with pytest.raises(InvalidRef, match="name:v2..v3"):
+        parse_range(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("digits:v2..", "nothing after"), ("digits:v2..x y", "neither a version"), ("Digits:v1..v2", "dataset name")],
+)
+def test_bad_ranges(text: str, match: str) -> None:
+    with pytest.raises(InvalidRef, match=match):
+        parse_range(text)

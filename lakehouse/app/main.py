@@ -20,6 +20,7 @@ pages = [
     st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
     st.Page("views/live.py", title="Live", icon=":material/timer:", url_path="live"),
     st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
+    st.Page("views/sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
 ]
 page = st.navigation(pages)
 shell.sidebar()

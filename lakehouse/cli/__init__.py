@@ -21,6 +21,7 @@ from lakehouse.cli.models import models_app
 from lakehouse.cli.runs import runs_app
 from lakehouse.cli.tensorboard import import_tensorboard
 from lakehouse.cli.wandb import import_wandb
+from lakehouse.cli.sql import sql_command
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(artifacts_app, name="artifacts")
 app.command("ingest")(ingest)
 app.command("maintain")(maintain_command)
+app.command("sql")(sql_command)
 app.command("demo")(demo_command)
 app.command("app")(app_command)
 app.command("import-mlflow")(import_mlflow)

@@ -9,6 +9,7 @@ The only package that imports ``pyspark``. Importing it without the ``spark`` ex
 >>> spark = spark_session()
 >>> df = read_dataset(lh, "events:prod", spark=spark)
 >>> write_dataset(lh, "events-clean", df.dropna(), created_by="etl")
+>>> sql('SELECT * FROM "events:prod" JOIN inputs ...', spark=spark, root="/data/lh")
 """
 
 from lakehouse._optional import import_optional
@@ -25,6 +26,7 @@ from lakehouse.spark.io import (  # noqa: E402
     write_dataset,
 )
 from lakehouse.spark.maintain import maintain_with_spark  # noqa: E402
+from lakehouse.spark.query import sql  # noqa: E402
 from lakehouse.spark.session import resolve_conf, spark_session  # noqa: E402
 
 __all__ = [
@@ -38,4 +40,5 @@ __all__ = [
     "ingest",
     "IngestResult",
     "maintain_with_spark",
+    "sql",
 ]

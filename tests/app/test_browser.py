@@ -359,3 +359,13 @@ def test_live_page_of_the_running_run(app_url: str, browser: BrowserContext) -> 
     assert chart_.locator(".lh-legend-item").all_text_contents() == ["loss", "val_loss"]
     no_plotly(page)
     page.close()
+
+
+def test_sql_page_runs_the_first_example_and_charts_it(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/sql")
+    table(page, "sql_result")
+    chart(page)
+    assert page.get_by_text("rows ·").count() == 1
+    no_failures(page)
+    shot(page, "sql")
+    page.close()

@@ -29,6 +29,7 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
         ("views/run.py", {"run": ids["mlp-fast"]}),
         ("views/live.py", {"run": ids["mlp-live"]}),
         ("views/models.py", {"model": "clf", "version": "v1"}),
+        ("views/sql.py", {}),
     ]
     for page, query in visits:
         at = open_app(root, page, **query)

@@ -19,9 +19,9 @@ from lakehouse.cli.maintain import maintain_command
 from lakehouse.cli.mlflow import import_mlflow
 from lakehouse.cli.models import models_app
 from lakehouse.cli.runs import runs_app
+from lakehouse.cli.sql import sql_command
 from lakehouse.cli.tensorboard import import_tensorboard
 from lakehouse.cli.wandb import import_wandb
-from lakehouse.cli.sql import sql_command
 from lakehouse.errors import LakehouseError
 
 app = typer.Typer(

@@ -11,18 +11,10 @@ import pytest
 from pyspark.sql import SparkSession
 
 from lakehouse import storage
+from tests.test_storage_append import SCHEMA
 
 pytestmark = pytest.mark.spark
 
-SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("key", pa.string()),
-        ("step", pa.int64()),
-        ("timestamp", pa.timestamp("us", "UTC")),
-        ("value", pa.float64()),
-    ]
-)
 T0 = 1_700_000_000_000_000
 
 

@@ -153,3 +153,27 @@ def test_statistics_bound_only_what_they_can_bound() -> None:
     # NaN: no bounds; strings longer than 32: the minimum's prefix, no maximum; timestamps widened to ms
     assert stats["minValues"] == {"g": -2.0, "s": "a" * 32, "t": "1970-01-01T00:00:00.001Z", "d": "2024-05-01"}
     assert stats["maxValues"] == {"g": 4.0, "t": "1970-01-01T00:00:00.002Z", "d": "2024-05-01"}
+
+
+@pytest.mark.parametrize("with_note", [True, False])
+def test_a_schema_change_by_another_writer_makes_the_append_plan_again(metrics: Path, with_note: bool) -> None:
+    storage.append(metrics, points(["r0"], [1]), app_transaction=("w", 1))
+    (metadata,) = [e["metaData"] for e in log_entry(metrics, 0) if "metaData" in e]
+    schema = json.loads(metadata["schemaString"])
+    schema["fields"].append({"name": "note", "type": "string", "nullable": True, "metadata": {}})
+    changed = storage.latest_version(metrics) + 1
+    commit_by_hand(metrics, changed, {"metaData": {**metadata, "schemaString": json.dumps(schema)}})
+
+    data = points(["r0"], [2])
+    if not with_note:
+        # Planned against the old schema, the files never get committed; delta-rs then refuses the rows.
+        with pytest.raises(SchemaMismatch):
+            storage.append(metrics, data, app_transaction=("w", 2))
+        assert storage.latest_version(metrics) == changed
+        assert deltalake.DeltaTable(str(metrics)).transaction_version("w") == 1
+        return
+    version = storage.append(metrics, data.append_column("note", pa.array(["hi"])), app_transaction=("w", 2))
+    assert version == changed + 1
+    assert deltalake.DeltaTable(str(metrics)).transaction_version("w") == 2
+    read = pl.read_delta(str(metrics)).sort("step")
+    assert read.filter(pl.col("step") == 2)["note"].to_list() == ["hi"]

@@ -83,8 +83,25 @@ def _bounds(kind: pa.DataType, column: pa.ChunkedArray) -> tuple[Any, Any] | Non
         return None
     if pa.types.is_floating(kind) and not pc.all(pc.is_finite(column)).as_py():
         return None  # Arrow's min_max leaves NaN out
+    if pa.types.is_timestamp(kind) or pa.types.is_date32(kind):
+        # As integers: a timestamp scalar's as_py() imports pandas (seconds of a training process's time).
+        found = pc.min_max(column.cast(pa.int64() if pa.types.is_timestamp(kind) else pa.int32()))
+        try:
+            low, high = (_moment(kind, found[end].as_py()) for end in ("min", "max"))
+        except OverflowError:  # beyond what a datetime holds
+            return None
+        return json_bounds(kind, low, high)
     found = pc.min_max(column)
-    try:
-        return json_bounds(kind, found["min"].as_py(), found["max"].as_py())
-    except (ValueError, OverflowError):  # a timestamp beyond what a datetime holds
-        return None
+    return json_bounds(kind, found["min"].as_py(), found["max"].as_py())
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNIT = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "microseconds"}
+
+
+def _moment(kind: pa.DataType, value: int) -> date | datetime:
+    """A date32 (days) or a timestamp (in its unit) as Python's date or UTC datetime."""
+    if pa.types.is_date32(kind):
+        return _EPOCH.date() + timedelta(days=value)
+    unit = kind.unit
+    return _EPOCH + timedelta(**{_UNIT[unit]: value / 1000 if unit == "ns" else value})

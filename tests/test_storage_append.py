@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -177,3 +179,21 @@ def test_a_schema_change_by_another_writer_makes_the_append_plan_again(metrics: 
     assert deltalake.DeltaTable(str(metrics)).transaction_version("w") == 2
     read = pl.read_delta(str(metrics)).sort("step")
     assert read.filter(pl.col("step") == 2)["note"].to_list() == ["hi"]
+
+
+def test_appending_never_imports_pandas(tmp_path: Path) -> None:
+    # Importing pandas costs a training process seconds of CPU under the GIL, on its commit thread, which
+    # starves the spool thread (some pyarrow calls import it: a timestamp scalar's as_py()).
+    script = f"""
+import sys
+from datetime import UTC, datetime
+import polars as pl
+from lakehouse import storage
+frame = pl.DataFrame({{"run_id": ["a", "b"], "step": [1, 2], "at": [datetime(2024, 1, 1, tzinfo=UTC)] * 2}})
+for seq in (1, 2):
+    storage.append({str(tmp_path / "t")!r}, frame.to_arrow(), partition_by=["run_id"], app_transaction=("w", seq))
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "False"
+    assert storage.latest_version(tmp_path / "t") == 1

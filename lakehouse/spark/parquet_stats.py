@@ -13,23 +13,21 @@ Only bounds that are certainly true are written; a column without them simply is
 - float columns get min/max only from parquet-mr (Spark's writer), which orders NaN above every number as
   Java does, so a NaN shows in the maximum and the column then gets no bounds; other writers (Arrow's C++
   one) leave NaN out of the bounds, so their float bounds would not cover every row;
-- strings keep Delta's 32-character prefix for the minimum; a longer maximum is left out (a prefix is not an
-  upper bound);
-- timestamps are written to the millisecond as Delta does, the minimum rounded down and the maximum up.
+- the JSON form of the bounds (string prefixes, timestamps to the millisecond) is the one rule of
+  :func:`lakehouse._delta_stats.json_bounds`, which ``storage.append`` uses for the files it writes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-STRING_PREFIX = 32  # Delta's dataSkippingStringPrefixLength
+from lakehouse._delta_stats import json_bounds
+
 DEFAULT_INDEXED_COLUMNS = 32  # Delta's dataSkippingNumIndexedCols
 
 _BOUNDED = (
@@ -87,7 +85,7 @@ def file_stats(path: str | Path, schema: pa.Schema, columns: Sequence[str]) -> d
             continue
         if pa.types.is_floating(kind) and not nan_in_bounds:
             continue
-        bounds = _json_bounds(kind, low, high)
+        bounds = json_bounds(kind, low, high)
         if bounds is None:
             continue
         if bounds[0] is not None:
@@ -120,33 +118,3 @@ def _summarise(meta: pq.FileMetaData, index: int) -> tuple[int, Any, Any] | None
         return null_count, min(lows), max(highs)
     except TypeError:  # values pyarrow could not decode to one comparable type
         return null_count, None, None
-
-
-def _json_bounds(kind: pa.DataType, low: Any, high: Any) -> tuple[Any, Any] | None:
-    """Delta's JSON form of a column's min and max (either may be None: left out), or None for neither."""
-    if pa.types.is_floating(kind):
-        if math.isnan(low) or math.isnan(high):
-            return None
-        return float(low), float(high)
-    if pa.types.is_integer(kind):
-        return int(low), int(high)
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        low_text = low.decode() if isinstance(low, bytes) else str(low)
-        high_text = high.decode() if isinstance(high, bytes) else str(high)
-        return low_text[:STRING_PREFIX], high_text if len(high_text) <= STRING_PREFIX else None
-    if pa.types.is_date32(kind) and isinstance(low, date) and isinstance(high, date):
-        return low.isoformat(), high.isoformat()
-    if pa.types.is_timestamp(kind) and isinstance(low, datetime) and isinstance(high, datetime):
-        return _millis(low, up=False), _millis(high, up=True)
-    return None
-
-
-def _millis(moment: datetime, *, up: bool) -> str:
-    """``moment`` as Delta writes timestamp statistics: UTC, milliseconds, rounded down or up."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    extra = moment.microsecond % 1000
-    if extra:
-        moment -= timedelta(microseconds=extra)
-        if up:
-            moment += timedelta(milliseconds=1)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -83,6 +83,7 @@ POINTS_SCHEMA = pa.schema(
 _MAX_BACKOFF_S = 60.0
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
 _FIRST_SPOOL_WAIT_S = 1.0  # how long the recovery of dead writers waits for this writer's first segment
+_PARALLEL_COMMIT_POINTS = 10_000  # a batch with fewer points commits its tables one after the other
 _KEEP_IN_MEMORY = 32  # pending segments also kept in memory; older ones are re-read from the spool
 
 
@@ -514,9 +515,15 @@ class Writer:
         """Commit consecutive segments as one commit per table (the commit step of the writer).
 
         Each table gets the parts it has not committed yet, merged, under app transaction (writer id, newest
-        segment number); the tables are independent, so they commit in parallel.
+        segment number). The tables are independent: a batch of many points commits them in parallel (writing
+        Parquet releases the GIL); a small one, such as a short run's finish, one after the other, as each
+        commit is then a millisecond of mostly Python work that threads would only make wait for each other.
         """
         todo = [name for name in committing.SPECS if any(name in s.parts for s in batch)]
+        if sum(s.num_points for s in batch) < _PARALLEL_COMMIT_POINTS:
+            for name in todo:
+                self._commit_part(batch, name)
+            return
         errors: list[BaseException] = []
 
         def commit(name: str) -> None:

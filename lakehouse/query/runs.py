@@ -233,28 +233,6 @@ def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.Data
     return long.group_by("run_id").agg(columns)
 
 
-def select(
-    runs: pl.DataFrame,
-    *,
-    experiment: str | Sequence[str] | None = None,
-    status: str | Sequence[str] | None = None,
-    run_ids: str | Sequence[str] | None = None,
-    tags: dict[str, str] | None = None,
-    include_deleted: bool = False,
-    where: pl.Expr | None = None,
-) -> pl.DataFrame:
-    """Filter folded runs, order the columns (fixed, params, tags, metrics) and the rows (newest first)."""
-    return narrow(
-        arrange(runs),
-        experiment=experiment,
-        status=status,
-        run_ids=run_ids,
-        tags=tags,
-        include_deleted=include_deleted,
-        where=where,
-    )
-
-
 def arrange(runs: pl.DataFrame) -> pl.DataFrame:
     """Folded runs in the order ``lh.runs()`` shows them: columns fixed, params, tags, metrics; rows newest first.
 
@@ -281,7 +259,8 @@ def narrow(
     where: pl.Expr | None = None,
     active: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """The runs of an :func:`arrange`-d frame that pass the filters, in its order (always a new frame).
+    """The runs of an :func:`arrange`-d frame that pass the filters (``lh.runs()``'s), in its order (always a
+    new frame).
 
     ``active``, when given, is ``runs`` without its deleted runs, already filtered: the default read returns it.
     """
@@ -315,8 +294,9 @@ def narrow(
 
 
 def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
-    """:func:`fold_all` then :func:`select` (no caching): the runs of ``tables`` as ``lh.runs()`` shows them."""
-    return select(liveness.with_lost(fold_all(tables), lost_after), **filters)  # type: ignore[arg-type]
+    """:func:`fold_all`, :func:`arrange`, :func:`narrow` (no caching): the runs of ``tables`` as ``lh.runs()``
+    shows them."""
+    return narrow(arrange(liveness.with_lost(fold_all(tables), lost_after)), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------

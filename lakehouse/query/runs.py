@@ -20,7 +20,9 @@ Beside the fold, ``last_seen`` (the run's newest event of any kind) and ``lost``
 longer than ``tracking.lost_after``) are derived by :mod:`lakehouse.query.liveness`; ``lost`` at read time.
 
 The folded frame of every run is a read model kept per root (:class:`RunsModel`): when the tables change by
-appends only, just the runs those appends touched are folded again; filters apply to the cached frame.
+appends only, just the runs those appends touched are folded again. It is arranged (columns and rows in the
+order shown) once per fold, ``lost`` derived again only when the time crossed a run's ``last_seen``, and
+filters apply to the arranged frame: a warm read of unchanged tables only filters.
 """
 
 from __future__ import annotations

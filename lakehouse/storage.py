@@ -1013,6 +1013,10 @@ class _Warm:
         self.table = table
         self.lock = threading.Lock()
         self.fileset: FileSet | None = None
+        self.checkpoint: _Stamp | None = None  # of ``_last_checkpoint`` before the fileset's refresh
+
+
+_Stamp = tuple[int, int, int]  # a file's inode, size and modification time (ns)
 
 
 class _LoadedTables:
@@ -1049,17 +1053,57 @@ def live_files(path: str | Path) -> FileSet:
     """The data files of the latest version, from a warm table brought up to date incrementally."""
     warm = _warm_table(path)
     with warm.lock, _translated(path, "listing files"):
+        if warm.fileset is not None and _no_commit_since(path, warm.fileset.version, warm.checkpoint):
+            return warm.fileset
+        checkpoint = _checkpoint_stamp(path)  # before the refresh: a checkpoint racing with it is seen next time
         try:
             warm.table.update_incremental()
         except DeltaError:
             # The log was cleaned past our version (or rewritten): reload from the newest checkpoint.
             warm.table = open_table(path)
             warm.fileset = None
+        warm.checkpoint = checkpoint
         version = int(warm.table.version())
         if warm.fileset is not None and warm.fileset.version == version:
             return warm.fileset
         warm.fileset = _fileset(path, warm.table, version)
         return warm.fileset
+
+
+def _no_commit_since(path: str | Path, version: int, checkpoint: _Stamp | None) -> bool:
+    """True when the log of a local table certainly has no commit after ``version``: two ``stat`` calls, where
+    ``update_incremental`` lists the log (a warm read of unchanged tables is then close to a dictionary lookup).
+
+    Commit N+1 leaves ``<N+1:020d>.json``, written once and atomically. Log clean-up may remove it again, but
+    only below a newer checkpoint, and writing a checkpoint rewrites ``_last_checkpoint``: so if the next
+    commit's file is absent and ``_last_checkpoint`` is the file it was before the last refresh, no commit
+    came since. False (look properly) when unsure: a remote table, or a ``stat`` that failed otherwise.
+    """
+    if "://" in str(path):
+        return False
+    try:
+        os.stat(os.path.join(path, "_delta_log", f"{version + 1:020d}.json"))
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    else:
+        return False
+    try:
+        return _checkpoint_stamp(path) == checkpoint
+    except OSError:
+        return False
+
+
+def _checkpoint_stamp(path: str | Path) -> _Stamp | None:
+    """The stamp of the table's ``_last_checkpoint`` file (None if it has none, or the table is remote)."""
+    if "://" in str(path):
+        return None
+    try:
+        st = os.stat(os.path.join(path, "_delta_log", "_last_checkpoint"))
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _fileset(path: str | Path, table: DeltaTable, version: int) -> FileSet:

@@ -1,4 +1,5 @@
-"""delta-rs exceptions become lakehouse errors by their type, each case provoked on a real table."""
+"""delta-rs exceptions become lakehouse errors by their type, each case provoked on a real table; a warm table's
+file list (``live_files``) follows every commit, also when the log entries it missed were cleaned up."""
 
 from __future__ import annotations
 
@@ -106,3 +107,31 @@ def test_a_create_that_finds_the_table_is_a_commit_conflict(table: Path, tmp_pat
         storage._raise_if_created_concurrently(table, raised.value)
     storage._raise_if_created_concurrently(tmp_path / "absent", raised.value)  # no table: not a lost create
     assert storage.latest_version(table) == 0
+
+
+# --- live_files: a warm listing, checked with two stat calls when nothing changed ----------------------------
+
+
+def test_an_unchanged_table_gives_the_same_listing_and_a_commit_a_new_one(table: Path) -> None:
+    first = storage.live_files(table)
+    assert storage.live_files(table) is first
+    storage.write(table, ROWS, mode="append")  # through another handle of the table, as another process would
+    second = storage.live_files(table)
+    assert (second.version, len(second.files)) == (1, 2)
+    assert storage.live_files(table) is second
+
+
+@pytest.mark.parametrize("checkpoint_before", [False, True], ids=["no-checkpoint-yet", "older-checkpoint"])
+def test_commits_whose_log_entries_were_cleaned_up_are_seen(table: Path, checkpoint_before: bool) -> None:
+    if checkpoint_before:
+        storage.checkpoint(table)
+    assert storage.live_files(table).version == 0
+    for _ in range(3):
+        storage.write(table, ROWS, mode="append")
+    storage.checkpoint(table)
+    # Log clean-up removes the entries below the newest checkpoint, here the next one the warm listing expects.
+    for version in (1, 2):
+        (table / "_delta_log" / f"{version:020d}.json").unlink()
+    found = storage.live_files(table)
+    assert (found.version, len(found.files)) == (3, 4)
+    assert sum(f.num_records or 0 for f in found.files) == 8

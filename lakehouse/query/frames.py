@@ -52,18 +52,21 @@ class _TableFrame:
         )
         self.lock = threading.Lock()
         self.version: int | None = None
-        self.frame = pl.DataFrame(schema=self.schema)
+        self.empty = pl.DataFrame(schema=self.schema)  # what a table that does not exist yet reads as
+        self.frame = self.empty
         self.files: dict[str, pl.DataFrame] = {}
         self.changes: deque[Change] = deque(maxlen=_HISTORY)
 
-    def get(self) -> pl.DataFrame:
+    def get(self) -> tuple[pl.DataFrame, int | None]:
+        """The frame at the table's latest version, and the version it was refreshed to last."""
         try:
             files = storage.live_files(self.path)
         except TableNotFound:
-            return pl.DataFrame(schema=self.schema)
+            with self.lock:
+                return self.empty, self.version
         with self.lock:
             if files.version == self.version:
-                return self.frame
+                return self.frame, self.version
             if not files.plain_parquet:
                 frame = _conform(storage.scan(self.path).collect(), self.schema)
                 self.files = {}
@@ -81,7 +84,7 @@ class _TableFrame:
                 change = Change(self.version, files.version, added, removed=removed)
             self.changes.append(change)
             self.version, self.frame = files.version, frame
-            return frame
+            return frame, files.version
 
     def changes_since(self, version: int | None) -> list[Change] | None:
         """The refreshes that led from ``version`` to the cached version, or None if they are not all known."""
@@ -168,6 +171,13 @@ def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = (
 
     ``categorical`` columns are held as polars categoricals (fixed by the first call for a table).
     """
+    return _table(path, spec, categorical).get()[0]
+
+
+def versioned_frame(
+    path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = ()
+) -> tuple[pl.DataFrame, int | None]:
+    """:func:`table_frame` and the version the cache holds (as :func:`table_version`), read together."""
     return _table(path, spec, categorical).get()
 
 

@@ -11,6 +11,7 @@ ends the run (``lakehouse runs recover --stale``, or the process itself if it wa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -36,22 +37,54 @@ def cutoff(lost_after: float, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(seconds=lost_after)
 
 
-def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = None) -> pl.DataFrame:
-    """``frame`` (columns ``status``, ``last_seen``) with its ``lost`` column as of ``now``: True for a RUNNING
-    run silent for longer than ``lost_after`` seconds.
+@dataclass(frozen=True)
+class Lost:
+    """The ``lost`` column of a frame at one cutoff, and the cutoffs for which it stays the same.
 
-    Series arithmetic rather than an expression: ``lh.runs()`` derives it on every call, and building and
-    planning an expression with a datetime literal costs more than the comparison itself.
+    A run turns lost when the cutoff passes its ``last_seen`` (and back, should the clock go back): the column
+    holds while the cutoff is after ``since`` (the newest ``last_seen`` among the lost runs) and not after
+    ``until`` (the oldest among the RUNNING runs not lost yet). A reader that calls often keeps the column and
+    derives it again only when :meth:`holds` says the cutoff crossed one of them.
+    """
+
+    column: pl.Series
+    since: datetime | None
+    until: datetime | None
+
+    def holds(self, at: datetime) -> bool:
+        """True when the column is the same at cutoff ``at``."""
+        return (self.since is None or at > self.since) and (self.until is None or at <= self.until)
+
+
+def lost(frame: pl.DataFrame, at: datetime) -> Lost:
+    """The ``lost`` column of ``frame`` (columns ``status``, ``last_seen``) at cutoff ``at``: True for a RUNNING
+    run last seen before it.
+
+    Series arithmetic rather than an expression: ``lh.runs()`` derives it often, and building and planning an
+    expression with a datetime literal costs more than the comparison itself.
     """
     seen = frame.get_column("last_seen")
     # Kleene logic: a run never seen is False by is_not_null, without a fill_null (which builds a query).
-    column = ((frame.get_column("status") == "RUNNING") & seen.is_not_null() & (seen < cutoff(lost_after, now))).alias(
-        "lost"
-    )
-    if "lost" not in frame.columns:
+    watched = (frame.get_column("status") == "RUNNING") & seen.is_not_null()
+    column = (watched & (seen < at)).alias("lost")
+    since, until = seen.filter(column).max(), seen.filter(watched & ~column).min()
+    assert since is None or isinstance(since, datetime)
+    assert until is None or isinstance(until, datetime)
+    return Lost(column=column, since=since, until=until)
+
+
+def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = None) -> pl.DataFrame:
+    """``frame`` (columns ``status``, ``last_seen``) with its ``lost`` column as of ``now``: True for a RUNNING
+    run silent for longer than ``lost_after`` seconds (see :func:`lost`)."""
+    return with_column(frame, lost(frame, cutoff(lost_after, now)).column)
+
+
+def with_column(frame: pl.DataFrame, column: pl.Series) -> pl.DataFrame:
+    """``frame`` with ``column`` added at the end, or in place of the column of that name (a new frame)."""
+    if column.name not in frame.columns:
         return frame.hstack([column])
     out = frame.clone()
-    out.replace_column(frame.get_column_index("lost"), column)
+    out.replace_column(frame.get_column_index(column.name), column)
     return out
 
 

@@ -20,7 +20,9 @@ Beside the fold, ``last_seen`` (the run's newest event of any kind) and ``lost``
 longer than ``tracking.lost_after``) are derived by :mod:`lakehouse.query.liveness`; ``lost`` at read time.
 
 The folded frame of every run is a read model kept per root (:class:`RunsModel`): when the tables change by
-appends only, just the runs those appends touched are folded again; filters apply to the cached frame.
+appends only, just the runs those appends touched are folded again. It is arranged (columns and rows in the
+order shown) once per fold, ``lost`` derived again only when the time crossed a run's ``last_seen``, and
+filters apply to the arranged frame: a warm read of unchanged tables only filters.
 """
 
 from __future__ import annotations
@@ -80,14 +82,12 @@ class Tables:
 
     @classmethod
     def load(cls, layout: Layout) -> Tables:
-        events = frames.table_frame(layout.runs, RUN_EVENTS, categorical=CATEGORICAL["runs"])
-        summaries = frames.table_frame(layout.metric_summaries, METRIC_SUMMARIES, categorical=CATEGORICAL["summaries"])
-        inputs = frames.table_frame(layout.inputs, RUN_INPUTS, categorical=CATEGORICAL["inputs"])
-        versions = (
-            frames.table_version(layout.runs),
-            frames.table_version(layout.metric_summaries),
-            frames.table_version(layout.inputs),
+        events, runs_version = frames.versioned_frame(layout.runs, RUN_EVENTS, categorical=CATEGORICAL["runs"])
+        summaries, summaries_version = frames.versioned_frame(
+            layout.metric_summaries, METRIC_SUMMARIES, categorical=CATEGORICAL["summaries"]
         )
+        inputs, inputs_version = frames.versioned_frame(layout.inputs, RUN_INPUTS, categorical=CATEGORICAL["inputs"])
+        versions = (runs_version, summaries_version, inputs_version)
         return cls(events=events, summaries=summaries, inputs=inputs, versions=versions)
 
     def run_ids(self) -> set[str]:
@@ -235,7 +235,22 @@ def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.Data
     return long.group_by("run_id").agg(columns)
 
 
-def select(
+def arrange(runs: pl.DataFrame) -> pl.DataFrame:
+    """Folded runs in the order ``lh.runs()`` shows them: columns fixed, params, tags, metrics; rows newest first.
+
+    The rows are in a total order (``run_id`` breaks ties), so filtering before or after arranging gives the
+    same frame: a reader can arrange once and filter many times.
+    """
+    fixed = [c for c in FIXED_COLUMNS if c in runs.columns]
+    labels = sorted(c for c in runs.columns if c.startswith(("params.", "tags.")))
+    metrics = sorted(
+        (c for c in runs.columns if c.startswith("metrics.")),
+        key=lambda c: (c.rsplit(".", 1)[0], STATS.index(c.rsplit(".", 1)[1])),
+    )
+    return runs.select(*fixed, *labels, *metrics).sort("start_time", "run_id", descending=True, nulls_last=True)
+
+
+def narrow(
     runs: pl.DataFrame,
     *,
     experiment: str | Sequence[str] | None = None,
@@ -244,8 +259,13 @@ def select(
     tags: dict[str, str] | None = None,
     include_deleted: bool = False,
     where: pl.Expr | None = None,
+    active: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Filter folded runs, order the columns (fixed, params, tags, metrics) and the rows (newest first)."""
+    """The runs of an :func:`arrange`-d frame that pass the filters (``lh.runs()``'s), in its order (always a
+    new frame).
+
+    ``active``, when given, is ``runs`` without its deleted runs, already filtered: the default read returns it.
+    """
     experiments = _as_list(experiment, "experiment")
     statuses = _as_list(status, "status")
     for s in statuses or []:
@@ -261,26 +281,24 @@ def select(
     if statuses is not None:
         conditions.append(pl.col("status").is_in(statuses))
     if not include_deleted:
-        conditions.append(pl.col("lifecycle") != "deleted")
+        if active is not None:
+            runs = active
+        else:
+            conditions.append(pl.col("lifecycle") != "deleted")
     for key, value in (tags or {}).items():
         column = f"tags.{key}"
         conditions.append(pl.col(column) == str(value) if column in runs.columns else pl.lit(False))
-    out = runs.filter(*conditions) if conditions else runs
-    fixed = [c for c in FIXED_COLUMNS if c in out.columns]
-    labels = sorted(c for c in out.columns if c.startswith(("params.", "tags.")))
-    metrics = sorted(
-        (c for c in out.columns if c.startswith("metrics.")),
-        key=lambda c: (c.rsplit(".", 1)[0], STATS.index(c.rsplit(".", 1)[1])),
-    )
-    out = out.select(*fixed, *labels, *metrics).sort("start_time", "run_id", descending=True, nulls_last=True)
+    # A clone shares the columns: cheap, and what a caller changes in place stays out of any cache.
+    out = runs.filter(*conditions) if conditions else runs.clone()
     if where is not None:
         out = out.filter(where)
     return out
 
 
 def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
-    """:func:`fold_all` then :func:`select` (no caching): the runs of ``tables`` as ``lh.runs()`` shows them."""
-    return select(liveness.with_lost(fold_all(tables), lost_after), **filters)  # type: ignore[arg-type]
+    """:func:`fold_all`, :func:`arrange`, :func:`narrow` (no caching): the runs of ``tables`` as ``lh.runs()``
+    shows them."""
+    return narrow(arrange(liveness.with_lost(fold_all(tables), lost_after)), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------
@@ -299,6 +317,7 @@ class RunsModel:
         self.lock = threading.Lock()
         self.versions: tuple[int | None, int | None, int | None] | None = None
         self.frame: pl.DataFrame | None = None
+        self.shown: _Shown | None = None
 
     def get(self) -> tuple[Tables, pl.DataFrame]:
         tables = Tables.load(self.layout)
@@ -316,6 +335,28 @@ class RunsModel:
                 frame = pl.concat([kept, fresh], how="diagonal_relaxed")
             self.versions, self.frame = tables.versions, frame
             return tables, frame
+
+    def shown_now(self, lost_after: float) -> _Shown:
+        """Every run arranged as ``lh.runs()`` shows them, ``lost`` as of now.
+
+        Arranged once per fold; ``lost`` is derived again only when the time crossed a run's ``last_seen``
+        (see :class:`lakehouse.query.liveness.Lost`), so a warm read of unchanged tables only filters.
+        """
+        _, frame = self.get()
+        at = liveness.cutoff(lost_after)
+        with self.lock:
+            shown = self.shown
+            if shown is None or shown.folded is not frame or shown.lost_after != lost_after:
+                lost = liveness.lost(frame, at)
+                every = arrange(liveness.with_column(frame, lost.column))
+            elif shown.lost.holds(at):
+                return shown
+            else:  # the same runs in the same order: only lost changes
+                lost = liveness.lost(shown.every, at)
+                every = liveness.with_column(shown.every, lost.column)
+            active = every.filter(pl.col("lifecycle") != "deleted")
+            self.shown = shown = _Shown(folded=frame, lost_after=lost_after, lost=lost, every=every, active=active)
+            return shown
 
     def _changed_runs(self, tables: Tables) -> pl.Series | None:
         if self.versions is None:
@@ -337,6 +378,17 @@ class RunsModel:
         return pl.concat(touched).unique()
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """The runs of one fold as ``lh.runs()`` shows them, at one cutoff of ``lost``."""
+
+    folded: pl.DataFrame  # the folded frame they were arranged from
+    lost_after: float
+    lost: liveness.Lost  # for which cutoffs ``every``'s lost column holds
+    every: pl.DataFrame  # every run (deleted ones too), arranged
+    active: pl.DataFrame  # the same without the deleted runs
+
+
 class _Models:
     """The runs read model of one root (held by its ``RootState``: ``Lakehouse.forget()`` drops it)."""
 
@@ -355,8 +407,8 @@ def runs_model(layout: Layout) -> RunsModel:
 
 def runs(layout: Layout, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """``lh.runs()``: the cached read model with ``lost`` derived as of now, filtered."""
-    _, frame = runs_model(layout).get()
-    return select(liveness.with_lost(frame, lost_after), **filters)  # type: ignore[arg-type]
+    shown = runs_model(layout).shown_now(lost_after)
+    return narrow(shown.every, active=shown.active, **filters)  # type: ignore[arg-type]
 
 
 # --- one run ------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ so a recovery can never take the lock first and delete the folder under a writer
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -70,7 +71,12 @@ class Segment:
 
 def host_name() -> str:
     """This machine's name, made safe for a folder name."""
-    raw = socket.gethostname() or "localhost"
+    return _folder_safe(socket.gethostname() or "localhost")
+
+
+@functools.lru_cache(maxsize=4)
+def _folder_safe(raw: str) -> str:
+    # Remembered: the MLflow store asks for the spool folder on every logged batch.
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)[:64]
 
 

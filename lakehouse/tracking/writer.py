@@ -767,6 +767,19 @@ class _Writers:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.by_spool: dict[str, Writer] = {}
+        # The default spool folder by (root, host): asked on every logged batch of the MLflow store, and
+        # building it (two path joins and a str) cost a third of a single ``log_metric``.
+        self.default_spools: dict[tuple[str, str], str] = {}
+
+    def spool_of(self, settings: Settings, layout: Layout) -> str:
+        """``str(spool_root(settings, layout))``, the default folder remembered."""
+        if settings.spool_dir:
+            return str(spool_root(settings, layout))
+        key = (str(layout.root), host_name())
+        found = self.default_spools.get(key)
+        if found is None:
+            found = self.default_spools[key] = str(layout.default_spool(key[1]))
+        return found
 
     def after_fork(self) -> None:
         self.lock = threading.Lock()
@@ -781,7 +794,7 @@ def get_writer(layout: Layout, settings: Settings) -> Writer:
         ConfigError: the root's writer runs with other :data:`WRITER_SETTINGS` than ``settings`` asks for.
     """
     writers = layout.state.keep(_Writers)
-    spool = str(spool_root(settings, layout))
+    spool = writers.spool_of(settings, layout)
     with writers.lock:
         writer = writers.by_spool.get(spool)
         if writer is None or writer._closed:

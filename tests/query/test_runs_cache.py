@@ -1,0 +1,108 @@
+"""``lh.runs()`` served from the read model of a root: the same frame a fresh fold gives, for every filter, with
+``lost`` as of each read even when no table changed, and never changed by what a caller does to a result."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import lakehouse
+from lakehouse import storage
+from lakehouse.errors import InvalidArgument
+from lakehouse.query.runs import Tables, fold
+
+FILTERS: list[dict[str, Any]] = [
+    {},
+    {"include_deleted": True},
+    {"experiment": "a"},
+    {"experiment": ["a", "b"], "include_deleted": True},
+    {"status": "FINISHED"},
+    {"status": ["FAILED", "RUNNING"]},
+    {"tags": {"team": "x"}},
+    {"tags": {"missing": "x"}},
+    {"run_ids": []},
+    {"where": pl.col("metrics.m.last") > 1.0},
+    # An aggregation sees only the runs the other filters kept, as before the model was cached.
+    {"where": pl.col("metrics.m.last") == pl.col("metrics.m.last").max(), "experiment": "b"},
+    {"where": pl.col("metrics.m.last") == pl.col("metrics.m.last").max(), "include_deleted": True},
+]
+
+
+@pytest.fixture
+def runs(lh: lakehouse.Lakehouse) -> dict[str, str]:
+    ids = {}
+    for n, (experiment, status) in enumerate([("a", "FINISHED"), ("a", "FAILED"), ("b", "FINISHED"), ("b", None)]):
+        run = lh.start_run(experiment=experiment, name=f"r{n}", params={"p": n}, tags={"team": "xy"[n % 2]})
+        run.log({"m": float(n)})
+        if status is not None:
+            run.finish(status)  # type: ignore[arg-type]
+        else:
+            run.flush()
+        ids[f"r{n}"] = run.id
+    lh.delete_run(ids["r2"])
+    lh.flush()
+    return ids
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=[repr(f) for f in FILTERS])
+def test_every_filter_of_a_warm_read_gives_what_a_fresh_fold_gives(
+    lh: lakehouse.Lakehouse, runs: dict[str, str], filters: dict[str, Any]
+) -> None:
+    first, warm = lh.runs(**filters), lh.runs(**filters)
+    fresh = fold(Tables.load(lh.layout), lost_after=lh.settings.lost_after, **filters)
+    assert first.equals(fresh)
+    assert warm.equals(fresh)
+    assert warm.columns == fresh.columns
+
+
+def test_a_bad_filter_is_still_refused_on_a_warm_read(lh: lakehouse.Lakehouse, runs: dict[str, str]) -> None:
+    lh.runs()
+    with pytest.raises(InvalidArgument, match="invalid status filter 'DONE'"):
+        lh.runs(status="DONE")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="experiment must be a string"):
+        lh.runs(experiment=[1])  # type: ignore[list-item]
+
+
+def test_a_result_changed_in_place_leaves_the_next_read_as_it_was(
+    lh: lakehouse.Lakehouse, runs: dict[str, str]
+) -> None:
+    for filters in ({}, {"include_deleted": True}):
+        expected = fold(Tables.load(lh.layout), lost_after=lh.settings.lost_after, **filters)
+        mine = lh.runs(**filters)
+        mine.columns = [f"x{i}" for i in range(mine.width)]
+        mine.replace_column(0, pl.Series("x0", ["changed"] * mine.height))
+        mine.hstack([pl.Series("extra", [1] * mine.height)], in_place=True)
+        after = lh.runs(**filters)
+        assert after.equals(expected)
+        assert after.columns == expected.columns
+
+
+def test_a_run_turns_lost_on_a_warm_read_as_time_passes_without_any_commit(root: Path) -> None:
+    # The writer beats rarely, so nothing is committed while the reader waits: only the time changes.
+    writer = lakehouse.connect(root, heartbeat_interval=3600)
+    reader = lakehouse.connect(root, heartbeat_interval=3600, lost_after=1.0)
+    patient = lakehouse.connect(root, heartbeat_interval=3600, lost_after=3600)
+    run = writer.start_run(name="quiet")
+    run.log({"m": 1.0})
+    run.flush()
+    versions = [storage.latest_version(p) for p in (reader.layout.runs, reader.layout.metric_summaries)]
+    row = reader.runs().row(0, named=True)
+    assert (row["status"], row["lost"]) == ("RUNNING", False)
+    seen: datetime = row["last_seen"]
+    time.sleep(max(0.0, 1.2 - (datetime.now(UTC) - seen).total_seconds()))
+
+    assert reader.runs().row(0, named=True)["lost"] is True
+    assert reader.runs(status="RUNNING").get_column("lost").to_list() == [True]
+    assert patient.runs().row(0, named=True)["lost"] is False  # another lost_after on the same root's model
+    assert reader.runs().row(0, named=True)["lost"] is True
+    assert [storage.latest_version(p) for p in (reader.layout.runs, reader.layout.metric_summaries)] == versions
+    assert reader.runs().equals(fold(Tables.load(reader.layout), lost_after=1.0))
+
+    run.finish()
+    row = reader.runs().row(0, named=True)
+    assert (row["status"], row["lost"]) == ("FINISHED", False)

@@ -173,19 +173,6 @@ def peek_version(path: str | Path) -> int | None:
     return newest if newest >= 0 else None
 
 
-def has_commit(path: str | Path, version: int) -> bool:
-    """Whether commit ``version`` is in the table's log: one look-up, no listing.
-
-    A reader holding version N knows the table is unchanged while commit N + 1 does not exist: commits are
-    numbered without gaps, and log clean-up removes only commits older than a checkpoint.
-    """
-    try:
-        return os.path.exists(os.path.join(path, "_delta_log", f"{version:020d}.json"))
-    except OSError as e:  # pragma: no cover - exists() swallows most; a broken mount may not
-        msg = f"looking up commit {version} of {str(path)!r} failed: {e}"
-        raise StorageError(msg) from e
-
-
 def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
     """The table's schema as canonical Arrow types (strings as ``string``, timestamps as us/UTC)."""
     return _canonical_schema(open_table(path, version))

@@ -197,22 +197,16 @@ def folded(path: Path, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
     """``fold`` of the whole table at its latest version, computed once per table version and dropped with the
     root's caches.
 
-    While the next commit after the folded version does not exist (one file look-up), the table is unchanged
-    and the fold is returned without refreshing the frame: a warm look-up (``models:/name@production``) costs
-    microseconds, not a listing of the log.
+    An unchanged local table is told from two file look-ups (:func:`lakehouse.storage.live_files`), so a warm
+    look-up (``models:/name@production``) costs microseconds, not a listing of the log.
     """
     cache = _frames_state(path).cache(_Folds)
     key = (str(Path(path).absolute()), fold)
+    frame, version = _table(path, spec, ()).get()
     with cache.lock:
         found = cache.last.get(key)
-    if found is not None and found[1] is not None and not storage.has_commit(path, found[1] + 1):
-        return found[2]  # type: ignore[no-any-return]
-    table = _table(path, spec, ())
-    frame = table.get()
     if found is not None and found[0] is frame:
         return found[2]  # type: ignore[no-any-return]
-    with table.lock:  # the version of this very frame (None if another thread refreshed it meanwhile)
-        version = table.version if table.frame is frame else None
     value = fold(frame)
     with cache.lock:
         cache.last[key] = (frame, version, value)

@@ -3,13 +3,35 @@ their columns, and refusals shown as messages."""
 
 from __future__ import annotations
 
+import base64
+import json
+import shutil
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
 
 import lakehouse
 from lakehouse.sql import examples
-from tests.app.conftest import DemoRuns, OpenApp, errors, figures, frames
+from tests.app.conftest import DemoRuns, OpenApp, errors, frames
+from tests.sql.conftest import add_artifacts_and_models
 
 PAGE = "views/sql.py"
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The plotly figures on the page by title, with typed arrays (numpy data) decoded to lists."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        for trace in spec["data"]:
+            for axis in ("x", "y"):
+                if isinstance(trace.get(axis), dict) and "bdata" in trace[axis]:
+                    raw = base64.b64decode(trace[axis]["bdata"])
+                    trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
+        out[spec["layout"]["title"]["text"]] = spec
+    return out
 
 
 def test_the_first_example_runs_and_is_charted(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
@@ -75,4 +97,37 @@ def test_row_limit_refusals_and_names(demo: tuple[Path, DemoRuns], open_app: Ope
         ("image_id", "Int64"),
         ("label", "Int64"),
         ("augmented", "Boolean"),
+    ]
+
+
+def test_the_model_showcase_shows_once_a_model_has_an_alias(
+    demo: tuple[Path, DemoRuns], open_app: OpenApp, tmp_path: Path
+) -> None:
+    source, runs = demo
+    root = tmp_path / "lh"
+    shutil.copytree(source, root)
+    lh = lakehouse.connect(root)
+    add_artifacts_and_models(lh, runs.ids, tmp_path)
+    at = open_app(root, PAGE)
+    title = "The production version of each model, its run and data"
+    assert title in at.selectbox(key="sql_example").options
+    at.selectbox(key="sql_example").set_value(title).run()
+    assert not errors(at)
+    result = frames(at)["sql_result"]
+    assert result.rows() == lh.sql(examples.aliased_models("production", "accuracy")).rows()
+    assert result.select("name", "run", "dataset").rows() == [
+        ("digits-classifier", "cnn-base", "digits"),
+        ("digits-classifier", "cnn-base", "labels"),
+    ]
+    names = [e.label for e in at.sidebar.expander]
+    assert {"artifacts", "models", "model_versions", "model_aliases"} <= set(names)
+    assert frames(at)["sql_columns_model_aliases"].get_column("column").to_list() == [
+        "name",
+        "alias",
+        "change",
+        "version",
+        "previous_version",
+        "actor",
+        "at",
+        "reason",
     ]

@@ -381,7 +381,7 @@ def _with_structs(rows: list[dict[str, Any]], schema: pl.Schema, **structs: pl.D
     for column, dtype in structs.items():
         keys = sorted({k for r in rows for k in r[column]})
         if keys:
-            struct = pl.Struct({k: dtype for k in keys})
+            struct = pl.Struct(dict.fromkeys(keys, dtype))
             out = out.with_columns(pl.Series(column, [r[column] for r in rows], dtype=struct))
     return out.lazy()
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -266,21 +266,7 @@ def _artifacts(lh: Lakehouse) -> pl.LazyFrame:
 def _models(lh: Lakehouse) -> pl.LazyFrame:
     """One row per live registered model (as ``lh.models()``); ``aliases`` (alias -> version) and ``tags`` are
     struct columns, present once some model has one."""
-    found = registry_model.registry(lh.layout).models()
-    rows = [
-        {
-            "name": m.name,
-            "description": m.description,
-            "latest_version": m.latest_version,
-            "version_count": m.version_count,
-            "created_at": m.created_at,
-            "updated_at": m.updated_at,
-            "created_by": m.created_by,
-            "aliases": dict(m.aliases),
-            "tags": dict(m.tags),
-        }
-        for m in found
-    ]
+    rows = [asdict(m) for m in registry_model.registry(lh.layout).models()]
     return _with_structs(rows, MODELS_SCHEMA, aliases=pl.Int64(), tags=pl.String())
 
 
@@ -302,20 +288,7 @@ def _model_versions(lh: Lakehouse) -> pl.LazyFrame:
     with the aliases pointing at it (a list) and its tags (a struct column, present once a version has one)."""
     registry = registry_model.registry(lh.layout)
     rows = [
-        {
-            "name": v.name,
-            "version": v.version,
-            "ref": v.ref,
-            "run_id": v.run_id,
-            "source": v.source,
-            "status": v.lifecycle,
-            "description": v.description,
-            "created_at": v.created_at,
-            "updated_at": v.updated_at,
-            "created_by": v.created_by,
-            "aliases": list(v.aliases),
-            "tags": dict(v.tags),
-        }
+        {**asdict(v), "ref": v.ref, "status": v.lifecycle, "aliases": list(v.aliases)}
         for m in registry.models()
         for v in registry.versions(m.model_id, include_deleted=True)
     ]
@@ -342,21 +315,8 @@ MODEL_VERSIONS_SCHEMA = pl.Schema(
 def _model_aliases(lh: Lakehouse) -> pl.LazyFrame:
     """Every alias change of every live model, oldest first: set, moved (from ``previous_version``), deleted."""
     registry = registry_model.registry(lh.layout)
-    rows = [
-        {
-            "name": c.name,
-            "alias": c.alias,
-            "change": c.change,
-            "version": c.version,
-            "previous_version": c.previous_version,
-            "actor": c.actor,
-            "at": c.at,
-            "reason": c.reason,
-        }
-        for m in registry.models()
-        for c in registry.alias_history(m.model_id)
-    ]
-    return pl.DataFrame(rows, schema=MODEL_ALIASES_SCHEMA).sort("at", "name", "alias", maintain_order=True).lazy()
+    rows = [asdict(c) for m in registry.models() for c in registry.alias_history(m.model_id)]
+    return pl.DataFrame(rows, schema=MODEL_ALIASES_SCHEMA).sort("at", maintain_order=True).lazy()
 
 
 MODEL_ALIASES_SCHEMA = pl.Schema(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -188,6 +191,20 @@ def charts(at: AppTest) -> dict[str, dict[str, Any]]:
             series["x"] = column(series["x"]).tolist()
             series["y"] = column(series["y"]).tolist()
         out[header["title"]] = header
+    return out
+
+
+def figures(at: AppTest) -> dict[str, dict[str, Any]]:
+    """The plotly figures on the page by title (the SQL result chart), typed arrays decoded to lists."""
+    out = {}
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        for trace in spec["data"]:
+            for axis in ("x", "y"):
+                if isinstance(trace.get(axis), dict) and "bdata" in trace[axis]:
+                    raw = base64.b64decode(trace[axis]["bdata"])
+                    trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
+        out[spec["layout"]["title"]["text"]] = spec
     return out
 
 

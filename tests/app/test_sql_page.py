@@ -3,35 +3,15 @@ their columns, and refusals shown as messages."""
 
 from __future__ import annotations
 
-import base64
-import json
 import shutil
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from streamlit.testing.v1 import AppTest
 
 import lakehouse
 from lakehouse.sql import examples
-from tests.app.conftest import DemoRuns, OpenApp, errors, frames
+from tests.app.conftest import DemoRuns, OpenApp, errors, figures, frames
 from tests.sql.conftest import add_artifacts_and_models
 
 PAGE = "views/sql.py"
-
-
-def figures(at: AppTest) -> dict[str, dict[str, Any]]:
-    """The plotly figures on the page by title, with typed arrays (numpy data) decoded to lists."""
-    out = {}
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
-        for trace in spec["data"]:
-            for axis in ("x", "y"):
-                if isinstance(trace.get(axis), dict) and "bdata" in trace[axis]:
-                    raw = base64.b64decode(trace[axis]["bdata"])
-                    trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
-        out[spec["layout"]["title"]["text"]] = spec
-    return out
 
 
 def test_the_first_example_runs_and_is_charted(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:

@@ -86,8 +86,9 @@ class Lakehouse:
         """Run a read-only SQL query over every table and every dataset version (polars' SQL engine).
 
         Names: ``runs``, ``params``, ``tags``, ``metrics``, ``metric_summaries``, ``inputs``, ``experiments``,
-        ``datasets``, ``dataset_versions``, and any dataset by reference in double quotes (``"digits:v2"``,
-        ``"digits:prod"``, ``"digits@2026-11-01T12:00:00Z"``; ``"digits:v2..v3"`` for the rows that changed).
+        ``artifacts``, ``models``, ``model_versions``, ``model_aliases``, ``datasets``, ``dataset_versions``, and
+        any dataset by reference in double quotes (``"digits:v2"``, ``"digits:prod"``,
+        ``"digits@2026-11-01T12:00:00Z"``; ``"digits:v2..v3"`` for the rows that changed).
         ``lazy=True`` returns a LazyFrame. ``limit`` keeps the first rows only; ``timeout`` (seconds) stops a
         query still running after that long (``QueryError``). See docs/SQL.md.
 

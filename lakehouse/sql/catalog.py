@@ -3,7 +3,9 @@
 Tracking: ``runs`` (one row per run, the runs read model of ``lh.runs()``, with ``params``, ``tags`` and
 ``metrics`` as struct columns), ``params``, ``tags``, ``metric_summaries``, ``inputs``, ``experiments`` and
 ``metrics`` (the fact table, scanned lazily: a filter on ``run_id`` reads that run's partition only).
-Datasets: ``datasets`` (the registry) and ``dataset_versions`` (every version with its card). Any other name
+Run artifacts and the model registry: ``artifacts`` (each run's current files, as the artifact index folds),
+``models``, ``model_versions`` and ``model_aliases`` (the registry's fold: models, their versions, the alias
+history). Datasets: ``datasets`` (the registry) and ``dataset_versions`` (every version with its card). Any other name
 is a dataset reference in the one grammar of :mod:`lakehouse.refs` (``"digits"``, ``"digits:v2"``,
 ``"digits:prod"``, ``"digits@2026-11-01T12:00:00Z"``), or a range ``"digits:v2..v3"``: the rows that changed
 between two versions (:func:`changes`), computed by ``Dataset.diff``.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,8 +30,10 @@ from lakehouse.catalog.tables import METRICS, scan_or_empty
 from lakehouse.datasets.versions import CARD_FIELDS
 from lakehouse.errors import QueryError, closest
 from lakehouse.query import frames, summaries
+from lakehouse.query import models as registry_model
 from lakehouse.query import runs as runs_model
 from lakehouse.refs import Ref, is_range, parse_range, parse_ref, validate_name
+from lakehouse.tracking import artifacts as run_artifacts
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -254,6 +258,94 @@ DATASET_VERSIONS_SCHEMA = pl.Schema(
 )
 
 
+def _artifacts(lh: Lakehouse) -> pl.LazyFrame:
+    """Every run's current artifacts: the one fold of the artifact index (deleted paths left out)."""
+    return run_artifacts.current(lh.layout).lazy()
+
+
+def _models(lh: Lakehouse) -> pl.LazyFrame:
+    """One row per live registered model (as ``lh.models()``); ``aliases`` (alias -> version) and ``tags`` are
+    struct columns, present once some model has one."""
+    rows = [asdict(m) for m in registry_model.registry(lh.layout).models()]
+    return _with_structs(rows, MODELS_SCHEMA, aliases=pl.Int64(), tags=pl.String())
+
+
+MODELS_SCHEMA = pl.Schema(
+    {
+        "name": pl.String(),
+        "description": pl.String(),
+        "latest_version": pl.Int64(),
+        "version_count": pl.Int64(),
+        "created_at": pl.Datetime("us", "UTC"),
+        "updated_at": pl.Datetime("us", "UTC"),
+        "created_by": pl.String(),
+    }
+)
+
+
+def _model_versions(lh: Lakehouse) -> pl.LazyFrame:
+    """Every version of every live model, deleted versions included (``status``: ``active`` or ``deleted``),
+    with the aliases pointing at it (a list) and its tags (a struct column, present once a version has one)."""
+    registry = registry_model.registry(lh.layout)
+    rows = [
+        {**asdict(v), "ref": v.ref, "status": v.lifecycle, "aliases": list(v.aliases)}
+        for m in registry.models()
+        for v in registry.versions(m.model_id, include_deleted=True)
+    ]
+    return _with_structs(rows, MODEL_VERSIONS_SCHEMA, tags=pl.String())
+
+
+MODEL_VERSIONS_SCHEMA = pl.Schema(
+    {
+        "name": pl.String(),
+        "version": pl.Int64(),
+        "ref": pl.String(),
+        "run_id": pl.String(),
+        "source": pl.String(),
+        "status": pl.String(),
+        "description": pl.String(),
+        "created_at": pl.Datetime("us", "UTC"),
+        "updated_at": pl.Datetime("us", "UTC"),
+        "created_by": pl.String(),
+        "aliases": pl.List(pl.String()),
+    }
+)
+
+
+def _model_aliases(lh: Lakehouse) -> pl.LazyFrame:
+    """Every alias change of every live model, oldest first: set, moved (from ``previous_version``), deleted."""
+    registry = registry_model.registry(lh.layout)
+    rows = [asdict(c) for m in registry.models() for c in registry.alias_history(m.model_id)]
+    return pl.DataFrame(rows, schema=MODEL_ALIASES_SCHEMA).sort("at", maintain_order=True).lazy()
+
+
+MODEL_ALIASES_SCHEMA = pl.Schema(
+    {
+        "name": pl.String(),
+        "alias": pl.String(),
+        "change": pl.String(),
+        "version": pl.Int64(),
+        "previous_version": pl.Int64(),
+        "actor": pl.String(),
+        "at": pl.Datetime("us", "UTC"),
+        "reason": pl.String(),
+    }
+)
+
+
+def _with_structs(rows: list[dict[str, Any]], schema: pl.Schema, **structs: pl.DataType) -> pl.LazyFrame:
+    """``rows`` as a frame of ``schema``, plus each mapping column in ``structs`` as a struct with one field per
+    key any row has (null where a row lacks it), like ``runs.params``; a column no row has a key of is left out
+    (a struct needs a field), as ``runs`` leaves out ``params`` when no run has one."""
+    out = pl.DataFrame([{c: r[c] for c in schema} for r in rows], schema=schema)
+    for column, dtype in structs.items():
+        keys = sorted({k for r in rows for k in r[column]})
+        if keys:
+            struct = pl.Struct(dict.fromkeys(keys, dtype))
+            out = out.with_columns(pl.Series(column, [r[column] for r in rows], dtype=struct))
+    return out.lazy()
+
+
 @dataclass(frozen=True)
 class Name:
     """A table name of the catalog: what it holds, and how to build it."""
@@ -273,6 +365,10 @@ NAMES: dict[str, Name] = {
         Name("metric_summaries", "run_id, key, count, min, max, last, last_step, last_timestamp", _metric_summaries),
         Name("inputs", "run_id, dataset, version, ref, context, at: the dataset versions runs used", _inputs),
         Name("experiments", "experiment, runs, running, last_start", _experiments),
+        Name("artifacts", "run_id, path, size, digest, logged_at: every run's current files", _artifacts),
+        Name("models", "one row per registered model: latest_version, aliases and tags as structs", _models),
+        Name("model_versions", "every version of every model: run_id, source, status, aliases, tags", _model_versions),
+        Name("model_aliases", "alias history: name, alias, change, version, actor, at, reason", _model_aliases),
         Name("datasets", "the dataset registry: name, latest_version, num_rows, tags...", _datasets),
         Name("dataset_versions", "every version of every dataset with its card", _dataset_versions),
     )

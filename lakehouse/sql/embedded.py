@@ -33,7 +33,10 @@ def sql(
     """Run a read-only SQL query over the lakehouse's names (see :mod:`lakehouse.sql.catalog`).
 
     ``limit`` keeps the first rows only (the engine stops reading once it has them, where it can);
-    ``timeout`` (seconds, eager only) cancels a query still running after that long.
+    ``timeout`` (seconds, eager only) cancels a query still running after that long. Which polars engine runs
+    is polars' default choice (its streaming engine in polars 2); a time-limited query is collected in polars'
+    background pool, on its in-memory engine (docs/SQL.md, "Streaming, today"). A ``lazy`` result may be
+    collected with ``engine="streaming"``.
 
     Raises:
         QueryRefused: the statement is not a query, or it reads files.

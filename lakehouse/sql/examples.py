@@ -5,6 +5,7 @@ Used by the app's SQL page, docs/SQL.md, the tests (both engines) and ``benchmar
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,14 +61,38 @@ def run_points(run_id: str, metric: str) -> str:
     return f"SELECT step, value FROM metrics WHERE run_id = '{run_id}' AND key = '{metric}' ORDER BY step"
 
 
-def showcase(*, dataset: str, metric: str, loss: str, param: str, above: float = 0.0) -> list[Example]:
-    """The issue's showcase questions over one lakehouse's names, plus a first look at each kind of table."""
+def aliased_models(alias: str, metric: str) -> str:
+    """The version of each model ``alias`` points at: its run, that run's final ``metric``, its artifacts and
+    the dataset versions the run trained on (one row per dataset version)."""
+    return f"""WITH files AS (SELECT run_id, COUNT(*) AS files, SUM(size) AS bytes FROM artifacts GROUP BY run_id)
+SELECT v.name, v.version, r.name AS run, s.last AS final_{_word(metric)}, f.files, f.bytes,
+       i.dataset, i.version AS dataset_version
+FROM model_versions v
+JOIN runs r ON r.run_id = v.run_id
+LEFT JOIN metric_summaries s ON s.run_id = v.run_id AND s.key = '{metric}'
+LEFT JOIN files f ON f.run_id = v.run_id
+LEFT JOIN inputs i ON i.run_id = v.run_id
+WHERE ARRAY_CONTAINS(v.aliases, '{alias}')
+ORDER BY v.name, i.dataset, i.version"""
+
+
+def showcase(
+    *, dataset: str, metric: str, loss: str, param: str, above: float = 0.0, alias: str | None = None
+) -> list[Example]:
+    """The issue's showcase questions over one lakehouse's names, plus a first look at each kind of table;
+    with ``alias``, the model versions it points at with their runs' metric and data."""
+    models = (
+        []
+        if alias is None
+        else [Example(f"The {alias} version of each model, its run and data", aliased_models(alias, metric))]
+    )
     return [
         Example(f"Best {metric} per version of {dataset}, with its card", best_metric_per_version(dataset, metric)),
         Example(f"Runs with {param} > {above} whose {loss} went up at the end", loss_went_up(loss, param, above)),
         Example(f"Rows changed in {dataset} from v0 to latest", changed_rows(dataset, "v0", "latest")),
         Example("Runs, newest first", "SELECT name, experiment, status, start_time, params, metrics FROM runs"),
         Example("Every dataset version with its card", "SELECT * FROM dataset_versions ORDER BY dataset, version"),
+        *models,
     ]
 
 
@@ -82,7 +107,8 @@ def _quoted(name: str) -> str:
 
 def for_lakehouse(lh: Lakehouse) -> list[Example]:
     """:func:`showcase` filled in from what ``lh`` holds: the dataset with the most versions, an accuracy-like
-    metric, a loss and a learning-rate-like parameter (whatever exists when those do not)."""
+    metric, a loss, a learning-rate-like parameter (whatever exists when those do not) and, when models have
+    aliases, ``production`` (else the most used alias)."""
     datasets = lh.sql("SELECT name, latest_version FROM datasets ORDER BY latest_version DESC, name")
     keys = lh.sql("SELECT key, COUNT(*) AS runs FROM metric_summaries GROUP BY key ORDER BY runs DESC, key")
     params = lh.sql("SELECT key, COUNT(*) AS runs FROM params GROUP BY key ORDER BY runs DESC, key")
@@ -92,7 +118,10 @@ def for_lakehouse(lh: Lakehouse) -> list[Example]:
     metric = _pick(metrics, ("val_accuracy", "accuracy", "val_acc", "acc"), "acc")
     loss = _pick(metrics, ("val_loss", "loss"), "loss")
     param = _pick(params.get_column("key").to_list() or ["lr"], ("learning_rate", "lr"), "rate")
-    return showcase(dataset=str(datasets.item(0, "name")), metric=metric, loss=loss, param=param)
+    used = Counter(a for names in lh.sql("SELECT aliases FROM model_versions").get_column("aliases") for a in names)
+    aliases = sorted(used, key=lambda a: (-used[a], a))
+    alias = _pick(aliases, ("production",), "prod") if aliases else None
+    return showcase(dataset=str(datasets.item(0, "name")), metric=metric, loss=loss, param=param, alias=alias)
 
 
 def _pick(options: list[str], preferred: tuple[str, ...], part: str) -> str:

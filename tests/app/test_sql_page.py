@@ -3,11 +3,13 @@ their columns, and refusals shown as messages."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import lakehouse
 from lakehouse.sql import examples
 from tests.app.conftest import DemoRuns, OpenApp, errors, figures, frames
+from tests.sql.conftest import add_artifacts_and_models
 
 PAGE = "views/sql.py"
 
@@ -75,4 +77,37 @@ def test_row_limit_refusals_and_names(demo: tuple[Path, DemoRuns], open_app: Ope
         ("image_id", "Int64"),
         ("label", "Int64"),
         ("augmented", "Boolean"),
+    ]
+
+
+def test_the_model_showcase_shows_once_a_model_has_an_alias(
+    demo: tuple[Path, DemoRuns], open_app: OpenApp, tmp_path: Path
+) -> None:
+    source, runs = demo
+    root = tmp_path / "lh"
+    shutil.copytree(source, root)
+    lh = lakehouse.connect(root)
+    add_artifacts_and_models(lh, runs.ids, tmp_path)
+    at = open_app(root, PAGE)
+    title = "The production version of each model, its run and data"
+    assert title in at.selectbox(key="sql_example").options
+    at.selectbox(key="sql_example").set_value(title).run()
+    assert not errors(at)
+    result = frames(at)["sql_result"]
+    assert result.rows() == lh.sql(examples.aliased_models("production", "accuracy")).rows()
+    assert result.select("name", "run", "dataset").rows() == [
+        ("digits-classifier", "cnn-base", "digits"),
+        ("digits-classifier", "cnn-base", "labels"),
+    ]
+    names = [e.label for e in at.sidebar.expander]
+    assert {"artifacts", "models", "model_versions", "model_aliases"} <= set(names)
+    assert frames(at)["sql_columns_model_aliases"].get_column("column").to_list() == [
+        "name",
+        "alias",
+        "change",
+        "version",
+        "previous_version",
+        "actor",
+        "at",
+        "reason",
     ]

@@ -42,6 +42,13 @@ def queries(demo: Demo) -> dict[str, str]:
         "registry": "SELECT name, latest_version, num_rows FROM datasets",
         "cards": "SELECT dataset, version, created_by, labelled_by, number_of_samples, operation, rows_added, "
         "rows_removed FROM dataset_versions",
+        "artifacts": "SELECT run_id, path, size, digest, logged_at FROM artifacts",
+        "models": "SELECT name, latest_version, version_count, aliases.production AS production, tags.team AS team, "
+        "created_at, updated_at FROM models",
+        "model versions": "SELECT name, version, ref, run_id, source, status, description, created_at, aliases, "
+        "tags.stage AS stage FROM model_versions",
+        "alias history": "SELECT * FROM model_aliases",
+        "aliased models": examples.aliased_models("production", "accuracy"),
         "cte": "WITH best AS (SELECT run_id, MIN(value) AS low FROM metrics WHERE key = 'loss' GROUP BY run_id) "
         "SELECT r.name, b.low FROM best b JOIN runs r ON r.run_id = b.run_id WHERE b.low < 0.5",
     }

@@ -123,12 +123,7 @@ def check_sources(files: Sequence[tuple[Path, str]]) -> None:
             msg = f"path {path!r} is added twice to the artifact"
             raise InvalidArgument(msg)
         seen.add(path)
-        if not source.exists():
-            msg = f"file {str(source)!r} does not exist"
-            raise InvalidArgument(msg)
-        if not source.is_file():
-            msg = f"{str(source)!r} is not a file; add a folder with add_dir"
-            raise InvalidArgument(msg)
+        artifacts.check_local(source, kind="file", hint="add a folder with add_dir")
 
 
 # --- reading ----------------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def test_bad_input_names_the_thing_and_writes_nothing(root: Path, source: Path, 
     fresh = wandb.Artifact("fresh", type="model")
     with pytest.raises(InvalidArgument, match="missing.bin"):
         fresh.add_file(source / "missing.bin")
-    with pytest.raises(InvalidArgument, match="is not a file; add a folder with add_dir"):
+    with pytest.raises(InvalidArgument, match="is a folder, not a file; add a folder with add_dir"):
         fresh.add_file(source / "data")
     with pytest.raises(InvalidArgument, match=r"'\.\./escape\.bin' leaves the run"):
         fresh.add_file(source / "model.bin", name="../escape.bin")

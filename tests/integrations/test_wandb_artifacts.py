@@ -10,6 +10,7 @@ import lakehouse
 import lakehouse.wandb as wandb
 from lakehouse import storage
 from lakehouse.errors import ArtifactNotFound, InvalidArgument, InvalidName, InvalidRef
+from lakehouse.tracking import wandb_artifacts
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -160,4 +161,52 @@ def test_bad_input_names_the_thing_and_writes_nothing(root: Path, source: Path, 
     assert blocker.read_text() == "a file"
     with pytest.raises(InvalidArgument, match="neither logged nor used"):
         wandb.Artifact("unlogged", type="model").download()
+    wandb.finish()
+
+
+@pytest.mark.parametrize("table_exists", [False, True])
+def test_two_logs_racing_for_the_next_version_get_one_each(
+    root: Path, source: Path, monkeypatch: pytest.MonkeyPatch, table_exists: bool
+) -> None:
+    lh = lakehouse.connect(root)
+    first, second = lh.start_run(experiment="p"), lh.start_run(experiment="p")
+    if table_exists:
+        wandb_artifacts.log(lh.layout, lh.settings, first.id, name="other", type_="model", entries=[])
+    read = wandb_artifacts._state
+    raced: list[str] = []
+
+    def read_then_lose_the_race(layout: object) -> object:
+        """The first read returns the state from before a real concurrent log of the same name commits."""
+        seen = read(lh.layout)
+        if not raced:
+            raced.append(second.id)
+            wandb_artifacts.log(
+                lh.layout, lh.settings, second.id, name="race", type_="model", entries=[(source / "model.bin", "m")]
+            )
+        return seen
+
+    monkeypatch.setattr(wandb_artifacts, "_state", read_then_lose_the_race)
+    mine = wandb_artifacts.log(
+        lh.layout, lh.settings, first.id, name="race", type_="model", entries=[(source / "data" / "train.csv", "t")]
+    )
+    monkeypatch.undo()
+    found = wandb_artifacts.versions(lh.layout, "race")
+    assert [(v.version, v.run_id) for v in found] == [(0, second.id), (1, first.id)]
+    assert mine.version == 1
+    assert [f.read_bytes() for f in wandb_artifacts.files(lh.layout, found[1])] == [
+        (source / "data" / "train.csv").read_bytes()
+    ]
+    first.finish()
+    second.finish()
+
+
+def test_log_artifact_of_a_path(root: Path, source: Path, tmp_path: Path) -> None:
+    wandb.init(project="p", root=root)
+    single = wandb.log_artifact(source / "model.bin", name="weights", type="model")
+    folder = wandb.log_artifact(str(source / "data"), name="data-set", type="dataset")
+    assert (single.name, folder.name, folder.type) == ("weights:v0", "data-set:v0", "dataset")
+    assert _files(Path(wandb.use_artifact("data-set").download(tmp_path / "d"))) == _files(source / "data")
+    assert _files(Path(wandb.use_artifact("weights:v0").download(tmp_path / "w"))) == {
+        "model.bin": (source / "model.bin").read_bytes()
+    }
     wandb.finish()

@@ -190,6 +190,8 @@ class Artifact:
         return f"Artifact({self.name!r}, type={self.type!r}, files={len(self._entries)})"
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy, pickle and friends probe for hooks and expect AttributeError
+            raise AttributeError(name)
         msg = f"wandb.Artifact.{name}"
         raise _unsupported(msg)
 

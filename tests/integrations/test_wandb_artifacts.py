@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -205,6 +206,7 @@ def test_log_artifact_of_a_path(root: Path, source: Path, tmp_path: Path) -> Non
     single = wandb.log_artifact(source / "model.bin", name="weights", type="model")
     folder = wandb.log_artifact(str(source / "data"), name="data-set", type="dataset")
     assert (single.name, folder.name, folder.type) == ("weights:v0", "data-set:v0", "dataset")
+    assert copy.copy(single).name == "weights:v0"
     assert _files(Path(wandb.use_artifact("data-set").download(tmp_path / "d"))) == _files(source / "data")
     assert _files(Path(wandb.use_artifact("weights:v0").download(tmp_path / "w"))) == {
         "model.bin": (source / "model.bin").read_bytes()

@@ -135,12 +135,15 @@ def test_bad_input_names_the_thing_and_writes_nothing(root: Path, source: Path, 
         fresh.add_file(source / "model.bin", name="m.bin")
     with pytest.raises(InvalidName, match="'v3' is reserved"):
         wandb.log_artifact(fresh, aliases=["v3"])
+    unique = tmp_path / "unique.bin"
+    unique.write_bytes(b"stored by no one yet")
+    fresh.add_file(unique)
     gone = tmp_path / "gone.bin"
     gone.write_bytes(b"soon gone")
     fresh.add_file(gone)
     gone.unlink()
     with pytest.raises(InvalidArgument, match="gone.bin' does not exist"):
-        wandb.log_artifact(fresh)  # checked before model.bin is stored
+        wandb.log_artifact(fresh)  # checked before unique.bin is stored: the objects are unchanged
 
     with pytest.raises(ArtifactNotFound, match=r"no artifact named 'god'; did you mean 'good'"):
         wandb.use_artifact("god:latest")

@@ -12,8 +12,13 @@ The run is a lakehouse run in the experiment named by ``project`` (the root: ``r
 group and job type become tags (``wandb.tags``, ``wandb.group``, ``wandb.job_type``), explicit summary values
 tags ``wandb.summary.<key>``. ``log`` follows W&B's step rules: each call without ``step=`` is a new step; with
 ``step=`` the row stays open until a later step (or ``commit=True``); ``commit=False`` adds to the open row; a
-step lower than the current one is dropped with a warning. Only numbers can be logged. Anything else W&B offers
-(artifacts, media, ``define_metric``, ``watch``, ``save``...) raises :class:`NotImplementedError` naming it.
+step lower than the current one is dropped with a warning. Only numbers can be logged.
+
+Artifacts (``Artifact`` + ``add_file`` / ``add_dir``, ``log_artifact``, ``use_artifact``, ``download``) are run
+artifacts of the logging run under ``wandb-artifacts/<name>/v<N>/``, their versions and aliases events of
+``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run.
+Anything else W&B offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises
+:class:`NotImplementedError` naming it.
 """
 
 from __future__ import annotations
@@ -24,16 +29,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lakehouse.client import Lakehouse
     from lakehouse.tracking.run import Run as LakehouseRun
+    from lakehouse.tracking.wandb_artifacts import Version
 
-__all__ = ["Config", "Run", "Summary", "config", "finish", "init", "log", "run", "summary"]
-
-_ARTIFACT_CALLS = ("Artifact", "log_artifact", "use_artifact", "download", "link_artifact")
+__all__ = [
+    "Artifact",
+    "Config",
+    "Run",
+    "Summary",
+    "config",
+    "finish",
+    "init",
+    "log",
+    "log_artifact",
+    "run",
+    "summary",
+    "use_artifact",
+]
 
 
 def _unsupported(call: str) -> NotImplementedError:
-    if call.split(".")[-1] in _ARTIFACT_CALLS or call.startswith("Artifact"):
-        return NotImplementedError(f"lakehouse.wandb does not support {call} yet: artifacts are not available here")
     return NotImplementedError(f"lakehouse.wandb does not support {call}")
 
 
@@ -139,11 +155,171 @@ class Summary(MutableMapping[str, Any]):
         return f"Summary({self._values!r})"
 
 
+class Artifact:
+    """``wandb.Artifact(name, type, description=None, metadata=None)``: files to log as one versioned artifact.
+
+    Before logging, :meth:`add_file` and :meth:`add_dir` collect files (checked as they are added: a missing
+    file, a folder given as a file, a path leaving the artifact raise :class:`~lakehouse.errors.InvalidArgument`).
+    Once logged or used, :attr:`name` is ``name:v<N>``, :attr:`version`, :attr:`aliases`, :attr:`digest` are set
+    and :meth:`download` writes its files.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        type: str,  # noqa: A002 - W&B's own keyword
+        description: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        **others: Any,
+    ) -> None:
+        from lakehouse.refs import validate_name
+        from lakehouse.tracking import wandb_artifacts
+
+        for key in others:
+            msg = f"wandb.Artifact({key}=...)"
+            raise _unsupported(msg)
+        self._name = wandb_artifacts.check_name(name)
+        self.type = validate_name(type, kind="artifact type")
+        self.description = description
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._entries: list[tuple[Path, str]] = []
+        self._lh: Lakehouse | None = None
+        self._version: Version | None = None
+
+    def __repr__(self) -> str:
+        return f"Artifact({self.name!r}, type={self.type!r}, files={len(self._entries)})"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy, pickle and friends probe for hooks and expect AttributeError
+            raise AttributeError(name)
+        msg = f"wandb.Artifact.{name}"
+        raise _unsupported(msg)
+
+    # --- building --------------------------------------------------------------------------------------------
+
+    def add_file(self, local_path: str | Path, name: str | None = None, **others: Any) -> str:
+        """Add the file at ``local_path`` as ``name`` (default: its file name); returns the path in the artifact."""
+        from lakehouse.tracking import wandb_artifacts
+
+        self._unlogged("add_file", others)
+        source = Path(local_path)
+        entry = (source, name if name is not None else source.name)
+        wandb_artifacts.check_sources([*self._entries, entry])
+        self._entries.append(entry)
+        return entry[1]
+
+    def add_dir(self, local_path: str | Path, name: str | None = None, **others: Any) -> list[str]:
+        """Add every file under the folder ``local_path``, under ``name/`` if given; returns the paths added."""
+        from lakehouse.tracking import artifacts, wandb_artifacts
+
+        self._unlogged("add_dir", others)
+        planned = artifacts.plan_folder(local_path, prefix=name)
+        wandb_artifacts.check_sources([*self._entries, *planned])
+        self._entries.extend(planned)
+        return [path for _, path in planned]
+
+    def _unlogged(self, call: str, others: Mapping[str, Any]) -> None:
+        for key in others:
+            msg = f"wandb.Artifact.{call}({key}=...)"
+            raise _unsupported(msg)
+        if self._version is not None:
+            msg = f"wandb.Artifact.{call} on {self.name}, which is logged already; make a new Artifact"
+            raise _unsupported(msg)
+
+    # --- once logged or used -----------------------------------------------------------------------------
+
+    def _bind(self, lh: Lakehouse, version: Version) -> None:
+        self._lh = lh
+        self._version = version
+
+    @property
+    def name(self) -> str:
+        """``name:v<N>`` once logged or used, else the name given."""
+        return self._version.ref if self._version is not None else self._name
+
+    @property
+    def version(self) -> str | None:
+        """``v<N>`` once logged or used."""
+        return None if self._version is None else f"v{self._version.version}"
+
+    @property
+    def aliases(self) -> list[str]:
+        """The version's aliases (``latest`` included when it is the newest) when it was logged or used."""
+        return [] if self._version is None else list(self._version.aliases)
+
+    @property
+    def digest(self) -> str | None:
+        """The sha256 of the version's manifest (every file's path, sha256 and size)."""
+        return None if self._version is None else self._version.digest
+
+    def logged_by(self) -> str | None:
+        """The id of the run that logged this version."""
+        return None if self._version is None else self._version.run_id
+
+    def used_by(self) -> list[str]:
+        """Ids of the runs that used this version (from ``tracking/inputs``), sorted."""
+        import polars as pl
+
+        from lakehouse.query.runs import Tables
+
+        if self._version is None or self._lh is None:
+            return []
+        inputs = Tables.load(self._lh.layout).inputs
+        used = inputs.filter(
+            (pl.col("dataset") == self._version.input_dataset) & (pl.col("version") == self._version.version)
+        )
+        return sorted(set(used.get_column("run_id").cast(pl.String).to_list()))
+
+    def download(self, root: str | Path | None = None, **others: Any) -> str:
+        """Write the version's files into ``root`` (default ``./artifacts/<name>:v<N>``) and return that folder.
+
+        Every file is verified against its sha256 before it appears, and the set of files against the version's
+        manifest. Files already in ``root`` that the artifact does not hold are left alone.
+        """
+        from lakehouse.errors import InvalidArgument
+        from lakehouse.tracking import wandb_artifacts
+
+        for key in others:
+            msg = f"wandb.Artifact.download({key}=...)"
+            raise _unsupported(msg)
+        if self._version is None or self._lh is None:
+            msg = f"artifact {self._name!r} is neither logged nor used yet: log_artifact or use_artifact it first"
+            raise InvalidArgument(msg)
+        version = self._version
+        folder = Path(root) if root is not None else Path("artifacts") / version.ref
+        if folder.exists() and not folder.is_dir():
+            msg = f"cannot download artifact {version.ref} into {str(folder)!r}: it is a file, not a folder"
+            raise InvalidArgument(msg)
+        held = wandb_artifacts.files(self._lh.layout, version)
+        start = len(version.prefix) + 1
+        for item in held:
+            target = folder / item.path[start:]
+            if target.is_dir():
+                msg = f"cannot download {item.path[start:]!r} of artifact {version.ref}: {str(target)!r} is a folder"
+                raise InvalidArgument(msg)
+            item.download(target)
+        return str(folder)
+
+
+def _path_artifact(path: str | Path, *, name: str | None, type_: str | None) -> Artifact:
+    """W&B's ``log_artifact(path, name=, type=)``: a file or folder as an artifact (type ``unspecified``)."""
+    source = Path(path)
+    artifact = Artifact(name if name is not None else source.name.lower(), type_ or "unspecified")
+    if source.is_dir():
+        artifact.add_dir(source)
+    else:
+        artifact.add_file(source)
+    return artifact
+
+
 class Run:
     """What ``wandb.init`` returns: ``log``, ``config``, ``summary``, ``finish`` and the run's ``id`` / ``name``."""
 
-    def __init__(self, target: LakehouseRun, *, project: str, config_: Config, summary_: Summary) -> None:
+    def __init__(
+        self, target: LakehouseRun, *, lh: Lakehouse, project: str, config_: Config, summary_: Summary
+    ) -> None:
         self._run = target
+        self._lh = lh
         self.id = target.id
         self.name = target.name
         self.project = project
@@ -193,6 +369,72 @@ class Run:
             self._run.log(self._row, step=self._step)
             self._row = {}
             self._step += 1
+
+    def log_artifact(
+        self,
+        artifact_or_path: Artifact | str | Path,
+        name: str | None = None,
+        type: str | None = None,  # noqa: A002 - W&B's own keyword
+        aliases: Sequence[str] | None = None,
+    ) -> Artifact:
+        """Log an :class:`Artifact` (or a file / folder, as an artifact named ``name`` of ``type``) as a new
+        version, or, when its files are those of a version already logged, set ``aliases`` on that one."""
+        from lakehouse.tracking import wandb_artifacts
+
+        if self._finished:
+            msg = "wandb.log_artifact after wandb.finish"
+            raise _unsupported(msg)
+        artifact = (
+            artifact_or_path
+            if isinstance(artifact_or_path, Artifact)
+            else _path_artifact(artifact_or_path, name=name, type_=type)
+        )
+        logged = wandb_artifacts.log(
+            self._lh.layout,
+            self._lh.settings,
+            self._run.id,
+            name=artifact._name,
+            type_=artifact.type,
+            entries=artifact._entries,
+            aliases=list(aliases or ()),
+            description=artifact.description,
+            metadata=artifact.metadata,
+            actor=self._lh.actor,
+        )
+        artifact._bind(self._lh, logged)
+        return artifact
+
+    def use_artifact(
+        self,
+        artifact_or_name: Artifact | str,
+        type: str | None = None,  # noqa: A002 - W&B's own keyword
+    ) -> Artifact:
+        """Resolve ``name:v<N>`` / ``name:latest`` / ``name:<alias>`` (or a logged :class:`Artifact`), record it
+        as an input of this run, and return it to :meth:`Artifact.download`."""
+        from lakehouse.errors import InvalidArgument
+        from lakehouse.tracking import wandb_artifacts
+        from lakehouse.tracking.run import now_utc
+
+        if self._finished:
+            msg = "wandb.use_artifact after wandb.finish"
+            raise _unsupported(msg)
+        ref = artifact_or_name.name if isinstance(artifact_or_name, Artifact) else artifact_or_name
+        found = wandb_artifacts.resolve(self._lh.layout, ref)
+        if type is not None and type != found.type:
+            msg = f"artifact {found.ref} is of type {found.type!r}, not {type!r}"
+            raise InvalidArgument(msg)
+        self._run.record_input(
+            {
+                "dataset": found.input_dataset,
+                "version": found.version,
+                "ref": ref,
+                "context": wandb_artifacts.INPUT_CONTEXT,
+                "at": now_utc(),
+            }
+        )
+        used = Artifact(found.name, found.type, description=found.description, metadata=dict(found.metadata))
+        used._bind(self._lh, found)
+        return used
 
     def finish(self, exit_code: int | None = None) -> None:
         """Commit the open row, record explicit summary values, end the run (FAILED for a non-zero exit code)."""
@@ -280,7 +522,7 @@ def init(
     if config:
         fresh.update(config)
     fresh._bind(target)
-    run = Run(target, project=experiment, config_=fresh, summary_=summary)
+    run = Run(target, lh=lh, project=experiment, config_=fresh, summary_=summary)
     return run
 
 
@@ -298,6 +540,30 @@ def finish(exit_code: int | None = None) -> None:
     if run is not None:
         run.finish(exit_code=exit_code)
         run = None
+
+
+def log_artifact(
+    artifact_or_path: Artifact | str | Path,
+    name: str | None = None,
+    type: str | None = None,  # noqa: A002 - W&B's own keyword
+    aliases: Sequence[str] | None = None,
+) -> Artifact:
+    """``wandb.log_artifact`` on the current run (see :meth:`Run.log_artifact`)."""
+    if run is None:
+        msg = "wandb.log_artifact before wandb.init"
+        raise _unsupported(msg)
+    return run.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases)
+
+
+def use_artifact(
+    artifact_or_name: Artifact | str,
+    type: str | None = None,  # noqa: A002 - W&B's own keyword
+) -> Artifact:
+    """``wandb.use_artifact`` on the current run (see :meth:`Run.use_artifact`)."""
+    if run is None:
+        msg = "wandb.use_artifact before wandb.init"
+        raise _unsupported(msg)
+    return run.use_artifact(artifact_or_name, type=type)
 
 
 def __getattr__(name: str) -> Any:

@@ -79,6 +79,11 @@ class Layout:
         return self.root / "tracking" / "artifacts"
 
     @property
+    def wandb_artifacts(self) -> Path:
+        """Versions and aliases of W&B-style artifacts (``lakehouse.wandb``), as events; the files are run artifacts."""
+        return self.root / "tracking" / "wandb_artifacts"
+
+    @property
     def objects(self) -> ObjectStore:
         """The content-addressed object store under the root (``_objects/sha256/...``)."""
         return ObjectStore(self.root)
@@ -101,7 +106,12 @@ class Layout:
     @property
     def synchronous_tables(self) -> dict[str, Path]:
         """The tracking tables written synchronously (not by the metrics writer), by short name."""
-        return {"experiments": self.experiments, "logged_models": self.logged_models, "artifacts": self.artifacts}
+        return {
+            "experiments": self.experiments,
+            "logged_models": self.logged_models,
+            "artifacts": self.artifacts,
+            "wandb_artifacts": self.wandb_artifacts,
+        }
 
     def default_spool(self, host: str) -> Path:
         """Where a machine's metrics writers keep uncommitted segments unless ``spool_dir`` says otherwise."""

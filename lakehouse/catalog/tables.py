@@ -162,6 +162,28 @@ RUN_INPUTS = TableSpec(
 )
 
 
+WANDB_ARTIFACTS = TableSpec(
+    "tracking/wandb_artifacts",
+    pa.schema(
+        [
+            pa.field("name", pa.string(), nullable=False),  # the artifact's name (dataset name grammar)
+            pa.field("kind", pa.string(), nullable=False),  # version | alias
+            pa.field("version", pa.int64(), nullable=False),  # version: the new version; alias: its target
+            pa.field("alias", pa.string()),  # alias: the alias set (never latest or v<N>)
+            pa.field("run_id", pa.string()),  # version: the run holding its files, under wandb-artifacts/<name>/v<N>/
+            pa.field("type", pa.string()),  # version: W&B's artifact type (dataset, model...)
+            pa.field("digest", pa.string()),  # version: sha256 of the manifest (path, file digest, size)
+            pa.field("description", pa.string()),
+            pa.field("metadata", pa.string()),  # version: JSON
+            pa.field("seq", pa.int64(), nullable=False),  # per name, from 1: the commit guard's app version
+            pa.field("actor", pa.string()),
+            pa.field("at", UTC_MICROS, nullable=False),
+        ]
+    ),
+    tracking=True,
+)
+
+
 QUARANTINE = TableSpec(
     "_quarantine/<dataset>",
     pa.schema(

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -123,6 +123,20 @@ def check_path(path: object, *, what: str = "artifact path") -> str:
     return path
 
 
+def check_local(path: str | Path, *, kind: Literal["file", "folder"], hint: str) -> Path:
+    """``path`` if it is an existing local file (or folder), else :class:`InvalidArgument` naming it and adding
+    ``hint`` (what to call instead)."""
+    local = Path(path)
+    if not local.exists():
+        msg = f"{kind} {str(local)!r} does not exist"
+        raise InvalidArgument(msg)
+    if not (local.is_file() if kind == "file" else local.is_dir()):
+        other = "folder" if kind == "file" else "file"
+        msg = f"{str(local)!r} is a {other}, not a {kind}; {hint}"
+        raise InvalidArgument(msg)
+    return local
+
+
 def plan_file(local: str | Path, *, name: str | None = None) -> list[tuple[Path, str]]:
     """The one (source, artifact path) pair of ``log_artifact``, under a valid path.
 
@@ -141,13 +155,7 @@ def plan_folder(folder: str | Path, *, prefix: str | None = None) -> list[tuple[
     outside it is refused, naming the link; a linked folder inside is not descended (its files are logged
     under their own paths).
     """
-    base = Path(folder)
-    if not base.exists():
-        msg = f"folder {str(base)!r} does not exist"
-        raise InvalidArgument(msg)
-    if not base.is_dir():
-        msg = f"{str(base)!r} is a file, not a folder; log a file with log_artifact"
-        raise InvalidArgument(msg)
+    base = check_local(folder, kind="folder", hint="log a file with log_artifact")
     if prefix is not None:
         prefix = check_path(prefix.rstrip("/") or prefix, what="artifact prefix")
     real_base = base.resolve()

@@ -238,12 +238,20 @@ class Run:
         """
         self._require_active()
         version, row = resolve_input(self._lh, self.id, ref, context=context)
-        if not any(
-            i.dataset == version.name and i.version == version.version and i.context == context for i in self._inputs
-        ):
-            self._inputs.append(RunInput(**row))
-            self._writer.add_event("inputs", row)
+        self.record_input(row)
         return version
+
+    def record_input(self, row: Mapping[str, Any]) -> None:
+        """Record one ``tracking/inputs`` row (``dataset, version, ref, context, at``) unless this run already
+        holds the same input (same dataset, version and context)."""
+        self._require_active()
+        found = RunInput(**{**row, "run_id": self.id})
+        if not any(
+            i.dataset == found.dataset and i.version == found.version and i.context == found.context
+            for i in self._inputs
+        ):
+            self._inputs.append(found)
+            self._writer.add_event("inputs", {**row, "run_id": self.id})
 
     @property
     def inputs(self) -> tuple[RunInput, ...]:

@@ -69,8 +69,10 @@ def test_resume_by_id_and_unsupported_calls(root: Path) -> None:
     assert again.id == first.id == "fixed-id-1"
     wandb.finish(exit_code=1)
     assert lakehouse.connect(root).run("fixed-id-1").status == "FAILED"
-    with pytest.raises(NotImplementedError, match=r"wandb\.Artifact yet: artifacts"):
-        wandb.Artifact("model", type="model")  # type: ignore[attr-defined]
+    with pytest.raises(NotImplementedError, match=r"wandb\.link_artifact"):
+        wandb.link_artifact("model", "registry/model")  # type: ignore[attr-defined]
+    with pytest.raises(NotImplementedError, match=r"wandb\.Artifact\.add_reference"):
+        wandb.Artifact("model", type="model").add_reference("s3://bucket/x")
     with pytest.raises(NotImplementedError, match=r"wandb\.define_metric"):
         wandb.define_metric("loss", summary="min")  # type: ignore[attr-defined]
     with pytest.raises(NotImplementedError, match=r"wandb\.init\(mode=\.\.\.\)"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from lakehouse.refs import Ref, parse_ref
 from lakehouse.state import RootState
 
 if TYPE_CHECKING:
+    from lakehouse.datasets.files import DownloadReport
     from lakehouse.maintenance import MaintenanceReport
     from lakehouse.tracking import (
         Metric,
@@ -69,6 +71,23 @@ class Lakehouse:
         """Read the version a reference names into a polars DataFrame."""
         parsed = parse_ref(ref) if isinstance(ref, str) else ref
         return self.dataset(parsed.name).read(parsed.version, tag=parsed.tag, as_of=parsed.as_of, columns=columns)
+
+    def open_file(self, ref: str | Ref, path: str) -> io.BufferedIOBase:
+        """A binary reader of the file ``path`` of the file dataset version ``ref`` names (verified first)."""
+        version = self.resolve(ref)
+        return self.dataset(version.name).open_file(path, version.version)
+
+    def download(
+        self,
+        ref: str | Ref,
+        dest: str | Path,
+        *,
+        overwrite: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> DownloadReport:
+        """Write the files of the file dataset version ``ref`` names under ``dest`` (see ``Dataset.download``)."""
+        version = self.resolve(ref)
+        return self.dataset(version.name).download(dest, ref=version.version, overwrite=overwrite, progress=progress)
 
     # --- runs and metrics (lakehouse.tracking, lakehouse.query) -------------------------------------------
 

@@ -104,15 +104,16 @@ def list_folder(folder: str | Path, *, pattern: str = "**/*") -> list[FolderFile
         msg = f"pattern {pattern!r} must be a relative glob such as '**/*' or 'cats/*.png'"
         raise InvalidArgument(msg)
     root = check_folder(folder)
-    found = [f for f in _walk(root, root, "", set()) if matches(f.path, pattern)]
+    found = [f for f in _walk(root, root, "", frozenset()) if matches(f.path, pattern)]
     return sorted(found, key=lambda f: f.path)
 
 
-def _walk(root: Path, here: Path, prefix: str, seen: set[Path]) -> Iterator[FolderFile]:
+def _walk(root: Path, here: Path, prefix: str, above: frozenset[Path]) -> Iterator[FolderFile]:
     real = here.resolve()
-    if real in seen:  # a link back to a folder already walked: its files are listed once, under their first path
-        return
-    seen.add(real)
+    if real in above:  # a link to a folder this one is inside: following it would never end
+        msg = f"symbolic link {str(here)!r} points to a folder it is inside of; remove it"
+        raise InvalidArgument(msg)
+    above = above | {real}
     try:
         entries = sorted(os.scandir(here), key=lambda e: e.name)
     except OSError as e:
@@ -125,11 +126,11 @@ def _walk(root: Path, here: Path, prefix: str, seen: set[Path]) -> Iterator[Fold
         if entry.is_symlink():
             target = _inside(root, local)
             if target.is_dir():
-                yield from _walk(root, local, f"{rel}/", seen)
+                yield from _walk(root, local, f"{rel}/", above)
             else:
                 yield _file(rel, local)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, local, f"{rel}/", seen)
+            yield from _walk(root, local, f"{rel}/", above)
         elif entry.is_file(follow_symlinks=False):
             yield _file(rel, local)
 

@@ -24,7 +24,7 @@ def main(action: str, root: str, *args: str) -> int:
         else:
             raise SystemExit(f"unknown action {action!r}")
     except LakehouseError as e:
-        print(f"{type(e).__name__}: {e}")
+        sys.stdout.write(f"{type(e).__name__}: {e}\n")
         return 3
     return 0
 

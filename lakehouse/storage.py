@@ -761,6 +761,44 @@ def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -
         return dict(table.delete(predicate, commit_properties=props))
 
 
+def files_at(path: str | Path, version: int) -> FileSet:
+    """The data files of ``version`` of the table, from its log."""
+    table = open_table(path, version)
+    with _translated(path, f"listing the files of version {version}"):
+        return _fileset(path, table, version)
+
+
+def row_groups(data_file: str) -> list[int]:
+    """Rows per row group of one Parquet data file (read from its footer only)."""
+    import pyarrow.parquet as pq
+
+    with _translated(data_file, "reading the footer of"):
+        meta = pq.read_metadata(data_file)
+        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def read_data_file(data_file: str, columns: Sequence[str], *, row_group: int | None = None) -> pa.Table:
+    """``columns`` of one Parquet data file (or of one of its row groups); a column the file predates is null.
+
+    For readers that address rows by position (a training loader): they read one small row group, never a
+    whole table version.
+    """
+    import pyarrow.parquet as pq
+
+    with _translated(data_file, "reading"):
+        parquet = pq.ParquetFile(data_file)
+        names = parquet.schema_arrow.names
+        present = [c for c in columns if c in names]
+        if row_group is None:
+            table = parquet.read(columns=present)
+        else:
+            table = parquet.read_row_group(row_group, columns=present)
+    for c in columns:
+        if c not in present:
+            table = table.append_column(c, pa.nulls(table.num_rows))
+    return table.select(list(columns))
+
+
 def values_in_data_files(path: str | Path, column: str) -> set[Any]:
     """The non-null values of ``column`` in every Parquet file in the table's folder, live or not.
 

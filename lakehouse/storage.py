@@ -466,33 +466,23 @@ def merge(
     table = open_table(path)
     predicate = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key)
     props = _commit_properties(user_metadata, None, max_commit_retries)
-    writer = blobs.writer_properties() if blobs else None
+    if deleted and len(key) != 1:
+        msg = "deleting rows in an upsert needs a single key column"
+        raise InvalidArgument(msg)
+    source, flag = _with_deletions(data, key[0], deleted) if deleted else (data, None)
     with _translated(path, "upsert"):
-        if not deleted:
-            merger = table.merge(
-                data,
-                predicate=predicate,
-                source_alias="s",
-                target_alias="t",
-                merge_schema=merge_schema,
-                writer_properties=writer,
-                commit_properties=props,
-            )
-            return dict(merger.when_matched_update_all().when_not_matched_insert_all().execute())
-        if len(key) != 1:
-            msg = "deleting rows in an upsert needs a single key column"
-            raise InvalidArgument(msg)
-        source, flag = _with_deletions(data, key[0], deleted)
-        columns = {quote(c): f"s.{quote(c)}" for c in data.schema.names}
         merger = table.merge(
             source,
             predicate=predicate,
             source_alias="s",
             target_alias="t",
             merge_schema=merge_schema,
-            writer_properties=writer,
+            writer_properties=blobs.writer_properties() if blobs else None,
             commit_properties=props,
         )
+        if flag is None:
+            return dict(merger.when_matched_update_all().when_not_matched_insert_all().execute())
+        columns = {quote(c): f"s.{quote(c)}" for c in data.schema.names}
         merger = merger.when_matched_delete(predicate=f"s.{flag}")
         merger = merger.when_matched_update(columns, predicate=f"NOT s.{flag}")
         return dict(merger.when_not_matched_insert(columns, predicate=f"NOT s.{flag}").execute())

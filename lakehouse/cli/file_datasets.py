@@ -76,6 +76,21 @@ def _written(version: DatasetVersion) -> str:
     )
 
 
+def _write(
+    kind: str, name: str, folder: Path, options: dict[str, Any], root: Path | None, json_out: bool
+) -> DatasetVersion | None:
+    """Check the inputs, then run ``Dataset.add_files`` or ``Dataset.sync_files`` with a progress bar."""
+    from lakehouse.cli._files import input_folder, parse_meta
+
+    input_folder(folder)
+    labels = _labels(options.pop("labels"), options.pop("label_folders"))
+    ds = c.connect(root).dataset(name)
+    write = ds.add_files if kind == "add" else ds.sync_files
+    what = "reading" if kind == "add" else "reading changed files of"
+    with _counting(not json_out, f"{what} {folder.name or folder}") as progress:
+        return write(folder, labels=labels, metadata=parse_meta(options.pop("meta")), progress=progress, **options)
+
+
 def add_files(
     name: NameArg,
     folder: FolderArg,
@@ -90,22 +105,10 @@ def add_files(
     json_out: c.JsonOpt = False,
 ) -> None:
     """Add the files of FOLDER to file dataset NAME as a new version (a file replaces the one at its path)."""
-    from lakehouse.cli._files import input_folder, parse_meta
-
-    input_folder(folder)
-    chosen = _labels(labels, label_folders)
-    ds = c.connect(root).dataset(name)
-    with _counting(not json_out, f"reading {folder.name or folder}") as progress:
-        version = ds.add_files(
-            folder,
-            pattern=pattern,
-            labels=chosen,
-            metadata=parse_meta(meta),
-            created_by=created_by,
-            labelled_by=labelled_by,
-            description=description,
-            progress=progress,
-        )
+    options = {"pattern": pattern, "labels": labels, "label_folders": label_folders, "meta": meta}
+    options |= {"created_by": created_by, "labelled_by": labelled_by, "description": description}
+    version = _write("add", name, folder, options, root, json_out)
+    assert version is not None  # an add always writes a version
     c.emit(version, json_out, lambda: _written(version))
 
 
@@ -126,24 +129,11 @@ def sync(
 
     Files whose size and modification time are unchanged are not read; an unchanged folder writes nothing.
     """
-    from lakehouse.cli._files import input_folder, parse_meta
-
-    input_folder(folder)
-    chosen = _labels(labels, label_folders)
-    ds = c.connect(root).dataset(name)
-    with _counting(not json_out, f"reading changed files of {folder.name or folder}") as progress:
-        version = ds.sync_files(
-            folder,
-            pattern=pattern,
-            labels=chosen,
-            metadata=parse_meta(meta),
-            created_by=created_by,
-            labelled_by=labelled_by,
-            description=description,
-            progress=progress,
-        )
+    options = {"pattern": pattern, "labels": labels, "label_folders": label_folders, "meta": meta}
+    options |= {"created_by": created_by, "labelled_by": labelled_by, "description": description}
+    version = _write("sync", name, folder, options, root, json_out)
     if version is None:
-        latest = ds.version()
+        latest = c.connect(root).dataset(name).version()
         c.emit(
             {"dataset": name, "changed": False, "version": latest.version},
             json_out,

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
 
-from lakehouse.cli import _common, _files, main
+from lakehouse.cli import _common, _files
+from tests.cli.test_datasets_cli import Cli
 from tests.file_trees import make_tree, png, tree_state
-
-
-class Cli:
-    """Runs the real entry point in-process with a root, capturing stdout and stderr."""
-
-    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.root, self.capsys = root, capsys
-
-    def __call__(self, *args: str, code: int = 0) -> tuple[str, str]:
-        self.capsys.readouterr()
-        got = main(["--root", str(self.root), *args])
-        out, err = self.capsys.readouterr()
-        assert got == code, (args, out, err)
-        return out, err
-
-    def json(self, *args: str) -> Any:
-        out, _ = self(*args, "--json")
-        return json.loads(out)
 
 
 @pytest.fixture

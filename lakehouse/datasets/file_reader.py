@@ -16,10 +16,12 @@ values (paths, lists), so it pickles cheaply into ``DataLoader`` workers, forked
 
 from __future__ import annotations
 
+import io
+import wave
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse import storage
 from lakehouse.datasets import files as file_rows
@@ -28,6 +30,9 @@ from lakehouse.objects import ObjectStore
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
+
+Decode = Literal["bytes", "image", "text", "audio"]
+DECODES: tuple[Decode, ...] = ("bytes", "image", "text", "audio")
 
 #: Row groups a worker keeps decoded: enough for a batch that straddles two, small enough to never matter.
 _CACHED_GROUPS = 4
@@ -140,3 +145,29 @@ def open_version(lakehouse: Lakehouse, ref: str) -> VersionReader:
         slots=slots,
         columns=columns,
     )
+
+
+def decode(data: bytes, kind: Decode) -> Any:
+    """A file's bytes as a sample: the bytes, a PIL image (``image``), a str (``text``, UTF-8), or for ``audio``
+    a float32 array of shape ``(channels, frames)`` in [-1, 1) and the sample rate, from a 16-bit PCM WAV."""
+    if kind == "bytes":
+        return data
+    if kind == "text":
+        return data.decode("utf-8")
+    if kind == "image":
+        from lakehouse._optional import import_optional
+
+        image = import_optional("PIL.Image", extra="files", purpose="decode='image'")
+        opened = image.open(io.BytesIO(data))
+        opened.load()  # decode now: the buffer goes away with this call
+        return opened
+    import numpy as np
+
+    with wave.open(io.BytesIO(data), "rb") as wav:
+        width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+        frames = wav.readframes(wav.getnframes())
+    if width != 2:
+        msg = f"decode='audio' reads 16-bit PCM WAV files; this one has {8 * width}-bit samples"
+        raise InvalidArgument(msg)
+    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    return np.ascontiguousarray(samples.reshape(-1, channels).T), rate

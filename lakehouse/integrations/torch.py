@@ -19,13 +19,12 @@ readable. Nothing is downloaded: workers read the row group holding each file (s
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from lakehouse._optional import import_optional
-from lakehouse.datasets.file_reader import VersionReader, open_version
+from lakehouse.datasets.file_reader import DECODES, Decode, VersionReader, open_version
+from lakehouse.datasets.file_reader import decode as decode_file
 from lakehouse.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
     from lakehouse.tracking.run import Run
 
 torch = import_optional("torch", extra="torch", purpose="lakehouse.integrations.torch")
-
-Decode = Literal["bytes", "image", "text", "audio"]
-DECODES: tuple[Decode, ...] = ("bytes", "image", "text", "audio")
 
 
 class FileDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-defined]
@@ -124,22 +120,9 @@ def _targets(reader: VersionReader, column: str) -> list[Any]:
 
 
 def decode_bytes(data: bytes, decode: Decode) -> Any:
-    """Turn a file's bytes into a sample: the bytes, a PIL image, a str, or (audio tensor, sample rate)."""
-    if decode == "bytes":
-        return data
-    if decode == "text":
-        return data.decode("utf-8")
-    if decode == "image":
-        from PIL import Image
-
-        image = Image.open(io.BytesIO(data))
-        image.load()  # decode now: the buffer goes away with this call
-        return image
-    with wave.open(io.BytesIO(data), "rb") as wav:
-        width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
-        frames = wav.readframes(wav.getnframes())
-    if width != 2:
-        msg = f"decode='audio' reads 16-bit PCM WAV files; this one has {8 * width}-bit samples"
-        raise InvalidArgument(msg)
-    samples = torch.frombuffer(bytearray(frames), dtype=torch.int16).to(torch.float32) / 32768.0
-    return samples.reshape(-1, channels).T.contiguous(), rate
+    """Turn a file's bytes into a sample (see :func:`lakehouse.datasets.file_reader.decode`); audio as a tensor."""
+    sample = decode_file(data, decode)
+    if decode == "audio":
+        samples, rate = sample
+        return torch.from_numpy(samples), rate
+    return sample

@@ -594,9 +594,12 @@ class Dataset:
         number, latest = self._locate(ref)
         self._require_files(number)
         scan = self._scan(number, latest)
+        fileset = storage.files_at(self.path, number)
+        plain = fileset.plain_parquet and not fileset.partition_columns
         return file_rows.download(
             self._lh.layout.objects,
             scan,
+            [f.path for f in fileset.files] if plain else None,
             file_rows.listing(scan),
             dest,
             overwrite=overwrite,

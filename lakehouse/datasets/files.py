@@ -461,18 +461,34 @@ def local_digest(path: Path) -> str | None:
     return file_digest(path)
 
 
-def iter_batches(scan: pl.LazyFrame, paths: Sequence[str]) -> Iterator[dict[str, Any]]:
-    """The rows of ``paths`` (bytes included), a few hundred at a time so memory stays bounded."""
+def version_rows(
+    data_files: Sequence[str] | None, scan: pl.LazyFrame, paths: Sequence[str]
+) -> Iterator[dict[str, Any]]:
+    """The rows of ``paths`` (bytes included), one row group at a time so memory stays bounded.
+
+    ``data_files``: the version's Parquet files when they hold its rows as they are (one pass over them, a
+    row group at a time); None: the rows are looked up through ``scan``, a few hundred paths at a time.
+    """
+    wanted = set(paths)
+    columns = [KEY, CONTENT, "object", "sha256", "size"]
+    if data_files is not None:
+        for data_file in data_files:
+            for group in range(len(storage.row_groups(data_file))):
+                table = storage.read_data_file(data_file, columns, row_group=group)
+                for row in table.to_pylist():
+                    if row[KEY] in wanted:
+                        yield row
+        return
     step = BLOB_ROW_GROUP * 4
     for start in range(0, len(paths), step):
         chunk = list(paths[start : start + step])
-        frame = scan.filter(pl.col(KEY).is_in(chunk)).select([KEY, CONTENT, "object", "sha256", "size"]).collect()
-        yield from frame.iter_rows(named=True)
+        yield from scan.filter(pl.col(KEY).is_in(chunk)).select(columns).collect().iter_rows(named=True)
 
 
 def download(
     store: ObjectStore,
     scan: pl.LazyFrame,
+    data_files: Sequence[str] | None,
     files: pl.DataFrame,
     dest: str | Path,
     *,
@@ -514,7 +530,7 @@ def download(
         raise InvalidArgument(msg)
     _check_writable(root)
     written = written_bytes = 0
-    for row in iter_batches(scan, todo):
+    for row in version_rows(data_files, scan, todo):
         target = target_path(root, row[KEY])
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ingest_dataset.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", help="dataset name (created by the first ingest)")
     parser.add_argument("paths", nargs="+", help="input files, directories or globs")
-    parser.add_argument("--format", choices=["csv", "json", "parquet"], help="default: from the extensions")
+    parser.add_argument(
+        "--format",
+        choices=["csv", "json", "parquet", "files"],
+        help="default: from the extensions; files: PATH is a folder whose files become a file dataset",
+    )
     parser.add_argument("--mode", default="append", choices=["append", "overwrite", "upsert"])
     parser.add_argument("--key", action="append", help="key column for upsert (repeatable)")
     parser.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE", help="metadata (repeatable)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -20,6 +21,7 @@ from lakehouse.state import RootState
 
 if TYPE_CHECKING:
     from lakehouse.entities import ModelLineage, ModelVersion, RegisteredModel
+    from lakehouse.datasets.files import DownloadReport
     from lakehouse.maintenance import MaintenanceReport
     from lakehouse.registry import Model
     from lakehouse.tracking import (
@@ -106,6 +108,22 @@ class Lakehouse:
         from lakehouse.sql import catalog
 
         return {n: catalog.NAMES[n].about if n in catalog.NAMES else "dataset" for n in catalog.table_names(self)}
+    def open_file(self, ref: str | Ref, path: str) -> io.BufferedIOBase:
+        """A binary reader of the file ``path`` of the file dataset version ``ref`` names (verified first)."""
+        version = self.resolve(ref)
+        return self.dataset(version.name).open_file(path, version.version)
+
+    def download(
+        self,
+        ref: str | Ref,
+        dest: str | Path,
+        *,
+        overwrite: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> DownloadReport:
+        """Write the files of the file dataset version ``ref`` names under ``dest`` (see ``Dataset.download``)."""
+        version = self.resolve(ref)
+        return self.dataset(version.name).download(dest, ref=version.version, overwrite=overwrite, progress=progress)
 
     # --- runs and metrics (lakehouse.tracking, lakehouse.query) -------------------------------------------
 

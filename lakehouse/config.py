@@ -46,6 +46,10 @@ class Settings:
         default=168,
         metadata={"toml": "datasets.vacuum_retention_hours", "env": "LAKEHOUSE_VACUUM_RETENTION_HOURS"},
     )
+    inline_file_bytes: int = field(
+        default=4 << 20,
+        metadata={"toml": "datasets.inline_file_bytes", "env": "LAKEHOUSE_INLINE_FILE_BYTES"},
+    )
     max_commit_retries: int = field(
         default=100,
         metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},

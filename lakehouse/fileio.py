@@ -60,6 +60,11 @@ def _check_relative(path: str) -> str:
     return path
 
 
+def check_relative(path: str) -> str:
+    """``path`` if it is a relative POSIX path with no ``..`` or empty parts, else :class:`InvalidArgument`."""
+    return _check_relative(path)
+
+
 class Files:
     """The files under one root (a local folder, or a URI pyarrow.fs understands), addressed by relative paths.
 

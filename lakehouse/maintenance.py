@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from lakehouse import storage
 from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog.layout import Layout
+from lakehouse.datasets import files as file_datasets
 from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.errors import InvalidArgument, TableNotFound
 from lakehouse.objects import PREFIX
@@ -52,7 +53,7 @@ OBJECTS_TARGET = "_objects"
 #: Who refers to objects of the object store: each provider returns the digests its feature needs kept. Model
 #: versions and file datasets add theirs here; vacuum keeps the union and never deletes when one fails.
 ObjectReferences = Callable[[Layout], Iterable[str]]
-OBJECT_REFERENCES: list[ObjectReferences] = [artifacts.referenced_digests]
+OBJECT_REFERENCES: list[ObjectReferences] = [artifacts.referenced_digests, file_datasets.referenced_digests]
 
 
 @dataclass(frozen=True)

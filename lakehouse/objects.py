@@ -320,6 +320,11 @@ def _fingerprint(source: Path) -> Fingerprint:
         raise _unreadable(source, e) from e
 
 
+def file_digest(path: str | Path) -> str:
+    """The sha256 of the local file at ``path``, streamed; :class:`InvalidArgument` if it cannot be read."""
+    return _hash_file(Path(path), None)
+
+
 def _hash_file(source: Path, progress: Progress | None) -> str:
     hasher = hashlib.sha256()
     buffer = bytearray(CHUNK)

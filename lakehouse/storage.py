@@ -28,7 +28,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import (
     CommitFailedError,
     DeltaError,
@@ -42,6 +42,7 @@ from lakehouse._arrow import canonical_type
 from lakehouse._delta_stats import file_stats
 from lakehouse.errors import (
     CommitConflict,
+    InvalidArgument,
     LakehouseError,
     SchemaMismatch,
     StorageError,
@@ -274,12 +275,14 @@ def write(
     max_commit_retries: int = 100,
     read_version: int | None = None,
     loaded: Loaded | None = None,
+    blobs: BlobLayout | None = None,
 ) -> Snapshot | None:
     """Append or overwrite; creates the table (with ``configuration``) if it does not exist.
 
     Returns the :class:`Snapshot` of the version the write made when it is known without loading the table
     again (appends and overwrites of an existing table), else None. ``loaded``: the table as the caller
-    loaded it to plan the write (its version is then the read version).
+    loaded it to plan the write (its version is then the read version). ``blobs``: the Parquet layout of a
+    table holding file bytes.
 
     ``mode="create"`` only creates: it raises :class:`CommitConflict` if the table exists already.
 
@@ -301,6 +304,7 @@ def write(
     retries = 0 if mode == "create" else max_commit_retries
     props = _commit_properties(user_metadata, app_transaction, retries)
     read_from = target.version() if isinstance(target, DeltaTable) else -2
+    layout: dict[str, Any] = {"writer_properties": blobs.writer_properties()} if blobs else {}
     with _translated(path, f"{mode} write"):
         try:
             write_deltalake(
@@ -311,6 +315,7 @@ def write(
                 partition_by=list(partition_by) if partition_by else None,
                 configuration=dict(configuration) if configuration else None,
                 commit_properties=props,
+                **layout,
             )
         except DeltaError as e:
             if isinstance(target, str):
@@ -321,6 +326,24 @@ def write(
     if isinstance(target, DeltaTable) and target.version() == read_from + 1:
         return _snapshot_of(path, target, target.version())
     return None
+
+
+@dataclass(frozen=True)
+class BlobLayout:
+    """How a table whose column ``column`` holds file bytes is written: small row groups, no blob statistics.
+
+    Small row groups let a reader of one file read a few hundred KB rather than a whole data file; min/max
+    statistics of bytes are useless to a reader and would bloat every log entry (delta-rs #1792, #2709).
+    """
+
+    column: str
+    rows_per_group: int
+
+    def writer_properties(self) -> WriterProperties:
+        from deltalake import ColumnProperties
+
+        blob = ColumnProperties(dictionary_enabled=False, statistics_enabled="NONE")
+        return WriterProperties(max_row_group_size=self.rows_per_group, column_properties={self.column: blob})
 
 
 @dataclass(frozen=True)
@@ -688,21 +711,51 @@ def merge(
     merge_schema: bool = False,
     user_metadata: Mapping[str, Any] | None = None,
     max_commit_retries: int = 100,
+    deleted: Sequence[Any] = (),
+    blobs: BlobLayout | None = None,
 ) -> dict[str, Any]:
-    """Upsert ``data`` by ``key``: update matching rows, insert the others. Returns engine metrics."""
+    """Upsert ``data`` by ``key``: update matching rows, insert the others. Returns engine metrics.
+
+    ``deleted``: values of the (single) key whose rows the same commit removes, so that making a table equal
+    to a new state is one version however many rows are added, changed and removed.
+    """
     table = open_table(path)
     predicate = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key)
     props = _commit_properties(user_metadata, None, max_commit_retries)
+    if deleted and len(key) != 1:
+        msg = "deleting rows in an upsert needs a single key column"
+        raise InvalidArgument(msg)
+    source, flag = _with_deletions(data, key[0], deleted) if deleted else (data, None)
     with _translated(path, "upsert"):
         merger = table.merge(
-            data,
+            source,
             predicate=predicate,
             source_alias="s",
             target_alias="t",
             merge_schema=merge_schema,
+            writer_properties=blobs.writer_properties() if blobs else None,
             commit_properties=props,
         )
-        return dict(merger.when_matched_update_all().when_not_matched_insert_all().execute())
+        if flag is None:
+            return dict(merger.when_matched_update_all().when_not_matched_insert_all().execute())
+        columns = {quote(c): f"s.{quote(c)}" for c in data.schema.names}
+        merger = merger.when_matched_delete(predicate=f"s.{flag}")
+        merger = merger.when_matched_update(columns, predicate=f"NOT s.{flag}")
+        return dict(merger.when_not_matched_insert(columns, predicate=f"NOT s.{flag}").execute())
+
+
+_DELETE_FLAG = "__lakehouse_delete"
+
+
+def _with_deletions(data: pa.Table, key: str, deleted: Sequence[Any]) -> tuple[pa.Table, str]:
+    """``data`` plus one row per deleted key (other columns null), with a boolean column telling them apart."""
+    schema = pa.schema([f.with_nullable(True) for f in data.schema])
+    rows = data.cast(schema).append_column(_DELETE_FLAG, pa.array([False] * data.num_rows, pa.bool_()))
+    gone = {
+        f.name: pa.array(list(deleted), f.type) if f.name == key else pa.nulls(len(deleted), f.type) for f in schema
+    }
+    tombstones = pa.table({**gone, _DELETE_FLAG: pa.array([True] * len(deleted), pa.bool_())})
+    return pa.concat_tables([rows, tombstones.cast(rows.schema)]), _DELETE_FLAG
 
 
 def quote(column: str) -> str:
@@ -952,6 +1005,69 @@ def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -
     props = CommitProperties(max_commit_retries=max_commit_retries)
     with _translated(path, "delete"):
         return dict(table.delete(predicate, commit_properties=props))
+
+
+def files_at(path: str | Path, version: int) -> FileSet:
+    """The data files of ``version`` of the table, from its log."""
+    table = open_table(path, version)
+    with _translated(path, f"listing the files of version {version}"):
+        return _fileset(path, table, version)
+
+
+def row_groups(data_file: str) -> list[int]:
+    """Rows per row group of one Parquet data file (read from its footer only)."""
+    import pyarrow.parquet as pq
+
+    with _translated(data_file, "reading the footer of"):
+        meta = pq.read_metadata(data_file)
+        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+
+def read_data_file(data_file: str, columns: Sequence[str], *, row_group: int | None = None) -> pa.Table:
+    """``columns`` of one Parquet data file (or of one of its row groups); a column the file predates is null.
+
+    For readers that address rows by position (a training loader): they read one small row group, never a
+    whole table version.
+    """
+    import pyarrow.parquet as pq
+
+    with _translated(data_file, "reading"):
+        parquet = pq.ParquetFile(data_file)
+        names = parquet.schema_arrow.names
+        present = [c for c in columns if c in names]
+        if row_group is None:
+            table = parquet.read(columns=present)
+        else:
+            table = parquet.read_row_group(row_group, columns=present)
+    for c in columns:
+        if c not in present:
+            table = table.append_column(c, pa.nulls(table.num_rows))
+    return table.select(list(columns))
+
+
+def values_in_data_files(path: str | Path, column: str) -> set[Any]:
+    """The non-null values of ``column`` in every Parquet file in the table's folder, live or not.
+
+    Removed files stay on disk until vacuum deletes them, and any still-readable version may read them: what
+    they refer to (a file dataset's objects) must stay as long as they do. Files without ``column`` count
+    for nothing, and so do the change data files (``_change_data``): they hold no version's rows.
+    """
+    import pyarrow.parquet as pq
+
+    root = Path(path)
+    found: set[Any] = set()
+    for data_file in sorted(root.rglob("*.parquet")):
+        if data_file.relative_to(root).parts[0].startswith("_"):  # the log, change data: no version's rows
+            continue
+        try:
+            if column not in pq.read_schema(data_file).names:
+                continue
+            values = pq.read_table(data_file, columns=[column]).column(column)
+        except (OSError, pa.ArrowInvalid) as e:
+            msg = f"cannot read {str(data_file)!r} to find the values of {column!r}: {e}"
+            raise StorageError(msg) from e
+        found.update(v for v in values.to_pylist() if v is not None)
+    return found
 
 
 # --- warm reads -------------------------------------------------------------------------------------------

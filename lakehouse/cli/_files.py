@@ -219,3 +219,32 @@ def write_frame(frame: pl.DataFrame, out: Path) -> None:
         reason = e.strerror or str(e).split(":", 1)[0]  # polars' own message names the hidden file
         msg = f"cannot write {str(out)!r}: {reason}"
         raise StorageError(msg) from e
+
+
+def input_folder(path: Path, *, what: str = "folder") -> Path:
+    """``path`` if it is a folder this process can list; else InvalidArgument saying what is wrong with it."""
+    if not path.exists():
+        msg = f"{what} {str(path)!r} does not exist"
+        raise InvalidArgument(msg)
+    if not path.is_dir():
+        msg = f"{what} {str(path)!r} is a file, not a folder"
+        raise InvalidArgument(msg)
+    if not os.access(path, os.R_OK | os.X_OK):
+        msg = f"{what} {str(path)!r} cannot be read (permission denied)"
+        raise InvalidArgument(msg)
+    return path
+
+
+def output_folder(path: Path) -> Path:
+    """``path`` if files can be written under it: a folder (or nothing yet) under a folder this process may write."""
+    if path.exists() and not path.is_dir():
+        msg = f"cannot write under {str(path)!r}: it is a file, not a folder"
+        raise InvalidArgument(msg)
+    existing = next(p for p in [path.absolute(), *path.absolute().parents] if p.exists())
+    if not existing.is_dir():
+        msg = f"cannot write under {str(path)!r}: {str(existing)!r} is a file, not a folder"
+        raise InvalidArgument(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        msg = f"cannot write under {str(path)!r}: permission denied in {str(existing)!r}"
+        raise InvalidArgument(msg)
+    return path

@@ -1,4 +1,5 @@
-"""``lakehouse datasets ...``: list, write, read, history, show, tag, untag, tags, diff, vacuum."""
+"""``lakehouse datasets ...``: list, write, read, history, show, tag, untag, tags, diff, vacuum (and, from
+:mod:`lakehouse.cli.file_datasets`, add-files, sync, download, files)."""
 
 from __future__ import annotations
 
@@ -314,3 +315,12 @@ def vacuum(
         json_out,
         lambda: f"{verb} {len(files)} file(s) from {name}; pinned versions kept: {kept}",
     )
+
+
+def _register_file_commands() -> None:
+    from lakehouse.cli import file_datasets
+
+    file_datasets.register(datasets_app)
+
+
+_register_file_commands()

@@ -48,7 +48,12 @@ def ingest(
     name: Annotated[str, typer.Argument(help="Dataset name (created by the first ingest).")],
     paths: Annotated[list[str], typer.Argument(help="Input files, directories or globs (quote globs).")],
     input_format: Annotated[
-        str | None, typer.Option("--format", help="csv (with header), json (lines) or parquet; default: extension.")
+        str | None,
+        typer.Option(
+            "--format",
+            help="csv (with header), json (lines) or parquet (default: extension); files: PATHS is one folder "
+            "whose files become a file dataset.",
+        ),
     ] = None,
     mode: Annotated[str, typer.Option(help="append, overwrite or upsert (MERGE on --key).")] = "append",
     key: Annotated[list[str] | None, typer.Option("--key", help="Key column for upsert (repeatable).")] = None,
@@ -70,7 +75,8 @@ def ingest(
     root: c.RootOpt = None,
     json_out: c.JsonOpt = False,
 ) -> None:
-    """Load CSV / JSON / Parquet files into a new version of dataset NAME, with Spark.
+    """Load CSV / JSON / Parquet files (or, with --format files, a folder of any files) into a new version of
+    dataset NAME, with Spark.
 
     Malformed records never reach the dataset: they go to the table _quarantine/NAME with their source file and
     the reason, and the counts go into the version's metadata.

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import io
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,6 +20,8 @@ from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog import tags as tag_store
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import diff as diffing
+from lakehouse.datasets import files as file_rows
+from lakehouse.datasets import folder as folders
 from lakehouse.datasets import retention, spark_leftovers, write_plan
 from lakehouse.datasets import schema as schemas
 from lakehouse.datasets.schema import SchemaMode
@@ -252,14 +255,24 @@ class Dataset:
         raise AssertionError(msg)  # pragma: no cover
 
     def _write_once(
-        self, asked: write_plan.WriteRequest, incoming: pa.Table | pa.RecordBatchReader, incoming_schema: pa.Schema
+        self,
+        asked: write_plan.WriteRequest,
+        incoming: pa.Table | pa.RecordBatchReader,
+        incoming_schema: pa.Schema,
+        *,
+        deleted: Sequence[str] = (),
     ) -> DatasetVersion:
-        """Plan ``asked`` against the table as it is now and execute the plan with delta-rs."""
+        """Plan ``asked`` against the table as it is now and execute the plan with delta-rs.
+
+        ``deleted``: keys whose rows the same commit removes (an upsert that makes a file dataset equal a folder).
+        """
         loaded = storage.load(self.path) if self.exists() else None  # one load serves the plan and the write
         plan = write_plan.plan(asked, incoming_schema, loaded)
+        blobs = file_rows.blob_layout(plan.target)
         common: dict[str, Any] = {
             "user_metadata": plan.user_metadata,
             "max_commit_retries": self._lh.settings.max_commit_retries,
+            "blobs": blobs,
         }
         if isinstance(incoming, pa.Table):
             rows = _arrow.conform_table(incoming, plan.target)
@@ -268,18 +281,28 @@ class Dataset:
         else:
             rows = _arrow.conform_reader(incoming, plan.target)
         written: storage.Snapshot | None = None
-        if plan.merges and isinstance(rows, pa.Table) and rows.num_rows:
-            storage.merge(self.path, rows, key=list(plan.keys), merge_schema=plan.schema_mode == "merge", **common)
+        if plan.merges and isinstance(rows, pa.Table) and (rows.num_rows or deleted):
+            storage.merge(
+                self.path,
+                rows,
+                key=list(plan.keys),
+                merge_schema=plan.schema_mode == "merge",
+                deleted=deleted,
+                **common,
+            )
         else:
             # An empty upsert is committed as an empty append: delta-rs commits nothing for an empty merge,
             # and every write is a version.
+            configuration = table_properties(self._lh.settings, change_data_feed=True)
+            if blobs is not None:
+                configuration.update(file_rows.FILE_TABLE_PROPERTIES)
             written = storage.write(
                 self.path,
                 rows,
                 mode=plan.commit_mode,
                 schema_mode=plan.evolution,
                 partition_by=plan.partition_columns or None,
-                configuration=table_properties(self._lh.settings, change_data_feed=True),
+                configuration=configuration,
                 loaded=loaded,
                 **common,
             )
@@ -412,6 +435,179 @@ class Dataset:
         except VersionNotFound:
             return None
 
+    # --- files (file datasets: lakehouse.datasets.files) --------------------------------------------------
+
+    def add_files(
+        self,
+        folder: str | Path,
+        *,
+        pattern: str = "**/*",
+        labels: file_rows.Labels = None,
+        created_by: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        labelled_by: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> DatasetVersion:
+        """Add the files of ``folder`` matching ``pattern`` as a new version (a file replaces one at its path).
+
+        Args:
+            folder: a local folder; symbolic links are followed only when they stay inside it.
+            pattern: a glob over paths relative to ``folder`` (``**/*.png``, ``cats/*``).
+            labels: a function of the relative path (returning a label, stored as ``label``, or a mapping of
+                columns), a CSV/Parquet sidecar with a ``path`` column, or a polars DataFrame like one.
+            progress: called with 1 per file read.
+
+        Raises:
+            InvalidArgument: a missing folder, a link leaving it, a name that is not UTF-8, an unreadable file,
+                labels naming paths that are not files of the folder. Nothing is written.
+        """
+        root = folders.check_folder(folder)
+        listing = folders.list_folder(root, pattern=pattern)
+        if not listing:
+            msg = f"folder {str(folder)!r} has no files matching {pattern!r}; nothing was written"
+            raise InvalidArgument(msg)
+        label_frame = file_rows.resolve_labels(labels, listing, root)
+        asked = self._files_request(created_by, metadata, description, labelled_by)
+        existing = set(self._file_listing(None).get_column("path").to_list()) if self.exists() else set()
+        planned = file_rows.plan_add(
+            listing,
+            label_frame,
+            inline_limit=self._lh.settings.inline_file_bytes,
+            existing=existing,
+            progress=progress,
+        )
+        return self._commit_files(asked, planned)
+
+    def sync_files(
+        self,
+        folder: str | Path,
+        *,
+        pattern: str = "**/*",
+        labels: file_rows.Labels = None,
+        created_by: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        description: str | None = None,
+        labelled_by: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> DatasetVersion | None:
+        """Make the next version equal the folder: new files added, changed replaced, deleted removed.
+
+        Only changed rows are written, in one commit. Files whose size and modification time equal the last
+        version's are not read. Returns None (and writes nothing) when the folder is unchanged. Arguments and
+        errors as :meth:`add_files`; the first sync of a new dataset is an add.
+        """
+        root = folders.check_folder(folder)
+        listing = folders.list_folder(root, pattern=pattern)
+        label_frame = file_rows.resolve_labels(labels, listing, root)
+        asked = self._files_request(created_by, metadata, description, labelled_by)
+        limit = self._lh.settings.inline_file_bytes
+        if not self.exists():
+            if not listing:
+                msg = f"folder {str(folder)!r} has no files matching {pattern!r}; nothing was written"
+                raise InvalidArgument(msg)
+            planned = file_rows.plan_add(listing, label_frame, inline_limit=limit, existing=set(), progress=progress)
+        else:
+            previous = self._file_listing(None)
+            planned = file_rows.plan_sync(listing, label_frame, previous, inline_limit=limit, progress=progress)
+            if planned.is_empty:
+                return None
+        return self._commit_files(asked, planned)
+
+    def _files_request(
+        self,
+        created_by: str | None,
+        metadata: Mapping[str, Any] | None,
+        description: str | None,
+        labelled_by: str | None,
+    ) -> write_plan.WriteRequest:
+        return write_plan.request(
+            self.name,
+            mode="upsert",
+            key=file_rows.KEY,
+            schema_mode="merge",
+            metadata=metadata,
+            created_by=created_by,
+            actor=self._lh.actor,
+            description=description,
+            labelled_by=labelled_by,
+        )
+
+    def _commit_files(self, asked: write_plan.WriteRequest, planned: file_rows.FileRows) -> DatasetVersion:
+        """Store the large files, then commit the rows (and removals) as one version."""
+        file_rows.store_large(self._lh.layout.objects, planned.large, planned.rows)
+        schema = _arrow.canonical_schema(planned.rows.schema)
+        for attempt in range(write_plan.CREATE_ATTEMPTS):
+            try:
+                return self._write_once(asked, planned.rows, schema, deleted=planned.removed)
+            except CommitConflict:
+                if not write_plan.replan_after_lost_create(attempt, exists=self.exists()):
+                    raise
+        msg = "unreachable"
+        raise AssertionError(msg)  # pragma: no cover
+
+    def _require_files(self, number: int) -> None:
+        if not file_rows.is_file_schema(storage.arrow_schema(self.path, number)):
+            msg = f"dataset {self.name!r} is not a file dataset (it has no path/content/object/sha256 columns)"
+            raise InvalidArgument(msg)
+
+    def _file_listing(self, version: Selector) -> pl.DataFrame:
+        number, latest = self._locate(version)
+        self._require_files(number)
+        return file_rows.listing(self._scan(number, latest))
+
+    def files(self, version: Selector = None, *, tag: str | None = None, as_of: datetime | None = None) -> pl.DataFrame:
+        """The files of a version (latest by default) as a frame, sorted by path; no file bytes are read."""
+        number, latest = self._locate(version, tag=tag, as_of=as_of)
+        self._require_files(number)
+        return file_rows.listing(self._scan(number, latest))
+
+    def read_file(self, path: str, version: Selector = None) -> bytes:
+        """The bytes of the file at ``path`` in a version, verified against its sha256."""
+        number, latest = self._locate(version)
+        self._require_files(number)
+        row = file_rows.find_row(self._scan(number, latest), path, dataset=self.name, version=number)
+        return file_rows.read_row_bytes(self._lh.layout.objects, row, dataset=self.name)
+
+    def open_file(self, path: str, version: Selector = None) -> io.BufferedIOBase:
+        """A binary reader of the file at ``path`` in a version (verified before it is returned)."""
+        return io.BytesIO(self.read_file(path, version))
+
+    def download(
+        self,
+        dest: str | Path,
+        *,
+        ref: Selector = None,
+        overwrite: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> file_rows.DownloadReport:
+        """Write the exact files of a version (latest by default) under the local folder ``dest``.
+
+        Every file is verified against its sha256 before it appears under its name. Files already in ``dest``
+        with the right digest are skipped. ``dest`` holding other files at the same paths is refused unless
+        ``overwrite=True``; nothing is ever written outside ``dest``.
+
+        Raises:
+            InvalidArgument: ``dest`` is a file, or holds conflicting files and ``overwrite`` is False.
+            StorageError: ``dest`` cannot be written. CorruptObject: a stored file does not match its digest.
+        """
+        number, latest = self._locate(ref)
+        self._require_files(number)
+        scan = self._scan(number, latest)
+        fileset = storage.files_at(self.path, number)
+        plain = fileset.plain_parquet and not fileset.partition_columns
+        return file_rows.download(
+            self._lh.layout.objects,
+            scan,
+            [f.path for f in fileset.files] if plain else None,
+            file_rows.listing(scan),
+            dest,
+            overwrite=overwrite,
+            dataset=self.name,
+            version=number,
+            progress=progress,
+        )
+
     # --- tags --------------------------------------------------------------------------------------------
 
     def tags(self) -> dict[str, int]:
@@ -506,6 +702,8 @@ class Dataset:
         (va, latest), (vb, _) = self._locate(a), self._locate(b)
         old, new = self._scan(va, latest), self._scan(vb, latest)  # refuses versions whose files were vacuumed
         arrow_a, arrow_b = storage.arrow_schema(self.path, va), storage.arrow_schema(self.path, vb)
+        if file_rows.is_file_schema(arrow_a) and file_rows.is_file_schema(arrow_b):
+            return self._diff_files(va, vb, old, new, arrow_a, arrow_b, key)
         types_a, types_b = ({f.name: str(f.type) for f in s} for s in (arrow_a, arrow_b))
         keys = diffing.check_key(key, types_a, types_b) if key is not None else None
         changes = tuple(schemas.compare(arrow_a, arrow_b))
@@ -530,6 +728,26 @@ class Dataset:
         else:
             changed = diffing.empty_changed(added)
         return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, used)
+
+    def _diff_files(
+        self,
+        va: int,
+        vb: int,
+        old: pl.LazyFrame,
+        new: pl.LazyFrame,
+        arrow_a: pa.Schema,
+        arrow_b: pa.Schema,
+        key: str | Sequence[str] | None,
+    ) -> diffing.DatasetDiff:
+        """The diff of two versions of a file dataset: by ``path``, files compared by digest, no bytes read."""
+        listed_a = arrow_a.remove(arrow_a.get_field_index(file_rows.CONTENT))
+        listed_b = arrow_b.remove(arrow_b.get_field_index(file_rows.CONTENT))
+        types_a, types_b = ({f.name: str(f.type) for f in s} for s in (listed_a, listed_b))
+        keys = diffing.check_key(key if key is not None else file_rows.KEY, types_a, types_b)
+        added, removed = diffing.net_rows(file_rows.listing(old), file_rows.listing(new), ordered=False)
+        added, removed, changed = diffing.pair_by_key(added, removed, keys, va, vb)
+        changes = tuple(schemas.compare(listed_a, listed_b))
+        return diffing.DatasetDiff(self.name, va, vb, keys, changes, added, removed, changed, "join")
 
     def _net_from_changes(
         self, a: int, b: int, schema: pl.Schema, keys: tuple[str, ...] | None

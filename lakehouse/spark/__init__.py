@@ -17,6 +17,7 @@ from lakehouse._optional import import_optional
 import_optional("pyspark", extra="spark", purpose="Spark jobs")
 import_optional("delta", extra="spark", purpose="Delta Lake on Spark")
 
+from lakehouse.spark.file_ingest import ingest_files  # noqa: E402
 from lakehouse.spark.ingest import IngestResult, ingest  # noqa: E402
 from lakehouse.spark.io import (  # noqa: E402
     SparkWrite,
@@ -38,6 +39,7 @@ __all__ = [
     "commit_dataframe",
     "SparkWrite",
     "ingest",
+    "ingest_files",
     "IngestResult",
     "maintain_with_spark",
     "sql",

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from lakehouse import storage
 from lakehouse.datasets.versions import SECTION, DatasetVersion
 from lakehouse.datasets.write_plan import WriteOptions, check_job_id
-from lakehouse.errors import InvalidData, InvalidMetadata
+from lakehouse.errors import InvalidArgument, InvalidData, InvalidMetadata
 from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
@@ -94,7 +94,8 @@ def ingest(
     Args:
         options: the write's options, as for ``Dataset.write``, and ``job_id``.
         format: ``csv`` (with a header line), ``json`` (one object per line) or ``parquet``; by default
-            from the files' extensions.
+            from the files' extensions. ``files``: ``paths`` is one folder whose files become the rows of a
+            file dataset (:func:`lakehouse.spark.file_ingest.ingest_files`).
         mode: ``append``, ``overwrite`` or ``upsert`` (Delta MERGE on ``key``).
         schema_file: a Spark DDL or JSON schema for the input; by default the dataset's schema for its
             columns and inferred types for new ones.
@@ -107,6 +108,13 @@ def ingest(
         InvalidData: a file is not what its extension says, or an upsert repeats keys. Nothing is written.
         SchemaMismatch: the input has other columns than the dataset and ``schema_mode`` is not ``merge``.
     """
+    if format == "files":
+        from lakehouse.spark.file_ingest import ingest_files
+
+        if schema_file is not None:
+            msg = "an ingest of files takes no schema file: its columns are the file dataset's"
+            raise InvalidArgument(msg)
+        return ingest_files(lh, name, paths, spark=spark, **options)
     ds = lh.dataset(name)
     given_job = check_job_id(options.get("job_id"))
     job = given_job or f"ingest-{uuid.uuid4().hex}"

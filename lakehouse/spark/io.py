@@ -24,6 +24,7 @@ from pyspark.sql.types import StructType
 
 from lakehouse import storage
 from lakehouse.catalog.tables import table_properties
+from lakehouse.datasets import files as file_rows
 from lakehouse.datasets import write_plan
 from lakehouse.datasets.dataset import Dataset
 from lakehouse.datasets.schema import SchemaMode
@@ -181,10 +182,16 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     spark = df.sparkSession
     text = plan.user_metadata_json
     app = job_app_id(plan.job_id) if plan.job_id is not None else None
-    with translated(f"{plan.mode} write", ds.path):
+    blobs = file_rows.blob_layout(plan.target)
+    properties = spark_table_properties(lh, change_data_feed=True)
+    if blobs is not None:
+        properties.update(file_rows.FILE_TABLE_PROPERTIES)
+    # A file dataset's rows hold file bytes: small row groups, as delta-rs writes them (storage.BlobLayout).
+    layout = {_ROW_GROUP_ROWS: str(blobs.rows_per_group)} if blobs is not None else {}
+    with translated(f"{plan.mode} write", ds.path), session_conf(spark, layout):
         if plan.merges:
             _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
-        elif lh.settings.spark_footer_stats and (table := footer_stats_table(ds, plan)) is not None:
+        elif blobs is None and lh.settings.spark_footer_stats and (table := footer_stats_table(ds, plan)) is not None:
             _save_files(lh, ds, plan, rows, app, table)
         else:
             _save(
@@ -193,7 +200,7 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
                 mode=plan.commit_mode,
                 schema_mode=plan.evolution,
                 partition_by=plan.partition_columns,
-                properties=spark_table_properties(lh, change_data_feed=True),
+                properties=properties,
                 user_metadata=text,
                 app=app,
                 exists=ds.exists,
@@ -208,6 +215,10 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     if plan.creating:
         ds.register(plan.user_metadata)
     return SparkWrite(ds.version(number))
+
+
+#: Parquet's (parquet-java) cap on rows per row group, read from the Hadoop configuration Spark derives from SQL conf.
+_ROW_GROUP_ROWS = "parquet.block.row.count.limit"
 
 
 def spark_table_properties(lh: Lakehouse, *, change_data_feed: bool) -> dict[str, str]:

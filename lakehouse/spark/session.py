@@ -13,6 +13,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,6 +180,9 @@ def spark_session(
     props = resolve_conf(settings, master=master, conf=conf, app_name=app_name)
     props[PACKAGES] = _packages(props)
     Path(props[IVY]).mkdir(parents=True, exist_ok=True)
+    # Python tasks (the file ingest describes files on the executors) run this interpreter, which has lakehouse
+    # and pyarrow, unless PYSPARK_PYTHON says otherwise; pyspark reads only the variable, not a property.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark_conf = SparkConf().setAll(list(props.items()))
     try:
         with _output(log_file) as out:

@@ -1,0 +1,571 @@
+"""File datasets: a dataset whose rows are files (see docs/DATASETS.md, "File datasets").
+
+A file dataset is an ordinary dataset with a fixed set of leading columns (:data:`FILE_COLUMNS`) keyed by
+``path``: versions, tags, time travel, history, retention and lineage work on it unchanged. Small files are
+stored inline in ``content``; a file larger than ``Settings.inline_file_bytes`` goes to the object store and its
+row holds the digest in ``object`` (``content`` is then null). Readers never see the difference: every read
+goes through :func:`read_row_bytes`, which verifies the sha256 of either.
+
+A write of files is planned here and executed by :class:`~lakehouse.datasets.dataset.Dataset` through the one
+write plan (``upsert`` by ``path``, schema ``merge`` so new label columns may appear, plus the paths a sync
+removes). The protocol of an add or a sync, and what each step guarantees:
+
+1. the folder is listed and checked (:mod:`lakehouse.datasets.folder`); the labels are resolved and checked
+   against the listing. Any bad input raises here: nothing read, nothing written.
+2. a sync compares the listing with the last version's (no bytes read): files whose size and modification time
+   match are taken as unchanged without being read (DVC's state cache, kept in the table itself).
+3. the remaining files are read and hashed; every unreadable file raises here: still nothing written.
+4. only then are the large files put into the object store (each put is atomic and verified), and the rows
+   committed as one version. Objects stored by a write whose commit then fails are unreferenced and go with the
+   next object vacuum once older than the retention.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from lakehouse import storage
+from lakehouse.catalog import datasets_catalog
+from lakehouse.catalog.layout import Layout
+from lakehouse.datasets import folder as folders
+from lakehouse.datasets.folder import FolderFile
+from lakehouse.errors import CorruptObject, InvalidArgument, InvalidData, NotFound, StorageError
+from lakehouse.fileio import check_relative
+from lakehouse.objects import ObjectStore, file_digest
+from lakehouse.storage import BlobLayout
+
+#: The columns every file dataset starts with, in this order; labels and user columns follow.
+FILE_COLUMNS = pa.schema(
+    [
+        pa.field("path", pa.string()),
+        pa.field("content", pa.binary()),
+        pa.field("object", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("sha256", pa.string()),
+        pa.field("media_type", pa.string()),
+        pa.field("modified", pa.timestamp("us", tz="UTC")),
+        pa.field("width", pa.int32()),
+        pa.field("height", pa.int32()),
+        pa.field("duration", pa.float64()),
+    ]
+)
+KEY = "path"
+CONTENT = "content"
+#: Rows per Parquet row group for blobs (what Hugging Face uses for image datasets): a reader of one file
+#: reads one small row group, and no page holds more than a few hundred files.
+BLOB_ROW_GROUP = 100
+#: The columns Delta keeps min/max statistics for: never the bytes, or every log entry would carry them.
+STATS_COLUMNS = ("path", "size", "sha256", "media_type", "modified", "width", "height", "duration")
+#: Table properties a file dataset is created with, on top of every dataset's.
+FILE_TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": ",".join(STATS_COLUMNS)}
+#: The listing's columns: everything but the bytes.
+_LISTING_EXCLUDES = (CONTENT,)
+#: Inline bytes per Arrow batch: far below the 2 GB a binary array can address.
+_BATCH_BYTES = 256 << 20
+
+#: A labeller: a function of the relative path returning a label (column ``label``) or a mapping of columns.
+Labeller = Callable[[str], Any]
+Labels = Labeller | str | Path | pl.DataFrame | None
+
+
+def is_file_schema(schema: pa.Schema) -> bool:
+    """True if a table with ``schema`` is a file dataset (it has the file columns)."""
+    return all(name in schema.names for name in ("path", "content", "object", "sha256", "size"))
+
+
+def blob_layout(schema: pa.Schema) -> BlobLayout | None:
+    """How a table of ``schema`` is written: the blob layout for a file dataset, else None (the defaults)."""
+    return BlobLayout(CONTENT, BLOB_ROW_GROUP) if is_file_schema(schema) else None
+
+
+@dataclass(frozen=True)
+class FileRows:
+    """What a write of files commits: the rows to upsert, the paths to remove, the objects to store first."""
+
+    rows: pa.Table
+    removed: tuple[str, ...] = ()
+    large: tuple[FolderFile, ...] = field(default=(), repr=False)
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+    @property
+    def is_empty(self) -> bool:
+        return self.rows.num_rows == 0 and not self.removed
+
+
+def referenced_digests(layout: Layout) -> set[str]:
+    """Digests of every object a file dataset's data files refer to (what object vacuum must keep).
+
+    Every data file still on disk counts, so the objects of every version that is still readable stay; they
+    become unreferenced once dataset vacuum has deleted the last data file naming them.
+    """
+    found: set[str] = set()
+    for name in datasets_catalog.dataset_names(layout):
+        found.update(str(d) for d in storage.values_in_data_files(layout.dataset(name), "object"))
+    return found
+
+
+# --- labels -------------------------------------------------------------------------------------------------
+
+
+def resolve_labels(labels: Labels, listing: Sequence[FolderFile], folder: Path) -> pl.DataFrame | None:
+    """The label columns of every listed file as a frame keyed by ``path`` (None without labels).
+
+    Raises:
+        InvalidArgument: a sidecar path that is absolute, has ``..`` or is not among the folder's files; a
+            labeller that fails or returns something other than a scalar or a mapping; a label column that is
+            one of the file columns.
+    """
+    if labels is None:
+        return None
+    paths = [f.path for f in listing]
+    if callable(labels):
+        frame = _call_labeller(labels, paths)
+    else:
+        given: object = _sidecar(labels) if isinstance(labels, str | Path) else labels
+        if not isinstance(given, pl.DataFrame):
+            msg = f"labels must be a function of the path, a CSV/Parquet sidecar or a polars DataFrame, got {labels!r}"
+            raise InvalidArgument(msg)
+        frame = _check_sidecar(given, set(paths), folder)
+    clash = sorted(set(frame.columns) & set(FILE_COLUMNS.names) - {KEY})
+    if clash:
+        msg = f"label column(s) {clash} are file dataset columns; name them otherwise"
+        raise InvalidArgument(msg)
+    return frame
+
+
+def _call_labeller(labeller: Labeller, paths: Sequence[str]) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            value = labeller(path)
+        except Exception as e:  # the user's function: its error is reported with the path it failed on
+            msg = f"the labels function failed on {path!r}: {type(e).__name__}: {e}"
+            raise InvalidArgument(msg) from e
+        if isinstance(value, Mapping):
+            rows.append({KEY: path, **{str(k): v for k, v in value.items()}})
+        elif value is None or isinstance(value, str | int | float | bool):
+            rows.append({KEY: path, "label": value})
+        else:
+            msg = f"the labels function returned {type(value).__name__} for {path!r}; return a scalar or a mapping"
+            raise InvalidArgument(msg)
+    try:
+        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame({KEY: []}, {KEY: pl.Utf8})
+    except (pl.exceptions.PolarsError, TypeError, ValueError) as e:
+        msg = f"the labels function returned values that do not make columns: {e}"
+        raise InvalidArgument(msg) from e
+
+
+def _sidecar(source: str | Path) -> pl.DataFrame:
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        msg = f"labels sidecar {str(source)!r} does not exist or is not a file"
+        raise InvalidArgument(msg)
+    try:
+        if suffix == ".csv":
+            return pl.read_csv(path, infer_schema_length=10_000)
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as e:
+        msg = f"cannot read labels sidecar {str(source)!r}: {e}"
+        raise InvalidArgument(msg) from e
+    msg = f"labels sidecar {str(source)!r} must be a .csv or .parquet file"
+    raise InvalidArgument(msg)
+
+
+def _check_sidecar(frame: pl.DataFrame, paths: set[str], folder: Path) -> pl.DataFrame:
+    if KEY not in frame.columns:
+        msg = f"the labels have no {KEY!r} column; columns are {frame.columns}"
+        raise InvalidArgument(msg)
+    frame = frame.with_columns(pl.col(KEY).cast(pl.Utf8))
+    for value in frame.get_column(KEY).to_list():
+        if value is None or value.startswith("/"):
+            msg = f"labels path {value!r} must be relative to the folder"
+            raise InvalidArgument(msg)
+        check_relative(value)
+    repeated = frame.group_by(KEY).len().filter(pl.col("len") > 1).get_column(KEY).to_list()
+    if repeated:
+        msg = f"labels give path {sorted(repeated)[0]!r} more than once"
+        raise InvalidArgument(msg)
+    unknown = sorted(set(frame.get_column(KEY).to_list()) - paths)
+    if unknown:
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        msg = f"labels name {unknown[0]!r}{more}, which is not a file of {str(folder)!r}"
+        raise InvalidArgument(msg)
+    return frame
+
+
+# --- rows ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Read:
+    file: FolderFile
+    content: bytes | None  # None: a large file, stored as an object
+    sha256: str
+    probe: folders.Probe
+
+
+def read_files(
+    files: Sequence[FolderFile], *, inline_limit: int, progress: Callable[[int], None] | None
+) -> list[_Read]:
+    """Read and hash ``files`` (small ones into memory, large ones streamed): every read error raises here."""
+    out: list[_Read] = []
+    for f in files:
+        if f.size <= inline_limit:
+            data = folders.read_file(f)
+            out.append(_Read(f, data, folders.digest(data), folders.probe(f.path, data=data)))
+        else:
+            out.append(_Read(f, None, file_digest(f.local), folders.probe(f.path, local=f.local)))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
+    """The Arrow rows of ``read`` (file columns, then labels), in batches far below 2 GB of bytes each."""
+    batches: list[pa.RecordBatch] = []
+    start = 0
+    while start < len(read):
+        end, total = start, 0
+        while end < len(read) and (
+            end == start or total + (read[end].file.size if read[end].content else 0) <= _BATCH_BYTES
+        ):
+            total += read[end].file.size if read[end].content is not None else 0
+            end += 1
+        batches.append(_batch(read[start:end]))
+        start = end
+    table = pa.Table.from_batches(batches, schema=FILE_COLUMNS)
+    if labels is None or len(labels.columns) == 1:
+        return table
+    extra = labels.filter(pl.col(KEY).is_in(table.column(KEY).to_pylist()))
+    keyed = pl.DataFrame({KEY: table.column(KEY).to_pylist()}, schema={KEY: pl.Utf8}).join(
+        extra, on=KEY, how="left", maintain_order="left"
+    )
+    for name in keyed.columns[1:]:
+        table = table.append_column(name, keyed.get_column(name).to_arrow())
+    return table
+
+
+def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
+    columns = {
+        "path": [r.file.path for r in read],
+        "content": [r.content for r in read],
+        "object": [None if r.content is not None else r.sha256 for r in read],
+        "size": [r.file.size for r in read],
+        "sha256": [r.sha256 for r in read],
+        "media_type": [r.probe.media_type for r in read],
+        "modified": [r.file.modified for r in read],
+        "width": [r.probe.width for r in read],
+        "height": [r.probe.height for r in read],
+        "duration": [r.probe.duration for r in read],
+    }
+    return pa.RecordBatch.from_pydict(columns, schema=FILE_COLUMNS)
+
+
+def plan_add(
+    listing: Sequence[FolderFile],
+    labels: pl.DataFrame | None,
+    *,
+    inline_limit: int,
+    existing: set[str],
+    progress: Callable[[int], None] | None = None,
+) -> FileRows:
+    """Every listed file as a row to upsert (``existing``: paths the dataset has, for the counts)."""
+    read = read_files(listing, inline_limit=inline_limit, progress=progress)
+    rows = build_rows(read, labels)
+    changed = sum(1 for f in listing if f.path in existing)
+    return FileRows(
+        rows,
+        large=tuple(r.file for r in read if r.content is None),
+        added=len(listing) - changed,
+        changed=changed,
+    )
+
+
+def plan_sync(
+    listing: Sequence[FolderFile],
+    labels: pl.DataFrame | None,
+    previous: pl.DataFrame,
+    *,
+    inline_limit: int,
+    progress: Callable[[int], None] | None = None,
+) -> FileRows:
+    """The rows that make the dataset equal the folder, given the last version's listing ``previous``.
+
+    A file whose size and modification time equal its row's is unchanged and not read. A file that was read
+    but hashes to its row's digest is rewritten only if its modification time (or, with ``labels``, a label)
+    differs. Without ``labels``, a rewritten row keeps the label columns of its previous row.
+    """
+    before = {row[KEY]: row for row in previous.iter_rows(named=True)}
+    label_columns = [c for c in previous.columns if c not in FILE_COLUMNS.names]
+    new_labels = _label_rows(labels)
+    suspects: list[FolderFile] = []
+    relabelled: set[str] = set()
+    for f in listing:
+        old = before.get(f.path)
+        if old is None or old["size"] != f.size or old["modified"] != f.modified:
+            suspects.append(f)
+        elif new_labels is not None and _labels_differ(old, new_labels.get(f.path, {}), label_columns):
+            relabelled.add(f.path)
+    read = read_files(suspects, inline_limit=inline_limit, progress=progress)
+    written = [r for r in read if _differs(r, before.get(r.file.path), new_labels, label_columns)]
+    if relabelled:  # content unchanged, labels changed: the row is rewritten from the folder
+        by_path = {f.path: f for f in listing}
+        written += read_files([by_path[p] for p in sorted(relabelled)], inline_limit=inline_limit, progress=None)
+    written.sort(key=lambda r: r.file.path)
+    if labels is None and label_columns:
+        keep = previous.select([KEY, *label_columns]).filter(pl.col(KEY).is_in([r.file.path for r in written]))
+        rows = build_rows(written, keep)
+    else:
+        rows = build_rows(written, labels)
+    present = {f.path for f in listing}
+    removed = tuple(sorted(set(before) - present))
+    added = sum(1 for r in written if r.file.path not in before)
+    return FileRows(
+        rows,
+        removed=removed,
+        large=tuple(r.file for r in written if r.content is None),
+        added=added,
+        changed=len(written) - added,
+        unchanged=len(listing) - len(written),
+    )
+
+
+def _label_rows(labels: pl.DataFrame | None) -> dict[str, dict[str, Any]] | None:
+    if labels is None:
+        return None
+    return {row.pop(KEY): row for row in labels.iter_rows(named=True)}
+
+
+def _labels_differ(old: Mapping[str, Any], new: Mapping[str, Any], columns: Sequence[str]) -> bool:
+    names = set(columns) | set(new)
+    return any(old.get(c) != new.get(c) for c in names)
+
+
+def _differs(
+    read: _Read, old: Mapping[str, Any] | None, labels: Mapping[str, Mapping[str, Any]] | None, columns: Sequence[str]
+) -> bool:
+    if old is None or old["sha256"] != read.sha256 or old["modified"] != read.file.modified:
+        return True
+    return labels is not None and _labels_differ(old, labels.get(read.file.path, {}), columns)
+
+
+def store_large(store: ObjectStore, files: Sequence[FolderFile], rows: pa.Table) -> None:
+    """Put the large files into the object store; each must still hash to the digest its row records."""
+    digests = dict(zip(rows.column(KEY).to_pylist(), rows.column("sha256").to_pylist(), strict=True))
+    for f in files:
+        ref = store.put_file(f.local)
+        if ref.digest != digests[f.path]:
+            msg = f"file {str(f.local)!r} changed while it was being added; nothing was written"
+            raise InvalidArgument(msg)
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+def listing(scan: pl.LazyFrame) -> pl.DataFrame:
+    """The files of a version without their bytes: the ``content`` column is projected away, never read."""
+    names = scan.collect_schema().names()
+    return scan.select([c for c in names if c not in _LISTING_EXCLUDES]).sort(KEY).collect()
+
+
+def find_row(scan: pl.LazyFrame, path: object, *, dataset: str, version: int) -> dict[str, Any]:
+    """The row of ``path`` (with its bytes if inline); :class:`NotFound` naming the path otherwise."""
+    if not isinstance(path, str):
+        msg = f"a file path must be a string, got {path!r}"
+        raise InvalidArgument(msg)
+    rows = scan.filter(pl.col(KEY) == path).select([KEY, CONTENT, "object", "sha256", "size"]).collect()
+    if rows.height == 0:
+        msg = f"version {version} of file dataset {dataset!r} has no file {path!r}"
+        raise NotFound(msg)
+    return rows.row(0, named=True)
+
+
+def read_row_bytes(store: ObjectStore, row: Mapping[str, Any], *, dataset: str) -> bytes:
+    """The bytes of a file row, inline or from the object store, verified against its ``sha256``."""
+    if row["object"] is not None:
+        return store.read_bytes(row["object"])
+    data = row[CONTENT]
+    if data is None:
+        msg = f"file {row[KEY]!r} of dataset {dataset!r} has neither inline bytes nor an object"
+        raise InvalidData(msg)
+    if folders.digest(data) != row["sha256"]:
+        msg = f"file {row[KEY]!r} of dataset {dataset!r} is corrupt: its bytes do not hash to its sha256"
+        raise CorruptObject(msg)
+    return bytes(data)
+
+
+def open_row(store: ObjectStore, row: Mapping[str, Any], *, dataset: str) -> io.BufferedIOBase:
+    """A binary reader of a file row (verified before anything is returned)."""
+    return io.BytesIO(read_row_bytes(store, row, dataset=dataset))
+
+
+# --- download -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DownloadReport:
+    """What :func:`download` did: files written, files already there with the right digest, bytes written."""
+
+    dest: str
+    version: int
+    written: int
+    skipped: int
+    bytes_written: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dest": self.dest,
+            "version": self.version,
+            "written": self.written,
+            "skipped": self.skipped,
+            "bytes_written": self.bytes_written,
+        }
+
+
+def target_path(dest: Path, path: str) -> Path:
+    """Where ``path`` goes under ``dest``; :class:`InvalidData` if a stored path would leave it."""
+    check_relative(path)
+    target = (dest / path).resolve()
+    if not target.is_relative_to(dest):
+        msg = f"file path {path!r} would be written outside {str(dest)!r}; nothing was written"
+        raise InvalidData(msg)
+    return target
+
+
+def check_dest(dest: str | Path) -> Path:
+    """``dest`` resolved; :class:`InvalidArgument` if it exists and is not a folder."""
+    path = Path(dest).expanduser()
+    if path.exists() and not path.is_dir():
+        msg = f"download destination {str(dest)!r} is not a folder"
+        raise InvalidArgument(msg)
+    return path.resolve()
+
+
+def local_digest(path: Path) -> str | None:
+    """The sha256 of the local file at ``path`` if it is a regular file, else None."""
+    if not path.is_file():
+        return None
+    return file_digest(path)
+
+
+def version_rows(
+    data_files: Sequence[str] | None, scan: pl.LazyFrame, paths: Sequence[str]
+) -> Iterator[dict[str, Any]]:
+    """The rows of ``paths`` (bytes included), one row group at a time so memory stays bounded.
+
+    ``data_files``: the version's Parquet files when they hold its rows as they are (one pass over them, a
+    row group at a time); None: the rows are looked up through ``scan``, a few hundred paths at a time.
+    """
+    wanted = set(paths)
+    columns = [KEY, CONTENT, "object", "sha256", "size"]
+    if data_files is not None:
+        for data_file in data_files:
+            for group in range(len(storage.row_groups(data_file))):
+                table = storage.read_data_file(data_file, columns, row_group=group)
+                for row in table.to_pylist():
+                    if row[KEY] in wanted:
+                        yield row
+        return
+    step = BLOB_ROW_GROUP * 4
+    for start in range(0, len(paths), step):
+        chunk = list(paths[start : start + step])
+        yield from scan.filter(pl.col(KEY).is_in(chunk)).select(columns).collect().iter_rows(named=True)
+
+
+def download(
+    store: ObjectStore,
+    scan: pl.LazyFrame,
+    data_files: Sequence[str] | None,
+    files: pl.DataFrame,
+    dest: str | Path,
+    *,
+    overwrite: bool,
+    dataset: str,
+    version: int,
+    progress: Callable[[int], None] | None,
+) -> DownloadReport:
+    """Materialise the files of one version under ``dest`` (see ``Dataset.download``).
+
+    Every decision is taken before the first byte is written: where each file goes (never outside ``dest``),
+    which files are there already with the right digest (skipped), and which conflict (refused without
+    ``overwrite``). Each file is then written to a hidden name beside its target and renamed once verified.
+    """
+    root = check_dest(dest)
+    todo: list[str] = []
+    conflicts: list[str] = []
+    skipped = 0
+    for path, sha in zip(files.get_column(KEY).to_list(), files.get_column("sha256").to_list(), strict=True):
+        target = target_path(root, path)
+        if not (target.exists() or target.is_symlink()):
+            todo.append(path)
+        elif local_digest(target) == sha:
+            skipped += 1
+            if progress is not None:
+                progress(1)
+        elif target.is_dir():
+            msg = f"cannot download {path!r}: {str(target)!r} is a folder; nothing was written"
+            raise InvalidArgument(msg)
+        else:
+            conflicts.append(path)
+            todo.append(path)
+    if conflicts and not overwrite:
+        more = f" and {len(conflicts) - 1} more" if len(conflicts) > 1 else ""
+        msg = (
+            f"{str(root)!r} already holds {conflicts[0]!r}{more} with other content; pass overwrite=True "
+            "(--overwrite) to replace them; nothing was written"
+        )
+        raise InvalidArgument(msg)
+    _check_writable(root)
+    written = written_bytes = 0
+    for row in version_rows(data_files, scan, todo):
+        target = target_path(root, row[KEY])
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            msg = f"cannot write {str(target.parent)!r}: {e.strerror or e}"
+            raise StorageError(msg) from e
+        if row["object"] is not None:
+            store.download(row["object"], target)
+        else:
+            _write_verified(target, read_row_bytes(store, row, dataset=dataset))
+        written += 1
+        written_bytes += int(row["size"])
+        if progress is not None:
+            progress(1)
+    return DownloadReport(str(root), version, written, skipped, written_bytes)
+
+
+def _check_writable(root: Path) -> None:
+    """Refuse a destination this process may not write, before anything is written."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".lakehouse-", suffix=".probe"):
+            pass
+    except OSError as e:
+        msg = f"cannot write to download destination {str(root)!r}: {e.strerror or e}"
+        raise StorageError(msg) from e
+
+
+def _write_verified(target: Path, data: bytes) -> None:
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except OSError as e:
+        msg = f"cannot write {str(target)!r}: {e.strerror or e}"
+        raise StorageError(msg) from e
+    finally:
+        partial.unlink(missing_ok=True)

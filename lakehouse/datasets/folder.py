@@ -1,0 +1,230 @@
+"""A local folder of files, read for a file dataset: listed, checked, hashed and probed.
+
+Everything a folder can get wrong is found here, before anything is written:
+
+* the folder must exist and be a folder;
+* every name must be valid UTF-8 (a dataset path is text everywhere it is shown, queried and joined);
+* symbolic links are followed only when they resolve inside the folder; a link that leaves it (or dangles) is
+  refused, naming the link, so a dataset never holds bytes from outside what the caller pointed at;
+* every selected file must be readable.
+
+The folder is the caller's own local input, outside the root: it is read with plain file I/O. Files are only
+written to the root through :mod:`lakehouse.objects` and the dataset's Delta table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import re
+import stat
+import wave
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lakehouse.errors import InvalidArgument
+
+#: What a file with no known extension is recorded as.
+OCTET_STREAM = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class FolderFile:
+    """A file found in the folder: its dataset path (relative, POSIX), local path, size and mtime (UTC)."""
+
+    path: str
+    local: Path
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What is cheap to learn about a file beyond its bytes: its media type, image size, audio duration."""
+
+    media_type: str
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+
+
+def check_folder(folder: str | Path) -> Path:
+    """``folder`` as an absolute path if it is an existing folder; :class:`InvalidArgument` naming it otherwise."""
+    path = Path(folder).expanduser()
+    if not path.exists():
+        msg = f"folder {str(folder)!r} does not exist"
+        raise InvalidArgument(msg)
+    if not path.is_dir():
+        msg = f"{str(folder)!r} is not a folder"
+        raise InvalidArgument(msg)
+    return path.resolve()
+
+
+@lru_cache(maxsize=64)
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """A glob over relative POSIX paths as a regex: ``**/`` any folders (or none), ``*`` and ``?`` within one."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def matches(path: str, pattern: str) -> bool:
+    """True if the relative POSIX ``path`` matches the glob ``pattern`` (``**/*.png``, ``cats/*``…)."""
+    return _pattern(pattern).fullmatch(path) is not None
+
+
+def list_folder(folder: str | Path, *, pattern: str = "**/*") -> list[FolderFile]:
+    """Every file under ``folder`` whose relative path matches ``pattern``, sorted by path.
+
+    Raises:
+        InvalidArgument: the folder is missing or a file; a name is not UTF-8; a link leaves the folder.
+    """
+    if not isinstance(pattern, str) or not pattern or pattern.startswith("/") or ".." in pattern.split("/"):
+        msg = f"pattern {pattern!r} must be a relative glob such as '**/*' or 'cats/*.png'"
+        raise InvalidArgument(msg)
+    root = check_folder(folder)
+    found = [f for f in _walk(root, root, "", frozenset()) if matches(f.path, pattern)]
+    return sorted(found, key=lambda f: f.path)
+
+
+def _walk(root: Path, here: Path, prefix: str, above: frozenset[Path]) -> Iterator[FolderFile]:
+    real = here.resolve()
+    if real in above:  # a link to a folder this one is inside: following it would never end
+        msg = f"symbolic link {str(here)!r} points to a folder it is inside of; remove it"
+        raise InvalidArgument(msg)
+    above = above | {real}
+    try:
+        entries = sorted(os.scandir(here), key=lambda e: e.name)
+    except OSError as e:
+        msg = f"cannot list folder {str(here)!r}: {e.strerror or e}"
+        raise InvalidArgument(msg) from e
+    for entry in entries:
+        rel = f"{prefix}{entry.name}"
+        _check_name(here, entry.name)
+        local = Path(entry.path)
+        if entry.is_symlink():
+            target = _inside(root, local)
+            if target.is_dir():
+                yield from _walk(root, local, f"{rel}/", above)
+            else:
+                yield _file(rel, local)
+        elif entry.is_dir(follow_symlinks=False):
+            yield from _walk(root, local, f"{rel}/", above)
+        elif entry.is_file(follow_symlinks=False):
+            yield _file(rel, local)
+
+
+def _check_name(folder: Path, name: str) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+        msg = f"file name {raw!r} in {str(folder)!r} is not valid UTF-8; rename it (dataset paths are text)"
+        raise InvalidArgument(msg) from None
+
+
+def _inside(root: Path, link: Path) -> Path:
+    """The target of the link ``link`` if it exists inside ``root``; :class:`InvalidArgument` otherwise."""
+    try:
+        target = link.resolve(strict=True)
+    except (OSError, RuntimeError) as e:
+        msg = f"symbolic link {str(link)!r} points to nothing that exists; remove it or fix it"
+        raise InvalidArgument(msg) from e
+    if not target.is_relative_to(root):
+        msg = (
+            f"symbolic link {str(link)!r} points outside the folder {str(root)!r} (to {str(target)!r}); "
+            "links are followed only inside the folder"
+        )
+        raise InvalidArgument(msg)
+    return target
+
+
+def _file(rel: str, local: Path) -> FolderFile:
+    try:
+        st = local.stat()
+    except OSError as e:
+        msg = f"cannot read {str(local)!r}: {e.strerror or e}"
+        raise InvalidArgument(msg) from e
+    if not stat.S_ISREG(st.st_mode):
+        msg = f"{str(local)!r} is not a regular file"
+        raise InvalidArgument(msg)
+    return FolderFile(rel, local, st.st_size, modified_time(st.st_mtime_ns))
+
+
+def modified_time(mtime_ns: int) -> datetime:
+    """A modification time as the table stores it: UTC, microseconds (the precision a sync compares)."""
+    return datetime.fromtimestamp(mtime_ns // 1000 / 1_000_000, UTC)
+
+
+def read_file(file: FolderFile) -> bytes:
+    """The bytes of ``file``; :class:`InvalidArgument` naming it if it cannot be read or changed size."""
+    try:
+        data = file.local.read_bytes()
+    except OSError as e:
+        msg = f"cannot read {str(file.local)!r}: {e.strerror or e}"
+        raise InvalidArgument(msg) from e
+    if len(data) != file.size:
+        msg = f"file {str(file.local)!r} changed while it was being read; nothing was written"
+        raise InvalidArgument(msg)
+    return data
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def probe(path: str, *, data: bytes | None = None, local: Path | None = None) -> Probe:
+    """Media type from the name; image width/height from the header (Pillow); WAV duration from its header.
+
+    A file whose header does not parse keeps its media type and gets no size or duration: the dataset holds
+    the bytes as they are.
+    """
+    media_type = mimetypes.guess_type(path, strict=False)[0] or OCTET_STREAM
+    source: Any = _source(data, local)
+    if media_type.startswith("image/"):
+        from lakehouse._optional import import_optional
+
+        image = import_optional("PIL.Image", extra="files", purpose="reading image sizes")
+        try:
+            with image.open(source) as img:  # reads the header only; pixels are decoded on demand
+                width, height = img.size
+        except Exception:  # noqa: BLE001 - any unreadable header means "no size known", never a failed add
+            return Probe(media_type)
+        return Probe(media_type, int(width), int(height))
+    if media_type in ("audio/x-wav", "audio/wav", "audio/vnd.wave"):
+        try:
+            with wave.open(source, "rb") as wav:
+                rate = wav.getframerate()
+                return Probe(media_type, duration=wav.getnframes() / rate if rate else None)
+        except (wave.Error, EOFError, OSError):
+            return Probe(media_type)
+    return Probe(media_type)
+
+
+def _source(data: bytes | None, local: Path | None) -> Any:
+    import io
+
+    if data is not None:
+        return io.BytesIO(data)
+    return str(local)

@@ -20,8 +20,8 @@ from lakehouse.refs import Ref, parse_ref
 from lakehouse.state import RootState
 
 if TYPE_CHECKING:
-    from lakehouse.entities import ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.datasets.files import DownloadReport
+    from lakehouse.entities import ModelLineage, ModelVersion, RegisteredModel
     from lakehouse.maintenance import MaintenanceReport
     from lakehouse.registry import Model
     from lakehouse.tracking import (
@@ -108,6 +108,7 @@ class Lakehouse:
         from lakehouse.sql import catalog
 
         return {n: catalog.NAMES[n].about if n in catalog.NAMES else "dataset" for n in catalog.table_names(self)}
+
     def open_file(self, ref: str | Ref, path: str) -> io.BufferedIOBase:
         """A binary reader of the file ``path`` of the file dataset version ``ref`` names (verified first)."""
         version = self.resolve(ref)

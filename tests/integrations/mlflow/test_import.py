@@ -218,6 +218,13 @@ def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[
     again = json.loads(capsys.readouterr().out)
     assert (again["runs_created"], again["points"], again["runs_unchanged"], again["models_unchanged"]) == (0, 0, 1, 1)
 
+    assert main(["import-mlflow", "--from", sqlite_uri, "--root", str(root), "--artifacts"]) == 0
+    shown = capsys.readouterr().out
+    assert "registered models" in shown
+    assert "0 copied" in shown
+    assert job.main(["--from", sqlite_uri, "--root", str(root), "--artifacts"]) == 0
+    assert json.loads(capsys.readouterr().out)["artifacts_copied"] == 0
+
     assert main(["import-mlflow", "--from", uri_for(root), "--root", str(root)]) == 1
     assert "is a lakehouse already" in capsys.readouterr().err
     with pytest.raises(InvalidArgument, match="no experiment 'nope'"):

@@ -13,6 +13,7 @@ import polars as pl
 import streamlit as st
 
 from lakehouse.app.shell import Stamp, handle, stamp, table
+from lakehouse.objects import human_size
 
 ARTIFACT_TABLES = ("tracking/artifacts",)
 #: Largest file (bytes) offered as a download button or shown inline.
@@ -49,15 +50,6 @@ def _bytes(run_id: str, path: str, digest: str) -> bytes:
 
 def is_image(path: str) -> bool:
     return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError  # pragma: no cover
 
 
 def panel(run_id: str | None, files: pl.DataFrame, *, key: str, images: bool = True) -> None:

@@ -531,6 +531,9 @@ class _Appender:
             return None  # delta-rs reports the mismatch (SchemaMismatch)
         if any(not f.nullable and data.column(f.name).null_count for f in self.schema):
             return None  # delta-rs refuses nulls in a non-nullable column
+        # The table's own types (string for string_view, as polars hands over): Arrow's take and Parquet's
+        # writer then see the types the statistics and the log describe.
+        data = data.cast(pa.schema([self.schema.field(f.name) for f in data.schema]))
         columns = [f.name for f in self.schema if f.name not in self.partition_columns]
         file_schema = pa.schema([self.schema.field(c) for c in columns])
         groups = _partitions(data, self.partition_columns)
@@ -686,8 +689,6 @@ def _partitions(data: pa.Table, columns: Sequence[str]) -> list[tuple[dict[str, 
     values = data.column(column)
     if values.null_count:
         return None
-    if pa.types.is_string_view(values.type):
-        values = values.cast(pa.string())
     distinct = pc.unique(values)
     if len(distinct) == 1:
         groups = [(distinct[0].as_py(), data)]

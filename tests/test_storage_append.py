@@ -96,6 +96,15 @@ def test_a_batch_of_several_runs_is_one_file_per_run_in_logged_order(metrics: Pa
     assert read["step"].to_list() == [1, 3, 5]
 
 
+def test_string_view_columns_from_polars_are_appended_as_strings(metrics: Path) -> None:
+    batch = points(["b", "a", "b"], [1, 2, 3])
+    views = pa.schema([f.with_type(pa.string_view()) if f.type == pa.string() else f for f in SCHEMA])
+    version = storage.append(metrics, batch.cast(views), app_transaction=("w", 1))
+    assert sorted(e["add"]["partitionValues"]["run_id"] for e in log_entry(metrics, version) if "add" in e) == ["a", "b"]
+    read = pl.read_delta(str(metrics)).filter(pl.col("run_id") != "r0").sort("step")
+    assert read.select("run_id", "key", "step").rows() == [("b", "loss", 1), ("a", "loss", 2), ("b", "loss", 3)]
+
+
 def test_another_writers_commit_is_stepped_over_and_the_same_app_transaction_conflicts(metrics: Path) -> None:
     storage.append(metrics, points(["r0"], [1]), app_transaction=("w", 1))
     taken = storage.latest_version(metrics) + 1

@@ -51,10 +51,15 @@ def _state(folder: Path) -> dict[str, tuple[int, int]]:
 def world(tmp_path: Path) -> dict[str, Path]:
     lh = lakehouse.connect(tmp_path / "lh")
     lh.dataset("good").write(pl.DataFrame({"id": [1, 2], "label": ["a", "b"]}))
-    with lh.start_run(experiment="e", name="r") as run:
-        run.log({"loss": 0.5}, step=0)
     good = tmp_path / "good.csv"
     good.write_text("id,label\n3,c\n", encoding="utf-8")
+    with lh.start_run(experiment="e", name="r") as run:
+        run.log({"loss": 0.5}, step=0)
+        run.log_artifact(good)
+    # A folder of files and a file dataset made of it.
+    (tmp_path / "files" / "cats").mkdir(parents=True)
+    (tmp_path / "files" / "cats" / "1.txt").write_text("meow", encoding="utf-8")
+    lh.dataset("pics").add_files(tmp_path / "files")
     # A TensorBoard log dir of one empty event file and a W&B offline run of just its header: valid inputs.
     (tmp_path / "tb" / "run").mkdir(parents=True)
     (tmp_path / "tb" / "run" / "events.out.tfevents.1.host").write_bytes(b"")
@@ -66,7 +71,7 @@ def world(tmp_path: Path) -> dict[str, Path]:
 
 
 def _cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
-    tmp, good = w["tmp"], str(w["good"])
+    tmp, good, files = w["tmp"], str(w["good"]), w["tmp"] / "files"
     missing, folder, file = tmp / "no" / "such", tmp / "a-folder", tmp / "a-file"
     return [
         # missing inputs
@@ -78,12 +83,22 @@ def _cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         (("import-mlflow", "source"), ["import-mlflow", "--from", str(missing / "mlruns")]),
         (("import-tensorboard", "logdir"), ["import-tensorboard", str(missing)]),
         (("import-wandb", "path"), ["import-wandb", str(missing)]),
+        (("datasets add-files", "folder"), ["datasets", "add-files", "pics", str(missing)]),
+        (("datasets sync", "folder"), ["datasets", "sync", "pics", str(missing)]),
+        (("datasets add-files", "labels"), ["datasets", "add-files", "pics", str(files), "--labels", str(missing)]),
+        (("datasets sync", "labels"), ["datasets", "sync", "pics", str(files), "--labels", str(missing / "l.csv")]),
         # outputs that cannot be written
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(file / "x.parquet")]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(file / "sub" / "x.parquet")]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", "/proc/lakehouse-x.parquet"]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", "/proc/no/such/lakehouse-x.parquet"]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(tmp / "x.xlsx")]),
+        (("datasets download", "dest"), ["datasets", "download", "pics:v0", str(file / "sub")]),
+        (("datasets download", "dest"), ["datasets", "download", "pics:v0", "/proc/lakehouse-files"]),
+        (("artifacts get", "out"), ["artifacts", "get", "r", "good.csv", "--out", str(file / "x.csv")]),
+        (("artifacts get", "out"), ["artifacts", "get", "r", "good.csv", "--out", "/proc/lakehouse-x.csv"]),
+        (("sql", "out"), ["sql", "SELECT 1 AS one", "--out", str(file / "x.parquet")]),
+        (("sql", "out"), ["sql", "SELECT 1 AS one", "--out", str(tmp / "x.xlsx")]),
         # a folder where a file is meant, a file where a folder is
         (("datasets write", "file"), ["datasets", "write", "good", str(folder)]),
         (("datasets read", "out"), ["datasets", "read", "good:v0", "--out", str(folder)]),
@@ -95,6 +110,12 @@ def _cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         (("import-tensorboard", "logdir"), ["import-tensorboard", str(file)]),
         (("import-wandb", "path"), ["import-wandb", str(folder)]),  # no offline run
         (("import-wandb", "path"), ["import-wandb", str(file)]),
+        (("datasets add-files", "folder"), ["datasets", "add-files", "pics", str(file)]),
+        (("datasets sync", "folder"), ["datasets", "sync", "pics", str(file)]),
+        (("datasets add-files", "labels"), ["datasets", "add-files", "pics", str(files), "--labels", str(folder)]),
+        (("datasets sync", "labels"), ["datasets", "sync", "pics", str(files), "--labels", str(folder)]),
+        (("datasets download", "dest"), ["datasets", "download", "pics:v0", str(file)]),
+        (("sql", "out"), ["sql", "SELECT 1 AS one", "--out", str(folder)]),
     ]
 
 
@@ -108,6 +129,11 @@ def _root_cases(w: dict[str, Path]) -> list[tuple[tuple[str, str], list[str]]]:
         "import-mlflow": ["--from", f"sqlite:///{w['tmp'] / 'a-file'}"],
         "import-tensorboard": [str(w["tmp"] / "tb")],
         "import-wandb": [str(w["tmp"] / "wandb")],
+        "datasets add-files": ["pics", str(w["tmp"] / "files")],
+        "datasets sync": ["pics", str(w["tmp"] / "files")],
+        "datasets download": ["pics:v0", str(w["tmp"] / "out")],
+        "artifacts get": ["r", "good.csv", "--out", str(w["tmp"] / "out.csv")],
+        "sql": ["SELECT 1 AS one"],
     }
     out: list[tuple[tuple[str, str], list[str]]] = [(("lakehouse", "root"), ["--root", file, "datasets", "list"])]
     for command, param in sorted(_path_params()):

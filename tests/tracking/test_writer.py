@@ -84,7 +84,7 @@ def test_a_run_start_is_spooled_alone_before_its_points(root: Path) -> None:
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     writer = get_writer(lh.layout, lh.settings)
     spool = WriterSpool(writer.spool_root / writer.writer_id)
-    _wait_for(lambda: writer.buffered_points() == 0 and not writer.deferred and not writer._io_lock.locked())
+    _wait_for(lambda: not writer.has_unspooled_work())
     start = spool.read(1)
     assert set(start.parts) == {"runs"}
     assert set(start.parts["runs"].column("kind").to_pylist()) == {"created", "status", "param"}

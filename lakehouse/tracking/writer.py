@@ -9,8 +9,9 @@ to the writer's buffer and returns. Two cadences follow, one per background thre
    inputs), and write them as one checksummed, fsynced segment into the spool (numbered 1, 2, ... per
    writer). A process killed outright loses only what it logged since its last segment. A run's start
    events go first, in a segment of their own built without polars (:mod:`lakehouse.tracking.rows`): on a
-   loaded machine a fresh process needs milliseconds for it, where the points' first segment and the
-   environment capture need tens to hundreds.
+   loaded machine a fresh process needs milliseconds for it, where the points' first segment needs tens to
+   hundreds. Deferred work (a run's environment capture) runs on the commit thread, never on this one: the
+   spool's cadence is the loss window of a kill -9.
 2. **Commit** (the commit thread), once the oldest waiting segment is ``flush_interval`` seconds old or
    ``flush_points`` points wait: commit the waiting segments ``a..b`` (the oldest first, up to about
    ``flush_points`` points) as one commit per table, with the Delta app transaction ``(writer id, b)``
@@ -164,7 +165,7 @@ class Writer:
         self.ensure_thread()
 
     def defer(self, make_events: Callable[[], list[Event]]) -> None:
-        """Queue work that produces events, run on the background thread (e.g. environment capture)."""
+        """Queue work that produces events, run on the commit thread (e.g. environment capture)."""
         self.deferred.append(make_events)
 
     def open_run(self, run: Run) -> None:

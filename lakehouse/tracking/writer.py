@@ -9,8 +9,9 @@ to the writer's buffer and returns. Two cadences follow, one per background thre
    inputs), and write them as one checksummed, fsynced segment into the spool (numbered 1, 2, ... per
    writer). A process killed outright loses only what it logged since its last segment. A run's start
    events go first, in a segment of their own built without polars (:mod:`lakehouse.tracking.rows`): on a
-   loaded machine a fresh process needs milliseconds for it, where the points' first segment and the
-   environment capture need tens to hundreds.
+   loaded machine a fresh process needs milliseconds for it, where the points' first segment needs tens to
+   hundreds. Deferred work (a run's environment capture) runs on the commit thread, never on this one: the
+   spool's cadence is the loss window of a kill -9.
 2. **Commit** (the commit thread), once the oldest waiting segment is ``flush_interval`` seconds old or
    ``flush_points`` points wait: commit the waiting segments ``a..b`` (the oldest first, up to about
    ``flush_points`` points) as one commit per table, with the Delta app transaction ``(writer id, b)``
@@ -132,6 +133,9 @@ class Writer:
         # Two background threads: one prepares segments (Python/polars work under the GIL), one commits them
         # (delta-rs, which releases the GIL), so on two cores preparing segment n+1 overlaps committing n.
         self._io_lock = threading.Lock()  # draining buffers and writing segments
+        # Held while deferred work (environment capture: package metadata, git, tens to hundreds of ms under
+        # load) runs on the commit thread, never on the spool thread, whose cadence is the loss window.
+        self._deferred_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # committing segments, strictly in order
         self._thread_lock = threading.Lock()
         self._wake = threading.Event()
@@ -161,7 +165,7 @@ class Writer:
         self.ensure_thread()
 
     def defer(self, make_events: Callable[[], list[Event]]) -> None:
-        """Queue work that produces events, run on the background thread (e.g. environment capture)."""
+        """Queue work that produces events, run on the commit thread (e.g. environment capture)."""
         self.deferred.append(make_events)
 
     def open_run(self, run: Run) -> None:
@@ -186,13 +190,23 @@ class Writer:
         return tuple(self._open_runs)
 
     def has_pending_work(self) -> bool:
-        """True while anything logged is not committed yet (buffered, being spooled, or spooled).
+        """True while anything logged is not committed yet (buffered, being spooled, or spooled)."""
+        return self.has_unspooled_work() or bool(self._pending)
 
-        Checked in this order on purpose: what a drain takes from the buffers is in flight while ``_io_lock``
-        is held, and among the pending segments before it is released.
+    def has_unspooled_work(self) -> bool:
+        """True while anything logged is not in the spool yet (deferred, buffered, or being spooled).
+
+        Checked in this order on purpose: deferred work taken from its queue runs under ``_deferred_lock``
+        and queues its events before releasing it; what a drain takes from the buffers is in flight while
+        ``_io_lock`` is held, and among the pending segments before it is released.
         """
         return bool(
-            self.calls or self.frames or self.events or self.deferred or self._io_lock.locked() or self._pending
+            self.deferred
+            or self._deferred_lock.locked()
+            or self.calls
+            or self.frames
+            or self.events
+            or self._io_lock.locked()
         )
 
     def request_spool(self) -> None:
@@ -275,12 +289,12 @@ class Writer:
             start, self._start_waiting = self._start_waiting, False
             with self._io_lock:
                 # A run's start alone first (events only: no polars, no summaries), so it is durable within
-                # milliseconds; then the points; then the deferred work (environment capture, tens of
-                # milliseconds for git), each in a segment of its own right after.
+                # milliseconds; then the points, each in a segment of its own.
                 prepared = self._prepare(deferred=False, points=False) if start else False
                 prepared = self._prepare(deferred=False) or prepared
-                if self.deferred:
-                    prepared = self._prepare() or prepared
+            if self.deferred:
+                # The environment capture runs on the commit thread, which wakes this one with its events.
+                self._commit_wake.set()
             if prepared:
                 if self._commit_due(time.monotonic()):
                     self._commit_wake.set()
@@ -299,6 +313,8 @@ class Writer:
             self._recovered = True
             # The first run's start reaches the spool first: recovery reads tables, and both need the GIL.
             self._spooled_once.wait(_FIRST_SPOOL_WAIT_S)
+            if self.deferred and self._run_deferred():  # this writer's own run's environment before others
+                self._wake.set()
             self._recover_others()
         idle_since: float | None = None
         while True:
@@ -306,6 +322,8 @@ class Writer:
             self._commit_wake.clear()
             if self._closed:
                 return
+            if self.deferred and self._run_deferred():
+                self._wake.set()  # its events (a run's environment) go to the spool at once
             with self._commit_lock:
                 done = self._commit_pending(force=False)
             self._maybe_maintain()
@@ -395,12 +413,8 @@ class Writer:
         # Liveness (see tracking/heartbeat.py): now and then a heartbeat event per open run, even a silent one.
         for row in self._heartbeat.due(self.open_run_ids, time.monotonic()):
             self.add_event("runs", row)
-        for make in _take(self.deferred) if deferred else ():
-            try:
-                for part, row in make():
-                    self.add_event(part, row)
-            except Exception as e:  # noqa: BLE001 - e.g. environment capture; the run goes on without it
-                log.info("deferred event skipped: %s", e)
+        if deferred:
+            self._run_deferred()
         calls = _take(self.calls) if points else []
         frames = _take(self.frames) if points else []
         events = _take(self.events)
@@ -417,6 +431,21 @@ class Writer:
             parts["metric_summaries"] = self._summaries.update(batch, writer_id=self.writer_id, seq=self._seq)
             parts["metrics"] = batch.table
         return Segment(writer=self.writer_id, seq=self._seq, parts=parts)
+
+    def _run_deferred(self) -> bool:
+        """Run the queued deferred work and queue its events; True if there was any.
+
+        Waits for deferred work another thread is running, so a flush spools its events too.
+        """
+        with self._deferred_lock:
+            makers = _take(self.deferred)
+            for make in makers:
+                try:
+                    for part, row in make():
+                        self.add_event(part, row)
+                except Exception as e:  # noqa: BLE001 - e.g. environment capture; the run goes on without it
+                    log.info("deferred event skipped: %s", e)
+            return bool(makers)
 
     def _spool_segment(self, segment: Segment) -> None:
         """Write the segment to the spool, then queue it for the committer (in that order: a segment is

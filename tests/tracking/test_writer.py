@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -84,7 +86,7 @@ def test_a_run_start_is_spooled_alone_before_its_points(root: Path) -> None:
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     writer = get_writer(lh.layout, lh.settings)
     spool = WriterSpool(writer.spool_root / writer.writer_id)
-    _wait_for(lambda: writer.buffered_points() == 0 and not writer.deferred and not writer._io_lock.locked())
+    _wait_for(lambda: not writer.has_unspooled_work())
     start = spool.read(1)
     assert set(start.parts) == {"runs"}
     assert set(start.parts["runs"].column("kind").to_pylist()) == {"created", "status", "param"}
@@ -144,3 +146,30 @@ def test_work_being_spooled_counts_as_pending(root: Path) -> None:
         assert writer.pending_segments == 0
         assert writer.has_pending_work()
     assert not writer.has_pending_work()
+
+
+def test_slow_deferred_work_never_holds_up_the_spool(root: Path) -> None:
+    """Deferred work (a run's environment capture: git, package metadata) runs beside the spool's cadence."""
+    lh = lakehouse.connect(root, flush_interval=60, spool_interval=0.05, maintenance_commits=0)
+    run = lh.start_run(experiment="slow-capture")
+    writer = get_writer(lh.layout, lh.settings)
+    release = threading.Event()
+    started = threading.Event()
+
+    def slow_capture() -> list[tuple[str, dict[str, object]]]:
+        started.set()
+        release.wait(10)
+        return [("runs", {"run_id": run.id, "kind": "tag", "at": datetime.now(UTC), "key": "late", "value": "yes"})]
+
+    writer.defer(slow_capture)
+    assert started.wait(5)
+    spool = WriterSpool(writer.spool_root / writer.writer_id)
+    for step in range(3):
+        run.log({"loss": float(step)}, step=step)
+    # While the capture is still running, the points reach the spool at the spool's cadence.
+    _wait_for(lambda: sum(spool.read(seq).num_points for seq in spool.sequence_numbers()) == 3)
+    assert writer.has_unspooled_work()  # the capture's events are still to come
+    release.set()
+    _wait_for(lambda: "late" in set(_spooled_events(writer).get_column("key").drop_nulls().to_list()))
+    run.finish()
+    assert lh.run(run.id).tags["late"] == "yes"

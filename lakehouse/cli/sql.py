@@ -70,7 +70,8 @@ def sql_command(
     """Ask the lakehouse anything in SQL: runs, params, metrics, datasets and any dataset version by ref.
 
     Names: runs, params, tags, metrics, metric_summaries, inputs, experiments, artifacts, models, model_versions,
-    model_aliases, datasets, dataset_versions, and "digits", "digits:v2", "digits:prod", "digits@2026-11-01T12:00:00Z", "digits:v2..v3" (rows changed).
+    model_aliases, datasets, dataset_versions, and "digits", "digits:v2", "digits:prod",
+    "digits@2026-11-01T12:00:00Z", "digits:v2..v3" (rows changed).
     Read-only: anything but a query is refused. See docs/SQL.md.
     """
     from lakehouse.cli._files import output_file

@@ -63,10 +63,15 @@ def test_out_writes_the_whole_result(
     ],
 )
 def test_errors_are_one_line_and_change_nothing(
-    demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], match: str
+    demo: Demo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    match: str,
 ) -> None:
     before = snapshot(demo.root)
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative --out lands here (and the next tests run where they started)
     code, out, err = run_cli(capsys, "--root", str(demo.root), "sql", *args)
     assert code == 1
     assert out == ""

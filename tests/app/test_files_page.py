@@ -65,6 +65,8 @@ def test_label_filter_and_paging(files_root: Path, open_app: OpenApp) -> None:
     assert [c for c, _ in images(at, "files_grid_images")] == ["dog · 2.png", "dog · 3.png"]
     assert not at.code
     assert not at.get("audio")
+    at = open_app(files_root, dataset="pics", tab="Files", files_version="v0", files_label=["owl", "cat"])
+    assert [c for c, _ in images(at, "files_grid_images")] == ["cat · 0.png", "cat · 1.png", "owl · 4.png"]
     at.multiselect(key="files_label").set_value([]).run()
     at.selectbox(key="files_page_size").set_value(24).run()
     assert at.number_input(key="files_page").max == 1

@@ -109,14 +109,20 @@ if files_tab.open:
             label = fq.label_column(listed)
             values = [] if label is None else sorted(str(v) for v in listed.get_column(label).drop_nulls().unique())
             picked = label_box.multiselect(
-                f"Filter by {label or 'label'}", values, key="files_label", disabled=label is None
+                f"Filter by {label or 'label'}", values, key="files_label", disabled=label is None, bind="query-params"
             )
             shown = fq.with_labels(listed, column=label, labels=picked)
-            size = size_box.selectbox("Files per page", fq.PAGE_SIZES, index=1, key="files_page_size")
+            size = size_box.selectbox(
+                "Files per page", fq.PAGE_SIZES, index=1, key="files_page_size", bind="query-params"
+            )
             pages = paging.page_count(shown.height, size)
             if st.session_state.get("files_page", 1) > pages:  # fewer files than before (a filter)
                 st.session_state.files_page = pages
-            number = int(number_box.number_input("Page", min_value=1, max_value=pages, value=1, key="files_page"))
+            number = int(
+                number_box.number_input(
+                    "Page", min_value=1, max_value=pages, value=1, key="files_page", bind="query-params"
+                )
+            )
             page = shown.slice((number - 1) * size, size)
             first = (number - 1) * size + 1 if page.height else 0
             st.caption(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import polars as pl
@@ -105,11 +105,11 @@ def cells(ref: str, paths: tuple[str, ...], stamp: Stamp) -> list[Cell]:
         load = loader(path)
         cell = Cell(path=path, caption=caption, kind=kind, media_type=row["media_type"])
         if kind == "image":
-            cell = Cell(**{**cell.__dict__, "thumbnail": thumbnail(row["sha256"], load)})
+            cell = replace(cell, thumbnail=thumbnail(row["sha256"], load))
         elif kind == "text":
-            cell = Cell(**{**cell.__dict__, "text": first_lines(load())})
+            cell = replace(cell, text=first_lines(load()))
         elif kind == "audio":
-            cell = Cell(**{**cell.__dict__, "audio": load()})
+            cell = replace(cell, audio=load())
         out.append(cell)
     order = {p: i for i, p in enumerate(paths)}
     return sorted(out, key=lambda c: order[c.path])

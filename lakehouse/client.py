@@ -421,6 +421,13 @@ class Lakehouse:
 
         return models.lineage(self, ref)
 
+    def model_files(self, ref: str | Ref) -> pl.DataFrame:
+        """The files of a model version (``path, size, digest, logged_at``, by path): its run's artifacts under
+        the version's source path, or a logged MLflow model's files. Read one with ``lh.artifact(run_id, path)``."""
+        from lakehouse.registry import models
+
+        return models.files(self, ref)
+
     # --- memory ------------------------------------------------------------------------------------------
 
     @property

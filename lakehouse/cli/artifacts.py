@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lakehouse.cli import _common as c
+from lakehouse.objects import human_size
 
 if TYPE_CHECKING:
     import polars as pl
@@ -17,16 +18,6 @@ artifacts_app = typer.Typer(help="Files runs logged: fetch them (verified agains
 RunArg = Annotated[str, typer.Argument(help="Run id, unique id prefix (4+ characters) or unique run name.")]
 #: Downloads smaller than this finish before a progress bar would be readable.
 PROGRESS_FROM = 16 << 20
-
-
-def human_size(size: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover  # the loop returns at GiB
 
 
 def list_artifacts(run: RunArg, root: c.RootOpt = None, json_out: c.JsonOpt = False) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
+
 from lakehouse.entities import AliasChange, ModelLineage, ModelVersion, RegisteredModel
 from lakehouse.errors import (
     AliasNotFound,
@@ -125,6 +127,11 @@ def lineage(lh: Lakehouse, ref: str | Ref) -> ModelLineage:
     except RunNotFound:
         run = None
     return ModelLineage(version=version, run=run)
+
+
+def files(lh: Lakehouse, ref: str | Ref) -> pl.DataFrame:
+    """The files of the model version ``ref`` names (see :func:`lakehouse.registry.sources.files`)."""
+    return sources.files(lh.layout, resolve(lh, ref).source)
 
 
 # --- one model ------------------------------------------------------------------------------------------------

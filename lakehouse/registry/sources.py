@@ -13,6 +13,7 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import LOGGED_MODEL_EVENTS, scan_or_empty
 from lakehouse.errors import InvalidArgument, ModelNotFound
 from lakehouse.query.runs import Tables, resolve_run_id
+from lakehouse.tracking import artifacts
 
 RUNS_SCHEME = "runs:/"
 MODELS_SCHEME = "models:/"
@@ -80,3 +81,19 @@ def _from_logged_model(layout: Layout, model_id: str) -> Source:
         msg = f"no logged model {model_id!r} under {str(layout.root)!r} (source 'models:/{model_id}')"
         raise ModelNotFound(msg)
     return Source(f"{MODELS_SCHEME}{model_id}", created.item(0, "run_id"))
+
+
+def files(layout: Layout, source: str) -> pl.DataFrame:
+    """The files a recorded source names now: ``path, size, digest, logged_at``, by path.
+
+    For ``runs:/<run id>/<path>`` the run's artifact at ``path`` or under the folder ``path/`` (paths stay as the
+    run logged them); for ``models:/<model id>`` every file of the logged model. Empty when nothing is there.
+    """
+    if source.startswith(RUNS_SCHEME):
+        owner, _, prefix = source[len(RUNS_SCHEME) :].partition("/")
+        found = artifacts.listing(layout, owner)
+        path = pl.col("path")
+        return found.filter((path == prefix) | path.str.starts_with(prefix.rstrip("/") + "/"))
+    if source.startswith(MODELS_SCHEME):
+        return artifacts.listing(layout, source[len(MODELS_SCHEME) :])
+    return artifacts.listing(layout, "")

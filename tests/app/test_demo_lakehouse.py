@@ -45,6 +45,26 @@ def test_the_runs_are_real_fits_with_lineage(demo_lakehouse: Path) -> None:
     assert set(used.get_column("name")) == {"baseline", "wide", "fast-lr", "slow-lr", "overfit"}
 
 
+def test_every_runs_model_is_registered_and_production_is_the_best(demo_lakehouse: Path, tmp_path: Path) -> None:
+    lh = lakehouse.connect(demo_lakehouse)
+    names = {r.id: r.name for r in map(lh.run, lh.runs(training.EXPERIMENT).get_column("run_id"))}
+    versions = lh.model(training.MODEL).versions()
+    assert [names[v.run_id or ""] for v in versions] == [r.name for r in training.RECIPES]
+    accuracy = {v.version: lh.run(v.run_id or "").metrics["test_accuracy"].last for v in versions}
+    production = lh.model_version(f"{training.MODEL}:production")
+    assert accuracy[production.version] == max(accuracy.values())
+    (change,) = lh.model(training.MODEL).alias_history()
+    assert names[production.run_id or ""] in (change.reason or "")
+    # The version's file is the Keras model its run trained: it loads and scores what the run logged.
+    assert lh.model_files(production.ref).get_column("path").to_list() == [training.MODEL_PATH]
+    keras = training._keras()
+    saved = lh.artifact(production.run_id or "", training.MODEL_PATH).download(tmp_path)
+    net = keras.saving.load_model(saved)
+    x_test, y_test = training.arrays(lh.read(f"{training.TEST}:prod"))
+    _, score = net.evaluate(x_test, y_test, verbose=0)
+    assert score == pytest.approx(accuracy[production.version], abs=1e-6)
+
+
 def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> None:
     lh = lakehouse.connect(demo_lakehouse)
     ids = dict(lh.runs().select("name", "run_id").rows())
@@ -84,6 +104,16 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     assert metrics(at)["Status"] == "FINISHED"
     assert dict(frames(at)["run_params_table"].rows())["train_limit"] == "200"
     assert len(at.get("bidi_component")) == len(lh.run(ids["overfit"]).metrics)
+
+    assert frames(at)["run_artifacts_table"].get_column("path").to_list() == [training.MODEL_PATH]
+
+    at = open_app(demo_lakehouse, "views/models.py")
+    assert not errors(at)
+    production = lh.model_version(f"{training.MODEL}:production")
+    assert frames(at)["models_table"].select("model", "aliases").rows() == [
+        (training.MODEL, f"production → v{production.version}")
+    ]
+    assert frames(at)["version_files_table"].get_column("path").to_list() == [training.MODEL_PATH]
 
     at = open_app(demo_lakehouse, "views/live.py")
     assert "No run is running right now" in at.info[0].value

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import lakehouse
 from tests.app.conftest import OpenApp, build_datasets, build_files, build_runs, errors, tree_state
+from tests.app.test_artifact_files import png
 
 
 def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -> None:
@@ -16,6 +17,12 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
     runs.live.finish()
     lakehouse.connect(root).register_model("clf", run="mlp-fast", path="model")
     lakehouse.connect(root).model("clf").set_alias("production", 1)
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "weights.bin").write_bytes(b"w" * 100)
+    (tmp_path / "files" / "plot.png").write_bytes(png())
+    with lakehouse.connect(root).start_run(experiment="files", name="with-files") as run:
+        run.log_artifacts(tmp_path / "files", prefix="model")
+    lakehouse.connect(root).register_model("clf", run="with-files", path="model")
     before = tree_state(root)
     assert before
     ids = runs.ids
@@ -32,6 +39,8 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
         ("views/run.py", {"run": ids["mlp-fast"]}),
         ("views/live.py", {"run": ids["mlp-live"]}),
         ("views/models.py", {"model": "clf", "version": "v1"}),
+        ("views/run.py", {"run": run.id}),
+        ("views/models.py", {"model": "clf", "version": "v2"}),
         ("views/sql.py", {}),
     ]
     for page, query in visits:

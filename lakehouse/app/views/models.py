@@ -6,8 +6,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from lakehouse.app import files, params
 from lakehouse.app import model_queries as mq
-from lakehouse.app import params
 from lakehouse.app.shell import empty_lakehouse, error, guarded, table
 
 st.title("Models")
@@ -114,6 +114,13 @@ with guarded("Version lineage"):
     if number is not None:
         st.query_params["version"] = f"v{number}"
         lineage = mq.lineage(f"{name}:v{number}", mq.lineage_stamp())
+        st.markdown("**Files**")
+        held = files.version_files(f"{name}:v{number}", files.version_files_stamp())
+        if held.is_empty():
+            st.caption(f"No files are logged under the source `{lineage.version.source}`.")
+        else:
+            owner = lineage.version.run_id if lineage.version.logged_model_id is None else None
+            files.panel(owner, held, key="version_files", images=False)
         run = lineage.run
         if run is None:
             st.caption(f"The source `{lineage.version.source}` names no run under this root.")

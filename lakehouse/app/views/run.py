@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import curve_panel, curves
+from lakehouse.app import curve_panel, curves, files
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import guarded, handle, table
 
@@ -109,6 +109,14 @@ with guarded("Inputs"):
                 icon=":material/dataset:",
                 query_params={"dataset": used.dataset, "tab": "Preview", "ref": used.version_ref},
             )
+
+with guarded("Artifacts"):
+    st.subheader("Artifacts")
+    logged = files.run_artifacts(info.id, files.artifacts_stamp())
+    if logged.is_empty():
+        st.caption("This run logged no files (`run.log_artifact(path)` keeps one).")
+    else:
+        files.panel(info.id, logged, key="run_artifacts")
 
 with guarded("Environment"):
     st.subheader("Environment")

@@ -9,6 +9,8 @@ compared as MLflow does (key, step, timestamp, value); a point logged twice in t
 The logged models of the imported experiments come along too, keeping their ids (``models:/<id>`` and the runs
 that output them stay valid): name, model type, source run, status, params, tags, metrics and the run outputs
 linking them. Their artifact location is kept as the source has it; the files themselves are not copied.
+Then the registered models, their versions, aliases and tags, and with ``artifacts=True`` the runs' files
+(:mod:`lakehouse.integrations.mlflow.import_registry`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from lakehouse.integrations._import import (
 )
 from lakehouse.integrations.mlflow import inputs as mlflow_inputs
 from lakehouse.integrations.mlflow import models as logged_models
+from lakehouse.integrations.mlflow.import_registry import import_artifacts, import_registry
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache
 from lakehouse.tracking import experiments as registry
 from lakehouse.tracking import starting
@@ -60,6 +63,10 @@ class ImportReport(BaseReport):
     models_created: int = 0
     models_updated: int = 0
     models_unchanged: int = 0
+    model_versions_created: int = 0
+    model_versions_matched: int = 0
+    aliases_set: int = 0
+    artifacts_copied: int = 0
 
 
 def import_runs(
@@ -67,9 +74,12 @@ def import_runs(
     lakehouse: Lakehouse,
     *,
     experiments: list[str] | None = None,
+    artifacts: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
-    """Import every experiment (or the ones named in ``experiments``) of the MLflow store at ``source_uri``."""
+    """Import every experiment (or the ones named in ``experiments``) of the MLflow store at ``source_uri``,
+    then its registered models; with ``artifacts`` also the imported runs' files (see
+    :mod:`lakehouse.integrations.mlflow.import_registry`)."""
     started = time.perf_counter()
     client = _source(source_uri)
     report = ImportReport(source=source_uri)
@@ -98,6 +108,9 @@ def import_runs(
     source_runs = [run for _, runs in runs_by_experiment for run in runs]
     _import_models(client, lakehouse, cache, homes, source_runs, report)
     writer.flush()
+    import_registry(client, lakehouse, report)
+    if artifacts:
+        import_artifacts(client, lakehouse, imported, report)
     report.seconds = round(time.perf_counter() - started, 3)
     report.run_ids = tuple(imported)
     return report

@@ -218,6 +218,13 @@ def test_cli_and_job(sqlite_uri: str, root: Path, capsys: pytest.CaptureFixture[
     again = json.loads(capsys.readouterr().out)
     assert (again["runs_created"], again["points"], again["runs_unchanged"], again["models_unchanged"]) == (0, 0, 1, 1)
 
+    assert main(["import-mlflow", "--from", sqlite_uri, "--root", str(root), "--artifacts"]) == 0
+    shown = capsys.readouterr().out
+    assert "registered models" in shown
+    assert "0 copied" in shown
+    assert job.main(["--from", sqlite_uri, "--root", str(root), "--artifacts"]) == 0
+    assert json.loads(capsys.readouterr().out)["artifacts_copied"] == 0
+
     assert main(["import-mlflow", "--from", uri_for(root), "--root", str(root)]) == 1
     assert "is a lakehouse already" in capsys.readouterr().err
     with pytest.raises(InvalidArgument, match="no experiment 'nope'"):
@@ -252,3 +259,77 @@ def test_a_missing_source_is_refused_and_nothing_is_created(
     assert not (tmp_path / "no").exists()
     assert not (tmp_path / "absent.db").exists()
     assert _table_state(root) == before
+
+
+def _registry_state(root: Path) -> dict[str, tuple[int, int]]:
+    layout = lakehouse.connect(root).layout
+    paths = {"models": layout.models, "artifacts": layout.artifacts}
+    out = {
+        n: (storage.latest_version(p), storage.snapshot(p, storage.latest_version(p)).num_rows)
+        for n, p in paths.items()
+    }
+    objects = sorted(p.relative_to(root).as_posix() for p in (root / "_objects").rglob("*") if p.is_file())
+    return {**out, "objects": (len(objects), hash(tuple(objects)))}
+
+
+def _registry_view(client: MlflowClient) -> list[object]:
+    out: list[object] = []
+    for model in sorted(client.search_registered_models(), key=lambda m: m.name):
+        versions = client.search_model_versions(f"name = '{model.name}'")
+        out.append(
+            (
+                model.name,
+                model.description,
+                model.tags,
+                model.aliases,
+                sorted((int(v.version), v.source, v.run_id, v.description, v.tags) for v in versions),
+            )
+        )
+    return out
+
+
+def test_import_copies_the_registry_and_the_artifact_files(sqlite_uri: str, root: Path, tmp_path: Path) -> None:
+    source = MlflowClient(sqlite_uri)
+    experiment_id = source.create_experiment("reg", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    run_ids = []
+    for i in range(2):
+        run_id = source.create_run(experiment_id, run_name=f"r{i}", start_time=T0 + i).info.run_id
+        weights = tmp_path / f"weights{i}.bin"
+        weights.write_bytes(bytes([i]) * 100)
+        source.log_artifact(run_id, str(weights), "model")
+        source.set_terminated(run_id)
+        run_ids.append(run_id)
+    (tmp_path / "notes.txt").write_text("first")
+    source.log_artifact(run_ids[0], str(tmp_path / "notes.txt"))
+    source.create_registered_model("clf", tags={"team": "cv"}, description="digits")
+    for run_id in run_ids:
+        source.create_model_version("clf", f"runs:/{run_id}/model", run_id=run_id, tags={"by": "ci"})
+    source.set_registered_model_alias("clf", "production", "1")
+    source.set_registered_model_alias("clf", "staging", "2")
+    source.create_registered_model("empty")
+    lh = lakehouse.connect(root)
+
+    first = import_runs(sqlite_uri, lh, artifacts=True)
+    assert (first.model_versions_created, first.aliases_set, first.artifacts_copied) == (2, 2, 3)
+    target = MlflowClient(uri_for(root))
+    assert _registry_view(target) == _registry_view(source)
+    assert lh.model_version("clf:production").run_id == run_ids[0]
+    assert lh.artifacts(run_ids[0]).get_column("path").to_list() == ["model/weights0.bin", "notes.txt"]
+    assert lh.artifact(run_ids[1], "model/weights1.bin").read_bytes() == bytes([1]) * 100
+    assert lh.model_files("clf:staging").get_column("path").to_list() == ["model/weights1.bin"]
+
+    # Again: nothing new, nothing written (registry, index and object store alike).
+    before = {**_table_state(root), **_registry_state(root)}
+    second = import_runs(sqlite_uri, lh, artifacts=True)
+    assert (second.model_versions_created, second.model_versions_matched, second.aliases_set) == (0, 2, 0)
+    assert second.artifacts_copied == 0
+    assert {**_table_state(root), **_registry_state(root)} == before
+
+    # The source moves on: a third version takes production, a new file is logged; only those come over.
+    source.create_model_version("clf", f"runs:/{run_ids[1]}/model", run_id=run_ids[1])
+    source.set_registered_model_alias("clf", "production", "3")
+    source.log_artifact(run_ids[1], str(tmp_path / "notes.txt"))
+    third = import_runs(sqlite_uri, lh, artifacts=True)
+    assert (third.model_versions_created, third.aliases_set, third.artifacts_copied) == (1, 1, 1)
+    assert _registry_view(target) == _registry_view(source)
+    assert [c.change for c in lh.model("clf").alias_history("production")] == ["set", "moved"]

@@ -197,3 +197,45 @@ def test_ui_calls_and_concurrent_workers(server: Server) -> None:
     assert stored.height == expected
     assert stored.get_column("step").n_unique() == expected
     assert lh.run(rest_run).status == "FINISHED"
+
+
+def _api(base: str, method: str, path: str, **kwargs: Any) -> Any:
+    response = requests.request(method, f"{base}/api/2.0/mlflow{path}", timeout=30, **kwargs)
+    assert response.status_code == 200, f"{method} {path}: {response.status_code} {response.text[:500]}"
+    return response.json()
+
+
+def test_the_registry_endpoints_answer_from_delta(server: Server) -> None:
+    base, root = server.base, server.root
+    lh = lakehouse.connect(root)
+    (run_id,) = lh.runs().get_column("run_id").to_list()
+    # Registered natively while the server runs: its next requests read the new table versions.
+    lh.register_model("clf", run=run_id, path="model", description="baseline", tags={"team": "cv"})
+    lh.register_model("clf", run=run_id, path="model-v2")
+    lh.model("clf").set_alias("production", 1, reason="first release")
+    lh.model("clf").set_description("digits")
+    lh.model("clf").set_tag("team", "vision")
+
+    found = _api(base, "GET", "/registered-models/search", params={"max_results": 10})["registered_models"]
+    assert [m["name"] for m in found] == ["clf"]
+    assert found[0]["description"] == "digits"
+    assert found[0]["tags"] == [{"key": "team", "value": "vision"}]
+    assert found[0]["aliases"] == [{"alias": "production", "version": "1"}]
+    version = _api(base, "GET", "/model-versions/get", params={"name": "clf", "version": "2"})["model_version"]
+    assert (version["version"], version["source"], version["run_id"]) == ("2", f"runs:/{run_id}/model-v2", run_id)
+    by_alias = _api(base, "GET", "/registered-models/alias", params={"name": "clf", "alias": "production"})
+    assert by_alias["model_version"]["version"] == "1"
+    assert by_alias["model_version"]["description"] == "baseline"
+    assert by_alias["model_version"]["tags"] == [{"key": "team", "value": "cv"}]
+    assert by_alias["model_version"]["aliases"] == ["production"]
+
+    # A move through REST lands in the Delta table: the lakehouse sees it and its history says who moved it.
+    _api(base, "POST", "/registered-models/alias", json={"name": "clf", "alias": "production", "version": "2"})
+    assert lh.model_version("clf:production").version == 2
+    assert [c.change for c in lh.model("clf").alias_history("production")] == ["set", "moved"]
+    # A missing version is MLflow's own error code.
+    missing = requests.get(
+        f"{base}/api/2.0/mlflow/model-versions/get", params={"name": "clf", "version": "9"}, timeout=30
+    )
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"

@@ -110,7 +110,7 @@ def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_check
     assert demo.returncode == 0, demo.stderr
     built = json.loads(demo.stdout)
     assert built["built"]
-    assert built["datasets"] == {"digits-test": 0, "digits-train": 2}
+    assert built["datasets"] == {"digits-images": 2, "digits-test": 0, "digits-train": 2}
 
     page = subprocess.run(
         [python, "-c", RENDER],

@@ -6,6 +6,8 @@
   that relabels them, v2 augmented with shifted copies (a new ``augmentation`` column); ``prod`` → v1,
   ``candidate`` → v2.
 * ``digits-test`` — the held-out scans, ``prod`` → v0.
+* ``digits-images`` — all of them as PNG files in a folder per label, a file dataset (raw, relabelled,
+  augmented; see :mod:`lakehouse.demo.images`).
 
 It runs on the embedded default (a local folder, delta-rs, no JVM). Running it again skips a complete sample
 (or rebuilds it with ``rebuild=True``); a half-built one (interrupted) is rebuilt. It never deletes a root it
@@ -85,13 +87,19 @@ def _shift_right(pixels: list[int]) -> list[int]:
     return [0 if col == 0 else pixels[row * 8 + col - 1] for row in range(8) for col in range(8)]
 
 
+def mislabelled(digits: pl.DataFrame) -> pl.DataFrame:
+    """The raw data's deterministic "labelling mistakes": ``id`` and the wrong ``label`` they were first given
+    (every 41st training digit got the next digit's label)."""
+    wrong = digits.head(digits.height - TEST_SIZE).filter(pl.col("id") % 41 == 7).head(MISLABELLED)
+    return wrong.select("id", ((pl.col("label") + 1) % 10).alias("label"))
+
+
 def build_digits(lh: lakehouse.Lakehouse, report: Report) -> None:
     """``digits-train`` in three versions and ``digits-test`` in one, with cards and tags."""
     digits = load_digits()
     train, test = digits.head(digits.height - TEST_SIZE), digits.tail(TEST_SIZE)
-    # Deterministic "labelling mistakes": every 41st training digit got the next digit's label.
-    wrong = train.filter(pl.col("id") % 41 == 7).head(MISLABELLED)
-    raw = train.update(wrong.with_columns((pl.col("label") + 1) % 10), on="id")
+    wrong = mislabelled(digits)
+    raw = train.update(wrong, on="id")
 
     ds = lh.dataset(TRAIN)
     report(f"{TRAIN} v0: {raw.height} raw scans as first labelled")
@@ -152,7 +160,15 @@ def train_runs(lh: lakehouse.Lakehouse, report: Report) -> None:
     training.train_runs(lh, report)
 
 
-STEPS: tuple[Callable[[lakehouse.Lakehouse, Report], None], ...] = (build_digits, train_runs)
+def build_images(lh: lakehouse.Lakehouse, report: Report) -> None:
+    """``digits-images``, the digits as a file dataset (see :mod:`lakehouse.demo.images`)."""
+    from lakehouse.demo import images
+
+    images.build_images(lh, report)
+
+
+# The images first: the Datasets page opens on the most recently changed of the richest datasets, digits-train.
+STEPS: tuple[Callable[[lakehouse.Lakehouse, Report], None], ...] = (build_images, build_digits, train_runs)
 
 
 def _status(root: Path) -> str | None:

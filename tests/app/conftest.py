@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import sys
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,29 @@ def build_datasets(root: Path) -> None:
     ds.tag("prod", 1)
     ds.tag("prod", 2, force=True)
     lh.dataset("labels").write(pl.DataFrame({"label": [0, 1], "name": ["zero", "one"]}), description="label names")
+
+
+def build_files(root: Path, folder: Path) -> None:
+    """``pics``: v0 holds 5 PNGs in a folder per label, a WAV and a text file; v1 changes, adds, removes one."""
+    from PIL import Image
+
+    lh = lakehouse.connect(root)
+    for i, (label, shade) in enumerate([("cat", 10), ("cat", 60), ("dog", 110), ("dog", 160), ("owl", 210)]):
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (200, 100), (shade, 0, 0)).save(folder / label / f"{i}.png")
+    (folder / "notes").mkdir()
+    (folder / "notes" / "readme.txt").write_text("first line\nsecond line\n" + "more\n" * 20)
+    with wave.open(str(folder / "notes" / "beep.wav"), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\x00\x10" * 800)
+    ds = lh.dataset("pics")
+    ds.add_files(folder, labels=lambda p: p.split("/")[0], created_by="alice")
+    Image.new("RGB", (200, 100), (0, 0, 255)).save(folder / "cat" / "0.png")  # changed
+    Image.new("L", (8, 8), 255).save(folder / "owl" / "5.png")  # added (tiny: scaled up)
+    (folder / "dog" / "3.png").unlink()  # removed
+    ds.sync_files(folder, labels=lambda p: p.split("/")[0], labelled_by="bob")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from lakehouse.app import curves
-from tests.app.conftest import build_datasets, build_runs
+from tests.app.conftest import build_datasets, build_files, build_runs
 
 # A test whose Chromium died under it (seen once in a loaded full run: "Target page, context or browser has
 # been closed") runs once more with a fresh browser; a failed assertion is never rerun.
@@ -52,6 +52,7 @@ _REQUESTS: dict[int, list[str]] = {}  # the URLs each page requested, by id(page
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("browser") / "lh"
     build_datasets(root)
+    build_files(root, root.parent / "folder")
     runs = build_runs(root)  # mlp-live stays RUNNING while the browser looks
     cli = str(Path(sys.executable).with_name("lakehouse"))
     proc = subprocess.Popen(
@@ -208,6 +209,25 @@ def test_datasets_page_every_tab(app_url: str, browser: BrowserContext) -> None:
         table(page, key)
         no_failures(page)
         shot(page, f"datasets-{tab.lower()}")
+    page.close()
+
+
+def test_file_dataset_grid_loads_its_thumbnails(app_url: str, browser: BrowserContext) -> None:
+    page = visit(browser, f"{app_url}/?dataset=pics&tab=Files&files_version=v1")
+    images = page.locator('[data-testid="stMain"] [data-testid="stImage"] img')
+    images.first.wait_for()
+    page.wait_for_function(
+        '() => [...document.querySelectorAll(\'[data-testid="stMain"] [data-testid="stImage"] img\')]'
+        ".every(img => img.complete)"
+    )
+    widths = images.evaluate_all("imgs => imgs.map(img => img.naturalWidth)")
+    assert len(widths) == 5  # cat 0, 1; dog 2; owl 4, 5 (v1 removed dog 3)
+    assert all(w > 0 for w in widths), widths
+    captions = page.locator('[data-testid="stMain"] [data-testid="stImageCaption"]').all_inner_texts()
+    assert "owl · 5.png" in captions
+    assert page.locator('[data-testid="stMain"] audio').count() == 1
+    no_failures(page)
+    shot(page, "datasets-files")
     page.close()
 
 

@@ -79,6 +79,12 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     at = open_app(demo_lakehouse, tab="Diff", a="v0", b="v1")
     assert metrics(at)["Changed rows"] == "36"
     assert frames(at)["diff_changed"].columns[:4] == ["id", "changed_columns", "label", "label_before"]
+    at = open_app(demo_lakehouse, dataset="digits-images", tab="Files", files_label="7")
+    grid = next(e for e in at.get("image"))
+    assert len(grid.proto.imgs) == 48  # a page of the sevens, as thumbnails with their label under them
+    assert {i.caption.split(" · ")[0] for i in grid.proto.imgs} == {"7"}
+    at = open_app(demo_lakehouse, dataset="digits-images", tab="Diff", a="v0", b="v1")
+    assert (metrics(at)["Added rows"], metrics(at)["Removed rows"]) == ("36", "36")  # moved to the right folder
     at = open_app(demo_lakehouse, tab="Runs")
     assert at.selectbox(key="runs_version").value == 1  # the version most runs trained on (prod)
     assert set(frames(at)["lineage_table"].get_column("name")) == {"baseline", "wide", "fast-lr", "slow-lr", "overfit"}

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import lakehouse
-from tests.app.conftest import OpenApp, build_datasets, build_runs, errors, tree_state
+from tests.app.conftest import OpenApp, build_datasets, build_files, build_runs, errors, tree_state
 from tests.app.test_artifact_files import png
 
 
 def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -> None:
     root = tmp_path / "lh"
     build_datasets(root)
+    build_files(root, tmp_path / "folder")
     runs = build_runs(root)
     runs.live.finish()
     lakehouse.connect(root).register_model("clf", run="mlp-fast", path="model")
@@ -26,9 +27,11 @@ def test_visiting_every_page_writes_nothing(tmp_path: Path, open_app: OpenApp) -
     assert before
     ids = runs.ids
     visits: list[tuple[str | None, dict[str, str]]] = [
-        (None, {"tab": tab}) for tab in ("History", "Schema", "Preview", "Diff", "Tags", "Runs")
+        (None, {"tab": tab}) for tab in ("History", "Schema", "Preview", "Files", "Diff", "Tags", "Runs")
     ]
     visits.append((None, {"dataset": "labels", "tab": "Preview", "ref": "labels:v0"}))
+    visits.append((None, {"dataset": "pics", "tab": "Files", "files_version": "v1", "files_label": "cat"}))
+    visits.append((None, {"dataset": "pics", "tab": "Diff", "a": "v0", "b": "v1"}))
     visits += [
         ("views/experiments.py", {}),
         ("views/experiments.py", {"experiment": "(all experiments)", "q": "adam"}),

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import polars as pl
 import pytest
+from PIL import Image
 
 import lakehouse
 from lakehouse.cli import main
-from lakehouse.demo import sample
+from lakehouse.demo import images, sample
 from lakehouse.errors import InvalidArgument
 
 
@@ -94,3 +96,36 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: py
     result = json.loads(capsys.readouterr().out)
     assert result["root"] == str(tmp_path / "lakehouse-data")
     assert "lakehouse datasets list" in result["next"]
+
+
+def test_digits_as_a_file_dataset_raw_relabelled_augmented(tmp_path: Path) -> None:
+    lh = lakehouse.connect(tmp_path / "sample")
+    lines: list[str] = []
+    images.build_images(lh, lines.append)
+    assert len(lines) == 3
+    ds = lh.dataset(images.IMAGES)
+    v0, v1, v2 = (ds.version(n) for n in range(3))
+    assert (v0.num_rows, v1.num_rows, v2.num_rows) == (1797, 1797, 1797 + 2 * images.AUGMENTED_IMAGES)
+    assert (v0.metadata["labelled_by"], v1.metadata["labelled_by"]) == ("uci-original-annotators", "annotation-team")
+    assert ds.tags() == {"prod": 1}
+    # Labels are the folder names; the review round moved the mislabelled files, bytes unchanged.
+    files = ds.files(0)
+    assert files.select((pl.col("path").str.split("/").list.first().cast(pl.Int64) == pl.col("label")).all()).item()
+    assert set(files.get_column("media_type")) == {"image/png"}
+    assert set(files.get_column("width")) == set(files.get_column("height")) == {8}
+    moved = ds.diff(0, 1)
+    assert (moved.num_added, moved.num_removed, moved.num_changed) == (sample.MISLABELLED, sample.MISLABELLED, 0)
+    assert set(moved.added.get_column("sha256")) == set(moved.removed.get_column("sha256"))
+    fixed = dict(zip(moved.added.get_column("path"), moved.added.get_column("label"), strict=True))
+    digits = sample.load_digits()
+    truth = dict(zip(digits.get_column("id"), digits.get_column("label"), strict=True))
+    assert all(truth[int(p.split("/")[1][:4])] == label for p, label in fixed.items())
+    grown = ds.diff(1, 2)
+    assert grown.num_added == 2 * images.AUGMENTED_IMAGES
+    assert grown.num_removed == grown.num_changed == 0
+    # A PNG is the digit: 8x8, the scan's pixels scaled to 0..255.
+    png = Image.open(io.BytesIO(lh.open_file(f"{images.IMAGES}:v1", "0/0000.png").read()))
+    assert png.size == (8, 8)
+    assert list(png.tobytes()) == [min(255, v * 16) for v in digits.row(0, named=True)["pixels"]]
+    flipped = Image.open(io.BytesIO(ds.read_file("0/0000-flip.png")))
+    assert list(flipped.transpose(Image.Transpose.FLIP_LEFT_RIGHT).tobytes()) == list(png.tobytes())

@@ -5,12 +5,16 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import charts, filters, params
+from lakehouse.app import charts, file_grid, filters, paging, params
 from lakehouse.app import dataset_queries as q
+from lakehouse.app import file_queries as fq
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import empty_lakehouse, guarded, handle, stamp, table
 
 st.title("Datasets")
+
+#: Files of each kind (added, removed, changed) the Diff tab shows as thumbnails.
+DIFF_THUMBS = 24
 
 versions = stamp("datasets/", "_catalog/")
 datasets = q.overview(versions)
@@ -37,8 +41,8 @@ history = q.history(name, own)
 numbers = history.get_column("version").to_list()  # newest first
 live_tags, tag_events = q.tags(name, own)
 
-history_tab, schema_tab, preview_tab, diff_tab, tags_tab, runs_tab = st.tabs(
-    ["History", "Schema", "Preview", "Diff", "Tags", "Runs"], key="tab", bind="query-params"
+history_tab, schema_tab, preview_tab, files_tab, diff_tab, tags_tab, runs_tab = st.tabs(
+    ["History", "Schema", "Preview", "Files", "Diff", "Tags", "Runs"], key="tab", bind="query-params"
 )
 
 
@@ -86,6 +90,48 @@ if preview_tab.open:
         st.caption(f"`{preview.ref}` · {preview.num_rows:,} rows · first {min(preview.num_rows, q.PREVIEW_ROWS)} shown")
         table(preview.rows, key="preview_table")
 
+if files_tab.open:
+    with files_tab, guarded("Files"):
+        version_box, label_box, size_box, number_box = st.columns([1, 3, 1, 1], vertical_alignment="bottom")
+        with version_box:
+            files_version = params.choice(
+                "Version", numbers, key="files_version", format_func=lambda v: f"v{v}", explain=_explain_version
+            )
+        assert files_version is not None
+        if not fq.is_files(name, files_version, own):
+            st.info(
+                f"`{name}` is a table, not a file dataset. Make one from a folder of images, audio or text with "
+                "`lakehouse datasets add-files NAME FOLDER`."
+            )
+        else:
+            ref = f"{name}:v{files_version}"
+            listed = fq.listing(ref, own)
+            label = fq.label_column(listed)
+            values = [] if label is None else sorted(str(v) for v in listed.get_column(label).drop_nulls().unique())
+            picked = label_box.multiselect(
+                f"Filter by {label or 'label'}", values, key="files_label", disabled=label is None, bind="query-params"
+            )
+            shown = fq.with_labels(listed, column=label, labels=picked)
+            size = size_box.selectbox(
+                "Files per page", fq.PAGE_SIZES, index=1, key="files_page_size", bind="query-params"
+            )
+            pages = paging.page_count(shown.height, size)
+            if st.session_state.get("files_page", 1) > pages:  # fewer files than before (a filter)
+                st.session_state.files_page = pages
+            number = int(
+                number_box.number_input(
+                    "Page", min_value=1, max_value=pages, value=1, key="files_page", bind="query-params"
+                )
+            )
+            page = shown.slice((number - 1) * size, size)
+            first = (number - 1) * size + 1 if page.height else 0
+            st.caption(
+                f"`{ref}` · files {first:,}–{first + page.height - 1 if page.height else 0:,} of {shown.height:,}"
+                + (f" (of {listed.height:,} in the version)" if shown.height != listed.height else "")
+                + f" · page {number} of {pages}"
+            )
+            file_grid.show(fq.cells(ref, tuple(page.get_column("path")), own), key="files_grid")
+
 if diff_tab.open:
     with diff_tab, guarded("Diff"):
         left, right, keys = st.columns([1, 1, 2])
@@ -105,7 +151,9 @@ if diff_tab.open:
         assert a_version is not None
         assert b_version is not None
         columns = [c for c in q.schema(name, b_version, own).get_column("column") if c]
-        guess = [c for c in columns if c == "id" or c.endswith("_id")][:1]
+        both_files = fq.is_files(name, a_version, own) and fq.is_files(name, b_version, own)
+        # Files are matched by path (their key); tables by an id column if they have one.
+        guess = ["path"] if both_files else [c for c in columns if c == "id" or c.endswith("_id")][:1]
         with keys:
             key = st.multiselect(
                 "Key columns (match rows by key to find changed rows)", columns, default=guess, key="diff_key"
@@ -121,6 +169,19 @@ if diff_tab.open:
             st.code("\n".join(s["schema_changes"]), language=None)
         if s["added"] == s["removed"] == s["changed"] == 0 and not s["schema_changes"]:
             st.success(f"v{a_version} and v{b_version} hold the same rows.")
+        if both_files:
+            # Files: what was added, removed or changed, as the files themselves (the first few of each).
+            old_ref, new_ref = f"{name}:v{a_version}", f"{name}:v{b_version}"
+            for title, source_ref, frame, grid_key in (
+                ("Added files", new_ref, view.added, "diff_added_files"),
+                ("Removed files", old_ref, view.removed, "diff_removed_files"),
+                (f"Changed files, before (v{a_version})", old_ref, view.changed, "diff_changed_before"),
+                (f"Changed files, after (v{b_version})", new_ref, view.changed, "diff_changed_after"),
+            ):
+                if frame.height:
+                    st.subheader(title)
+                    paths = tuple(frame.get_column("path").head(DIFF_THUMBS))
+                    file_grid.show(fq.cells(source_ref, paths, own), key=grid_key)
         for label, frame, total in (
             ("Added", view.added, s["added"]),
             ("Removed", view.removed, s["removed"]),

@@ -1016,11 +1016,7 @@ def files_at(path: str | Path, version: int) -> FileSet:
 
 def row_groups(data_file: str) -> list[int]:
     """Rows per row group of one Parquet data file (read from its footer only)."""
-    import pyarrow.parquet as pq
-
-    with _translated(data_file, "reading the footer of"):
-        meta = pq.read_metadata(data_file)
-        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    return open_data_file(data_file).row_groups
 
 
 def read_data_file(data_file: str, columns: Sequence[str], *, row_group: int | None = None) -> pa.Table:

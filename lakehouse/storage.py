@@ -1017,33 +1017,56 @@ def files_at(path: str | Path, version: int) -> FileSet:
 
 def row_groups(data_file: str) -> list[int]:
     """Rows per row group of one Parquet data file (read from its footer only)."""
-    import pyarrow.parquet as pq
-
-    with _translated(data_file, "reading the footer of"):
-        meta = pq.read_metadata(data_file)
-        return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    return open_data_file(data_file).row_groups
 
 
 def read_data_file(data_file: str, columns: Sequence[str], *, row_group: int | None = None) -> pa.Table:
     """``columns`` of one Parquet data file (or of one of its row groups); a column the file predates is null.
 
     For readers that address rows by position (a training loader): they read one small row group, never a
-    whole table version.
+    whole table version. A reader of many row groups of one file keeps it open with :func:`open_data_file`.
     """
-    import pyarrow.parquet as pq
+    opened = open_data_file(data_file)
+    return opened.read(columns) if row_group is None else opened.read_row_group(row_group, columns)
 
-    with _translated(data_file, "reading"):
-        parquet = pq.ParquetFile(data_file)
-        names = parquet.schema_arrow.names
-        present = [c for c in columns if c in names]
-        if row_group is None:
-            table = parquet.read(columns=present)
-        else:
-            table = parquet.read_row_group(row_group, columns=present)
-    for c in columns:
-        if c not in present:
-            table = table.append_column(c, pa.nulls(table.num_rows))
-    return table.select(list(columns))
+
+class OpenDataFile:
+    """One Parquet data file held open: its footer is parsed once, however many row groups are then read.
+
+    A data file of a file dataset holds a thousand row groups or more; reopening it for each one parses that
+    whole footer again each time. Data files never change once written, so holding one open is safe.
+    """
+
+    def __init__(self, data_file: str) -> None:
+        self.path = data_file
+        with _translated(data_file, "reading the footer of"):
+            self._parquet = pq.ParquetFile(data_file)
+            self._names = set(self._parquet.schema_arrow.names)
+            meta = self._parquet.metadata
+            self.row_groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """``columns`` of the whole file; a column the file predates is null."""
+        with _translated(self.path, "reading"):
+            table = self._parquet.read(columns=[c for c in columns if c in self._names])
+        return self._complete(table, columns)
+
+    def read_row_group(self, group: int, columns: Sequence[str]) -> pa.Table:
+        """``columns`` of row group ``group``; a column the file predates is null."""
+        with _translated(self.path, "reading"):
+            table = self._parquet.read_row_group(group, columns=[c for c in columns if c in self._names])
+        return self._complete(table, columns)
+
+    def _complete(self, table: pa.Table, columns: Sequence[str]) -> pa.Table:
+        for c in columns:
+            if c not in self._names:
+                table = table.append_column(c, pa.nulls(table.num_rows))
+        return table.select(list(columns))
+
+
+def open_data_file(data_file: str) -> OpenDataFile:
+    """``data_file`` held open for reading row groups (see :class:`OpenDataFile`)."""
+    return OpenDataFile(data_file)
 
 
 def values_in_data_files(path: str | Path, column: str) -> set[Any]:

@@ -8,7 +8,8 @@ the version itself, without downloading it:
   row);
 * in each worker: the ``content`` column of the one row group holding file *i* (about 100 files, see
   :data:`~lakehouse.datasets.files.BLOB_ROW_GROUP`), kept in a small cache so a sequential or batched reader
-  reads each row group once; a file stored as an object is read from the object store.
+  reads each row group once; a file stored as an object is read from the object store. Each worker opens
+  each data file once and keeps it open (its footer, a thousand row groups long, is parsed once).
 
 Every file's bytes are verified against its sha256 before they are handed out. The reader holds only plain
 values (paths, lists), so it pickles cheaply into ``DataLoader`` workers, forked or spawned.
@@ -60,13 +61,17 @@ class VersionReader:
     slots: list[_Slot] = field(repr=False)
     columns: dict[str, list[Any]] = field(repr=False)
     _cache: OrderedDict[tuple[int, int], list[Any]] = field(default_factory=OrderedDict, repr=False)
+    _open: dict[int, storage.OpenDataFile] = field(default_factory=dict, repr=False)
+    _store: ObjectStore | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.slots)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_cache"] = OrderedDict()  # a worker starts with its own empty cache
+        state["_cache"] = OrderedDict()  # a worker starts with its own empty cache and opens its own files
+        state["_open"] = {}
+        state["_store"] = None
         return state
 
     @property
@@ -91,13 +96,18 @@ class VersionReader:
             "sha256": self.columns["sha256"][index],
             file_rows.CONTENT: None if obj is not None else self._group(slot.file, slot.group)[slot.row],
         }
-        return file_rows.read_row_bytes(ObjectStore(self.root), row, dataset=self.dataset)
+        if self._store is None:
+            self._store = ObjectStore(self.root)
+        return file_rows.read_row_bytes(self._store, row, dataset=self.dataset)
 
     def _group(self, file: int, group: int) -> list[Any]:
         key = (file, group)
         found = self._cache.get(key)
         if found is None:
-            table = storage.read_data_file(self.data_files[file], [file_rows.CONTENT], row_group=group)
+            opened = self._open.get(file)
+            if opened is None:
+                opened = self._open[file] = storage.open_data_file(self.data_files[file])
+            table = opened.read_row_group(group, [file_rows.CONTENT])
             found = table.column(file_rows.CONTENT).to_pylist()
             self._cache[key] = found
             if len(self._cache) > _CACHED_GROUPS:
@@ -132,10 +142,11 @@ def open_version(lakehouse: Lakehouse, ref: str) -> VersionReader:
     slots: list[_Slot] = []
     data_files = [f.path for f in fileset.files]
     for i, data_file in enumerate(data_files):
-        table = storage.read_data_file(data_file, small)
+        opened = storage.open_data_file(data_file)
+        table = opened.read(small)
         for name in small:
             columns[name].extend(table.column(name).to_pylist())
-        for group, rows in enumerate(storage.row_groups(data_file)):
+        for group, rows in enumerate(opened.row_groups):
             slots.extend(_Slot(i, group, r) for r in range(rows))
     return VersionReader(
         dataset=version.name,

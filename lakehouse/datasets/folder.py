@@ -35,12 +35,25 @@ OCTET_STREAM = "application/octet-stream"
 
 @dataclass(frozen=True)
 class FolderFile:
-    """A file found in the folder: its dataset path (relative, POSIX), local path, size and mtime (UTC)."""
+    """A file found in the folder: its dataset path (relative, POSIX), local path, size and mtime.
+
+    Plain strings and integers, not ``Path`` and ``datetime`` objects: a folder of 100,000 files is listed on
+    every sync, and making those objects for every file cost more than the ``stat`` calls themselves.
+    """
 
     path: str
-    local: Path
+    source: str  # the local path, as the OS names it
     size: int
-    modified: datetime
+    mtime_us: int  # modification time in microseconds since the epoch (the precision the table keeps)
+
+    @property
+    def local(self) -> Path:
+        return Path(self.source)
+
+    @property
+    def modified(self) -> datetime:
+        """The modification time as the table stores it (UTC, microseconds)."""
+        return datetime.fromtimestamp(self.mtime_us / 1_000_000, UTC)
 
 
 @dataclass(frozen=True)
@@ -122,17 +135,17 @@ def _walk(root: Path, here: Path, prefix: str, above: frozenset[Path]) -> Iterat
     for entry in entries:
         rel = f"{prefix}{entry.name}"
         _check_name(here, entry.name)
-        local = Path(entry.path)
         if entry.is_symlink():
+            local = Path(entry.path)
             target = _inside(root, local)
             if target.is_dir():
                 yield from _walk(root, local, f"{rel}/", above)
             else:
-                yield _file(rel, local)
+                yield _file(rel, entry.path)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, local, f"{rel}/", above)
+            yield from _walk(root, Path(entry.path), f"{rel}/", above)
         elif entry.is_file(follow_symlinks=False):
-            yield _file(rel, local)
+            yield _file(rel, entry.path)
 
 
 def _check_name(folder: Path, name: str) -> None:
@@ -160,21 +173,16 @@ def _inside(root: Path, link: Path) -> Path:
     return target
 
 
-def _file(rel: str, local: Path) -> FolderFile:
+def _file(rel: str, local: str) -> FolderFile:
     try:
-        st = local.stat()
+        st = os.stat(local)
     except OSError as e:
-        msg = f"cannot read {str(local)!r}: {e.strerror or e}"
+        msg = f"cannot read {local!r}: {e.strerror or e}"
         raise InvalidArgument(msg) from e
     if not stat.S_ISREG(st.st_mode):
-        msg = f"{str(local)!r} is not a regular file"
+        msg = f"{local!r} is not a regular file"
         raise InvalidArgument(msg)
-    return FolderFile(rel, local, st.st_size, modified_time(st.st_mtime_ns))
-
-
-def modified_time(mtime_ns: int) -> datetime:
-    """A modification time as the table stores it: UTC, microseconds (the precision a sync compares)."""
-    return datetime.fromtimestamp(mtime_ns // 1000 / 1_000_000, UTC)
+    return FolderFile(rel, local, st.st_size, st.st_mtime_ns // 1000)
 
 
 def read_file(file: FolderFile) -> bytes:

@@ -84,14 +84,20 @@ def test_pages_read_only_their_rows(tmp_path: Path, open_app: OpenApp, monkeypat
     lakehouse.connect(tmp_path / "lh").dataset("many").add_files(folder)
     # Which bytes are read: the real reads, recorded (the version holds 100 files per row group).
     reads: list[int | None] = []
-    real = storage.read_data_file
+    real_group, real_whole = storage.OpenDataFile.read_row_group, storage.OpenDataFile.read
 
-    def recorded(data_file: str, columns: Sequence[str], *, row_group: int | None = None) -> pa.Table:
+    def recorded_group(self: storage.OpenDataFile, group: int, columns: Sequence[str]) -> pa.Table:
         if "content" in columns:
-            reads.append(row_group)
-        return real(data_file, columns, row_group=row_group)
+            reads.append(group)
+        return real_group(self, group, columns)
 
-    monkeypatch.setattr(storage, "read_data_file", recorded)
+    def recorded_whole(self: storage.OpenDataFile, columns: Sequence[str]) -> pa.Table:
+        if "content" in columns:
+            reads.append(None)
+        return real_whole(self, columns)
+
+    monkeypatch.setattr(storage.OpenDataFile, "read_row_group", recorded_group)
+    monkeypatch.setattr(storage.OpenDataFile, "read", recorded_whole)
     at = open_app(tmp_path / "lh", dataset="many", tab="Files")
     assert [c for c, _ in images(at, "files_grid_images")][:2] == ["000.png", "001.png"]
     assert at.number_input(key="files_page").max == 3

@@ -343,13 +343,3 @@ def _hash_file(source: Path, progress: Progress | None) -> str:
 def _unreadable(source: Path, error: OSError) -> InvalidArgument:
     msg = f"cannot read {str(source)!r}: {error.strerror or error}"
     return InvalidArgument(msg)
-
-
-def human_size(size: int) -> str:
-    """``1536`` → ``1.5 KiB``."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"  # pragma: no cover  # the loop returns at GiB

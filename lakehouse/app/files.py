@@ -12,8 +12,8 @@ from pathlib import PurePosixPath
 import polars as pl
 import streamlit as st
 
+from lakehouse._units import human_size
 from lakehouse.app.shell import Stamp, handle, stamp, table
-from lakehouse.objects import human_size
 
 ARTIFACT_TABLES = ("tracking/artifacts",)
 #: Largest file (bytes) offered as a download button or shown inline.

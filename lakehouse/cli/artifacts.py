@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from lakehouse._units import human_size
 from lakehouse.cli import _common as c
-from lakehouse.objects import human_size
 
 if TYPE_CHECKING:
     import polars as pl

@@ -37,7 +37,11 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
         timeout=300,
     )
     written = json.loads(done.stdout.strip().splitlines()[-1])
-    return folder, {**written["ids"], "lightning_losses": written["lightning_losses"]}
+    return folder, {
+        **written["ids"],
+        "lightning_losses": written["lightning_losses"],
+        "keras_losses": written["keras_losses"],
+    }
 
 
 def test_offline_runs_import_with_config_history_summary_and_state(
@@ -46,7 +50,7 @@ def test_offline_runs_import_with_config_history_summary_and_state(
     folder, ids = offline
     lh = lakehouse.connect(root)
     report = import_offline(folder / "wandb", lh)
-    assert (report.runs_created, report.skipped) == (3, 1)  # the text value is not a metric point
+    assert (report.runs_created, report.skipped) == (4, 1)  # the text value is not a metric point
     info = lh.run(ids["finished"])
     assert (info.name, info.experiment, info.status) == ("resnet-a", "vision", "FINISHED")
     assert info.params == {
@@ -77,12 +81,17 @@ def test_offline_runs_import_with_config_history_summary_and_state(
     losses = lh.metrics(ids["lightning"], keys="train_loss")
     assert losses.get_column("value").to_list() == pytest.approx(ids["lightning_losses"], rel=1e-6)
     assert losses.height == 16  # every step of the 2 x 8 batches
+    keras_run = lh.run(ids["keras"])
+    assert (keras_run.name, keras_run.experiment, keras_run.status) == ("mlp", "keras", "FINISHED")
+    keras_loss = lh.metrics(ids["keras"], keys="loss")
+    assert keras_loss.get_column("step").to_list() == [0, 1, 2]
+    assert keras_loss.get_column("value").to_list() == pytest.approx(ids["keras_losses"], rel=1e-6)
     broken = lh.run(ids["failed"])
     assert (broken.status, broken.tags["wandb.state"]) == ("FAILED", "failed")
 
     before = tracking_state(root)
     again = import_offline(folder, lh)  # the folder holding wandb/ works too
-    assert (again.runs_created, again.runs_updated, again.runs_unchanged, again.points) == (0, 0, 3, 0)
+    assert (again.runs_created, again.runs_updated, again.runs_unchanged, again.points) == (0, 0, 4, 0)
     assert tracking_state(root) == before
 
 

@@ -1,7 +1,8 @@
 """Write W&B offline runs with the real client (run as a script: the client starts its own service).
 
-Three runs: a loop of ``wandb.log`` calls, a run that fails, and a Lightning fit logged by ``WandbLogger``. The
-last line printed is JSON: the runs' ids and the losses the Lightning module computed, step by step.
+Four runs: a loop of ``wandb.log`` calls, a run that fails, a Lightning fit logged by ``WandbLogger`` and a Keras fit
+logging each epoch with ``wandb.log`` (W&B's own Keras callback imports TensorFlow). The last line printed is
+JSON: the runs' ids and the losses the Lightning module and the Keras model computed, step by step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
+os.environ["KERAS_BACKEND"] = "torch"
 
 import warnings  # noqa: E402
 
@@ -30,6 +32,23 @@ def lightning_fit(folder: str) -> tuple[str, list[float]]:
     run_id = logger.experiment.id
     wandb.finish()
     return run_id, losses
+
+
+def keras_fit(folder: str) -> tuple[str, list[float]]:
+    import keras
+    import numpy as np
+
+    run = wandb.init(project="keras", name="mlp", config={"units": 4}, dir=folder)
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    log_epoch = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: wandb.log({"loss": float(logs["loss"])}, step=epoch)
+    )
+    history = model.fit(x, x.sum(axis=1), epochs=3, batch_size=16, verbose=0, callbacks=[log_epoch])
+    run.finish()
+    return run.id, [float(v) for v in history.history["loss"]]
 
 
 def main(folder: str) -> None:
@@ -57,7 +76,8 @@ def main(folder: str) -> None:
     ids["failed"] = failed.id
     failed.finish(exit_code=1)
     ids["lightning"], losses = lightning_fit(folder)
-    sys.stdout.write("\n" + json.dumps({"ids": ids, "lightning_losses": losses}))
+    ids["keras"], keras_losses = keras_fit(folder)
+    sys.stdout.write("\n" + json.dumps({"ids": ids, "lightning_losses": losses, "keras_losses": keras_losses}))
 
 
 if __name__ == "__main__":

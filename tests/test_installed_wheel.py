@@ -125,7 +125,7 @@ def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_check
     assert Path(rendered["entry"]).is_relative_to(site)
     assert rendered["exceptions"] == []
     assert rendered["errors"] == []
-    assert sorted(rendered["tables"]["datasets_table"]["dataset"]) == ["digits-test", "digits-train"]
+    assert sorted(rendered["tables"]["datasets_table"]["dataset"]) == ["digits-images", "digits-test", "digits-train"]
 
     with serving(cli, "--root", "lh", cwd=elsewhere, env=env) as (app, info):
         assert info["root"] == str(elsewhere / "lh")

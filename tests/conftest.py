@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import lakehouse
+from tests.s3_server import S3Server
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -59,3 +60,29 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One moto S3 server on a free localhost port for the whole run, started by the first test that asks."""
+    server = S3Server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The standard AWS variables pointing at the test server (and no AWS profile or config of the machine)."""
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    for name, value in s3_server.environ.items():
+        monkeypatch.setenv(name, value)
+    return s3_server
+
+
+@pytest.fixture
+def bucket_root(s3_env: S3Server) -> str:
+    """A lakehouse root in a fresh bucket of the test server: ``s3://<bucket>/lh``."""
+    return f"s3://{s3_env.new_bucket()}/lh"

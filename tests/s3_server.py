@@ -52,7 +52,7 @@ class S3Server:
         }
 
     def client(self, service: str = "s3") -> object:
-        """A boto3 client of this server (for setting up buckets and looking at objects, never for the code under test)."""
+        """A boto3 client of this server, for setting up buckets and looking at objects (never the code under test)."""
         import boto3
 
         return boto3.client(

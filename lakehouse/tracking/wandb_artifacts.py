@@ -40,7 +40,9 @@ from lakehouse.tracking import artifacts
 #: The folder of a run's artifacts that holds the files of the W&B artifact versions it logged.
 PREFIX = "wandb-artifacts"
 #: ``tracking/inputs`` records a use with ``dataset`` = ``wandb-artifacts/<name>``: a name the dataset grammar
-#: cannot produce, so it never pins or shows as a dataset version.
+#: cannot produce, so it never pins or shows as a dataset version. The same prefix makes an artifact reference a
+#: lineage reference (:func:`lineage_ref`): ``wandb-artifacts/<name>:v0``, as the ``inputs`` of ``lh.runs()``
+#: show it.
 INPUT_CONTEXT = "wandb.artifact"
 _ATTEMPTS = 5
 
@@ -73,6 +75,19 @@ class Version:
     def input_dataset(self) -> str:
         """The ``dataset`` value of the ``tracking/inputs`` row recording a use of this artifact."""
         return f"{PREFIX}/{self.name}"
+
+    @property
+    def lineage_ref(self) -> str:
+        """``wandb-artifacts/<name>:v<N>``: this version for ``lh.lineage``, as ``lh.runs()`` lists its uses."""
+        return f"{self.input_dataset}:v{self.version}"
+
+
+def lineage_ref(ref: str) -> str | None:
+    """The artifact reference (``name:v0``, ``name:latest``, ``name:<alias>``) inside a lineage reference
+    ``wandb-artifacts/<artifact reference>``, or None for any other text (a dataset reference: dataset names
+    cannot hold ``/``)."""
+    head, sep, rest = ref.partition("/")
+    return rest if sep and head == PREFIX else None
 
 
 def version_prefix(name: str, version: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import lakehouse
@@ -215,3 +216,82 @@ def test_log_artifact_of_a_path(root: Path, source: Path, tmp_path: Path) -> Non
         "model.bin": (source / "model.bin").read_bytes()
     }
     wandb.finish()
+
+
+def _used(artifact: str, root: Path) -> str:
+    """A run that uses ``artifact`` (a W&B reference) and nothing else; returns its id."""
+    consumer = wandb.init(project="mnist", job_type="eval", root=root)
+    wandb.use_artifact(artifact)
+    wandb.finish()
+    return consumer.id
+
+
+def test_lineage_of_an_artifact_version_is_the_runs_that_used_it(root: Path, source: Path) -> None:
+    lh = lakehouse.connect(root)
+    lh.dataset("digits").write(pl.DataFrame({"x": [1, 2]}))
+    with lh.start_run(experiment="mnist", inputs=["digits:v0"]) as reader:
+        pass
+    producer = wandb.init(project="mnist", name="train", root=root)
+    first = wandb.Artifact("mnist-model", type="model")
+    first.add_file(source / "model.bin")
+    wandb.log_artifact(first, aliases=["best"])
+    wandb.finish()
+    v0_users = sorted(_used(ref, root) for ref in ["mnist-model:latest", "mnist-model:v0", "mnist-model:best"])
+    retrain = wandb.init(project="mnist", name="retrain", root=root)
+    second = wandb.Artifact("mnist-model", type="model")
+    second.add_file(source / "data" / "train.csv")
+    wandb.log_artifact(second, aliases=["prod"])
+    wandb.finish()
+    v1_user = _used("mnist-model:prod", root)
+
+    def users(ref: str) -> list[str]:
+        return sorted(lh.lineage(ref).get_column("run_id").to_list())
+
+    assert users("wandb-artifacts/mnist-model:v0") == v0_users  # the producer logged it; it is no user
+    assert users("wandb-artifacts/mnist-model:best") == v0_users
+    assert users("wandb-artifacts/mnist-model:v1") == [v1_user]
+    assert users("wandb-artifacts/mnist-model:latest") == users("wandb-artifacts/mnist-model") == [v1_user]
+    assert users("wandb-artifacts/mnist-model:prod") == [v1_user]
+    assert lh.lineage("wandb-artifacts/mnist-model:v0").columns == lh.lineage("digits:v0").columns
+    assert users("digits:v0") == [reader.id]
+    # the inputs lh.runs() lists are lineage references as they stand
+    listed = lh.runs().filter(pl.col("run_id") == v1_user).get_column("inputs").to_list()
+    assert listed == [["wandb-artifacts/mnist-model:v1"]]
+    assert users(listed[0][0]) == [v1_user]
+
+    api = wandb.Api(root=root)
+    before = _state(root)
+    old = api.artifact("mnist-model:best")  # reading records no use
+    assert (old.name, old.logged_by(), old.used_by()) == ("mnist-model:v0", producer.id, v0_users)
+    assert api.artifact("mnist-model:latest", type="model").logged_by() == retrain.id
+    assert _state(root) == before
+    with pytest.raises(InvalidArgument, match="is of type 'model', not 'dataset'"):
+        api.artifact("mnist-model:v0", type="dataset")
+    with pytest.raises(NotImplementedError, match=r"wandb\.Api\.runs"):
+        api.runs("mnist")
+
+
+def test_lineage_of_an_unknown_artifact_names_it_and_changes_nothing(root: Path, source: Path) -> None:
+    lh = lakehouse.connect(root)
+    with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-model'; no artifact has been logged"):
+        lh.lineage("wandb-artifacts/mnist-model:v0")
+    wandb.init(project="p", root=root)
+    wandb.log_artifact(source / "model.bin", name="mnist-model", type="model")
+    wandb.finish()
+    _used("mnist-model:v0", root)
+    before = _state(root)
+    with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-mdl'; did you mean 'mnist-model'"):
+        lh.lineage("wandb-artifacts/mnist-mdl:v0")
+    with pytest.raises(ArtifactNotFound, match=r"artifact 'mnist-model' has no version v3 \(it has v0\)"):
+        lh.lineage("wandb-artifacts/mnist-model:v3")
+    with pytest.raises(ArtifactNotFound, match="artifact 'mnist-model' has no alias 'prod'"):
+        lh.lineage("wandb-artifacts/mnist-model:prod")
+    with pytest.raises(InvalidRef, match="not a time"):
+        lh.lineage("wandb-artifacts/mnist-model@2026-01-01")
+    with pytest.raises(InvalidRef, match="artifact name 'Bad' must use"):
+        lh.lineage("wandb-artifacts/Bad:v0")
+    with pytest.raises(InvalidRef, match="dataset name 'other/mnist-model' must use"):
+        lh.lineage("other/mnist-model:v0")  # only the wandb-artifacts/ prefix names an artifact
+    with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-mdl'; did you mean 'mnist-model'"):
+        wandb.Api(root=root).artifact("mnist-mdl:v0")
+    assert _state(root) == before

@@ -298,6 +298,15 @@ class Lakehouse:
         models = [sorted(built.get(run_id, [])) for run_id in found.get_column("run_id").to_list()]
         return found.with_columns(pl.Series("model_versions", models, dtype=pl.List(pl.String)))
 
+    def wandb_artifacts(self) -> pl.DataFrame:
+        """Every version of every W&B artifact logged through :mod:`lakehouse.wandb`, by name and version:
+        ``ref`` (``wandb-artifacts/<name>:v<N>``, for :meth:`lineage`), ``name``, ``version``, ``type``,
+        ``aliases`` (``latest`` on the newest), ``logged_by`` (the run that logged it and holds its files),
+        ``logged_at``, ``description``, ``digest``."""
+        from lakehouse.tracking import wandb_artifacts
+
+        return wandb_artifacts.table(wandb_artifacts.versions(self.layout))
+
     # --- artifacts (lakehouse.tracking.artifacts, lakehouse.objects) -----------------------------------------
 
     def artifacts(self, run_id: str) -> pl.DataFrame:

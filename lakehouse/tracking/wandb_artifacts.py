@@ -188,6 +188,36 @@ def versions(layout: Layout, name: str | None = None) -> list[Version]:
     return [v for v in found if name is None or v.name == name]
 
 
+def table(found: Sequence[Version]) -> pl.DataFrame:
+    """Versions as a frame: ``ref`` (the lineage reference, ``wandb-artifacts/<name>:v<N>``), ``name``,
+    ``version``, ``type``, ``aliases``, ``logged_by`` (the run holding the files), ``logged_at``,
+    ``description``, ``digest``."""
+    return pl.DataFrame(
+        {
+            "ref": [v.lineage_ref for v in found],
+            "name": [v.name for v in found],
+            "version": [v.version for v in found],
+            "type": [v.type for v in found],
+            "aliases": [list(v.aliases) for v in found],
+            "logged_by": [v.run_id for v in found],
+            "logged_at": [v.logged_at for v in found],
+            "description": [v.description for v in found],
+            "digest": [v.digest for v in found],
+        },
+        schema={
+            "ref": pl.String,
+            "name": pl.String,
+            "version": pl.Int64,
+            "type": pl.String,
+            "aliases": pl.List(pl.String),
+            "logged_by": pl.String,
+            "logged_at": pl.Datetime("us", "UTC"),
+            "description": pl.String,
+            "digest": pl.String,
+        },
+    )
+
+
 def resolve(layout: Layout, ref: object) -> Version:
     """The version ``name``, ``name:latest``, ``name:v<N>`` or ``name:<alias>`` names; :class:`ArtifactNotFound`
     naming what is missing (with the nearest names or aliases)."""

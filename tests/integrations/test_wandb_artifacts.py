@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import polars as pl
@@ -11,6 +12,7 @@ import pytest
 import lakehouse
 import lakehouse.wandb as wandb
 from lakehouse import storage
+from lakehouse.cli import main
 from lakehouse.errors import ArtifactNotFound, InvalidArgument, InvalidName, InvalidRef
 from lakehouse.tracking import wandb_artifacts
 
@@ -218,9 +220,9 @@ def test_log_artifact_of_a_path(root: Path, source: Path, tmp_path: Path) -> Non
     wandb.finish()
 
 
-def _used(artifact: str, root: Path) -> str:
+def _used(artifact: str, root: Path, name: str | None = None) -> str:
     """A run that uses ``artifact`` (a W&B reference) and nothing else; returns its id."""
-    consumer = wandb.init(project="mnist", job_type="eval", root=root)
+    consumer = wandb.init(project="mnist", name=name, job_type="eval", root=root)
     wandb.use_artifact(artifact)
     wandb.finish()
     return consumer.id
@@ -254,6 +256,10 @@ def test_lineage_of_an_artifact_version_is_the_runs_that_used_it(root: Path, sou
     assert users("wandb-artifacts/mnist-model:prod") == [v1_user]
     assert lh.lineage("wandb-artifacts/mnist-model:v0").columns == lh.lineage("digits:v0").columns
     assert users("digits:v0") == [reader.id]
+    assert lh.wandb_artifacts().select("ref", "aliases", "logged_by").rows() == [
+        ("wandb-artifacts/mnist-model:v0", ["best"], producer.id),
+        ("wandb-artifacts/mnist-model:v1", ["latest", "prod"], retrain.id),
+    ]
     # the inputs lh.runs() lists are lineage references as they stand
     listed = lh.runs().filter(pl.col("run_id") == v1_user).get_column("inputs").to_list()
     assert listed == [["wandb-artifacts/mnist-model:v1"]]
@@ -294,4 +300,35 @@ def test_lineage_of_an_unknown_artifact_names_it_and_changes_nothing(root: Path,
         lh.lineage("other/mnist-model:v0")  # only the wandb-artifacts/ prefix names an artifact
     with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-mdl'; did you mean 'mnist-model'"):
         wandb.Api(root=root).artifact("mnist-mdl:v0")
+    assert _state(root) == before
+
+
+def test_the_cli_lists_an_artifact_versions_users_and_refuses_an_unknown_one(
+    root: Path, source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wandb.init(project="p", name="train", root=root)
+    wandb.log_artifact(source / "model.bin", name="mnist-model", type="model", aliases=["best"])
+    wandb.finish()
+    consumer = _used("mnist-model:best", root, name="eval")
+    lakehouse.connect(root).flush()
+    capsys.readouterr()
+
+    assert main(["runs", "lineage", "wandb-artifacts/mnist-model:latest", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "runs that used wandb-artifacts/mnist-model:latest" in out
+    assert "eval" in out
+    assert "train" not in out  # the run that logged it did not use it
+    assert main(["runs", "lineage", "wandb-artifacts/mnist-model:v0", "--root", str(root), "--json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [consumer]
+
+    before = _state(root)
+    for ref, message in [
+        ("wandb-artifacts/mnist-modl:v0", "error: no artifact named 'mnist-modl'; did you mean 'mnist-model'"),
+        ("wandb-artifacts/mnist-model:v7", r"error: artifact 'mnist-model' has no version v7 (it has v0, best)"),
+    ]:
+        assert main(["runs", "lineage", ref, "--root", str(root)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.strip().replace("\n", " ").startswith(message)
+        assert "Traceback" not in captured.err
     assert _state(root) == before

@@ -16,8 +16,9 @@ step lower than the current one is dropped with a warning. Only numbers can be l
 
 Artifacts (``Artifact`` + ``add_file`` / ``add_dir``, ``log_artifact``, ``use_artifact``, ``download``) are run
 artifacts of the logging run under ``wandb-artifacts/<name>/v<N>/``, their versions and aliases events of
-``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run.
-Anything else W&B offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises
+``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run,
+so ``lh.lineage("wandb-artifacts/<name>:v0")`` lists the runs that used a version. ``Api().artifact(ref)``
+reads a version without recording a use (``logged_by()``, ``used_by()``, ``download()``). Anything else W&B offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises
 :class:`NotImplementedError` naming it.
 """
 

@@ -18,8 +18,9 @@ Artifacts (``Artifact`` + ``add_file`` / ``add_dir``, ``log_artifact``, ``use_ar
 artifacts of the logging run under ``wandb-artifacts/<name>/v<N>/``, their versions and aliases events of
 ``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run,
 so ``lh.lineage("wandb-artifacts/<name>:v0")`` lists the runs that used a version. ``Api().artifact(ref)``
-reads a version without recording a use (``logged_by()``, ``used_by()``, ``download()``). Anything else W&B offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises
-:class:`NotImplementedError` naming it.
+reads a version without recording a use (``logged_by()``, ``used_by()``, ``download()``). Anything else W&B
+offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises :class:`NotImplementedError`
+naming it.
 """
 
 from __future__ import annotations

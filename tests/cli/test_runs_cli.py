@@ -50,10 +50,8 @@ def test_runs_lineage_of_a_dataset_version(
     root: Path, populated: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(capsys, "runs", "lineage", "data:v0", "--root", str(root))
-    assert code == 0
-    assert "runs that used data:v0" in out
-    assert "alpha" in out
-    assert "beta" not in out
+    shown = [word for word in ("runs that used data:v0", "alpha", "beta") if word in out]
+    assert (code, shown) == (0, ["runs that used data:v0", "alpha"])
     code, out, _ = run_cli(capsys, "runs", "lineage", "data", "--root", str(root), "--json")
     assert [r["name"] for r in json.loads(out)] == ["alpha"]
     code, _, err = run_cli(capsys, "runs", "lineage", "data:v5", "--root", str(root))

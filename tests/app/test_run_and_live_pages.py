@@ -210,3 +210,10 @@ def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path
     at = open_app(root, RUN, run=producer.id)
     logged = frames(at)["run_wandb_artifacts_table"]
     assert logged.select("artifact", "role", "asked for").rows() == [("mnist-model:v0", "logged", None)]
+
+    # a model built by the consumer: its lineage links the artifact to the run that logged it, not to a dataset
+    lakehouse.connect(root).register_model("clf", run=consumer.id, path="model")
+    at = open_app(root, "views/models.py", model="clf", version="v1")
+    assert not errors(at)
+    links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
+    assert links["wandb-artifacts/mnist-model:v0"] == {"run": [producer.id]}

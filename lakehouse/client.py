@@ -265,14 +265,30 @@ class Lakehouse:
         return compare(self.layout, [resolve_run_id(tables, i) for i in ids])
 
     def lineage(self, ref: str | Ref, *, include_deleted: bool = False) -> pl.DataFrame:
-        """The runs (as :meth:`runs`) that used the dataset version ``ref`` resolves to, each with the model
-        versions built from it (``model_versions``: a list of ``name:vN``, live versions of live models)."""
+        """The runs (as :meth:`runs`) that used the version ``ref`` resolves to, each with the model versions built
+        from it (``model_versions``: a list of ``name:vN``, live versions of live models).
+
+        ``ref`` names a dataset version (``mnist:v3``, ``mnist:prod``, ``mnist@<time>``) or a version of a W&B
+        artifact logged through :mod:`lakehouse.wandb`: ``wandb-artifacts/<name>:v0``, ``:latest`` or
+        ``:<alias>``, the form the ``inputs`` column of :meth:`runs` shows. As in W&B, the run that logged an
+        artifact is not one of its users: ``wandb.Api(root=...).artifact("<name>:v0").logged_by()`` names it.
+
+        Raises :class:`DatasetNotFound` / :class:`ArtifactNotFound` (or ``VersionNotFound``) naming what is
+        missing.
+        """
         from lakehouse.query.models import registry
         from lakehouse.query.runs import Tables, runs
+        from lakehouse.tracking import wandb_artifacts
 
-        version = self.resolve(ref)
+        artifact = wandb_artifacts.lineage_ref(ref) if isinstance(ref, str) else None
+        if artifact is not None:
+            logged = wandb_artifacts.resolve(self.layout, artifact)
+            name, number = logged.input_dataset, logged.version
+        else:
+            version = self.resolve(ref)
+            name, number = version.name, version.version
         inputs = Tables.load(self.layout).inputs
-        used = inputs.filter((pl.col("dataset") == version.name) & (pl.col("version") == version.version))
+        used = inputs.filter((pl.col("dataset") == name) & (pl.col("version") == number))
         ids = used.get_column("run_id").cast(pl.String).unique().to_list()
         found = runs(self.layout, run_ids=ids, include_deleted=include_deleted)
         built: dict[str, list[str]] = {}
@@ -281,6 +297,15 @@ class Lakehouse:
                 built.setdefault(mv.run_id, []).append(mv.ref)
         models = [sorted(built.get(run_id, [])) for run_id in found.get_column("run_id").to_list()]
         return found.with_columns(pl.Series("model_versions", models, dtype=pl.List(pl.String)))
+
+    def wandb_artifacts(self) -> pl.DataFrame:
+        """Every version of every W&B artifact logged through :mod:`lakehouse.wandb`, by name and version:
+        ``ref`` (``wandb-artifacts/<name>:v<N>``, for :meth:`lineage`), ``name``, ``version``, ``type``,
+        ``aliases`` (``latest`` on the newest), ``logged_by`` (the run that logged it and holds its files),
+        ``logged_at``, ``description``, ``digest``."""
+        from lakehouse.tracking import wandb_artifacts
+
+        return wandb_artifacts.table(wandb_artifacts.versions(self.layout))
 
     # --- artifacts (lakehouse.tracking.artifacts, lakehouse.objects) -----------------------------------------
 

@@ -4,6 +4,9 @@
 (the version current at that time); ``name:<ref>..<ref>`` names two versions of one dataset (a range, for
 diffs). Names are ``^[a-z0-9][a-z0-9._-]{0,127}$``: nothing that can leave
 the root. ``latest`` and ``v<digits>`` are reserved and cannot be tag names.
+
+Lineage also takes ``wandb-artifacts/<artifact ref>``: a W&B artifact version (the ``/`` no dataset name can hold
+marks it; :func:`lakehouse.tracking.wandb_artifacts.lineage_ref`).
 """
 
 from __future__ import annotations

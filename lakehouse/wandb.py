@@ -16,9 +16,11 @@ step lower than the current one is dropped with a warning. Only numbers can be l
 
 Artifacts (``Artifact`` + ``add_file`` / ``add_dir``, ``log_artifact``, ``use_artifact``, ``download``) are run
 artifacts of the logging run under ``wandb-artifacts/<name>/v<N>/``, their versions and aliases events of
-``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run.
-Anything else W&B offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises
-:class:`NotImplementedError` naming it.
+``tracking/wandb_artifacts`` (:mod:`lakehouse.tracking.wandb_artifacts`); a use is an input of the using run,
+so ``lh.lineage("wandb-artifacts/<name>:v0")`` lists the runs that used a version. ``Api().artifact(ref)``
+reads a version without recording a use (``logged_by()``, ``used_by()``, ``download()``). Anything else W&B
+offers (media, ``define_metric``, ``watch``, ``save``, ``link_artifact``...) raises :class:`NotImplementedError`
+naming it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from lakehouse.tracking.wandb_artifacts import Version
 
 __all__ = [
+    "Api",
     "Artifact",
     "Config",
     "Run",
@@ -257,18 +260,11 @@ class Artifact:
         return None if self._version is None else self._version.run_id
 
     def used_by(self) -> list[str]:
-        """Ids of the runs that used this version (from ``tracking/inputs``), sorted."""
-        import polars as pl
-
-        from lakehouse.query.runs import Tables
-
+        """Ids of the runs that used this version, sorted: the runs of ``lh.lineage`` of
+        ``wandb-artifacts/<name>:v<N>``."""
         if self._version is None or self._lh is None:
             return []
-        inputs = Tables.load(self._lh.layout).inputs
-        used = inputs.filter(
-            (pl.col("dataset") == self._version.input_dataset) & (pl.col("version") == self._version.version)
-        )
-        return sorted(set(used.get_column("run_id").cast(pl.String).to_list()))
+        return sorted(self._lh.lineage(self._version.lineage_ref).get_column("run_id").to_list())
 
     def download(self, root: str | Path | None = None, **others: Any) -> str:
         """Write the version's files into ``root`` (default ``./artifacts/<name>:v<N>``) and return that folder.
@@ -411,7 +407,6 @@ class Run:
     ) -> Artifact:
         """Resolve ``name:v<N>`` / ``name:latest`` / ``name:<alias>`` (or a logged :class:`Artifact`), record it
         as an input of this run, and return it to :meth:`Artifact.download`."""
-        from lakehouse.errors import InvalidArgument
         from lakehouse.tracking import wandb_artifacts
         from lakehouse.tracking.run import now_utc
 
@@ -419,10 +414,7 @@ class Run:
             msg = "wandb.use_artifact after wandb.finish"
             raise _unsupported(msg)
         ref = artifact_or_name.name if isinstance(artifact_or_name, Artifact) else artifact_or_name
-        found = wandb_artifacts.resolve(self._lh.layout, ref)
-        if type is not None and type != found.type:
-            msg = f"artifact {found.ref} is of type {found.type!r}, not {type!r}"
-            raise InvalidArgument(msg)
+        found = _resolve(self._lh, ref, type)
         self._run.record_input(
             {
                 "dataset": found.input_dataset,
@@ -432,9 +424,7 @@ class Run:
                 "at": now_utc(),
             }
         )
-        used = Artifact(found.name, found.type, description=found.description, metadata=dict(found.metadata))
-        used._bind(self._lh, found)
-        return used
+        return _bound(self._lh, found)
 
     def finish(self, exit_code: int | None = None) -> None:
         """Commit the open row, record explicit summary values, end the run (FAILED for a non-zero exit code)."""
@@ -458,6 +448,52 @@ class Run:
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         self.finish(exit_code=1 if kind is not None else None)
+
+
+class Api:
+    """``wandb.Api()``: W&B's read side, for :meth:`artifact` only (``Api(root=...)`` picks the root as
+    :func:`init` does)."""
+
+    def __init__(
+        self, overrides: Mapping[str, Any] | None = None, *, root: str | Path | None = None, **others: Any
+    ) -> None:
+        import lakehouse
+
+        for key in [*others, *(["overrides"] if overrides else [])]:
+            msg = f"wandb.Api({key}=...)"
+            raise _unsupported(msg)
+        self._lh = lakehouse.connect(root)
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:  # noqa: A002 - W&B's own keyword
+        """The version ``name:v<N>`` / ``name:latest`` / ``name:<alias>`` names, to :meth:`Artifact.download`,
+        :meth:`Artifact.logged_by` or :meth:`Artifact.used_by`; unlike :meth:`Run.use_artifact` it records no
+        use."""
+        return _bound(self._lh, _resolve(self._lh, name, type))
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        msg = f"wandb.Api.{name}"
+        raise _unsupported(msg)
+
+
+def _resolve(lh: Lakehouse, ref: str, type_: str | None) -> Version:
+    """The artifact version ``ref`` names, checked to be of ``type_`` if given."""
+    from lakehouse.errors import InvalidArgument
+    from lakehouse.tracking import wandb_artifacts
+
+    found = wandb_artifacts.resolve(lh.layout, ref)
+    if type_ is not None and type_ != found.type:
+        msg = f"artifact {found.ref} is of type {found.type!r}, not {type_!r}"
+        raise InvalidArgument(msg)
+    return found
+
+
+def _bound(lh: Lakehouse, found: Version) -> Artifact:
+    """``found`` as an :class:`Artifact` ready to download."""
+    artifact = Artifact(found.name, found.type, description=found.description, metadata=dict(found.metadata))
+    artifact._bind(lh, found)
+    return artifact
 
 
 run: Run | None = None

@@ -86,6 +86,16 @@ def lineage(ref: str, stamp: Stamp) -> pl.DataFrame:
     return handle().lineage(ref)
 
 
+def wandb_artifacts_stamp() -> Stamp:
+    return stamp("tracking/wandb_artifacts")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def wandb_artifacts(stamp: Stamp) -> pl.DataFrame:
+    """``lh.wandb_artifacts()``: every W&B artifact version, with the run that logged it."""
+    return handle().wandb_artifacts()
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def usage(dataset: str, stamp: Stamp) -> pl.DataFrame:
     """How many runs used each version of ``dataset``: ``version, runs``."""

@@ -1,8 +1,9 @@
-"""``lakehouse runs ...``: list, show, compare, metrics, recover, delete, restore."""
+"""``lakehouse runs ...``: list, lineage, show, compare, metrics, recover, delete, restore."""
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
 
     from lakehouse.tracking import RunInfo
 
-runs_app = typer.Typer(help="Runs and their metrics: list, show, compare, metrics, recover.", no_args_is_help=True)
+runs_app = typer.Typer(
+    help="Runs and their metrics: list, lineage, show, compare, metrics, recover.", no_args_is_help=True
+)
 
 RunArg = Annotated[str, typer.Argument(help="Run id, unique id prefix (4+ characters) or unique run name.")]
 
@@ -57,30 +60,64 @@ def list_runs(
     def render() -> Any:
         if frame.height == 0:
             return "No runs yet. Start one with lakehouse.connect(root).start_run(...)."
-        params = [col for col in shown.columns if col.startswith("params.")]
-        lasts = [col for col in shown.columns if col.startswith("metrics.") and col.endswith(".last")]
-        columns = ["run_id", "name", "experiment", "status", "start_time", *params, *lasts]
-        rows = [
-            [
-                r["run_id"][:12],
-                r["name"],
-                r["experiment"],
-                _status(r["status"], lost=r["lost"], deleted=r["lifecycle"] == "deleted"),
-                c.when(r["start_time"]),
-                *[_fmt(r[p]) for p in params],
-                *[_fmt(r[m]) for m in lasts],
-            ]
-            for r in shown.iter_rows(named=True)
-        ]
-        headers = [h.removeprefix("params.").removeprefix("metrics.").removesuffix(".last") for h in columns]
-        out = c.table("runs", headers, rows)
-        captions = [f"{limit} of {frame.height} runs shown"] if frame.height > limit else []
-        if shown.get_column("lost").any():
-            captions.append("lost: no sign of life for tracking.lost_after (`runs recover --stale` fails them)")
-        out.caption = "; ".join(captions) or None
-        return out
+        return _runs_table("runs", frame, limit)
 
     c.emit(shown, json_out, render)
+
+
+@runs_app.command("lineage")
+def lineage(
+    ref: Annotated[
+        str,
+        typer.Argument(
+            help="A dataset version (name:v3, name:<tag>, name@<time>) or a W&B artifact version "
+            "(wandb-artifacts/<name>:v0, :latest or :<alias>)."
+        ),
+    ],
+    deleted: Annotated[bool, typer.Option("--deleted", help="Include deleted runs.")] = False,
+    limit: Annotated[int, typer.Option(help="Show at most this many runs (newest first).")] = 50,
+    root: c.RootOpt = None,
+    json_out: c.JsonOpt = False,
+) -> None:
+    """List the runs that used a dataset or W&B artifact version, with the model versions built from each."""
+    frame = c.connect(root).lineage(ref, include_deleted=deleted)
+    shown = frame.head(limit)
+
+    def render() -> Any:
+        if frame.height == 0:
+            return f"No run used {ref}."
+        return _runs_table(f"runs that used {ref}", frame, limit, extra=["model_versions"])
+
+    c.emit(shown, json_out, render)
+
+
+def _runs_table(title: str, frame: pl.DataFrame, limit: int, *, extra: Sequence[str] = ()) -> Any:
+    """The first ``limit`` runs of ``frame`` (as ``Lakehouse.runs``): status, start, params, last metric values
+    and the ``extra`` columns."""
+    shown = frame.head(limit)
+    params = [col for col in shown.columns if col.startswith("params.")]
+    lasts = [col for col in shown.columns if col.startswith("metrics.") and col.endswith(".last")]
+    columns = ["run_id", "name", "experiment", "status", "start_time", *params, *lasts, *extra]
+    rows = [
+        [
+            r["run_id"][:12],
+            r["name"],
+            r["experiment"],
+            _status(r["status"], lost=r["lost"], deleted=r["lifecycle"] == "deleted"),
+            c.when(r["start_time"]),
+            *[_fmt(r[p]) for p in params],
+            *[_fmt(r[m]) for m in lasts],
+            *[_fmt(r[e]) for e in extra],
+        ]
+        for r in shown.iter_rows(named=True)
+    ]
+    headers = [h.removeprefix("params.").removeprefix("metrics.").removesuffix(".last") for h in columns]
+    out = c.table(title, headers, rows)
+    captions = [f"{limit} of {frame.height} runs shown"] if frame.height > limit else []
+    if shown.get_column("lost").any():
+        captions.append("lost: no sign of life for tracking.lost_after (`runs recover --stale` fails them)")
+    out.caption = "; ".join(captions) or None
+    return out
 
 
 @runs_app.command("show")

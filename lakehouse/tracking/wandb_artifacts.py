@@ -40,7 +40,9 @@ from lakehouse.tracking import artifacts
 #: The folder of a run's artifacts that holds the files of the W&B artifact versions it logged.
 PREFIX = "wandb-artifacts"
 #: ``tracking/inputs`` records a use with ``dataset`` = ``wandb-artifacts/<name>``: a name the dataset grammar
-#: cannot produce, so it never pins or shows as a dataset version.
+#: cannot produce, so it never pins or shows as a dataset version. The same prefix makes an artifact reference a
+#: lineage reference (:func:`lineage_ref`): ``wandb-artifacts/<name>:v0``, as the ``inputs`` of ``lh.runs()``
+#: show it.
 INPUT_CONTEXT = "wandb.artifact"
 _ATTEMPTS = 5
 
@@ -73,6 +75,19 @@ class Version:
     def input_dataset(self) -> str:
         """The ``dataset`` value of the ``tracking/inputs`` row recording a use of this artifact."""
         return f"{PREFIX}/{self.name}"
+
+    @property
+    def lineage_ref(self) -> str:
+        """``wandb-artifacts/<name>:v<N>``: this version for ``lh.lineage``, as ``lh.runs()`` lists its uses."""
+        return f"{self.input_dataset}:v{self.version}"
+
+
+def lineage_ref(ref: str) -> str | None:
+    """The artifact reference (``name:v0``, ``name:latest``, ``name:<alias>``) inside a lineage reference
+    ``wandb-artifacts/<artifact reference>``, or None for any other text (a dataset reference: dataset names
+    cannot hold ``/``)."""
+    head, sep, rest = ref.partition("/")
+    return rest if sep and head == PREFIX else None
 
 
 def version_prefix(name: str, version: int) -> str:
@@ -171,6 +186,36 @@ def versions(layout: Layout, name: str | None = None) -> list[Version]:
     """Every version (of ``name``), oldest first."""
     found = fold(_state(layout)[0])
     return [v for v in found if name is None or v.name == name]
+
+
+def table(found: Sequence[Version]) -> pl.DataFrame:
+    """Versions as a frame: ``ref`` (the lineage reference, ``wandb-artifacts/<name>:v<N>``), ``name``,
+    ``version``, ``type``, ``aliases``, ``logged_by`` (the run holding the files), ``logged_at``,
+    ``description``, ``digest``."""
+    return pl.DataFrame(
+        {
+            "ref": [v.lineage_ref for v in found],
+            "name": [v.name for v in found],
+            "version": [v.version for v in found],
+            "type": [v.type for v in found],
+            "aliases": [list(v.aliases) for v in found],
+            "logged_by": [v.run_id for v in found],
+            "logged_at": [v.logged_at for v in found],
+            "description": [v.description for v in found],
+            "digest": [v.digest for v in found],
+        },
+        schema={
+            "ref": pl.String,
+            "name": pl.String,
+            "version": pl.Int64,
+            "type": pl.String,
+            "aliases": pl.List(pl.String),
+            "logged_by": pl.String,
+            "logged_at": pl.Datetime("us", "UTC"),
+            "description": pl.String,
+            "digest": pl.String,
+        },
+    )
 
 
 def resolve(layout: Layout, ref: object) -> Version:

@@ -181,3 +181,39 @@ def test_run_and_live_pages_say_when_a_running_run_is_lost(
         assert warning.startswith("Lost: no sign of life from this run's process since ")
         assert "`lakehouse runs recover --stale 10m`, from any machine, marks it FAILED." in warning
     run.finish()
+
+
+def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path, open_app: OpenApp) -> None:
+    import lakehouse.wandb as wandb
+
+    root = tmp_path / "lh"
+    weights = tmp_path / "model.bin"
+    weights.write_bytes(b"weights")
+    producer = wandb.init(project="mnist", name="train", root=root)
+    wandb.log_artifact(weights, name="mnist-model", type="model", aliases=["best"])
+    wandb.finish()
+    consumer = wandb.init(project="mnist", name="eval", root=root)
+    wandb.use_artifact("mnist-model:best")
+    wandb.finish()
+
+    at = open_app(root, RUN, run=consumer.id)
+    assert not errors(at)
+    tables = frames(at)
+    assert "run_inputs_table" not in tables  # an artifact is not a dataset version
+    used = tables["run_wandb_artifacts_table"]
+    assert used.select("artifact", "role", "asked for", "type", "aliases", "logged_by").rows() == [
+        ("mnist-model:v0", "used", "mnist-model:best", "model", "latest, best", producer.id)
+    ]
+    links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
+    assert links[f"logged by {producer.id}"] == {"run": [producer.id]}
+
+    at = open_app(root, RUN, run=producer.id)
+    logged = frames(at)["run_wandb_artifacts_table"]
+    assert logged.select("artifact", "role", "asked for").rows() == [("mnist-model:v0", "logged", None)]
+
+    # a model built by the consumer: its lineage links the artifact to the run that logged it, not to a dataset
+    lakehouse.connect(root).register_model("clf", run=consumer.id, path="model")
+    at = open_app(root, "views/models.py", model="clf", version="v1")
+    assert not errors(at)
+    links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
+    assert links["wandb-artifacts/mnist-model:v0"] == {"run": [producer.id]}

@@ -46,6 +46,19 @@ def test_runs_list_table_and_json(root: Path, populated: dict[str, str], capsys:
     assert rows[0]["params.lr"] == "0.2"
 
 
+def test_runs_lineage_of_a_dataset_version(
+    root: Path, populated: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(capsys, "runs", "lineage", "data:v0", "--root", str(root))
+    shown = [word for word in ("runs that used data:v0", "alpha", "beta") if word in out]
+    assert (code, shown) == (0, ["runs that used data:v0", "alpha"])
+    code, out, _ = run_cli(capsys, "runs", "lineage", "data", "--root", str(root), "--json")
+    assert [r["name"] for r in json.loads(out)] == ["alpha"]
+    code, _, err = run_cli(capsys, "runs", "lineage", "data:v5", "--root", str(root))
+    assert code == 1
+    assert err == "error: dataset 'data' has no version 5; its versions are 0..0\n"
+
+
 def test_runs_show_by_name_and_prefix(
     root: Path, populated: dict[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -128,7 +141,7 @@ def test_errors_are_one_line_without_traceback(
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(capsys, "runs", "--help")
     assert code == 0
-    for command in ("list", "show", "compare", "metrics", "recover"):
+    for command in ("list", "lineage", "show", "compare", "metrics", "recover"):
         assert command in out
     code, out, _ = run_cli(capsys, "maintain", "--help")
     assert code == 0

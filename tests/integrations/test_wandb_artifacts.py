@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 import lakehouse
 import lakehouse.wandb as wandb
 from lakehouse import storage
+from lakehouse.cli import main
 from lakehouse.errors import ArtifactNotFound, InvalidArgument, InvalidName, InvalidRef
 from lakehouse.tracking import wandb_artifacts
 
@@ -215,3 +218,117 @@ def test_log_artifact_of_a_path(root: Path, source: Path, tmp_path: Path) -> Non
         "model.bin": (source / "model.bin").read_bytes()
     }
     wandb.finish()
+
+
+def _used(artifact: str, root: Path, name: str | None = None) -> str:
+    """A run that uses ``artifact`` (a W&B reference) and nothing else; returns its id."""
+    consumer = wandb.init(project="mnist", name=name, job_type="eval", root=root)
+    wandb.use_artifact(artifact)
+    wandb.finish()
+    return consumer.id
+
+
+def test_lineage_of_an_artifact_version_is_the_runs_that_used_it(root: Path, source: Path) -> None:
+    lh = lakehouse.connect(root)
+    lh.dataset("digits").write(pl.DataFrame({"x": [1, 2]}))
+    with lh.start_run(experiment="mnist", inputs=["digits:v0"]) as reader:
+        pass
+    producer = wandb.init(project="mnist", name="train", root=root)
+    first = wandb.Artifact("mnist-model", type="model")
+    first.add_file(source / "model.bin")
+    wandb.log_artifact(first, aliases=["best"])
+    wandb.finish()
+    v0_users = sorted(_used(ref, root) for ref in ["mnist-model:latest", "mnist-model:v0", "mnist-model:best"])
+    retrain = wandb.init(project="mnist", name="retrain", root=root)
+    second = wandb.Artifact("mnist-model", type="model")
+    second.add_file(source / "data" / "train.csv")
+    wandb.log_artifact(second, aliases=["prod"])
+    wandb.finish()
+    v1_user = _used("mnist-model:prod", root)
+
+    def users(ref: str) -> list[str]:
+        return sorted(lh.lineage(ref).get_column("run_id").to_list())
+
+    assert users("wandb-artifacts/mnist-model:v0") == v0_users  # the producer logged it; it is no user
+    assert users("wandb-artifacts/mnist-model:best") == v0_users
+    assert users("wandb-artifacts/mnist-model:v1") == [v1_user]
+    assert users("wandb-artifacts/mnist-model:latest") == users("wandb-artifacts/mnist-model") == [v1_user]
+    assert users("wandb-artifacts/mnist-model:prod") == [v1_user]
+    assert lh.lineage("wandb-artifacts/mnist-model:v0").columns == lh.lineage("digits:v0").columns
+    assert users("digits:v0") == [reader.id]
+    assert lh.wandb_artifacts().select("ref", "aliases", "logged_by").rows() == [
+        ("wandb-artifacts/mnist-model:v0", ["best"], producer.id),
+        ("wandb-artifacts/mnist-model:v1", ["latest", "prod"], retrain.id),
+    ]
+    # the inputs lh.runs() lists are lineage references as they stand
+    listed = lh.runs().filter(pl.col("run_id") == v1_user).get_column("inputs").to_list()
+    assert listed == [["wandb-artifacts/mnist-model:v1"]]
+    assert users(listed[0][0]) == [v1_user]
+
+    api = wandb.Api(root=root)
+    before = _state(root)
+    old = api.artifact("mnist-model:best")  # reading records no use
+    assert (old.name, old.logged_by(), old.used_by()) == ("mnist-model:v0", producer.id, v0_users)
+    assert api.artifact("mnist-model:latest", type="model").logged_by() == retrain.id
+    assert _state(root) == before
+    with pytest.raises(InvalidArgument, match="is of type 'model', not 'dataset'"):
+        api.artifact("mnist-model:v0", type="dataset")
+    with pytest.raises(NotImplementedError, match=r"wandb\.Api\.runs"):
+        api.runs("mnist")
+
+
+def test_lineage_of_an_unknown_artifact_names_it_and_changes_nothing(root: Path, source: Path) -> None:
+    lh = lakehouse.connect(root)
+    with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-model'; no artifact has been logged"):
+        lh.lineage("wandb-artifacts/mnist-model:v0")
+    wandb.init(project="p", root=root)
+    wandb.log_artifact(source / "model.bin", name="mnist-model", type="model")
+    wandb.finish()
+    _used("mnist-model:v0", root)
+    before = _state(root)
+    refused: list[tuple[str, type[Exception], str]] = [
+        ("wandb-artifacts/mnist-mdl:v0", ArtifactNotFound, "no artifact named 'mnist-mdl'; did you mean 'mnist-model'"),
+        ("wandb-artifacts/mnist-model:v3", ArtifactNotFound, r"artifact 'mnist-model' has no version v3 \(it has v0\)"),
+        ("wandb-artifacts/mnist-model:prod", ArtifactNotFound, "artifact 'mnist-model' has no alias 'prod'"),
+        ("wandb-artifacts/mnist-model@2026-01-01", InvalidRef, "not a time"),
+        ("wandb-artifacts/Bad:v0", InvalidRef, "artifact name 'Bad' must use"),
+        # only the wandb-artifacts/ prefix names an artifact
+        ("other/mnist-model:v0", InvalidRef, "dataset name 'other/mnist-model' must use"),
+    ]
+    for ref, error, message in refused:
+        with pytest.raises(error, match=message):
+            lh.lineage(ref)
+    with pytest.raises(ArtifactNotFound, match="no artifact named 'mnist-mdl'; did you mean 'mnist-model'"):
+        wandb.Api(root=root).artifact("mnist-mdl:v0")
+    assert _state(root) == before
+
+
+def test_the_cli_lists_an_artifact_versions_users_and_refuses_an_unknown_one(
+    root: Path, source: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wandb.init(project="p", name="train", root=root)
+    wandb.log_artifact(source / "model.bin", name="mnist-model", type="model", aliases=["best"])
+    wandb.finish()
+    consumer = _used("mnist-model:best", root, name="eval")
+    lakehouse.connect(root).flush()
+    capsys.readouterr()
+
+    assert main(["runs", "lineage", "wandb-artifacts/mnist-model:latest", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "runs that used wandb-artifacts/mnist-model:latest" in out
+    assert "eval" in out
+    assert "train" not in out  # the run that logged it did not use it
+    assert main(["runs", "lineage", "wandb-artifacts/mnist-model:v0", "--root", str(root), "--json"]) == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [consumer]
+
+    before = _state(root)
+    for ref, message in [
+        ("wandb-artifacts/mnist-modl:v0", "error: no artifact named 'mnist-modl'; did you mean 'mnist-model'"),
+        ("wandb-artifacts/mnist-model:v7", r"error: artifact 'mnist-model' has no version v7 (it has v0, best)"),
+    ]:
+        assert main(["runs", "lineage", ref, "--root", str(root)]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.strip().replace("\n", " ").startswith(message)
+        assert "Traceback" not in captured.err
+    assert _state(root) == before

@@ -8,6 +8,7 @@ import streamlit as st
 
 from lakehouse.app import files, params
 from lakehouse.app import model_queries as mq
+from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import empty_lakehouse, error, guarded, table
 
 st.title("Models")
@@ -146,8 +147,20 @@ with guarded("Version lineage"):
             st.markdown("**Dataset versions used**")
             if not lineage.inputs:
                 st.caption("The run recorded no dataset inputs.")
+            artifacts = rq.wandb_artifacts(rq.wandb_artifacts_stamp())
+            # A W&B artifact version used (lakehouse.wandb) is no dataset: it links to the run that logged it.
+            producers = dict(artifacts.select("ref", "logged_by").iter_rows())
             links = st.columns(max(1, min(len(lineage.inputs), 4)))
             for i, used in enumerate(lineage.inputs[:4]):
+                producer = producers.get(used.version_ref)
+                if producer is not None:
+                    links[i].page_link(
+                        "views/run.py",
+                        label=used.version_ref,
+                        icon=":material/deployed_code:",
+                        query_params={"run": producer},
+                    )
+                    continue
                 links[i].page_link(
                     "views/datasets.py",
                     label=used.version_ref,

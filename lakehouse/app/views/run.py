@@ -1,4 +1,5 @@
-"""Run: one run's params, tags, status, environment, metric curves and the dataset versions it used."""
+"""Run: one run's params, tags, status, environment, metric curves, the dataset versions it used and the W&B
+artifact versions it used or logged."""
 
 from __future__ import annotations
 
@@ -89,25 +90,61 @@ with right, guarded("Tags"):
     else:
         st.caption("No tags.")
 
+artifact_versions = rq.wandb_artifacts(rq.wandb_artifacts_stamp())
+artifact_refs = set(artifact_versions.get_column("ref").to_list())
+datasets_used = [i for i in info.inputs if i.version_ref not in artifact_refs]
+
 with guarded("Inputs"):
     st.subheader("Dataset versions used")
-    if not info.inputs:
+    if not datasets_used:
         st.caption("This run recorded no dataset inputs.")
     else:
         inputs = pl.DataFrame(
             [
                 {"dataset": i.dataset, "version": i.version, "asked for": i.ref, "context": i.context, "at": i.at}
-                for i in info.inputs
+                for i in datasets_used
             ]
         )
         table(inputs, key="run_inputs_table")
-        links = st.columns(min(len(info.inputs), 4))
-        for i, used in enumerate(info.inputs[:4]):
+        links = st.columns(min(len(datasets_used), 4))
+        for i, used in enumerate(datasets_used[:4]):
             links[i].page_link(
                 "views/datasets.py",
                 label=f"{used.version_ref}",
                 icon=":material/dataset:",
                 query_params={"dataset": used.dataset, "tab": "Preview", "ref": used.version_ref},
+            )
+
+with guarded("W&B artifacts"):
+    # Versions this run used (its inputs) or logged (it holds their files), as lakehouse.wandb records them.
+    asked = {i.version_ref: i.ref for i in info.inputs if i.version_ref in artifact_refs}
+    mine = artifact_versions.filter(pl.col("ref").is_in(list(asked)) | (pl.col("logged_by") == info.id))
+    if not mine.is_empty():
+        st.subheader("W&B artifacts")
+        shown = mine.select(
+            pl.format("{}:v{}", "name", "version").alias("artifact"),
+            pl.concat_list(
+                pl.when(pl.col("logged_by") == info.id).then(pl.lit("logged")),
+                pl.when(pl.col("ref").is_in(list(asked))).then(pl.lit("used")),
+            )
+            .list.drop_nulls()
+            .list.join(", ")
+            .alias("role"),
+            pl.col("ref").replace_strict(asked, default=None, return_dtype=pl.String).alias("asked for"),
+            "type",
+            pl.col("aliases").list.join(", "),
+            "logged_by",
+            "logged_at",
+        )
+        table(shown, key="run_wandb_artifacts_table")
+        producers = [r for r in mine.get_column("logged_by").unique(maintain_order=True).to_list() if r != info.id]
+        links = st.columns(max(1, min(len(producers), 4)))
+        for i, producer in enumerate(producers[:4]):
+            links[i].page_link(
+                "views/run.py",
+                label=f"logged by {producer}",
+                icon=":material/monitoring:",
+                query_params={"run": producer},
             )
 
 with guarded("Artifacts"):

@@ -6,8 +6,10 @@ exceptions are translated here, once.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -445,6 +447,7 @@ def append(
 
 
 # A blind append written by lakehouse itself: what makes a table eligible, and the commit entry's shape.
+log = logging.getLogger(__name__)
 _PLAIN_PARTITION_VALUE = re.compile(r"[A-Za-z0-9_.-]+")
 _RESYNC_AFTER_S = 60.0  # an appender idle longer than this reloads the table before appending
 
@@ -628,11 +631,8 @@ class _Appender:
         interval = int(self.config.get("delta.checkpointInterval", "100") or 100)
         if interval <= 0 or version % interval:
             return
-        self._sync(reload=True)
-        with _translated(self.path, "checkpoint"):
-            self.table.create_checkpoint()
-            if self.config.get("delta.enableExpiredLogCleanup", "true").lower() != "false":
-                self.table.cleanup_metadata()
+        cleanup = self.config.get("delta.enableExpiredLogCleanup", "true").lower() != "false"
+        _checkpoints.request(self.path, cleanup=cleanup)
 
     def _append_with_delta_rs(
         self,
@@ -669,6 +669,89 @@ class _Appender:
             version = int(self.table.version())
         self.next_version = version + 1
         return version
+
+
+class _Checkpointer:
+    """Writes the checkpoints that appends fall due for, on a thread of its own.
+
+    A checkpoint rewrites the table's whole file list (tens of milliseconds for a tracking table), and the
+    append that crosses a ``delta.checkpointInterval`` is often a short run's ``finish``: it returns as fast as
+    any other append, and the checkpoint follows within milliseconds. A checkpoint is an optimisation that
+    never changes what a reader sees, so a failed one is logged and left to the next interval; an exiting
+    process waits for the pending ones (:func:`wait_for_checkpoints` at exit), so a sweep of short processes
+    still leaves its tables checkpointed. Requests for one table while its checkpoint is pending collapse
+    into one (the checkpoint is taken at the newest version).
+    """
+
+    _IDLE_EXIT_S = 5.0
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._due: dict[Path, bool] = {}
+        self._busy = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, path: Path, *, cleanup: bool) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # a forked child: the parent's thread is not here
+                self._pid, self._due, self._busy, self._thread = os.getpid(), {}, False, None
+            self._due[path] = self._due.get(path, False) or cleanup
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="lakehouse-checkpoints", daemon=True)
+                try:
+                    self._thread.start()
+                except RuntimeError:  # no new threads at interpreter shutdown: checkpoint here instead
+                    self._thread = None
+                    self._due.pop(path)
+                    _write_checkpoint(path, cleanup=cleanup)
+                    return
+            self._wake.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if not self._due and not self._wake.wait_for(lambda: bool(self._due), self._IDLE_EXIT_S):
+                    self._thread = None
+                    self._wake.notify_all()
+                    return
+                path, cleanup = self._due.popitem()
+                self._busy = True
+            try:
+                _write_checkpoint(path, cleanup=cleanup)
+            except Exception as e:  # noqa: BLE001 - an optimisation: the next interval tries again
+                log.info("checkpoint of %s skipped: %s", path, e)
+            finally:
+                with self._lock:
+                    self._busy = False
+                    self._wake.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until every requested checkpoint is written; False if ``timeout`` seconds passed first."""
+        with self._lock:
+            if self._pid != os.getpid():
+                return True
+            return self._wake.wait_for(lambda: not self._due and not self._busy, timeout)
+
+
+def _write_checkpoint(path: Path, *, cleanup: bool) -> None:
+    table = open_table(path)
+    with _translated(path, "checkpoint"):
+        table.create_checkpoint()
+        if cleanup:
+            table.cleanup_metadata()
+
+
+_checkpoints = _Checkpointer()
+
+
+def wait_for_checkpoints(timeout: float = 30.0) -> bool:
+    """Wait for the checkpoints that this process's appends fell due for; False if ``timeout`` passed first."""
+    return _checkpoints.wait(timeout)
+
+
+atexit.register(wait_for_checkpoints)
 
 
 @cache

@@ -51,7 +51,52 @@ class SummaryBook:
 
     def update(self, points: Points, *, writer_id: str, seq: int) -> pa.Table:
         """Fold a flush's points in; return the summary rows of every run they touched."""
+        touched = self._fold_rows(points.rows) if points.rows is not None else self._fold_frame(points)
+        rows = [
+            {
+                "run_id": run,
+                "key": key,
+                "writer": writer_id,
+                "seq": seq,
+                "count": s.count,
+                "min": s.min,
+                "max": s.max,
+                "last": s.last,
+                "last_step": s.last_step,
+                "last_timestamp": s.last_timestamp,
+            }
+            for run in sorted(touched)
+            for key, s in sorted(self._states[run].items())
+        ]
+        return pa.Table.from_pylist(rows, schema=_ROW_SCHEMA).cast(METRIC_SUMMARIES.schema)
+
+    def _fold_rows(self, rows: list[tuple[str, str, int, int, float]]) -> set[str]:
+        """Fold points one by one, in logged order (a few: see the writer's small batches); the runs touched.
+
+        The same rule as :meth:`_fold_frame`: NaN counts but is no minimum or maximum, and a point replaces
+        the latest one only if it is strictly later (so among equal points the first one logged stays).
+        """
+        touched: set[str] = set()
+        for run, key, step, timestamp, value in rows:
+            touched.add(run)
+            keys = self._states.setdefault(run, {})
+            old = keys.get(key)
+            number = None if math.isnan(value) else value
+            if old is None:
+                keys[key] = _State(1, number, number, value, step, timestamp)
+                continue
+            old.count += 1
+            old.min = _pick(old.min, number, min)
+            old.max = _pick(old.max, number, max)
+            if _later(step, timestamp, value, old):
+                old.last, old.last_step, old.last_timestamp = value, step, timestamp
+        return touched
+
+    def _fold_frame(self, points: Points) -> set[str]:
+        """Fold a batch of points with polars (grouped by their integer (run, key) code); the runs touched."""
         frame = points.coded
+        assert frame is not None
+        assert points.groups is not None
         group = "_g"
         value = pl.col("value")
         not_nan = value.filter(value.is_not_nan())
@@ -88,28 +133,7 @@ class SummaryBook:
             old.max = _pick(old.max, row["max"], max)
             if _later(row["last_step"], row["last_timestamp"], row["last"], old):
                 old.last, old.last_step, old.last_timestamp = row["last"], row["last_step"], row["last_timestamp"]
-        rows = [
-            {
-                "run_id": run,
-                "key": key,
-                "writer": writer_id,
-                "seq": seq,
-                "count": s.count,
-                "min": s.min,
-                "max": s.max,
-                "last": s.last,
-                "last_step": s.last_step,
-                "last_timestamp": s.last_timestamp,
-            }
-            for run in sorted(touched)
-            for key, s in sorted(self._states[run].items())
-        ]
-        frame = pl.DataFrame(rows, schema=_ROW_SCHEMA)
-        return (
-            frame.with_columns(pl.col("last_timestamp").cast(pl.Datetime("us", "UTC")))
-            .to_arrow()
-            .cast(METRIC_SUMMARIES.schema)
-        )
+        return touched
 
 
 def _later(step: int, timestamp: int, value: float, old: _State) -> bool:
@@ -157,6 +181,4 @@ def _pick(old: float | None, new: float | None, choose: object) -> float | None:
 
 
 # The table's columns with the timestamp as plain int64 microseconds (cast afterwards).
-_ROW_SCHEMA = {
-    name: (pl.Int64 if name == "last_timestamp" else dtype) for name, dtype in METRIC_SUMMARIES.polars_schema.items()
-}
+_ROW_SCHEMA = pa.schema([f.with_type(pa.int64()) if f.name == "last_timestamp" else f for f in METRIC_SUMMARIES.schema])

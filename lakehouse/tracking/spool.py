@@ -84,17 +84,25 @@ def segment_name(seq: int) -> str:
     return f"{seq:012d}{SUFFIX}"
 
 
+#: Parts this long or longer are compressed: below it, starting zstd costs more than the bytes it saves (a
+#: short run's finish spools a few rows per table). The reader needs no flag: Arrow IPC marks each buffer.
+_COMPRESS_FROM_ROWS = 1024
+_COMPRESSED = pa.ipc.IpcWriteOptions(compression="zstd")
+_PLAIN = pa.ipc.IpcWriteOptions()
+
+
 def _pieces(segment: Segment) -> list[bytes | pa.Buffer]:
     """The segment file as consecutive pieces (everything but the trailing checksum).
 
-    Each part is an Arrow IPC stream compressed with zstd: run ids and keys repeat on every point, so a million
-    points shrink from ~60 MB to a few MB, which is cheaper to write and fsync than to compress is expensive.
+    Each part is an Arrow IPC stream, compressed with zstd once it is long: run ids and keys repeat on every
+    point, so a million points shrink from ~60 MB to a few MB, which is cheaper to write and fsync than to
+    compress is expensive.
     """
-    options = pa.ipc.IpcWriteOptions(compression="zstd")
     bodies: list[pa.Buffer] = []
     parts = []
     for table, data in segment.parts.items():
         sink = pa.BufferOutputStream()
+        options = _COMPRESSED if data.num_rows >= _COMPRESS_FROM_ROWS else _PLAIN
         with pa.ipc.new_stream(sink, data.schema, options=options) as stream:
             stream.write_table(data)
         body = sink.getvalue()

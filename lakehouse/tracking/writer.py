@@ -683,8 +683,17 @@ class Points:
     """
 
     table: pa.Table
-    coded: pl.DataFrame
-    groups: pl.DataFrame
+    coded: pl.DataFrame | None
+    groups: pl.DataFrame | None
+    #: The points as Python tuples ``(run_id, key, step, timestamp µs, value)`` in logged order, instead of
+    #: ``coded`` and ``groups``, when the batch is small (see :data:`_SMALL_BATCH`).
+    rows: list[tuple[str, str, int, int, float]] | None = None
+
+
+#: Up to this many points a batch is built and summarised in plain Python: a short run's finish hands over a
+#: handful, and polars' fixed cost per frame (a millisecond or two for the points and their summaries) would
+#: be most of that finish. Beyond it polars' columnar work wins.
+_SMALL_BATCH = 256
 
 
 def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
@@ -695,6 +704,8 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     every call, so the string columns are gathers from a few templates instead of a million Python strings.
     Each (run, key) pair gets an integer code ``_g``: summaries group by it, not by two string columns.
     """
+    if not frames and sum(len(call[3]) for call in calls) <= _SMALL_BATCH:
+        return _small_batch(calls)
     parts: list[pl.DataFrame] = []
     if calls:
         parts.append(_calls_frame(calls))
@@ -721,6 +732,29 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
 
 
 _run_of, _step_of, _time_of, _keys_of, _values_of = (itemgetter(i) for i in range(5))
+
+
+def _small_batch(calls: list[Call]) -> Points | None:
+    """A few points as Python rows and the Arrow table to commit (no polars frame: see :data:`_SMALL_BATCH`)."""
+    rows = [
+        (run, key, step, timestamp, value)
+        for run, step, timestamp, keys, values in calls
+        for key, value in zip(keys, values, strict=True)
+    ]
+    if not rows:
+        return None
+    run_ids, keys, steps, timestamps, values = zip(*rows, strict=True)
+    table = pa.table(
+        [
+            pa.array(run_ids, pa.string()),
+            pa.array(keys, pa.string()),
+            pa.array(steps, pa.int64()),
+            pa.array(timestamps, pa.int64()).cast(pa.timestamp("us", "UTC")),
+            pa.array(values, pa.float64()),
+        ],
+        names=["run_id", "key", "step", "timestamp", "value"],
+    ).cast(POINTS_SCHEMA)
+    return Points(table=table, coded=None, groups=None, rows=rows)
 
 
 def _calls_frame(calls: list[Call]) -> pl.DataFrame:

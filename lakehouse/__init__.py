@@ -51,6 +51,7 @@ from lakehouse.errors import (
     TrackingWarning,
     VersionNotFound,
 )
+from lakehouse.location import Location
 from lakehouse.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ __all__ = [
     # entry point
     "connect",
     "Lakehouse",
+    "Location",
     "Settings",
     "load_settings",
     # datasets

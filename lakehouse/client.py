@@ -16,6 +16,8 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.config import Settings, load_settings
 from lakehouse.datasets.dataset import Dataset, default_actor
 from lakehouse.datasets.versions import DatasetInfo, DatasetVersion
+from lakehouse.location import Location
+from lakehouse.object_storage import storage_options
 from lakehouse.refs import Ref, parse_ref
 from lakehouse.state import RootState
 
@@ -40,8 +42,8 @@ class Lakehouse:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.root = Path(settings.root).expanduser().absolute()
-        self.layout = Layout(self.root)
+        self.root = Location.of(settings.root)
+        self.layout = Layout(self.root, storage_options(settings))
         self.actor = settings.actor or default_actor()
 
     def __repr__(self) -> str:
@@ -480,12 +482,11 @@ class Lakehouse:
             self.layout.models,
             *self.layout.tracking_tables.values(),
         ]
-        if self.layout.datasets_dir.is_dir():
-            tables.extend(sorted(p for p in self.layout.datasets_dir.iterdir() if p.is_dir()))
+        tables.extend(storage.tables_in(self.layout.datasets_dir))
         for path in tables:
             version = storage.peek_version(path)
             if version is not None:
-                found[path.relative_to(self.root).as_posix()] = version
+                found[path.relative_to(self.root)] = version
         return found
 
 

@@ -29,7 +29,10 @@ class Settings:
     Each field's metadata names its TOML key (``section.key``) and its environment variable.
     """
 
-    root: Path = field(default=Path("lakehouse-data"), metadata={"toml": "root", "env": "LAKEHOUSE_ROOT"})
+    # A local folder (a Path) or a bucket URI (a str, e.g. "s3://bucket/prefix"); see lakehouse.location.
+    root: str | Path = field(
+        default=Path("lakehouse-data"), metadata={"toml": "root", "env": "LAKEHOUSE_ROOT", "location": True}
+    )
     checkpoint_interval: int = field(
         default=10,
         metadata={"toml": "datasets.checkpoint_interval", "env": "LAKEHOUSE_CHECKPOINT_INTERVAL"},
@@ -53,6 +56,34 @@ class Settings:
     max_commit_retries: int = field(
         default=100,
         metadata={"toml": "storage.max_commit_retries", "env": "LAKEHOUSE_MAX_COMMIT_RETRIES"},
+    )
+    # Object storage (a bucket root): what is left empty comes from the standard AWS chain (AWS_* variables,
+    # profile, instance role). lakehouse.object_storage turns these into the one set of options every engine gets.
+    storage_endpoint: str = field(
+        default="", metadata={"toml": "storage.endpoint", "env": "LAKEHOUSE_STORAGE_ENDPOINT"}
+    )
+    storage_region: str = field(default="", metadata={"toml": "storage.region", "env": "LAKEHOUSE_STORAGE_REGION"})
+    storage_path_style: str = field(
+        default="", metadata={"toml": "storage.path_style", "env": "LAKEHOUSE_STORAGE_PATH_STYLE", "flag": True}
+    )
+    storage_allow_http: str = field(
+        default="", metadata={"toml": "storage.allow_http", "env": "LAKEHOUSE_STORAGE_ALLOW_HTTP", "flag": True}
+    )
+    # Credentials: never in repr (nor, by the callers, in logs, errors, commits or --json output).
+    storage_access_key_id: str = field(
+        default="",
+        repr=False,
+        metadata={"toml": "storage.access_key_id", "env": "LAKEHOUSE_STORAGE_ACCESS_KEY_ID", "secret": True},
+    )
+    storage_secret_access_key: str = field(
+        default="",
+        repr=False,
+        metadata={"toml": "storage.secret_access_key", "env": "LAKEHOUSE_STORAGE_SECRET_ACCESS_KEY", "secret": True},
+    )
+    storage_session_token: str = field(
+        default="",
+        repr=False,
+        metadata={"toml": "storage.session_token", "env": "LAKEHOUSE_STORAGE_SESSION_TOKEN", "secret": True},
     )
     actor: str = field(default="", metadata={"toml": "actor", "env": "LAKEHOUSE_ACTOR"})
     spark_master: str = field(default="", metadata={"toml": "spark.master", "env": "LAKEHOUSE_SPARK_MASTER"})
@@ -124,7 +155,8 @@ class Settings:
         default=2000,
         metadata={"toml": "app.max_points", "env": "LAKEHOUSE_APP_MAX_POINTS"},
     )
-    extra: Mapping[str, Any] = field(default_factory=dict, metadata={"toml": None, "env": None})
+    # The whole config document (for sections other modules own); not in repr: it may hold credentials.
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False, metadata={"toml": None, "env": None})
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """Return a copy with the given fields replaced (values coerced to the field's type)."""
@@ -149,6 +181,11 @@ def _coerce(f: dataclasses.Field[Any], value: Any, *, source: str) -> Any:
             msg = f"{source}: {e} (setting {f.name!r})"
             raise ConfigError(msg) from e
     try:
+        if f.metadata.get("location"):
+            text = str(value)
+            return text if "://" in text else Path(text).expanduser()
+        if f.metadata.get("flag"):
+            return "" if str(value).strip() == "" else str(_boolean(value)).lower()
         if kind == "Path":
             return Path(value).expanduser()
         if kind == "int":

@@ -15,6 +15,7 @@ once it is older than the retention.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import os
 import uuid
@@ -28,7 +29,10 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from lakehouse import state
 from lakehouse.errors import InvalidArgument, NotFound, StorageError
+from lakehouse.location import Location
+from lakehouse.object_storage import arrow_filesystem
 
 #: Bytes per read or write: large enough that per-call overhead vanishes, small enough to never hold a file.
 CHUNK = 8 << 20
@@ -75,14 +79,16 @@ class Files:
     def __init__(self, root: str | Path) -> None:
         text = str(root)
         if "://" in text:
+            where = Location.of(text)
+            text = where.uri
             try:
-                fs, base = pafs.FileSystem.from_uri(text)
+                # The storage options the root was opened with (lakehouse.object_storage), else the AWS chain.
+                self._fs: pafs.FileSystem = arrow_filesystem(state.owner(text).storage_options)
             except (pa.ArrowInvalid, OSError) as e:
                 msg = f"cannot open the file system of root {text!r}: {e}"
                 raise StorageError(msg) from e
-            self._fs: pafs.FileSystem = fs
-            self._base = base.rstrip("/")
-            self.local = isinstance(fs, pafs.LocalFileSystem)
+            self._base = f"{where.bucket}/{where.key}".rstrip("/")
+            self.local = False
         else:
             self._fs = pafs.LocalFileSystem()
             self._base = Path(text).expanduser().absolute().as_posix()
@@ -144,6 +150,27 @@ class Files:
         for entry in found:
             if entry.type == pafs.FileType.File:
                 yield _info(entry.path[start:], entry)
+
+    def list_all(self) -> Iterator[FileInfo]:
+        """Every file under the root (recursively)."""
+        selector = pafs.FileSelector(self._base, recursive=True, allow_not_found=True)
+        with _translated(self._base, "listing"):
+            found = self._fs.get_file_info(selector)
+        start = len(self._base) + 1
+        for entry in found:
+            if entry.type == pafs.FileType.File:
+                yield _info(entry.path[start:], entry)
+
+    def folders(self, prefix: str = "") -> builtins.list[str]:
+        """Names of the folders directly in the folder ``prefix`` (``""``: the root), sorted; none if it is absent.
+
+        On an object store a folder is a common prefix of keys: one listing call, not one per object.
+        """
+        full = self._full(prefix) if prefix else self._base
+        selector = pafs.FileSelector(full, recursive=False, allow_not_found=True)
+        with _translated(full, "listing"):
+            found = self._fs.get_file_info(selector)
+        return sorted(e.base_name for e in found if e.type == pafs.FileType.Directory)
 
     # --- writing -------------------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse import storage
@@ -37,6 +36,7 @@ from lakehouse.catalog.layout import Layout
 from lakehouse.datasets import files as file_datasets
 from lakehouse.datasets import retention, spark_leftovers
 from lakehouse.errors import InvalidArgument, TableNotFound
+from lakehouse.location import Location
 from lakehouse.objects import PREFIX
 from lakehouse.tracking import artifacts
 
@@ -61,7 +61,7 @@ class Target:
     """One table to maintain."""
 
     table: str  # "datasets/<name>", a tracking table's short name, or a location under the root
-    path: Path
+    path: Location
     kind: Kind
     dataset: str | None = None
 
@@ -160,13 +160,9 @@ def targets(
             found.append(Target(f"tracking/{name}", path, "table"))
     if everything:
         for folder in _TABLE_FOLDERS:
-            base = lh.root / folder
-            if base.is_dir():
-                found.extend(
-                    Target(str(child.relative_to(lh.root)), child, "table")
-                    for child in sorted(base.iterdir())
-                    if child.is_dir() and storage.exists(child)
-                )
+            found.extend(
+                Target(child.relative_to(lh.root), child, "table") for child in storage.tables_in(lh.root / folder)
+            )
         if lh.layout.objects.files.has_folder(OBJECTS_TARGET):
             found.append(Target(OBJECTS_TARGET, lh.root / OBJECTS_TARGET, "objects"))
     return found

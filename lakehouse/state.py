@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -34,7 +35,7 @@ C = TypeVar("C")
 L = TypeVar("L", bound=Lasting)
 
 
-def root_key(root: str | Path) -> str:
+def root_key(root: str | os.PathLike[str]) -> str:
     """The normalized form of a root or table location: an absolute path, or a URI without a trailing slash."""
     text = str(root)
     if "://" in text:
@@ -47,6 +48,9 @@ class RootState:
 
     def __init__(self, root: str) -> None:
         self.root = root
+        # The storage options of a bucket root (lakehouse.object_storage), set when a connection opens it; what
+        # storage and fileio hand the engines for every table and file under it. Empty: the engines' defaults.
+        self.storage_options: Mapping[str, str] = {}
         self._lock = threading.Lock()
         self._caches: dict[type, object] = {}
         self._kept: dict[type, Lasting] = {}
@@ -98,11 +102,16 @@ _root_of: dict[str, RootState] = {}  # memo: each root as given to of_root, befo
 _lock = threading.Lock()
 
 
-def of_root(root: str | Path) -> RootState:
-    """The state of ``root`` (registered on first use, so :func:`owner` finds it for the root's tables)."""
+def of_root(root: str | os.PathLike[str], *, storage_options: Mapping[str, str] | None = None) -> RootState:
+    """The state of ``root`` (registered on first use, so :func:`owner` finds it for the root's tables).
+
+    ``storage_options``: the options every engine gets for the root's tables and files (kept until replaced).
+    """
     raw = str(root)
     found = _root_of.get(raw)  # hot: asked on every query, and normalizing a path costs microseconds
     if found is not None:
+        if storage_options is not None:
+            found.storage_options = dict(storage_options)
         return found
     key = root_key(root)
     with _lock:
@@ -111,10 +120,12 @@ def of_root(root: str | Path) -> RootState:
             found = _roots[key] = RootState(key)
             _owners.clear()
         _root_of[raw] = found
+        if storage_options is not None:
+            found.storage_options = dict(storage_options)
         return found
 
 
-def owner(path: str | Path) -> RootState:
+def owner(path: str | os.PathLike[str]) -> RootState:
     """The state of the known root that holds the table at ``path`` (the path's own if none does)."""
     raw = str(path)
     found = _owners.get(raw)
@@ -148,7 +159,7 @@ def states() -> list[RootState]:
         return [*_roots.values(), *_unowned.values()]
 
 
-def forget(root: str | Path | None = None) -> None:
+def forget(root: str | os.PathLike[str] | None = None) -> None:
     """Drop the caches of ``root`` (of every root and table if None). Lasting objects stay."""
     if root is not None:
         of_root(root).forget()

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,11 +46,15 @@ from lakehouse.errors import (
     CommitConflict,
     InvalidArgument,
     LakehouseError,
+    NotFound,
     SchemaMismatch,
     StorageError,
     TableNotFound,
     VersionNotFound,
 )
+from lakehouse.fileio import Files
+from lakehouse.location import Location, Where
+from lakehouse.object_storage import arrow_filesystem
 
 CommitMode = Literal["append", "overwrite", "create"]  # a table-level commit, not a dataset write mode
 USER_METADATA = "userMetadata"
@@ -82,7 +86,7 @@ class Snapshot:
 
 
 @contextmanager
-def _translated(path: str | Path, what: str) -> Iterator[None]:
+def _translated(path: Where, what: str) -> Iterator[None]:
     """Translate delta-rs exceptions raised inside the block into lakehouse errors (see :func:`translate`)."""
     try:
         yield
@@ -92,7 +96,7 @@ def _translated(path: str | Path, what: str) -> Iterator[None]:
         raise translate(e, path, what) from e
 
 
-def translate(error: DeltaError | OSError, path: str | Path, what: str) -> LakehouseError:
+def translate(error: DeltaError | OSError, path: Where, what: str) -> LakehouseError:
     """The lakehouse error for a delta-rs exception, chosen by the exception's type.
 
     delta-rs 1.6 has five: TableNotFoundError, CommitFailedError, SchemaMismatchError, DeltaProtocolError and
@@ -115,19 +119,34 @@ def translate(error: DeltaError | OSError, path: str | Path, what: str) -> Lakeh
     return StorageError(f"{where} failed: {error}")
 
 
-def exists(path: str | Path) -> bool:
+def exists(path: Where) -> bool:
     """True if a Delta table lives at ``path``."""
-    return DeltaTable.is_deltatable(str(path))
+    with _translated(path, "looking for a table"):
+        return DeltaTable.is_deltatable(str(path), storage_options=_options(path))
 
 
-def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
+def _options(path: Where) -> dict[str, str] | None:
+    """The storage options of the root holding ``path`` (None: a local table, or the engines' AWS chain)."""
+    if "://" not in str(path):
+        return None
+    return dict(state.owner(path).storage_options) or None
+
+
+def tables_in(folder: Where) -> list[Location]:
+    """The Delta tables directly in ``folder`` (each a subfolder holding a table), sorted by name."""
+    where = Location.of(folder)
+    names = Files(where.uri).folders()
+    return [where / n for n in names if exists(where / n)]
+
+
+def open_table(path: Where, version: int | None = None) -> DeltaTable:
     """Load a table (at ``version`` if given)."""
     with _translated(path, f"loading version {version}" if version is not None else "loading"):
         if not exists(path):
             msg = f"no Delta table at {str(path)!r}"
             raise TableNotFound(msg)
         try:
-            return DeltaTable(str(path), version=version)
+            return DeltaTable(str(path), version=version, storage_options=_options(path))
         except DeltaError as e:
             if version is None:
                 raise
@@ -138,7 +157,7 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
             if not isinstance(e, TableNotFoundError):
                 raise
             # The table exists, so the version's log entries are gone (cleaned up after the log retention).
-            oldest = min(int(c["version"]) for c in DeltaTable(str(path)).history())
+            oldest = min(int(c["version"]) for c in DeltaTable(str(path), storage_options=_options(path)).history())
             msg = (
                 f"version {version} of the table at {str(path)!r} is no longer in its log: log entries older than "
                 f"the log retention period were cleaned up; versions from {oldest} on can be read"
@@ -146,7 +165,7 @@ def open_table(path: str | Path, version: int | None = None) -> DeltaTable:
             raise VersionNotFound(msg) from e
 
 
-def latest_version(path: str | Path) -> int:
+def latest_version(path: Where) -> int:
     """The newest committed version (from a listing of the log; loading the table would cost milliseconds)."""
     newest = peek_version(path)
     if newest is None:
@@ -154,29 +173,41 @@ def latest_version(path: str | Path) -> int:
     return newest
 
 
-def peek_version(path: str | Path) -> int | None:
+def peek_version(path: Where) -> int | None:
     """The newest committed version from a listing of ``_delta_log`` alone (None if no table).
 
     Much cheaper than loading the table: readers that cache by version (the app) call it on every request.
     Each commit N leaves ``<N:020d>.json`` in the log, and log clean-up never removes the newest one.
     """
-    log = Path(path) / "_delta_log"
     newest = -1
-    try:
-        with os.scandir(log) as entries:
-            for entry in entries:
-                stem, dot, ext = entry.name.partition(".")
-                if ext == "json" and dot and stem.isdigit():
-                    newest = max(newest, int(stem))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as e:
-        msg = f"listing the log of {str(path)!r} failed: {e}"
-        raise StorageError(msg) from e
+    for name in _log_names(path):
+        stem, dot, ext = name.partition(".")
+        if ext == "json" and dot and stem.isdigit():
+            newest = max(newest, int(stem))
     return newest if newest >= 0 else None
 
 
-def arrow_schema(path: str | Path, version: int | None = None) -> pa.Schema:
+def _remote(path: Where) -> Files | None:
+    """The file seam of a remote table (None for a local one, which is read with plain, faster calls)."""
+    return Files(str(Location.of(path))) if "://" in str(path) else None
+
+
+def _log_names(path: Where) -> list[str]:
+    """The names of the files in the table's ``_delta_log`` (none if there is no log)."""
+    remote = _remote(path)
+    if remote is not None:
+        return [f.path.partition("/")[2] for f in remote.list("_delta_log") if f.path.count("/") == 1]
+    try:
+        with os.scandir(Path(path) / "_delta_log") as entries:
+            return [e.name for e in entries]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as e:
+        msg = f"listing the log of {str(path)!r} failed: {e}"
+        raise StorageError(msg) from e
+
+
+def arrow_schema(path: Where, version: int | None = None) -> pa.Schema:
     """The table's schema as canonical Arrow types (strings as ``string``, timestamps as us/UTC)."""
     return _canonical_schema(open_table(path, version))
 
@@ -206,24 +237,24 @@ class Loaded:
         return dict(self.table.metadata().configuration)
 
 
-def load(path: str | Path) -> Loaded:
+def load(path: Where) -> Loaded:
     """The table at its latest version, for a write that first looks at its schema (one load, not two)."""
     return Loaded(str(path), open_table(path))
 
 
-def partition_columns(path: str | Path) -> list[str]:
+def partition_columns(path: Where) -> list[str]:
     return list(open_table(path).metadata().partition_columns)
 
 
-def properties(path: str | Path) -> dict[str, str]:
+def properties(path: Where) -> dict[str, str]:
     return dict(open_table(path).metadata().configuration)
 
 
-def properties_at(path: str | Path, version: int) -> dict[str, str]:
+def properties_at(path: Where, version: int) -> dict[str, str]:
     return dict(open_table(path, version).metadata().configuration)
 
 
-def protocol(path: str | Path) -> dict[str, Any]:
+def protocol(path: Where) -> dict[str, Any]:
     p = open_table(path).protocol()
     return {
         "min_reader_version": p.min_reader_version,
@@ -246,14 +277,14 @@ def _commit_properties(
     return CommitProperties(custom_metadata=custom, max_commit_retries=max_commit_retries, app_transactions=txns)
 
 
-def _refuse_existing(path: str | Path) -> None:
+def _refuse_existing(path: Where) -> None:
     """A create makes version 0 or nothing: the table must not be there yet."""
     if exists(path):
         msg = f"cannot create {str(path)!r}: another writer created it first"
         raise CommitConflict(msg)
 
 
-def _raise_if_created_concurrently(path: str | Path, error: DeltaError) -> None:
+def _raise_if_created_concurrently(path: Where, error: DeltaError) -> None:
     """A create that failed while the table now exists lost to another writer's create.
 
     delta-rs reports a table found at create time as a generic DeltaError ("A table already exists"), so
@@ -265,7 +296,7 @@ def _raise_if_created_concurrently(path: str | Path, error: DeltaError) -> None:
 
 
 def write(
-    path: str | Path,
+    path: Where,
     data: pa.Table | pa.RecordBatchReader,
     *,
     mode: CommitMode,
@@ -293,6 +324,7 @@ def write(
     including when another writer created the table first (the caller decides whether to retry).
     """
     target: str | DeltaTable = str(path)
+    location_options = _options(path)  # for a table not loaded yet (a create); a loaded table carries them
     if mode == "create":
         _refuse_existing(path)
     elif loaded is not None:
@@ -317,6 +349,7 @@ def write(
                 partition_by=list(partition_by) if partition_by else None,
                 configuration=dict(configuration) if configuration else None,
                 commit_properties=props,
+                storage_options=location_options if isinstance(target, str) else None,
                 **layout,
             )
         except DeltaError as e:
@@ -360,7 +393,7 @@ class NewFile:
 
 
 def commit_files(
-    path: str | Path,
+    path: Where,
     files: Sequence[NewFile],
     *,
     mode: CommitMode,
@@ -395,6 +428,7 @@ def commit_files(
                     mode="error",
                     configuration=dict(configuration) if configuration else None,
                     commit_properties=props,
+                    storage_options=_options(path),
                 )
             except DeltaError as e:
                 _raise_if_created_concurrently(path, e)
@@ -411,7 +445,7 @@ def commit_files(
 
 
 def append(
-    path: str | Path,
+    path: Where,
     data: pa.Table,
     *,
     partition_by: Sequence[str] | None = None,
@@ -466,8 +500,9 @@ class _Appender:
     versions, as delta-rs does after its own commits. The caller holds the table's appender lock.
     """
 
-    def __init__(self, path: str | Path, table: DeltaTable) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Where, table: DeltaTable) -> None:
+        self.uri = Location.of(path).uri  # what delta-rs is handed
+        self.path = Path(self.uri)  # the local folder the appends write into (only when eligible: a local table)
         self.log = self.path / "_delta_log"
         self.table = table
         self._sync(reload=False)
@@ -478,7 +513,7 @@ class _Appender:
             try:
                 self.table.update_incremental()
             except DeltaError:
-                self.table = open_table(self.path)
+                self.table = open_table(self.uri)
         self.next_version = int(self.table.version()) + 1
         self.synced_at = time.monotonic()
         metadata = self.table.metadata()
@@ -489,7 +524,7 @@ class _Appender:
 
     def _ineligible(self) -> str | None:
         """Why this table is appended to by delta-rs instead (None: lakehouse writes its appends)."""
-        if "://" in str(self.path) and not str(self.path).startswith("file://"):
+        if "://" in self.uri:
             return "not on a local file system"
         protocol = self.table.protocol()
         if protocol.min_writer_version > 2 or protocol.writer_features:
@@ -523,7 +558,7 @@ class _Appender:
                 return self.append(data, app_transaction=app_transaction, max_commit_retries=max_commit_retries)
             if self.ineligible:
                 return self._append_with_delta_rs(data, files, app_transaction, max_commit_retries, props)
-        msg = f"append on {str(self.path)!r} did not commit: {max_commit_retries} commits of others came first"
+        msg = f"append on {self.uri!r} did not commit: {max_commit_retries} commits of others came first"
         raise CommitConflict(msg)
 
     def _write_files(self, data: pa.Table) -> list[NewFile] | None:
@@ -550,7 +585,7 @@ class _Appender:
             folder = "".join(f"{c}={v}/" for c, v in values.items())
             relative = f"{folder}part-00000-{uuid.uuid4()}-c000.snappy.parquet"
             target = self.path / relative
-            with _translated(self.path, "append"):
+            with _translated(self.uri, "append"):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 pq.write_table(body, target, compression="snappy")
                 written = target.stat()
@@ -595,7 +630,7 @@ class _Appender:
     def _put_if_absent(self, version: int, entry: bytes) -> bool:
         """Create the commit entry of ``version``; False if it exists (another writer committed it)."""
         temporary = self.log / f"_commit_{uuid.uuid4()}.json.tmp"
-        with _translated(self.path, "append"):
+        with _translated(self.uri, "append"):
             if version > 0 and not (self.log / f"{version - 1:020d}.json").exists():
                 # Our idea of the table is older than its log (cleaned up since): start again from the table.
                 self._sync(reload=True)
@@ -614,13 +649,13 @@ class _Appender:
         entry = self.log / f"{version:020d}.json"
         if self.next_version != version or not entry.exists():
             return  # _put_if_absent reloaded the table
-        with _translated(self.path, "append"):
+        with _translated(self.uri, "append"):
             lines = entry.read_bytes().splitlines()
         actions = [json.loads(line) for line in lines if line.strip()]
         self.next_version = version + 1
         if app_transaction is not None and any(a.get("txn", {}).get("appId") == app_transaction[0] for a in actions):
             msg = (
-                f"append on {str(self.path)!r} did not commit: a concurrent commit of the same app transaction "
+                f"append on {self.uri!r} did not commit: a concurrent commit of the same app transaction "
                 f"{app_transaction[0]!r} came first"
             )
             raise CommitConflict(msg)
@@ -632,7 +667,7 @@ class _Appender:
         if interval <= 0 or version % interval:
             return
         cleanup = self.config.get("delta.enableExpiredLogCleanup", "true").lower() != "false"
-        _checkpoints.request(self.path, cleanup=cleanup)
+        _checkpoints.request(self.uri, cleanup=cleanup)
 
     def _append_with_delta_rs(
         self,
@@ -644,7 +679,7 @@ class _Appender:
     ) -> int:
         """Append through delta-rs: ``files`` already written (committed as they are), or ``data``."""
         props = props or _commit_properties(None, app_transaction, max_commit_retries)
-        with _translated(self.path, "append"):
+        with _translated(self.uri, "append"):
             self._sync(reload=True)
             if files is not None:
                 from deltalake import Schema
@@ -689,11 +724,11 @@ class _Checkpointer:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._due: dict[Path, bool] = {}
+        self._due: dict[str, bool] = {}
         self._busy = False
         self._thread: threading.Thread | None = None
 
-    def request(self, path: Path, *, cleanup: bool) -> None:
+    def request(self, path: str, *, cleanup: bool) -> None:
         with self._lock:
             if self._pid != os.getpid():  # a forked child: the parent's thread is not here
                 self._pid, self._due, self._busy, self._thread = os.getpid(), {}, False, None
@@ -735,7 +770,7 @@ class _Checkpointer:
             return self._wake.wait_for(lambda: not self._due and not self._busy, timeout)
 
 
-def _write_checkpoint(path: Path, *, cleanup: bool) -> None:
+def _write_checkpoint(path: str, *, cleanup: bool) -> None:
     table = open_table(path)
     with _translated(path, "checkpoint"):
         table.create_checkpoint()
@@ -788,7 +823,7 @@ def _partitions(data: pa.Table, columns: Sequence[str]) -> list[tuple[dict[str, 
 
 
 def merge(
-    path: str | Path,
+    path: Where,
     data: pa.Table,
     *,
     key: Sequence[str],
@@ -883,7 +918,7 @@ def _number(value: Any) -> Any:
     return value
 
 
-def history(path: str | Path, limit: int | None = None) -> list[Commit]:
+def history(path: Where, limit: int | None = None) -> list[Commit]:
     """Commits newest first, from the table's current version back to the oldest one still in the log.
 
     The commit files are read by version number. ``DeltaTable.history()`` is not used: delta-rs numbers
@@ -902,17 +937,27 @@ def history(path: str | Path, limit: int | None = None) -> list[Commit]:
     return commits
 
 
-def commit_at(path: str | Path, version: int) -> Commit | None:
+def commit_at(path: Where, version: int) -> Commit | None:
     """The commit that made ``version``, or None if its log entry is gone."""
-    log_file = Path(path) / "_delta_log" / f"{version:020d}.json"
+    name = f"_delta_log/{version:020d}.json"
+    remote = _remote(path)
     try:
-        with log_file.open(encoding="utf-8") as handle:
-            # Both engines write commitInfo first; reading stops there instead of parsing every file action.
-            for line in handle:
-                action = json.loads(line) if line.strip() else {}
-                if "commitInfo" in action:
-                    return _commit_from_entry({**action["commitInfo"], "version": version})
-        when = int(log_file.stat().st_mtime * 1000)  # commitInfo is optional in the protocol
+        if remote is not None:
+            try:
+                with remote.open_read(name) as stream:
+                    lines: Iterable[bytes | str] = stream.read().splitlines()
+            except NotFound:
+                return None
+        else:
+            lines = (Path(path) / name).read_bytes().splitlines()
+        # Both engines write commitInfo first; reading stops there instead of parsing every file action.
+        for line in lines:
+            action = json.loads(line) if line.strip() else {}
+            if "commitInfo" in action:
+                return _commit_from_entry({**action["commitInfo"], "version": version})
+        # commitInfo is optional in the protocol: the entry's modification time then tells when.
+        info = remote.info(name) if remote is not None else None
+        when = int(info.modified.timestamp() * 1000) if info else int((Path(path) / name).stat().st_mtime * 1000)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
@@ -921,12 +966,12 @@ def commit_at(path: str | Path, version: int) -> Commit | None:
     return _commit_from_entry({"version": version, "timestamp": when})
 
 
-def snapshot(path: str | Path, version: int) -> Snapshot:
+def snapshot(path: Where, version: int) -> Snapshot:
     """Row count, file count, size and a digest of the exact files version ``version`` reads."""
     return _snapshot_of(path, open_table(path, version), version)
 
 
-def _snapshot_of(path: str | Path, table: DeltaTable, version: int) -> Snapshot:
+def _snapshot_of(path: Where, table: DeltaTable, version: int) -> Snapshot:
     with _translated(path, f"reading version {version}"):
         actions = _arrow_table(table.get_add_actions(flatten=True))
     paths = actions.column("path").to_pylist()
@@ -951,20 +996,19 @@ def _snapshot_of(path: str | Path, table: DeltaTable, version: int) -> Snapshot:
     )
 
 
-def missing_files(path: str | Path, version: int) -> list[str]:
+def missing_files(path: Where, version: int) -> list[str]:
     """Data files that ``version`` needs but that are no longer on disk (removed by vacuum)."""
     return _missing(path, open_table(path, version))
 
 
-def _missing(path: str | Path, table: DeltaTable) -> list[str]:
+def _missing(path: Where, table: DeltaTable) -> list[str]:
     with _translated(path, f"listing files of version {table.version()}"):
         files = _arrow_table(table.get_add_actions(flatten=True)).column("path").to_pylist()
-    root = Path(path)
     # Paths in the log are URIs: a Hive-escaped partition folder such as "x=a%20b" is logged as "x=a%2520b".
-    return [f for f in files if not (root / unquote(f)).exists()]
+    return [f for f in files if not _file_exists(path, unquote(f))]
 
 
-def scan(path: str | Path, version: int | None = None, *, check_files: bool = False) -> pl.LazyFrame:
+def scan(path: Where, version: int | None = None, *, check_files: bool = False) -> pl.LazyFrame:
     """A lazy polars scan of the table at ``version`` (latest if None).
 
     With ``check_files`` a version whose data files vacuum removed raises :class:`VersionNotFound`.
@@ -980,13 +1024,13 @@ def scan(path: str | Path, version: int | None = None, *, check_files: bool = Fa
         return pl.scan_delta(table)
 
 
-def read_arrow(path: str | Path, version: int | None = None, columns: Sequence[str] | None = None) -> pa.Table:
+def read_arrow(path: Where, version: int | None = None, columns: Sequence[str] | None = None) -> pa.Table:
     table = open_table(path, version)
     with _translated(path, "reading"):
         return table.to_pyarrow_table(columns=list(columns) if columns else None)
 
 
-def changes(path: str | Path, start: int, end: int) -> pa.Table:
+def changes(path: Where, start: int, end: int) -> pa.Table:
     """The change data feed for versions ``start..end`` inclusive."""
     table = open_table(path)
     with _translated(path, f"reading changes {start}..{end}"):
@@ -1005,7 +1049,7 @@ def _arrow_table(stream: Any) -> pa.Table:
     return pa.RecordBatchReader.from_stream(stream).read_all()
 
 
-def transaction_version(path: str | Path, app_id: str) -> int | None:
+def transaction_version(path: Where, app_id: str) -> int | None:
     """The last version recorded for ``app_id`` by an app transaction, or None."""
     if not exists(path):
         return None
@@ -1016,7 +1060,7 @@ def transaction_version(path: str | Path, app_id: str) -> int | None:
 
 
 def vacuum(
-    path: str | Path,
+    path: Where,
     *,
     retention_hours: int,
     dry_run: bool,
@@ -1030,7 +1074,7 @@ def vacuum(
     and no vacuum is committed when none are left.
     """
     table = open_table(path)
-    root = Path(path).absolute()
+    root = _table_uri(path)
     options: dict[str, Any] = {
         "retention_hours": retention_hours,
         "enforce_retention_duration": enforce_retention_duration,
@@ -1038,20 +1082,35 @@ def vacuum(
     }
     with _translated(path, "vacuum"):
         listed = {_relative(root, str(f)) for f in table.vacuum(dry_run=True, **options)}
-        present = sorted(f for f in listed if (root / f).exists())
+        present = sorted(f for f in listed if _file_exists(path, f))
         if dry_run or not present:
             return present
         removed = {_relative(root, str(f)) for f in table.vacuum(dry_run=False, **options)}
     return [f for f in present if f in removed]
 
 
-def _relative(root: Path, file: str) -> str:
-    candidate = Path(file)
-    return candidate.relative_to(root).as_posix() if candidate.is_absolute() else file
+def _table_uri(path: Where) -> str:
+    """The table's location as delta-rs reports file paths under it (an absolute path, or the URI)."""
+    return Location.of(path).uri
+
+
+def _relative(root: str, file: str) -> str:
+    """A file path delta-rs reports (relative, absolute, or a URI under the table) relative to the table."""
+    if file.startswith(root.rstrip("/") + "/"):
+        return file[len(root.rstrip("/")) + 1 :]
+    return file
+
+
+def _file_exists(path: Where, relative: str) -> bool:
+    """True if the table's file ``relative`` (a path as the log writes it, unescaped) is there."""
+    remote = _remote(path)
+    if remote is not None:
+        return remote.exists(relative)
+    return (Path(path) / relative).exists()
 
 
 def compact(
-    path: str | Path,
+    path: Where,
     *,
     z_order: Sequence[str] | None = None,
     target_size: int | None = None,
@@ -1066,20 +1125,20 @@ def compact(
         return dict(table.optimize.compact(target_size=target_size, commit_properties=props))
 
 
-def checkpoint(path: str | Path) -> None:
+def checkpoint(path: Where) -> None:
     """Write a checkpoint at the latest version so readers skip replaying old commits."""
     table = open_table(path)
     with _translated(path, "checkpoint"):
         table.create_checkpoint()
 
 
-def set_properties(path: str | Path, values: Mapping[str, str]) -> None:
+def set_properties(path: Where, values: Mapping[str, str]) -> None:
     table = open_table(path)
     with _translated(path, "setting table properties"):
         table.alter.set_table_properties(dict(values), raise_if_not_exists=False)
 
 
-def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -> dict[str, Any]:
+def delete(path: Where, predicate: str, *, max_commit_retries: int = 100) -> dict[str, Any]:
     """Delete the rows matching a SQL ``predicate`` (files holding them are rewritten without them).
 
     Deletes conflict with concurrent commits that remove the same files or add matching rows (then this
@@ -1091,7 +1150,7 @@ def delete(path: str | Path, predicate: str, *, max_commit_retries: int = 100) -
         return dict(table.delete(predicate, commit_properties=props))
 
 
-def files_at(path: str | Path, version: int) -> FileSet:
+def files_at(path: Where, version: int) -> FileSet:
     """The data files of ``version`` of the table, from its log."""
     table = open_table(path, version)
     with _translated(path, f"listing the files of version {version}"):
@@ -1123,7 +1182,7 @@ class OpenDataFile:
     def __init__(self, data_file: str) -> None:
         self.path = data_file
         with _translated(data_file, "reading the footer of"):
-            self._parquet = pq.ParquetFile(data_file)
+            self._parquet = pq.ParquetFile(_open_input(data_file))
             self._names = set(self._parquet.schema_arrow.names)
             meta = self._parquet.metadata
             self.row_groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
@@ -1147,12 +1206,26 @@ class OpenDataFile:
         return table.select(list(columns))
 
 
+def _open_input(data_file: str) -> str | pa.NativeFile:
+    """What pyarrow reads ``data_file`` from: the local path, or a random-access file of the bucket."""
+    if "://" not in data_file:
+        return data_file
+    where = Location.of(data_file)
+    fs = arrow_filesystem(state.owner(data_file).storage_options)
+    return fs.open_input_file(f"{where.bucket}/{where.key}")
+
+
+def scan_options(path: Where) -> dict[str, str] | None:
+    """The ``storage_options`` a polars scan of files under ``path`` takes (None for a local path)."""
+    return _options(path)
+
+
 def open_data_file(data_file: str) -> OpenDataFile:
     """``data_file`` held open for reading row groups (see :class:`OpenDataFile`)."""
     return OpenDataFile(data_file)
 
 
-def values_in_data_files(path: str | Path, column: str) -> set[Any]:
+def values_in_data_files(path: Where, column: str) -> set[Any]:
     """The non-null values of ``column`` in every Parquet file in the table's folder, live or not.
 
     Removed files stay on disk until vacuum deletes them, and any still-readable version may read them: what
@@ -1161,15 +1234,23 @@ def values_in_data_files(path: str | Path, column: str) -> set[Any]:
     """
     import pyarrow.parquet as pq
 
-    root = Path(path)
+    root = Location.of(path)
+    remote = _remote(path)
+    if remote is not None:
+        listed = [f.path for f in remote.list_all() if f.path.endswith(".parquet")]
+    else:
+        local = Path(root.uri)
+        listed = [p.relative_to(local).as_posix() for p in local.rglob("*.parquet")]
     found: set[Any] = set()
-    for data_file in sorted(root.rglob("*.parquet")):
-        if data_file.relative_to(root).parts[0].startswith("_"):  # the log, change data: no version's rows
+    for relative in sorted(listed):
+        if relative.startswith("_"):  # the log, change data: no version's rows
             continue
+        data_file = str(root / relative)
         try:
-            if column not in pq.read_schema(data_file).names:
+            parquet = pq.ParquetFile(_open_input(data_file))
+            if column not in parquet.schema_arrow.names:
                 continue
-            values = pq.read_table(data_file, columns=[column]).column(column)
+            values = parquet.read(columns=[column]).column(column)
         except (OSError, pa.ArrowInvalid) as e:
             msg = f"cannot read {str(data_file)!r} to find the values of {column!r}: {e}"
             raise StorageError(msg) from e
@@ -1191,7 +1272,7 @@ _FILE_LEVEL_BREAKERS = frozenset({"deletionVectors", "columnMapping"})
 class DataFile:
     """One live data file of a table version."""
 
-    path: str  # absolute local path
+    path: str  # an absolute local path, or the file's URI in a bucket (read it with scan_options)
     partition: Mapping[str, str | None]
     size_bytes: int
     num_records: int | None
@@ -1237,18 +1318,18 @@ class _LoadedTables:
         self.warm: dict[str, _Warm] = {}
         self.appenders: dict[str, tuple[threading.Lock, list[_Appender]]] = {}
 
-    def appender(self, path: str | Path) -> tuple[threading.Lock, list[_Appender]]:
+    def appender(self, path: Where) -> tuple[threading.Lock, list[_Appender]]:
         """The lock and (empty until the first append) slot of the appending table at ``path``."""
         with self.lock:
-            return self.appenders.setdefault(str(Path(path).absolute()), (threading.Lock(), []))
+            return self.appenders.setdefault(state.root_key(path), (threading.Lock(), []))
 
 
-def _loaded(path: str | Path) -> _LoadedTables:
+def _loaded(path: Where) -> _LoadedTables:
     return state.owner(path).cache(_LoadedTables)
 
 
-def _warm_table(path: str | Path) -> _Warm:
-    key = str(Path(path).absolute())
+def _warm_table(path: Where) -> _Warm:
+    key = state.root_key(path)
     tables = _loaded(path)
     with tables.lock:
         found = tables.warm.get(key)
@@ -1259,7 +1340,7 @@ def _warm_table(path: str | Path) -> _Warm:
     return found
 
 
-def live_files(path: str | Path) -> FileSet:
+def live_files(path: Where) -> FileSet:
     """The data files of the latest version, from a warm table brought up to date incrementally."""
     warm = _warm_table(path)
     with warm.lock, _translated(path, "listing files"):
@@ -1280,7 +1361,7 @@ def live_files(path: str | Path) -> FileSet:
         return warm.fileset
 
 
-def _no_commit_since(path: str | Path, version: int, checkpoint: _Stamp | None) -> bool:
+def _no_commit_since(path: Where, version: int, checkpoint: _Stamp | None) -> bool:
     """True when the log of a local table certainly has no commit after ``version``: two ``stat`` calls, where
     ``update_incremental`` lists the log (a warm read of unchanged tables is then close to a dictionary lookup).
 
@@ -1305,7 +1386,7 @@ def _no_commit_since(path: str | Path, version: int, checkpoint: _Stamp | None) 
         return False
 
 
-def _checkpoint_stamp(path: str | Path) -> _Stamp | None:
+def _checkpoint_stamp(path: Where) -> _Stamp | None:
     """The stamp of the table's ``_last_checkpoint`` file (None if it has none, or the table is remote)."""
     if "://" in str(path):
         return None
@@ -1316,11 +1397,11 @@ def _checkpoint_stamp(path: str | Path) -> _Stamp | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _fileset(path: str | Path, table: DeltaTable, version: int) -> FileSet:
+def _fileset(path: Where, table: DeltaTable, version: int) -> FileSet:
     # Through the C stream interface: pa.table() would import pandas (seconds) just to rule it out.
     actions = pa.RecordBatchReader.from_stream(table.get_add_actions(flatten=True)).read_all()
     partition_columns = tuple(table.metadata().partition_columns)
-    root = Path(path).absolute()
+    root = Location.of(path)
     paths = actions.column("path").to_pylist()
     sizes = actions.column("size_bytes").to_pylist()
     records = (

@@ -37,8 +37,23 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_ACTOR", "tester")
 
 
+ROOT_KINDS = ("local", "bucket")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``roots`` run every test that uses ``root`` (or ``lh``) on a local and on a bucket root."""
+    if metafunc.definition.get_closest_marker("roots") and "root" in metafunc.fixturenames:
+        metafunc.parametrize("root", ROOT_KINDS, indirect=True)
+
+
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
+def root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path | str:
+    """The lakehouse root of a test: a fresh local folder, or (``bucket`` in a ``roots`` module) ``s3://<fresh
+    bucket>/lh`` on the test server."""
+    if getattr(request, "param", "local") == "bucket":
+        server: S3Server = request.getfixturevalue("s3_env")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the bucket root's local spool
+        return f"s3://{server.new_bucket()}/lh"
     return tmp_path / "lh"
 
 
@@ -67,7 +82,7 @@ def s3_server() -> Iterator[S3Server]:
     """One moto S3 server on a free localhost port for the whole run, started by the first test that asks."""
     server = S3Server.start()
     yield server
-    server.stop()
+    server.close()
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ def make_tree(folder: Path, *, images_per_label: int = 2, big: int = 0) -> Path:
 
 def tree_state(root: Path) -> dict[str, tuple[int, int, int]]:
     """Every file under ``root`` with (inode, size, mtime_ns): equal results mean nothing was written."""
+    root = Path(root)
     if not root.exists():
         return {}
     return {

@@ -35,7 +35,7 @@ def test_defaults_without_any_config(tmp_path: Path, monkeypatch: pytest.MonkeyP
     settings = load_settings()
     assert settings == Settings()
     assert settings.root == Path("lakehouse-data")
-    assert lakehouse.connect().root == tmp_path / "lakehouse-data"
+    assert lakehouse.connect().root.local == tmp_path / "lakehouse-data"
 
 
 def test_shipped_config_matches_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,12 +78,12 @@ def test_keyword_arguments_beat_environment(config_file: Path, tmp_path: Path, m
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "from-env"))
     monkeypatch.setenv("LAKEHOUSE_CHECKPOINT_INTERVAL", "12")
     lh = lakehouse.connect(tmp_path / "from-kwargs", checkpoint_interval=3, actor="kw")
-    assert lh.root == tmp_path / "from-kwargs"
+    assert lh.root.local == tmp_path / "from-kwargs"
     assert lh.settings.checkpoint_interval == 3
     assert lh.settings.vacuum_retention_hours == 24
     assert lh.actor == "kw"
     # None means "not given": the environment still applies.
-    assert lakehouse.connect(None).root == tmp_path / "from-env"
+    assert lakehouse.connect(None).root.local == tmp_path / "from-env"
 
 
 def test_settings_reach_new_tables(config_file: Path, tmp_path: Path) -> None:

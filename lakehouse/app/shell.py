@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -22,10 +21,10 @@ def _connect(root: str) -> lakehouse.Lakehouse:
 
 def handle() -> lakehouse.Lakehouse:
     """The lakehouse this server was started on (settings: ``LAKEHOUSE_ROOT`` or ``conf/lakehouse.toml``)."""
-    return _connect(str(lakehouse.load_settings().root.expanduser().absolute()))
+    return _connect(str(lakehouse.Location.of(lakehouse.load_settings().root)))
 
 
-def root() -> Path:
+def root() -> lakehouse.Location:
     return handle().root
 
 

@@ -32,7 +32,4 @@ def events(layout: Layout) -> pl.DataFrame:
 
 def dataset_names(layout: Layout) -> list[str]:
     """Names of all datasets: every Delta table under ``datasets/`` (whichever engine created it)."""
-    folder = layout.datasets_dir
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and storage.exists(p))
+    return [table.name for table in storage.tables_in(layout.datasets_dir)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,6 +16,7 @@ import pyarrow as pa
 from lakehouse import storage
 from lakehouse.config import Settings
 from lakehouse.errors import CommitConflict
+from lakehouse.location import Location
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
@@ -322,7 +322,7 @@ ARTIFACT_EVENTS = TableSpec(
 
 
 def append_rows(
-    path: Path,
+    path: Location,
     spec: TableSpec,
     rows: list[Mapping[str, Any]],
     settings: Settings,
@@ -341,7 +341,7 @@ def append_rows(
 
 
 def append_table(
-    path: Path,
+    path: Location,
     spec: TableSpec,
     data: pa.Table,
     settings: Settings,
@@ -371,7 +371,7 @@ def append_table(
                 raise
 
 
-def scan_or_empty(path: Path, spec: TableSpec, version: int | None = None) -> pl.LazyFrame:
+def scan_or_empty(path: Location, spec: TableSpec, version: int | None = None) -> pl.LazyFrame:
     """Scan an event table (at ``version``), or an empty frame of its schema if nothing was written yet."""
     if version is None and not storage.exists(path):
         return spec.empty().lazy()

@@ -53,7 +53,8 @@ def connect(root: Path | None) -> Lakehouse:
     from lakehouse.errors import InvalidArgument
 
     lh = lakehouse.connect(root if root is not None else _global_root)
-    if lh.root.exists() and not lh.root.is_dir():
+    local = lh.root.local
+    if local is not None and local.exists() and not local.is_dir():
         msg = f"the lakehouse root {str(lh.root)!r} is a file, not a folder"
         raise InvalidArgument(msg)
     return lh

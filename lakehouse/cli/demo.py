@@ -25,7 +25,7 @@ def demo_command(
     chosen = root if root is not None else c.global_root()
     lh = c.connect(chosen)
     say = (lambda _: None) if json_out else (lambda line: c.err_console.print(f"  {line}", highlight=False))
-    result = sample.build(lh.root, rebuild=rebuild, report=say)
+    result = sample.build(lh.root.local_folder("the demo"), rebuild=rebuild, report=say)
     steps = sample.next_steps(f"--root {chosen} " if chosen is not None else "", _program())
     if json_out:
         c.print_json({**result.to_dict(), "next": steps})

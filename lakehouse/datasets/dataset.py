@@ -45,6 +45,7 @@ from lakehouse.errors import (
     VersionNotFound,
     closest,
 )
+from lakehouse.location import Location
 from lakehouse.refs import as_utc, parse_ref, validate_name, validate_tag
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ class _Snapshots:
         self.by_version: OrderedDict[tuple[str, int, datetime], storage.Snapshot] = OrderedDict()
 
 
-def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snapshot:
+def _snapshot(path: Location, version: int, committed_at: datetime) -> storage.Snapshot:
     """Snapshot facts of one version, cached: a version's files never change once committed."""
     snapshots = state.owner(path).cache(_Snapshots)
     with snapshots.lock:
@@ -77,7 +78,7 @@ def _snapshot(path: Path, version: int, committed_at: datetime) -> storage.Snaps
 
 
 def _remember_snapshot(
-    path: Path, version: int, committed_at: datetime, snapshot: storage.Snapshot
+    path: Location, version: int, committed_at: datetime, snapshot: storage.Snapshot
 ) -> storage.Snapshot:
     snapshots = state.owner(path).cache(_Snapshots)
     with snapshots.lock:

@@ -68,9 +68,12 @@ def leftovers(table: Path, *, retention_hours: int) -> list[Path]:
     return found
 
 
-def remove_leftovers(table: str | Path, *, retention_hours: int, dry_run: bool = False) -> list[str]:
+def remove_leftovers(table: str | os.PathLike[str], *, retention_hours: int, dry_run: bool = False) -> list[str]:
     """Delete (or, with ``dry_run``, list) the :func:`leftovers` of a table; paths relative to the table,
-    folders ending in ``/``."""
+    folders ending in ``/``. A table in a bucket has none to remove: S3A writes each object whole, with no
+    staging folder beside the table's files."""
+    if "://" in str(table):
+        return []
     root = Path(table)
     if not root.is_dir():
         return []

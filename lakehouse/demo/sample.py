@@ -190,10 +190,11 @@ def build(root: str | Path | None = None, *, rebuild: bool = False, report: Repo
     """
     say = report or (lambda _: None)
     lh = lakehouse.connect(root)
-    status = _status(lh.root)
+    folder = lh.root.local_folder("the demo")
+    status = _status(folder)
     if status == "complete" and not rebuild:
         return _result(lh, built=False)
-    if status is None and lh.root.exists() and any(lh.root.iterdir()):
+    if status is None and folder.exists() and any(folder.iterdir()):
         msg = (
             f"{str(lh.root)!r} already holds data the demo did not create; "
             "pass another root (lakehouse --root DIR demo) so nothing of yours is touched"
@@ -201,20 +202,20 @@ def build(root: str | Path | None = None, *, rebuild: bool = False, report: Repo
         raise InvalidArgument(msg)
     if status is not None:  # ours: complete (rebuild asked) or interrupted half-way
         say(f"removing the previous sample at {lh.root}")
-        shutil.rmtree(lh.root)
+        shutil.rmtree(folder)
     say(f"building the sample lakehouse in {lh.root}")
-    lh.root.mkdir(parents=True, exist_ok=True)
-    _mark(lh.root, "building")
+    folder.mkdir(parents=True, exist_ok=True)
+    _mark(folder, "building")
     for step in STEPS:
         step(lh, say)
-    _mark(lh.root, "complete")
+    _mark(folder, "complete")
     return _result(lh, built=True)
 
 
 def _result(lh: lakehouse.Lakehouse, *, built: bool) -> DemoResult:
     infos = lh.datasets()
     return DemoResult(
-        root=lh.root,
+        root=lh.root.local_folder("the demo"),
         built=built,
         datasets={i.name: i.latest_version for i in infos},
         tags={i.name: dict(i.tags) for i in infos},

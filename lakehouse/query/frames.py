@@ -14,7 +14,6 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import polars as pl
@@ -22,6 +21,7 @@ import polars as pl
 from lakehouse import state, storage
 from lakehouse.catalog.tables import TableSpec
 from lakehouse.errors import TableNotFound
+from lakehouse.location import Location
 
 _FILE_COLUMN = "__lakehouse_file"
 _HISTORY = 256  # refreshes remembered for incremental readers (see Change)
@@ -43,7 +43,7 @@ class Change:
 
 
 class _TableFrame:
-    def __init__(self, path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> None:
+    def __init__(self, path: Location, spec: TableSpec, categorical: tuple[str, ...]) -> None:
         self.path = path
         self.spec = spec
         # Identifier columns are categorical in memory: every group-by and join of a fold hashes them.
@@ -113,6 +113,7 @@ def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, p
         "missing_columns": "insert",
         "extra_columns": "ignore",
         "hive_partitioning": False,
+        "storage_options": storage.scan_options(files[0].path),
     }
     if len(files) <= _SEPARATE_READS:
         # A few files (a refresh, or a compacted table): read each on its own, no splitting afterwards.
@@ -148,25 +149,25 @@ class _Frames:
         self.partitions: dict[str, tuple[int, dict[str, list[str]]]] = {}  # "<path>#<column>" -> index
 
 
-def _frames_state(path: Path) -> state.RootState:
+def _frames_state(path: Location) -> state.RootState:
     return state.owner(path)
 
 
-def _frames(path: Path) -> _Frames:
+def _frames(path: Location) -> _Frames:
     return _frames_state(path).cache(_Frames)
 
 
-def _table(path: Path, spec: TableSpec, categorical: tuple[str, ...]) -> _TableFrame:
-    key = str(Path(path).absolute())
+def _table(path: Location, spec: TableSpec, categorical: tuple[str, ...]) -> _TableFrame:
+    key = str(path)
     frames = _frames(path)
     with frames.lock:
         cached = frames.tables.get(key)
         if cached is None or cached.spec is not spec:
-            cached = frames.tables[key] = _TableFrame(Path(path), spec, categorical)
+            cached = frames.tables[key] = _TableFrame(path, spec, categorical)
     return cached
 
 
-def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = ()) -> pl.DataFrame:
+def table_frame(path: Location, spec: TableSpec, *, categorical: tuple[str, ...] = ()) -> pl.DataFrame:
     """The whole table at its latest version, kept warm between calls (empty if it does not exist yet).
 
     ``categorical`` columns are held as polars categoricals (fixed by the first call for a table).
@@ -175,7 +176,7 @@ def table_frame(path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = (
 
 
 def versioned_frame(
-    path: Path, spec: TableSpec, *, categorical: tuple[str, ...] = ()
+    path: Location, spec: TableSpec, *, categorical: tuple[str, ...] = ()
 ) -> tuple[pl.DataFrame, int | None]:
     """:func:`table_frame` and the version the cache holds (as :func:`table_version`), read together."""
     return _table(path, spec, categorical).get()
@@ -193,7 +194,7 @@ class _Folds:
         self.last: dict[tuple[str, Callable[..., Any]], tuple[pl.DataFrame, int | None, Any]] = {}
 
 
-def folded(path: Path, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
+def folded(path: Location, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
     """``fold`` of the whole table at its latest version, computed once per table version and dropped with the
     root's caches.
 
@@ -201,7 +202,7 @@ def folded(path: Path, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
     look-up (``models:/name@production``) costs microseconds, not a listing of the log.
     """
     cache = _frames_state(path).cache(_Folds)
-    key = (str(Path(path).absolute()), fold)
+    key = (str(path), fold)
     frame, version = _table(path, spec, ()).get()
     with cache.lock:
         found = cache.last.get(key)
@@ -213,23 +214,23 @@ def folded(path: Path, spec: TableSpec, fold: Callable[[pl.DataFrame], T]) -> T:
     return value
 
 
-def table_version(path: Path) -> int | None:
+def table_version(path: Location) -> int | None:
     """The version the cached frame of ``path`` holds (None before the first read)."""
     frames = _frames(path)
     with frames.lock:
-        cached = frames.tables.get(str(Path(path).absolute()))
+        cached = frames.tables.get(str(path))
     return None if cached is None else cached.version
 
 
-def changes_since(path: Path, version: int | None) -> list[Change] | None:
+def changes_since(path: Location, version: int | None) -> list[Change] | None:
     """Refreshes of the cached ``path`` since ``version`` (see :class:`Change`); None if unknown."""
     frames = _frames(path)
     with frames.lock:
-        cached = frames.tables.get(str(Path(path).absolute()))
+        cached = frames.tables.get(str(path))
     return None if cached is None else cached.changes_since(version)
 
 
-def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[str]) -> pl.LazyFrame:
+def partition_scan(path: Location, spec: TableSpec, column: str, values: Iterable[str]) -> pl.LazyFrame:
     """A lazy scan of only the partitions ``column in values`` (e.g. the points of some runs)."""
     schema = spec.polars_schema
     wanted = list(dict.fromkeys(values))
@@ -248,7 +249,12 @@ def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[st
             continue
         scans.append(
             pl.scan_parquet(
-                paths, schema=file_schema, missing_columns="insert", extra_columns="ignore", hive_partitioning=False
+                paths,
+                schema=file_schema,
+                missing_columns="insert",
+                extra_columns="ignore",
+                hive_partitioning=False,
+                storage_options=storage.scan_options(path),
             )
             .with_columns(pl.lit(value, dtype=schema[column]).alias(column))
             .select([pl.col(c).cast(t) for c, t in schema.items()])
@@ -258,8 +264,8 @@ def partition_scan(path: Path, spec: TableSpec, column: str, values: Iterable[st
     return pl.concat(scans, how="vertical") if len(scans) > 1 else scans[0]
 
 
-def _by_partition(path: Path, files: storage.FileSet, column: str) -> dict[str, list[str]]:
-    key = f"{Path(path).absolute()}#{column}"
+def _by_partition(path: Location, files: storage.FileSet, column: str) -> dict[str, list[str]]:
+    key = f"{path}#{column}"
     frames = _frames(path)
     with frames.lock:
         found = frames.partitions.get(key)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -28,6 +27,7 @@ from lakehouse import storage
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import MODEL_EVENTS, scan_or_empty
 from lakehouse.entities import AliasChange, AliasChangeKind, Lifecycle, ModelVersion, RegisteredModel
+from lakehouse.location import Location
 from lakehouse.query import frames
 from lakehouse.query.events import in_order
 
@@ -283,7 +283,7 @@ def _fold_latest(events: pl.DataFrame) -> Registry:
     return fold(events, table_version=None)
 
 
-def exact(path: Path) -> Registry:
+def exact(path: Location) -> Registry:
     """The registry at the table's latest version, read exactly (for a decide-then-commit cycle)."""
     version = storage.latest_version(path) if storage.exists(path) else None
     events = scan_or_empty(path, MODEL_EVENTS, version).collect()

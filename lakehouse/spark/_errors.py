@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from delta.exceptions.base import (
     ConcurrentAppendException,
@@ -67,7 +67,7 @@ def first_line(error: BaseException) -> str:
 
 
 @contextmanager
-def translated(what: str, path: str | Path | None = None) -> Iterator[None]:
+def translated(what: str, path: str | os.PathLike[str] | None = None) -> Iterator[None]:
     """Translate Spark exceptions raised in the block into :mod:`lakehouse.errors`."""
     where = f" on {str(path)!r}" if path is not None else ""
     try:

@@ -30,6 +30,7 @@ from lakehouse import storage
 from lakehouse.datasets.versions import SECTION, DatasetVersion
 from lakehouse.datasets.write_plan import WriteOptions, check_job_id
 from lakehouse.errors import InvalidArgument, InvalidData, InvalidMetadata
+from lakehouse.location import Location
 from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
@@ -175,7 +176,7 @@ def ingest(
     )
 
 
-def _dataset_schema(spark: SparkSession, path: Path) -> Any:
+def _dataset_schema(spark: SparkSession, path: Location) -> Any:
     with translated("reading the dataset's schema", path):
         return spark.read.format("delta").load(str(path)).schema
 
@@ -201,7 +202,7 @@ def _quarantine(
     lh: Lakehouse,
     spark: SparkSession,
     bad: DataFrame,
-    path: Path,
+    path: Location,
     *,
     name: str,
     job: str,
@@ -241,7 +242,7 @@ def _quarantine(
     return count, _version_with(path, write_id)
 
 
-def _quarantined_by(path: Path, job: str) -> tuple[int, int | None]:
+def _quarantined_by(path: Location, job: str) -> tuple[int, int | None]:
     count = storage.scan(path).filter(pl.col("job_id") == job).select(pl.len()).collect().item()
     for commit in storage.history(path):
         section = commit.user_metadata.get(SECTION)
@@ -250,7 +251,7 @@ def _quarantined_by(path: Path, job: str) -> tuple[int, int | None]:
     return count, None
 
 
-def _version_with(path: Path, write_id: str) -> int | None:
+def _version_with(path: Location, write_id: str) -> int | None:
     for commit in storage.history(path, limit=20):
         section = commit.user_metadata.get(SECTION)
         if isinstance(section, Mapping) and section.get("write_id") == write_id:

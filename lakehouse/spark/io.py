@@ -85,14 +85,15 @@ def read_dataset(lh: Lakehouse, ref: str | Ref, *, spark: SparkSession | None = 
         )
         raise VersionNotFound(msg)
     session = session_for(lh, spark)
-    with translated(f"reading {ds.name}:v{number}", ds.path):
+    with translated(f"reading {ds.name}:v{number}", str(ds.path)):
         return session.read.format("delta").option("versionAsOf", number).load(str(ds.path))
 
 
 def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) -> DataFrame:
     """Any table under the root by its relative location, e.g. ``tracking/metrics``."""
-    path = (lh.root / table).resolve()
-    if lh.root.resolve() not in path.parents:
+    root = lh.root.local_folder("Spark")
+    path = (root / table).resolve()
+    if root.resolve() not in path.parents:
         msg = f"table {table!r} is outside the lakehouse root {str(lh.root)!r}"
         raise InvalidArgument(msg)
     if not storage.exists(path):
@@ -287,7 +288,7 @@ def _save_files(
     Delta-Spark's own write spends a quarter of its time recomputing (:mod:`lakehouse.spark.parquet_stats`). A job
     that dies before the commit leaves only files no version references; vacuum removes them.
     """
-    folder = ds.path / f"part-{plan.write_id}"
+    folder = ds.path.local_folder("Spark writes") / f"part-{plan.write_id}"
     spark = rows.sparkSession
     with session_conf(spark, {"mapreduce.fileoutputcommitter.marksuccessfuljobs": "false"}):
         rows.write.mode("errorifexists").parquet(str(folder))

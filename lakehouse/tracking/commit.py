@@ -14,14 +14,13 @@ spools older than the retention (:mod:`lakehouse.tracking.recovery`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow as pa
 
 from lakehouse import storage
 from lakehouse.catalog.tables import METRIC_SUMMARIES, METRICS, RUN_EVENTS, RUN_INPUTS, TableSpec
 from lakehouse.config import Settings
 from lakehouse.errors import CommitConflict, TableNotFound
+from lakehouse.location import Location
 
 #: Segment part name -> table spec, in commit order: a run's events land before its points.
 SPECS: dict[str, TableSpec] = {
@@ -51,7 +50,7 @@ def configuration(spec: TableSpec, settings: Settings) -> dict[str, str]:
     return {**spec.properties(settings), TRANSACTION_RETENTION: delta_interval(settings.transaction_retention)}
 
 
-def ensure_transaction_retention(path: Path, settings: Settings) -> bool:
+def ensure_transaction_retention(path: Location, settings: Settings) -> bool:
     """Give an existing table the transaction retention of :func:`configuration`; True if it was changed.
 
     Tables created before the property existed keep every transaction forever until this runs (tracking
@@ -67,13 +66,15 @@ def ensure_transaction_retention(path: Path, settings: Settings) -> bool:
     return True
 
 
-def committed_through(path: Path, writer_id: str) -> int:
+def committed_through(path: Location, writer_id: str) -> int:
     """The newest segment number of ``writer_id`` recorded in the table at ``path`` (0 if none)."""
     found = storage.transaction_version(path, writer_id)
     return 0 if found is None else found
 
 
-def commit_part(path: Path, spec: TableSpec, data: pa.Table, settings: Settings, *, writer_id: str, seq: int) -> None:
+def commit_part(
+    path: Location, spec: TableSpec, data: pa.Table, settings: Settings, *, writer_id: str, seq: int
+) -> None:
     """Append ``data`` with app transaction ``(writer_id, seq)``, creating the table on first use."""
     for attempt in range(3):
         try:

@@ -20,7 +20,6 @@ Writers run this automatically (``only_if_needed``) every ``maintenance_commits`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import polars as pl
 
@@ -30,6 +29,7 @@ from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.config import Settings
 from lakehouse.entities import TableMaintenance
 from lakehouse.errors import CommitConflict, InvalidArgument, StorageError, TableNotFound
+from lakehouse.location import Location
 from lakehouse.query import frames
 from lakehouse.tracking import commit as committing
 
@@ -55,7 +55,7 @@ def maintain_tracking_tables(
     return [_maintain_table(name, known[name], settings, only_if_needed=only_if_needed) for name in chosen]
 
 
-def _maintain_table(name: str, path: Path, settings: Settings, *, only_if_needed: bool) -> TableMaintenance:
+def _maintain_table(name: str, path: Location, settings: Settings, *, only_if_needed: bool) -> TableMaintenance:
     try:
         before = storage.live_files(path)
     except TableNotFound:
@@ -111,7 +111,7 @@ def superseded_summaries(summaries: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def prune_summaries(path: Path, settings: Settings, *, minimum: int = 1) -> int:
+def prune_summaries(path: Location, settings: Settings, *, minimum: int = 1) -> int:
     """Delete superseded summary rows (at least ``minimum`` must exist); returns how many were deleted."""
     from lakehouse.query.runs import CATEGORICAL
 

@@ -45,6 +45,7 @@ from lakehouse.catalog.tables import METRIC_SUMMARIES, append_table, scan_or_emp
 from lakehouse.config import Settings, format_duration, parse_duration
 from lakehouse.entities import ERROR_TAG, RecoveryReport
 from lakehouse.errors import CommitConflict, ConfigError, InvalidArgument, TrackingWarning
+from lakehouse.location import Location
 from lakehouse.query import liveness
 from lakehouse.query.events import ApplicationClock, in_order
 from lakehouse.tracking import commit as committing
@@ -160,7 +161,7 @@ def _recover_writer(spool: WriterSpool, layout: Layout, settings: Settings) -> t
     if numbers:  # only segments can be committed twice; failing left-open runs checks their status first
         _refuse_if_old(spool, seen, settings)
     owner_root = spool.owner().get("root")
-    target = Layout(Path(owner_root)) if owner_root else layout
+    target = Layout(owner_root) if owner_root else layout
     tables = target.tracking_tables
     through = {name: committing.committed_through(path, spool.writer_id) for name, path in tables.items()}
     for seq in numbers:
@@ -309,7 +310,7 @@ def _stale_rows(silent: pl.DataFrame, stale: float) -> list[Mapping[str, Any]]:
 
 
 def _fail_left_open(
-    spool: WriterSpool, run_ids: list[str], runs: Path, settings: Settings, *, seq: int, seen: datetime
+    spool: WriterSpool, run_ids: list[str], runs: Location, settings: Settings, *, seq: int, seen: datetime
 ) -> list[str]:
     """Mark FAILED, as of ``seen``, those of ``run_ids`` the runs table still shows RUNNING (one commit)."""
     running = _still_running(runs, run_ids)
@@ -334,7 +335,7 @@ def _fail_left_open(
     return running
 
 
-def _still_running(runs: Path, run_ids: list[str]) -> list[str]:
+def _still_running(runs: Location, run_ids: list[str]) -> list[str]:
     """Those of ``run_ids`` whose newest status in the table is RUNNING (the order :mod:`query.runs` uses)."""
     if not storage.exists(runs):
         return []

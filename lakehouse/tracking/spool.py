@@ -254,7 +254,7 @@ class WriterSpool:
 class OwnedSpool(WriterSpool):
     """A writer's own spool folder, locked for the lifetime of the process that created it."""
 
-    def __init__(self, spool_root: Path, writer_id: str, *, root: Path) -> None:
+    def __init__(self, spool_root: Path, writer_id: str, *, root: str | os.PathLike[str]) -> None:
         setup = spool_root / f".{writer_id}{SETUP_SUFFIX}"
         setup.mkdir(parents=True, exist_ok=True)
         # The lock lives in the file (the inode), so it moves with the folder's rename below.

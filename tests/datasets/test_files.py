@@ -68,7 +68,7 @@ def test_add_files_records_each_file_with_its_facts_and_card(lh: lakehouse.Lakeh
     # The large file lives in the object store by digest; its row holds no bytes.
     big = by_path["blobs/big.bin"]
     assert big["object"] == sha(folder / "blobs/big.bin")
-    assert (lh.root / object_key(big["object"])).is_file()
+    assert (Path(lh.root) / object_key(big["object"])).is_file()
     raw = ds.read(columns=["path", "content"]).sort("path")
     assert raw.filter(pl.col("path") == "blobs/big.bin")["content"][0] is None
     assert raw.filter(pl.col("path") == "cats/1.png")["content"][0] == (folder / "cats/1.png").read_bytes()
@@ -207,7 +207,7 @@ def test_blob_layout_small_row_groups_and_no_statistics_on_bytes(lh: lakehouse.L
     ds = lh.dataset("texts")
     ds.add_files(many)
     assert storage.properties(ds.path)["delta.dataSkippingStatsColumns"].split(",")[0] == "path"
-    data_files = list(ds.path.glob("*.parquet"))
+    data_files = list(Path(ds.path).glob("*.parquet"))
     meta = pq.ParquetFile(data_files[0]).metadata
     assert meta.num_row_groups == 2
     assert meta.row_group(0).num_rows == BLOB_ROW_GROUP
@@ -221,7 +221,7 @@ def test_vacuum_keeps_objects_of_retained_versions_only(lh: lakehouse.Lakehouse,
     digest = ds.files().filter(pl.col("path") == "blobs/big.bin")["object"][0]
     (folder / "blobs" / "big.bin").unlink()
     ds.sync_files(folder)
-    key = lh.root / object_key(digest)
+    key = Path(lh.root) / object_key(digest)
     old = time.time() - 3600
     os.utime(key, (old, old))
     ds.tag("keep", 0)

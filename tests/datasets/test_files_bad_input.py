@@ -167,7 +167,7 @@ def test_a_download_into_a_file_is_refused(existing: lakehouse.Lakehouse, folder
 def test_a_corrupted_object_is_reported_on_read_and_download(existing: lakehouse.Lakehouse, tmp_path: Path) -> None:
     ds = existing.dataset("pets")
     digest = ds.files().filter(pl.col("path") == "blobs/big.bin")["object"][0]
-    stored = existing.root / object_key(digest)
+    stored = Path(existing.root) / object_key(digest)
     data = bytearray(stored.read_bytes())
     data[10] ^= 0xFF
     stored.chmod(0o644)

@@ -27,7 +27,7 @@ FORBIDDEN_PROPERTIES = (
 
 def _log_actions(table: Path) -> list[dict[str, Any]]:
     actions = []
-    for path in sorted((table / "_delta_log").glob("*.json")):
+    for path in sorted((Path(table) / "_delta_log").glob("*.json")):
         actions += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return actions
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -64,7 +65,7 @@ def test_read_as_of_time(three_versions: lakehouse.Dataset) -> None:
 
 def test_as_of_uses_commit_times_not_file_times(three_versions: lakehouse.Dataset) -> None:
     """Copying a table resets its files' times; time travel still follows the commit times in history."""
-    log = three_versions.path / "_delta_log"
+    log = Path(three_versions.path) / "_delta_log"
     for path in log.glob("*.json"):
         os.utime(path, (0, 2_000_000_000))  # all "modified" in 2033
     for version in three_versions.history():

@@ -55,10 +55,10 @@ def test_vacuum_keeps_tagged_and_used_versions(lh: lakehouse.Lakehouse) -> None:
     before = {v: ds.read(v) for v in range(6)}
     listed = ds.vacuum(retention_hours=0, dry_run=True)
     assert listed  # v1's and v4's own files
-    assert all((ds.path / f).exists() for f in listed)  # a dry run deletes nothing
+    assert all((Path(ds.path) / f).exists() for f in listed)  # a dry run deletes nothing
     deleted = ds.vacuum(retention_hours=0)
     assert deleted == listed
-    assert not any((ds.path / f).exists() for f in deleted)
+    assert not any((Path(ds.path) / f).exists() for f in deleted)
     for version in (0, 2, 3, 5):  # pinned, plus the latest data
         assert_frame_equal(ds.read(version), before[version])
     assert_frame_equal(lh.read("d:prod"), before[0])
@@ -131,7 +131,7 @@ def test_log_retention_is_stretched_for_pinned_versions(tmp_path: object) -> Non
     # with the clock on a slow machine.
     two_hours_ago = time.time() - 2 * 3600
     for ds in (pinned, control):
-        for entry in (ds.path / "_delta_log").glob("00000000000000000000.*"):
+        for entry in (Path(ds.path) / "_delta_log").glob("00000000000000000000.*"):
             os.utime(entry, (two_hours_ago, two_hours_ago))
     for i in range(1, 6):  # checkpoints clean up log entries older than the retention
         for ds in (pinned, control):
@@ -167,17 +167,18 @@ def test_vacuum_keeps_partitioned_pins(lh: lakehouse.Lakehouse) -> None:
 def _age(path: Path, hours: float) -> None:
     """Make ``path`` and everything under it look last written ``hours`` ago."""
     when = time.time() - hours * 3600
+    path = Path(path)
     for p in [*path.rglob("*"), path]:
         os.utime(p, (when, when))
 
 
 def _spark_like_commit(ds: lakehouse.Dataset, folder: str, ids: list[int]) -> None:
     """A version whose file lives in a write folder of its own, as a Spark write commits it."""
-    (ds.path / folder).mkdir()
-    file = ds.path / folder / "part-00000.parquet"
+    (Path(ds.path) / folder).mkdir()
+    file = Path(ds.path) / folder / "part-00000.parquet"
     schema = storage.arrow_schema(ds.path)
     pq.write_table(frame(ids).to_arrow().cast(schema), file)
-    (ds.path / folder / ".part-00000.parquet.crc").write_bytes(b"crc")
+    (Path(ds.path) / folder / ".part-00000.parquet.crc").write_bytes(b"crc")
     stats = parquet_stats.file_stats(file, schema, parquet_stats.indexed_columns(schema))
     new = storage.NewFile(
         f"{folder}/{file.name}", file.stat().st_size, int(file.stat().st_mtime * 1000), json.dumps(stats)
@@ -192,28 +193,28 @@ def test_vacuum_removes_what_dead_spark_writes_left_and_nothing_a_version_reads(
     ds.write(frame([1, 2]))
     _spark_like_commit(ds, "part-live", [3])
     # A killed write: Hadoop's committer staged its task output under _temporary, nothing was committed.
-    attempt = ds.path / "part-dead" / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000000_0"
+    attempt = Path(ds.path) / "part-dead" / "_temporary" / "0" / "_temporary" / "attempt_0001_m_000000_0"
     attempt.mkdir(parents=True)
     (attempt / "part-00000.parquet").write_bytes(b"PAR1")
     (attempt / ".part-00000.parquet.crc").write_bytes(b"crc")
     # A killed write in the committed folder's neighbourhood: a staging folder and a checksum of a gone file.
-    (ds.path / "part-live" / "_temporary" / "0").mkdir(parents=True)
-    (ds.path / "part-live" / ".gone.parquet.crc").write_bytes(b"crc")
+    (Path(ds.path) / "part-live" / "_temporary" / "0").mkdir(parents=True)
+    (Path(ds.path) / "part-live" / ".gone.parquet.crc").write_bytes(b"crc")
     _age(ds.path / "part-dead", hours=3)
     _age(ds.path / "part-live", hours=3)
-    (ds.path / "part-young" / "_temporary" / "0").mkdir(parents=True)  # a write still running
-    (ds.path / "part-young" / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"PAR1")
+    (Path(ds.path) / "part-young" / "_temporary" / "0").mkdir(parents=True)  # a write still running
+    (Path(ds.path) / "part-young" / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"PAR1")
     before = sorted(ds.read()["id"].to_list())
 
     listed = ds.vacuum(retention_hours=2, dry_run=True)
     assert listed == ["part-dead/", "part-live/_temporary/", "part-live/.gone.parquet.crc"]
-    assert (ds.path / "part-dead").is_dir()
+    assert (Path(ds.path) / "part-dead").is_dir()
     assert ds.vacuum(retention_hours=2) == listed
-    assert not (ds.path / "part-dead").exists()
-    assert sorted(p.name for p in (ds.path / "part-live").iterdir()) == [
+    assert not (Path(ds.path) / "part-dead").exists()
+    assert sorted(p.name for p in (Path(ds.path) / "part-live").iterdir()) == [
         ".part-00000.parquet.crc",
         "part-00000.parquet",
     ]
-    assert (ds.path / "part-young" / "_temporary" / "0" / "part-00000.parquet").is_file()
+    assert (Path(ds.path) / "part-young" / "_temporary" / "0" / "part-00000.parquet").is_file()
     assert sorted(ds.read()["id"].to_list()) == before == [1, 2, 3]
     assert ds.vacuum(retention_hours=2) == []

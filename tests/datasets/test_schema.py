@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -22,7 +24,7 @@ def ds(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:
 def _unchanged(ds: lakehouse.Dataset) -> None:
     assert ds.latest_version == 0
     assert rows(ds.read()) == [(1, "l1"), (2, "l2")]
-    assert len(list((ds.path / "_delta_log").glob("*.json"))) == 1
+    assert len(list((Path(ds.path) / "_delta_log").glob("*.json"))) == 1
 
 
 @pytest.mark.parametrize("mode", ["append", "upsert"])

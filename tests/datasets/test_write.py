@@ -110,7 +110,7 @@ def test_metadata_lives_in_the_commit_user_metadata(lh: lakehouse.Lakehouse) -> 
     ds = lh.dataset("card")
     ds.write(frame([1]), created_by="alice", metadata={"labelled_by": "bob", "note": "x"}, description="d0")
     ds.write(frame([2]), created_by="carol")
-    log = sorted((lh.root / "datasets" / "card" / "_delta_log").glob("*.json"))
+    log = sorted((Path(lh.root) / "datasets" / "card" / "_delta_log").glob("*.json"))
     assert [p.name for p in log] == ["00000000000000000000.json", "00000000000000000001.json"]
     infos = []
     for path in log:

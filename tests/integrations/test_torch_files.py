@@ -113,7 +113,7 @@ def test_bad_use_is_refused(lh: lakehouse.Lakehouse, pets: Path) -> None:
 def test_a_corrupted_object_fails_the_item_naming_it(lh: lakehouse.Lakehouse, pets: Path) -> None:
     data = FileDataset("pets", lakehouse=lh, target=None)
     index = next(i for i, o in enumerate(data.reader.columns["object"]) if o is not None)
-    stored = lh.root / object_key(data.reader.columns["object"][index])
+    stored = Path(lh.root) / object_key(data.reader.columns["object"][index])
     stored.chmod(0o644)
     stored.write_bytes(b"\x00" + stored.read_bytes()[1:])
     with pytest.raises(CorruptObject, match="is corrupt"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -20,7 +21,7 @@ EACH = 3
 @pytest.mark.slow
 def test_concurrent_registrations_and_alias_moves_are_all_kept(trained: Trained) -> None:
     lh = trained.lh
-    gate = lh.root / "go"
+    gate = Path(lh.root) / "go"
     children = [
         subprocess.Popen(
             [sys.executable, str(CHILD), str(lh.root), trained.first, str(i), str(EACH), str(gate)],

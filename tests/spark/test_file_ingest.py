@@ -45,7 +45,7 @@ def test_spark_ingests_a_folder_into_the_same_rows_as_add_files(
     assert result.version.created_by == "etl"
     assert result.version.metadata["ingest"]["format"] == "files"
     big = spark_rows.filter(pl.col("path") == "blobs/big.bin")["object"][0]
-    assert (lh.root / object_key(big)).is_file()
+    assert (Path(lh.root) / object_key(big)).is_file()
     assert lh.dataset("by-spark").read_file("blobs/big.bin") == (folder / "blobs/big.bin").read_bytes()
     assert storage.properties(lh.dataset("by-spark").path)["delta.dataSkippingStatsColumns"].startswith("path,")
     # The same job again commits nothing.

@@ -115,7 +115,7 @@ def test_the_setting_hands_every_write_to_delta_spark(root: Path, spark: SparkSe
     written = write_dataset(lh, "plain", spark.createDataFrame([(1, "a")], "id long, label string"))
     assert "via" not in written.engine
     assert "Delta-Lake" in written.engine
-    assert not [p for p in lh.dataset("plain").path.iterdir() if p.name.startswith("part-") and p.is_dir()]
+    assert not [p for p in Path(lh.dataset("plain").path).iterdir() if p.name.startswith("part-") and p.is_dir()]
     assert lh.read("plain").to_dicts() == [{"id": 1, "label": "a"}]
 
 
@@ -152,7 +152,7 @@ def test_a_job_that_already_committed_commits_nothing_and_leaves_no_files(
     ds = lh.dataset("jobs")
     assert ds.latest_version == 1
     assert lh.read("jobs").height == 2
-    folders = {p.name for p in ds.path.iterdir() if p.name.startswith("part-")}
+    folders = {p.name for p in Path(ds.path).iterdir() if p.name.startswith("part-")}
     assert f"part-{first.write_id}" in folders
     assert f"part-{second.write_id}" not in folders  # the late attempt's files are gone, not orphaned
     assert commit_dataframe(lh, "jobs", df, job_id="nightly").skipped

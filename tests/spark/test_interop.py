@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 from pyspark.sql import SparkSession
@@ -35,7 +37,7 @@ def test_embedded_writer_appends_upserts_and_vacuums_a_spark_made_table(
     protocol = storage.protocol(ds.path)
     assert "deletionVectors" not in protocol["writer_features"] + protocol["reader_features"]
     assert storage.properties(ds.path)["delta.enableDeletionVectors"] == "false"
-    assert not list(ds.path.glob("deletion_vector_*.bin"))
+    assert not list(Path(ds.path).glob("deletion_vector_*.bin"))
 
     ds.write(pl.DataFrame({"id": [10], "label": ["rs"]}))
     ds.write(pl.DataFrame({"id": [3, 11], "label": ["rs-upd", "rs-new"]}), mode="upsert", key="id")

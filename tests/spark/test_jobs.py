@@ -157,7 +157,9 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     before = set(storage.snapshot(ds.path, 0).files)
 
     def data_files() -> set[str]:  # the job writes into a folder of the table (under _temporary until done)
-        return {str(p.relative_to(ds.path)) for p in ds.path.rglob("*.parquet") if "_delta_log" not in p.parts}
+        return {
+            str(p.relative_to(Path(ds.path))) for p in Path(ds.path).rglob("*.parquet") if "_delta_log" not in p.parts
+        }
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()
@@ -189,7 +191,7 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     assert ds.read().to_dicts() == [{"id": -1, "name": "before", "value": 0.0}]
     assert [v.version for v in ds.history()] == [0]
     assert data_files() - before, "the killed job's files are orphans on disk"
-    (write_folder,) = [p for p in ds.path.glob("part-*") if p.is_dir()]
+    (write_folder,) = [p for p in Path(ds.path).glob("part-*") if p.is_dir()]
     assert (write_folder / "_temporary").is_dir()
     # The orphans are invisible to readers and the embedded writer carries on.
     ds.write(pl.DataFrame({"id": [1], "name": ["after"], "value": [1.0]}))
@@ -204,6 +206,6 @@ def test_a_job_killed_mid_write_leaves_the_previous_version(lh: lakehouse.Lakeho
     report = lh.maintain(datasets=["big"], vacuum=True, retention_hours=0).table("datasets/big")
     assert report.vacuumed == listed.vacuumed
     assert not write_folder.exists()
-    live = {str(Path(f.path).relative_to(ds.path.absolute())) for f in storage.live_files(ds.path).files}
+    live = {str(Path(f.path).relative_to(Path(ds.path).absolute())) for f in storage.live_files(Path(ds.path)).files}
     assert data_files() == live  # nothing but the latest version's file
     assert sorted(ds.read()["name"].to_list()) == ["after", "before"]

@@ -206,7 +206,7 @@ def test_a_finished_run_handle_logs_no_artifacts(lh: lakehouse.Lakehouse, tmp_pa
 def age(lh: lakehouse.Lakehouse, hours: float) -> None:
     """Make every object look ``hours`` old (what a store that has been in use for a while looks like)."""
     then = time.time() - hours * 3600
-    for path in (lh.root / "_objects").rglob("*"):
+    for path in (Path(lh.root) / "_objects").rglob("*"):
         if path.is_file():
             os.utime(path, (then, then))
 

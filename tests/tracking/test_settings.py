@@ -26,7 +26,7 @@ def test_tracking_settings_from_environment_and_arguments(monkeypatch: pytest.Mo
 def test_default_spool_is_under_the_root_per_host(tmp_path: Path) -> None:
     lh = lakehouse.connect(tmp_path / "lh")
     folder = spool_root(lh.settings, lh.layout)
-    assert folder.parent == lh.root / "_spool"
+    assert folder.parent == Path(lh.root) / "_spool"
     assert folder.name
 
 

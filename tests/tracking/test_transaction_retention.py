@@ -47,7 +47,7 @@ def commit_with_transaction(path: Path, data: pa.Table, app_id: str, version: in
 
 def checkpoint_app_ids(path: Path) -> set[str]:
     """The app ids in the table's newest checkpoint (what every reader starts from)."""
-    checkpoint = sorted((path / "_delta_log").glob("*.checkpoint.parquet"))[-1]
+    checkpoint = sorted((Path(path) / "_delta_log").glob("*.checkpoint.parquet"))[-1]
     return {t["appId"] for t in pq.read_table(checkpoint, columns=["txn"]).column("txn").to_pylist() if t}
 
 

@@ -76,8 +76,8 @@ def lakehouse_version(lakehouse: Lakehouse, dataset: Dataset) -> tuple[str, int 
     if not isinstance(path, str):
         return None
     folder = Path(path.removeprefix("file://")).expanduser().absolute()
-    datasets = lakehouse.layout.datasets_dir.absolute()
-    if folder.parent != datasets:
+    datasets = lakehouse.layout.datasets_dir.local
+    if datasets is None or folder.parent != datasets:
         return None
     version = source.get("delta_table_version")
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):

@@ -146,7 +146,7 @@ class LakehouseStore(AbstractStore):
         self.lakehouse = lakehouse.connect(root)
         self.layout = self.lakehouse.layout
         # New experiments keep their files in the lakehouse object store (integrations.mlflow.artifacts).
-        self.artifact_root_uri = artifact_uri or artifact_root(self.layout.root)
+        self.artifact_root_uri = artifact_uri or artifact_root(str(self.layout.root))
         self._cache = Cache(self.layout)
         self._versions = mlflow_inputs.VersionInputs(self.lakehouse)
         self._known: dict[str, _Known] = {}

@@ -1,0 +1,75 @@
+"""The storage settings of a bucket root, as the one set of options every engine is handed.
+
+:func:`storage_options` turns the ``storage_*`` settings into a dict in object_store's key names
+(``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_ALLOW_HTTP``, ``AWS_VIRTUAL_HOSTED_STYLE_REQUEST``,
+``AWS_ACCESS_KEY_ID``...), holding only the keys a setting gave: delta-rs and polars take it as their
+``storage_options``, :func:`arrow_filesystem` builds pyarrow's ``S3FileSystem`` from the same dict, and Spark
+maps it to ``fs.s3a.*``. What no setting gives is left to each engine's standard AWS chain (the ``AWS_*``
+variables, the profile, an instance role), so with the standard variables alone nothing needs setting.
+
+The dict holds credentials when they are set: hand it to engines, never print it (:func:`describe` is the
+printable form).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import pyarrow.fs as pafs
+
+from lakehouse.config import Settings
+
+#: The object_store key of each storage setting (``storage_<name>``).
+_KEYS = {
+    "storage_endpoint": "AWS_ENDPOINT_URL",
+    "storage_region": "AWS_REGION",
+    "storage_allow_http": "AWS_ALLOW_HTTP",
+    "storage_access_key_id": "AWS_ACCESS_KEY_ID",
+    "storage_secret_access_key": "AWS_SECRET_ACCESS_KEY",
+    "storage_session_token": "AWS_SESSION_TOKEN",
+}
+#: Keys whose values are never shown.
+SECRET_KEYS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
+def storage_options(settings: Settings) -> dict[str, str]:
+    """The storage options the settings give, in object_store key names (only the keys actually set)."""
+    options = {key: str(getattr(settings, name)) for name, key in _KEYS.items() if getattr(settings, name)}
+    if settings.storage_path_style:
+        # object_store asks the opposite question: virtual-hosted style is path style's "false".
+        path_style = settings.storage_path_style == "true"
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false" if path_style else "true"
+    return options
+
+
+def describe(options: Mapping[str, str]) -> dict[str, str]:
+    """``options`` fit to print: every credential replaced by ``***``."""
+    return {k: "***" if k in SECRET_KEYS else v for k, v in options.items()}
+
+
+def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
+    """pyarrow's S3 file system for the same options (what it is not given comes from the AWS chain).
+
+    pyarrow's own chain covers credentials, profile and region but not the endpoint variables of the AWS SDKs
+    (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) when a file system is built directly: they are read here,
+    as delta-rs and polars read them.
+    """
+    env = os.environ if environ is None else environ
+    kwargs: dict[str, object] = {}
+    endpoint = options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    allow_http = options.get("AWS_ALLOW_HTTP", env.get("AWS_ALLOW_HTTP", "")).lower() == "true"
+    if endpoint:
+        scheme, sep, rest = endpoint.partition("://")
+        kwargs["endpoint_override"] = rest if sep else endpoint
+        kwargs["scheme"] = scheme if sep else ("http" if allow_http else "https")
+    if options.get("AWS_REGION"):
+        kwargs["region"] = options["AWS_REGION"]
+    if options.get("AWS_ACCESS_KEY_ID") and options.get("AWS_SECRET_ACCESS_KEY"):
+        kwargs["access_key"] = options["AWS_ACCESS_KEY_ID"]
+        kwargs["secret_key"] = options["AWS_SECRET_ACCESS_KEY"]
+        if options.get("AWS_SESSION_TOKEN"):
+            kwargs["session_token"] = options["AWS_SESSION_TOKEN"]
+    if "AWS_VIRTUAL_HOSTED_STYLE_REQUEST" in options:
+        kwargs["force_virtual_addressing"] = options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] == "true"
+    return pafs.S3FileSystem(**kwargs)

@@ -63,5 +63,5 @@ def test_checkpoints_follow_on_their_own_thread(root: Path) -> None:
             run.log({"loss": 1.0}, step=step)
     assert storage.wait_for_checkpoints(timeout=30)
     for table in (lh.layout.runs, lh.layout.metrics, lh.layout.metric_summaries):
-        assert (table / "_delta_log" / "_last_checkpoint").is_file(), table
+        assert (Path(table) / "_delta_log" / "_last_checkpoint").is_file(), table
     assert lh.runs().height == 3

@@ -121,7 +121,7 @@ def _read(files: Files) -> dict[str, tuple[Fingerprint, str]]:
     """This host's record, oldest entry first; empty if there is none or it cannot be trusted as a whole."""
     try:
         with files.open_read(record_path()) as stream:
-            data = json.loads(stream.read().to_pybytes())
+            data = json.loads(stream.read())
         if not isinstance(data, dict) or data.get("format") != _FORMAT or not isinstance(data.get("files"), list):
             return {}
         return dict(entry for row in data["files"] if (entry := _entry(row)) is not None)

@@ -104,11 +104,13 @@ class ObjectStore:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def put_file(self, path: str | Path, *, progress: Progress | None = None) -> ObjectRef:
+    def put_file(self, path: str | Path, *, progress: Progress | None = None, expected: str | None = None) -> ObjectRef:
         """Store the local file at ``path`` (streamed, never held in memory) and return its reference.
 
-        ``progress`` is called with byte counts as the file is read. Raises :class:`InvalidArgument` if ``path``
-        is not a readable file or changes while being stored.
+        ``progress`` is called with byte counts as the file is read. ``expected`` is the digest a caller that
+        hashed the file already found: if that object is stored, the file is hashed again to confirm (a read)
+        rather than copied while hashed (a read and a write). Raises :class:`InvalidArgument` if ``path`` is not
+        a readable file or changes while being stored.
         """
         source = Path(path)
         now = time.time_ns()  # before the stat: a change after it is later than any time the stat shows
@@ -122,7 +124,11 @@ class ObjectStore:
                 msg = f"file {str(source)!r} changed while it was being stored; nothing was stored"
                 raise InvalidArgument(msg)
 
-        if digest is None and self.files.local:
+        if (
+            digest is None
+            and self.files.local
+            and not (expected is not None and self._stored(ObjectRef(check_digest(expected), size)))
+        ):
             # One pass: the kernel copies into a staging file while this process hashes (see fileio); the digest,
             # hence the object's name, is known at the end. A file already stored costs a staging file dropped.
             hasher = hashlib.sha256()
@@ -134,19 +140,22 @@ class ObjectStore:
             self.files.copy_in(source, name, check=unchanged, progress=progress, hasher=hasher)
             digest = hasher.hexdigest()
         else:
-            # Known by its fingerprint, or on a remote root where sending bytes is the expensive part: hash first,
-            # so a file already stored is never sent.
+            # Known by its fingerprint, likely stored already, or on a remote root where sending bytes is the
+            # expensive part: hash first, so a file already stored is never sent.
             digest = digest or _hash_file(source, progress)
             if not self._reused(ObjectRef(digest, size)):
                 self.files.copy_in(source, object_key(digest), check=unchanged, progress=progress)
         known.remember(self.files, source, before, digest, now_ns=now)
         return ObjectRef(digest, size)
 
+    def _stored(self, ref: ObjectRef) -> bool:
+        found = self.files.info(ref.key)
+        return found is not None and found.size == ref.size
+
     def _reused(self, ref: ObjectRef) -> bool:
         """True if ``ref`` is stored already, touched: young again, so a vacuum running now keeps it (see the
         module docstring)."""
-        found = self.files.info(ref.key)
-        if found is None or found.size != ref.size:
+        if not self._stored(ref):
             return False
         self.files.touch(ref.key)
         return True

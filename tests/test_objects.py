@@ -246,6 +246,12 @@ def test_content_already_stored_under_a_new_name_adds_no_object(store: ObjectSto
     assert store.put_file(second) == ref  # unknown file: copied while hashed, then the copy is dropped
     assert {k: v[0] for k, v in files_under(tmp_path / "root" / PREFIX).items()} == before
     assert list(Files(tmp_path / "root").list(STAGING)) == []
+    third = tmp_path / "c.bin"
+    third.write_bytes(first.read_bytes())
+    seen: list[int] = []
+    wrote = written_bytes()
+    assert store.put_file(third, progress=seen.append, expected=ref.digest) == ref  # a caller that hashed it
+    assert (written_bytes() - wrote, sum(seen)) == (0, ref.size)  # read to confirm, not staged
 
 
 CHILD_PUT = """

@@ -374,3 +374,21 @@ def test_the_record_is_a_bounded_cache_that_fails_safe(tmp_path: Path) -> None:
     rows[-1][-1] = "not a digest"
     record.write_text(json.dumps({"format": 1, "files": rows}))
     assert KnownDigests().get(files, tmp_path / f"f{CAPACITY + 2}", tuple(rows[-1][1:6])) is None
+
+
+def test_a_bucket_root_keeps_its_record_in_the_bucket(bucket_root: str, tmp_path: Path) -> None:
+    """On a bucket root a new file is hashed before it is sent, and the record is an object of the bucket."""
+    from lakehouse import state
+
+    source = tmp_path / "ckpt.bin"
+    source.write_bytes(os.urandom(RECORDED_FROM + 1))
+    settle(source)
+    seen: list[int] = []
+    ref = ObjectStore(bucket_root).put_file(source, progress=seen.append)
+    assert ref.digest == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert sum(seen) == 2 * ref.size  # hashed, then sent
+    assert Files(bucket_root).exists(record_path())
+    state.forget(bucket_root)  # as a new process: the record is read from the bucket
+    seen.clear()
+    assert ObjectStore(bucket_root).put_file(source, progress=seen.append) == ref
+    assert seen == []

@@ -290,10 +290,11 @@ def _kernel_copy(
 def _kernel_copy_hashing(source: Path, dest: Path, hasher: Hasher, progress: Callable[[int], None] | None) -> None:
     """:func:`_kernel_copy` in a thread while this one reads the same bytes and feeds them to ``hasher``.
 
-    Measured on a 1 GiB file (docs/BENCHMARKS.md): sha256 is the slower of the two, so the pair costs about the
-    hash alone where hashing then copying cost their sum; hashlib releases the GIL on large buffers, so the
-    kernel copies while this thread hashes. Reading the file into this process once and writing it from here
-    was slower: the kernel's copy moves no byte through Python. The copy never runs ahead of the read: chunk
+    Measured on a 1 GiB file (docs/BENCHMARKS.md): sha256 is the slower of the two, so with a core to spare the
+    pair costs about the hash alone where hashing then copying cost their sum (hashlib releases the GIL on large
+    buffers: the kernel copies while this thread hashes); writing the bytes from this process instead was slower
+    there, and on a machine with no core to spare every variant costs its CPU time, about the same for all. The
+    copy never runs ahead of the read: chunk
     ``k`` is copied only once this thread has read it, so the copy finds it in the page cache even when the
     file was not, and a slow reader (a progress bar, a test pausing it) slows the copy alike. ``progress``
     counts the bytes hashed. A file that changes meanwhile is the caller's ``check`` to catch, as for a plain

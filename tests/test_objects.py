@@ -351,8 +351,10 @@ def test_the_record_is_a_bounded_cache_that_fails_safe(tmp_path: Path) -> None:
     ref = ObjectStore(root).put_file(source)  # an unreadable record: hashed, stored, and the record replaced
     assert put_in_a_new_process(root, source) == {"digest": ref.digest, "read": 0, "wrote": 0}
     old_ns = time.time_ns() - 10 * SETTLED_NS
+    full = [[str(tmp_path / f"f{i}"), 1, i, RECORDED_FROM, old_ns, old_ns, f"{i:064x}"] for i in range(CAPACITY)]
+    record.write_text(json.dumps({"format": 1, "files": full}))  # as full as it gets
     known = KnownDigests()
-    for i in range(CAPACITY + 3):  # the oldest entries go first
+    for i in range(CAPACITY, CAPACITY + 3):  # the oldest entries go first
         fingerprint = (1, i, RECORDED_FROM, old_ns, old_ns)
         known.remember(files, tmp_path / f"f{i}", fingerprint, f"{i:064x}", now_ns=time.time_ns())
     rows = json.loads(record.read_bytes())["files"]

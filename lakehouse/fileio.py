@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import errno
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +45,12 @@ class Writable(Protocol):
     """What :meth:`Files.write_atomic` hands its writer: a stream of bytes."""
 
     def write(self, data: bytes | memoryview, /) -> int: ...
+
+
+class Hasher(Protocol):
+    """What :meth:`Files.copy_in` feeds the bytes it copies to (a ``hashlib`` object)."""
+
+    def update(self, data: bytes | memoryview, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -196,31 +203,43 @@ class Files:
     def copy_in(
         self,
         source: Path,
-        path: str,
+        path: str | Callable[[], str | None],
         *,
         check: Callable[[], None],
         progress: Callable[[int], None] | None = None,
+        hasher: Hasher | None = None,
     ) -> None:
         """Copy the local file ``source`` to ``path`` under the root, all of it or nothing.
 
         The bytes go to a staging file first (on a local root by the kernel, ``os.sendfile``, without passing
         through this process); ``check()`` runs after the copy and before the rename, and may raise to refuse
-        it (the staging file is then removed and ``path`` is untouched).
+        it (the staging file is then removed and ``path`` is untouched). With a ``hasher``, every byte copied is
+        also fed to it, so the copy is the only pass over the file; ``path`` may then be a function called
+        after ``check()`` (when the hasher has seen everything) that names the final path, or returns None to
+        drop the staging file (the bytes turned out to be there already).
         """
-        final = self._full(path)
         staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
-        with _translated(final, "writing"):
+        with _translated(self._full(path) if isinstance(path, str) else staging, "writing"):
             self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
             try:
-                if self.local:
+                if self.local and hasher is not None:
+                    _kernel_copy_hashing(source, Path(staging), hasher, progress)
+                elif self.local:
                     _kernel_copy(source, Path(staging), progress)
                 else:
                     with source.open("rb") as handle, self._fs.open_output_stream(staging) as out:
                         while chunk := handle.read(CHUNK):
                             out.write(chunk)
+                            if hasher is not None:
+                                hasher.update(chunk)
                             if progress is not None:
                                 progress(len(chunk))
                 check()
+                named = path if isinstance(path, str) else path()
+                if named is None:
+                    self._remove_quietly(staging)
+                    return
+                final = self._full(named)
                 self._fs.create_dir(final.rsplit("/", 1)[0], recursive=True)
                 self._fs.move(staging, final)
             except BaseException:
@@ -259,19 +278,31 @@ class Files:
             pass
 
 
-def _kernel_copy(source: Path, dest: Path, progress: Callable[[int], None] | None) -> None:
+def _kernel_copy(
+    source: Path,
+    dest: Path,
+    progress: Callable[[int], None] | None,
+    *,
+    pace: Callable[[], bool] | None = None,
+) -> None:
     """Copy ``source`` to a new local file ``dest`` with ``os.sendfile`` in chunks (what ``shutil.copyfile`` uses
-    on Linux), reporting progress; plain reads and writes where the kernel cannot (another OS, special files)."""
+    on Linux), reporting progress; plain reads and writes where the kernel cannot (another OS, special files).
+
+    ``pace()``, if given, is called before each chunk: it may wait (see :func:`_kernel_copy_hashing`) and returns
+    False to end the copy early (its caller failed and discards ``dest``).
+    """
     with source.open("rb") as src, dest.open("xb") as out:
         size = os.fstat(src.fileno()).st_size  # a file still growing is copied up to its size now, never forever
         offset = 0
         try:
-            while offset < size and (
-                sent := os.sendfile(out.fileno(), src.fileno(), offset, min(CHUNK, size - offset))
-            ):
-                offset += sent
-                if progress is not None:
-                    progress(sent)
+            while offset < size and (pace is None or pace()):
+                end = min(offset + CHUNK, size)
+                while offset < end and (sent := os.sendfile(out.fileno(), src.fileno(), offset, end - offset)):
+                    offset += sent
+                    if progress is not None:
+                        progress(sent)
+                if offset < end:  # the file is shorter than it was: the caller's check refuses the copy
+                    return
             return
         except (AttributeError, OSError) as e:
             if offset or isinstance(e, OSError) and e.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
@@ -281,6 +312,55 @@ def _kernel_copy(source: Path, dest: Path, progress: Callable[[int], None] | Non
             offset += len(chunk)
             if progress is not None:
                 progress(len(chunk))
+
+
+def _kernel_copy_hashing(source: Path, dest: Path, hasher: Hasher, progress: Callable[[int], None] | None) -> None:
+    """:func:`_kernel_copy` in a thread while this one reads the same bytes and feeds them to ``hasher``.
+
+    Measured on a 1 GiB file (docs/BENCHMARKS.md): sha256 is the slower of the two, so with a core to spare the
+    pair costs about the hash alone where hashing then copying cost their sum (hashlib releases the GIL on large
+    buffers: the kernel copies while this thread hashes); writing the bytes from this process instead was slower
+    there, and on a machine with no core to spare every variant costs its CPU time, about the same for all. The
+    copy never runs ahead of the read: chunk
+    ``k`` is copied only once this thread has read it, so the copy finds it in the page cache even when the
+    file was not, and a slow reader (a progress bar, a test pausing it) slows the copy alike. ``progress``
+    counts the bytes hashed. A file that changes meanwhile is the caller's ``check`` to catch, as for a plain
+    copy.
+    """
+    ready = threading.Semaphore(0)  # one release per chunk read, and one when reading ended
+    ended = threading.Event()
+    ok = [False]
+    failed: list[BaseException] = []
+
+    def pace() -> bool:
+        if not ended.is_set():
+            ready.acquire()
+        return not ended.is_set() or ok[0]
+
+    def copy() -> None:
+        try:
+            _kernel_copy(source, dest, None, pace=pace)
+        except BaseException as e:  # handed to the reading thread, which raises it
+            failed.append(e)
+
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with source.open("rb", buffering=0) as handle:
+        copier = threading.Thread(target=copy, name="lakehouse-copy", daemon=True)
+        copier.start()
+        try:
+            while not failed and (n := handle.readinto(buffer)):
+                ready.release()
+                hasher.update(view[:n])  # the GIL is released here: the copier's sendfile of this chunk runs
+                if progress is not None:
+                    progress(n)
+            ok[0] = not failed
+        finally:
+            ended.set()  # a copier waiting for a chunk wakes, and stops unless reading ended well
+            ready.release()
+            copier.join()
+    if failed:
+        raise failed[0]
 
 
 def _info(path: str, entry: pafs.FileInfo) -> FileInfo:

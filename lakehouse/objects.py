@@ -6,14 +6,17 @@ logged by a hundred runs is stored once, and logging it again writes nothing.
 
 The protocol, and the invariant each step keeps:
 
-1. :meth:`ObjectStore.put_file` hashes the source (a read, no write), unless this process stored the same file
-   with the same fingerprint (device, inode, size, mtime and ctime in ns) before: then its digest is known. If
-   the object is already there with the same size, it is touched (its modification time is what vacuum's age
-   check reads, so a concurrent vacuum keeps it) and nothing is written.
-2. Otherwise the source is copied into a staging file (by the kernel on a local root, like ``shutil.copyfile``),
-   and the staging file is renamed to the object's name only if the source's fingerprint is still the one it
-   had before hashing: a file that changed while being stored is refused. A kill -9 at any point leaves no file
-   under an object name (at most a staging file, removed by :meth:`ObjectStore.sweep`).
+1. :meth:`ObjectStore.put_file` looks the source up by its fingerprint (device, inode, size, mtime and ctime in
+   ns) in the root's record of files already hashed (:mod:`lakehouse.known_digests`, kept across processes). If
+   its digest is known there and the object is present with the same size, the object is touched (its
+   modification time is what vacuum's age check reads, so a concurrent vacuum keeps it): nothing is read or
+   written.
+2. Otherwise, on a local root, the source is copied into a staging file by the kernel while this process hashes
+   the same bytes (one pass, see :mod:`lakehouse.fileio`); on a remote root it is hashed first, so bytes already
+   stored are never sent. The staging file is renamed to the object's name only if the source's fingerprint is
+   still the one it had before: a file that changed while being stored is refused. An object that turns out to
+   be there already is touched and the staging file dropped. A kill -9 at any point leaves no file under an
+   object name (at most a staging file, removed by :meth:`ObjectStore.sweep`).
 3. Every read checks the digest: :meth:`read_bytes` and :meth:`download` before handing anything out (a download
    goes to a hidden name beside the destination and is renamed only after verification); :meth:`open` streams
    and raises at the end of the object. A mismatch is :class:`~lakehouse.errors.CorruptObject` naming the object.
@@ -28,7 +31,7 @@ import hashlib
 import io
 import os
 import re
-import threading
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +44,7 @@ import pyarrow as pa
 from lakehouse import state
 from lakehouse.errors import CorruptObject, InvalidArgument, NotFound, ObjectNotFound, StorageError
 from lakehouse.fileio import CHUNK, STAGING, Files, Writable
+from lakehouse.known_digests import Fingerprint, KnownDigests
 
 PREFIX = "_objects/sha256"
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -100,37 +104,66 @@ class ObjectStore:
 
     # --- writing -------------------------------------------------------------------------------------------
 
-    def put_file(self, path: str | Path, *, progress: Progress | None = None) -> ObjectRef:
+    def put_file(self, path: str | Path, *, progress: Progress | None = None, expected: str | None = None) -> ObjectRef:
         """Store the local file at ``path`` (streamed, never held in memory) and return its reference.
 
-        ``progress`` is called with byte counts as the file is hashed, then (if new) copied. Raises
-        :class:`InvalidArgument` if ``path`` is not a readable file or changes while being stored.
+        ``progress`` is called with byte counts as the file is read. ``expected`` is the digest a caller that
+        hashed the file already found: if that object is stored, the file is hashed again to confirm (a read)
+        rather than copied while hashed (a read and a write). Raises :class:`InvalidArgument` if ``path`` is not
+        a readable file or changes while being stored.
         """
         source = Path(path)
+        now = time.time_ns()  # before the stat: a change after it is later than any time the stat shows
         before = _fingerprint(source)
-        memo = state.of_root(self.files.root).cache(_Digests)
-        digest = memo.get(source, before) or _hash_file(source, progress)
-        ref = ObjectRef(digest, before[2])
-        found = self.files.info(ref.key)
-        if found is None or found.size != ref.size:
+        size = before[2]
+        known = state.of_root(self.files.root).cache(KnownDigests)
+        digest = known.get(self.files, source, before)
 
-            def unchanged() -> None:
-                if _fingerprint(source) != before:
-                    msg = f"file {str(source)!r} changed while it was being stored; nothing was stored"
-                    raise InvalidArgument(msg)
+        def unchanged() -> None:
+            if _fingerprint(source) != before:
+                msg = f"file {str(source)!r} changed while it was being stored; nothing was stored"
+                raise InvalidArgument(msg)
 
-            self.files.copy_in(source, ref.key, check=unchanged, progress=progress)
+        if (
+            digest is None
+            and self.files.local
+            and not (expected is not None and self._stored(ObjectRef(check_digest(expected), size)))
+        ):
+            # One pass: the kernel copies into a staging file while this process hashes (see fileio); the digest,
+            # hence the object's name, is known at the end. A file already stored costs a staging file dropped.
+            hasher = hashlib.sha256()
+
+            def name() -> str | None:
+                ref = ObjectRef(hasher.hexdigest(), size)
+                return None if self._reused(ref) else ref.key
+
+            self.files.copy_in(source, name, check=unchanged, progress=progress, hasher=hasher)
+            digest = hasher.hexdigest()
         else:
-            self.files.touch(ref.key)  # young again: a vacuum running now keeps it (see the module docstring)
-        memo.remember(source, before, digest)
-        return ref
+            # Known by its fingerprint, likely stored already, or on a remote root where sending bytes is the
+            # expensive part: hash first, so a file already stored is never sent.
+            digest = digest or _hash_file(source, progress)
+            if not self._reused(ObjectRef(digest, size)):
+                self.files.copy_in(source, object_key(digest), check=unchanged, progress=progress)
+        known.remember(self.files, source, before, digest, now_ns=now)
+        return ObjectRef(digest, size)
+
+    def _stored(self, ref: ObjectRef) -> bool:
+        found = self.files.info(ref.key)
+        return found is not None and found.size == ref.size
+
+    def _reused(self, ref: ObjectRef) -> bool:
+        """True if ``ref`` is stored already, touched: young again, so a vacuum running now keeps it (see the
+        module docstring)."""
+        if not self._stored(ref):
+            return False
+        self.files.touch(ref.key)
+        return True
 
     def put_bytes(self, data: bytes) -> ObjectRef:
         """Store ``data`` (small payloads; files go through :meth:`put_file`)."""
         ref = ObjectRef(hashlib.sha256(data).hexdigest(), len(data))
-        found = self.files.info(ref.key)
-        if found is not None and found.size == ref.size:
-            self.files.touch(ref.key)
+        if self._reused(ref):
             return ref
 
         def write(out: Writable) -> None:
@@ -276,32 +309,6 @@ def _corrupt_message(key: str, root: str, actual: str) -> str:
         f"object {key!r} in the object store of {root!r} is corrupt: its bytes hash to sha256 {actual[:16]}…, "
         f"not the digest it is stored under; nothing was returned"
     )
-
-
-#: What identifies a local file's content without reading it: device, inode, size, modification and change time
-#: (ns). Any write changes mtime and ctime; a rename or replacement changes the inode.
-Fingerprint = tuple[int, int, int, int, int]
-
-
-class _Digests:
-    """Digests of local files this process stored, by path and fingerprint (held by the root's ``RootState``).
-
-    Logging the same unchanged checkpoint again (every epoch, or the best one at the end) then costs a ``stat``
-    instead of hashing gigabytes, as git's index and DVC's state database avoid re-hashing.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.known: dict[str, tuple[Fingerprint, str]] = {}
-
-    def get(self, source: Path, fingerprint: Fingerprint) -> str | None:
-        with self.lock:
-            found = self.known.get(str(source.absolute()))
-        return found[1] if found is not None and found[0] == fingerprint else None
-
-    def remember(self, source: Path, fingerprint: Fingerprint, digest: str) -> None:
-        with self.lock:
-            self.known[str(source.absolute())] = (fingerprint, digest)
 
 
 def _fingerprint(source: Path) -> Fingerprint:

@@ -6,6 +6,7 @@ import sys
 import time
 
 import lakehouse
+from lakehouse.fileio import CHUNK
 from lakehouse.tracking import artifacts
 
 
@@ -16,7 +17,7 @@ def main(root: str, source: str) -> None:
 
     def slowly(n: int) -> None:
         seen[0] += n
-        if seen[0] > (24 << 20):  # hashing is done: the copy into the staging file has begun
+        if seen[0] >= CHUNK:  # the first chunk is read, so its copy into the staging file has begun
             time.sleep(0.5)
 
     artifacts.log_files(lh.layout, lh.settings, run.id, artifacts.plan_file(source), progress=slowly)

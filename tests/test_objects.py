@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from lakehouse.errors import CorruptObject, InvalidArgument, ObjectNotFound
 from lakehouse.fileio import CHUNK, STAGING, Files
+from lakehouse.known_digests import CAPACITY, RECORDED_FROM, SETTLED_NS, KnownDigests, record_path
 from lakehouse.objects import PREFIX, ObjectStore, object_key
 
 CHILD = Path(__file__).with_name("objects_child.py")
@@ -43,6 +45,13 @@ def written_bytes() -> int:
         if line.startswith("wchar:"):
             return int(line.split()[1])
     raise AssertionError("no wchar in /proc/self/io")
+
+
+def settle(path: Path) -> None:
+    """Wait until ``path`` last changed long enough ago for its fingerprint to be remembered."""
+    st = path.stat()
+    wait_ns = max(st.st_mtime_ns, st.st_ctime_ns) + SETTLED_NS - time.time_ns()
+    time.sleep(max(0, wait_ns) / 1e9 + 0.05)
 
 
 def flip_byte(path: Path, offset: int = 3) -> None:
@@ -75,6 +84,7 @@ def test_put_stores_once_under_its_digest(store: ObjectStore, tmp_path: Path) ->
 def test_put_of_an_unchanged_file_writes_nothing(store: ObjectStore, tmp_path: Path) -> None:
     source = tmp_path / "ckpt.bin"
     source.write_bytes(os.urandom(4 << 20))
+    settle(source)
     ref = store.put_file(source)
     stored = tmp_path / "root" / ref.key
     inode = stored.stat().st_ino
@@ -185,6 +195,7 @@ def test_kill_during_a_large_put_leaves_no_object(tmp_path: Path) -> None:
 def test_an_unchanged_file_is_not_hashed_again_a_changed_one_is(store: ObjectStore, tmp_path: Path) -> None:
     source = tmp_path / "ckpt.bin"
     source.write_bytes(b"a" * 1000)
+    settle(source)
     first = store.put_file(source)
     seen: list[int] = []
     assert store.put_file(source, progress=seen.append) == first
@@ -192,7 +203,7 @@ def test_an_unchanged_file_is_not_hashed_again_a_changed_one_is(store: ObjectSto
     source.write_bytes(b"b" * 1000)  # same size, new content (and mtime / ctime)
     second = store.put_file(source, progress=seen.append)
     assert second.digest == hashlib.sha256(b"b" * 1000).hexdigest()
-    assert sum(seen) == 2000  # hashed, then copied
+    assert sum(seen) == 1000  # read once: hashed while the kernel copied it
 
 
 def test_a_file_changing_while_stored_is_refused(store: ObjectStore, tmp_path: Path) -> None:
@@ -202,7 +213,7 @@ def test_a_file_changing_while_stored_is_refused(store: ObjectStore, tmp_path: P
 
     def meddle(n: int) -> None:  # a trainer still writing the checkpoint while it is logged
         hashed[0] += n
-        if 3 * CHUNK < hashed[0] <= 4 * CHUNK:  # the first chunk of the copy is done
+        if CHUNK <= hashed[0] < 2 * CHUNK:  # the first chunk is hashed and being copied
             with source.open("ab") as out:
                 out.write(b"more")
 
@@ -210,3 +221,178 @@ def test_a_file_changing_while_stored_is_refused(store: ObjectStore, tmp_path: P
         store.put_file(source, progress=meddle)
     assert list(store.objects()) == []
     assert list(Files(tmp_path / "root").list(STAGING)) == []
+
+
+# --- one pass over a new file, and digests known across processes -------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK - 1, CHUNK, 2 * CHUNK + 1])
+def test_the_digest_of_one_pass_is_the_digest_of_the_file(store: ObjectStore, tmp_path: Path, size: int) -> None:
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(size))
+    seen: list[int] = []
+    ref = store.put_file(source, progress=seen.append)
+    with source.open("rb") as f:
+        assert ref.digest == hashlib.file_digest(f, "sha256").hexdigest()
+    assert (ref.size, sum(seen)) == (size, size)  # every byte read once
+    assert (tmp_path / "root" / ref.key).read_bytes() == source.read_bytes()
+    assert list(Files(tmp_path / "root").list(STAGING)) == []
+
+
+def test_content_already_stored_under_a_new_name_adds_no_object(store: ObjectStore, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.bin", tmp_path / "b.bin"
+    first.write_bytes(os.urandom(CHUNK + 5))
+    second.write_bytes(first.read_bytes())
+    ref = store.put_file(first)
+    before = {k: v[0] for k, v in files_under(tmp_path / "root" / PREFIX).items()}
+    assert store.put_file(second) == ref  # unknown file: copied while hashed, then the copy is dropped
+    assert {k: v[0] for k, v in files_under(tmp_path / "root" / PREFIX).items()} == before
+    assert list(Files(tmp_path / "root").list(STAGING)) == []
+    third = tmp_path / "c.bin"
+    third.write_bytes(first.read_bytes())
+    seen: list[int] = []
+    wrote = written_bytes()
+    assert store.put_file(third, progress=seen.append, expected=ref.digest) == ref  # a caller that hashed it
+    assert (written_bytes() - wrote, sum(seen)) == (0, ref.size)  # read to confirm, not staged
+
+
+CHILD_PUT = """
+import json, sys
+from pathlib import Path
+from lakehouse.objects import ObjectStore
+
+def wchar():
+    return int(next(l for l in Path("/proc/self/io").read_text().splitlines() if l.startswith("wchar:")).split()[1])
+
+seen = []
+before = wchar()
+ref = ObjectStore(sys.argv[1]).put_file(sys.argv[2], progress=seen.append)
+wrote = wchar() - before
+print(json.dumps({"digest": ref.digest, "read": sum(seen), "wrote": wrote}))
+"""
+
+
+def put_in_a_new_process(root: Path, source: Path) -> dict[str, object]:
+    """Put ``source`` into ``root`` from a fresh interpreter: its digest, the bytes it read and wrote."""
+    out = subprocess.run([sys.executable, "-c", CHILD_PUT, str(root), str(source)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def object_files(root: Path) -> dict[str, int]:
+    """Every file under ``root`` by inode (a re-used object is touched, so its mtime moves; its inode does not)."""
+    return {k: v[0] for k, v in files_under(root).items()}
+
+
+def test_a_new_process_knows_an_unchanged_file_without_reading_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    source = tmp_path / "ckpt.bin"
+    source.write_bytes(os.urandom(RECORDED_FROM + 1))
+    settle(source)
+    ref = ObjectStore(root).put_file(source)
+    record = root / record_path()
+    assert record.is_file()
+    before = object_files(root), record.stat().st_mtime_ns
+    again = put_in_a_new_process(root, source)
+    assert again == {"digest": ref.digest, "read": 0, "wrote": 0}  # not read, not a byte written
+    assert (object_files(root), record.stat().st_mtime_ns) == before  # the record is not rewritten either
+
+
+def test_a_changed_file_with_its_old_size_and_mtime_is_hashed_again(tmp_path: Path) -> None:
+    """Bytes rewritten in place with size and mtime put back (os.utime): the change time still differs."""
+    root = tmp_path / "root"
+    rewritten, replaced = tmp_path / "rewritten.bin", tmp_path / "replaced.bin"
+    for f in (rewritten, replaced):
+        f.write_bytes(os.urandom(RECORDED_FROM + 1))
+    settle(rewritten)
+    settle(replaced)
+    store = ObjectStore(root)
+    old = {f: (store.put_file(f), f.stat()) for f in (rewritten, replaced)}
+    with rewritten.open("r+b") as out:  # same inode, same size, other bytes
+        out.write(b"changed")
+    newer = tmp_path / "newer.bin"  # a new file renamed over the old one: a new inode
+    newer.write_bytes(os.urandom(RECORDED_FROM + 1))
+    newer.replace(replaced)
+    for f in (rewritten, replaced):
+        os.utime(f, ns=(old[f][1].st_atime_ns, old[f][1].st_mtime_ns))
+        assert (f.stat().st_size, f.stat().st_mtime_ns) == (old[f][1].st_size, old[f][1].st_mtime_ns)
+        expected = hashlib.sha256(f.read_bytes()).hexdigest()
+        assert expected != old[f][0].digest
+        assert put_in_a_new_process(root, f)["digest"] == expected  # the record's entry does not match
+        seen: list[int] = []
+        assert store.put_file(f, progress=seen.append).digest == expected  # nor does this process's
+        assert sum(seen) == f.stat().st_size
+
+
+def test_a_file_stored_just_after_it_changed_is_not_remembered(store: ObjectStore, tmp_path: Path) -> None:
+    """A second write within the same timestamp tick would keep the fingerprint: such a file is hashed each time."""
+    source = tmp_path / "fresh.bin"
+    source.write_bytes(os.urandom(RECORDED_FROM + 1))
+    first = store.put_file(source)
+    stat = source.stat()
+    with source.open("r+b") as out:
+        out.write(b"same tick")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    seen: list[int] = []
+    second = store.put_file(source, progress=seen.append)
+    assert second.digest == hashlib.sha256(source.read_bytes()).hexdigest() != first.digest
+    assert sum(seen) == source.stat().st_size
+    assert not (tmp_path / "root" / record_path()).exists()
+
+
+def test_the_record_is_a_bounded_cache_that_fails_safe(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    files = Files(root)
+    record = root / record_path()
+    record.parent.mkdir(parents=True)
+    record.write_bytes(b"\x00 not json")
+    source = tmp_path / "ckpt.bin"
+    source.write_bytes(os.urandom(RECORDED_FROM))
+    settle(source)
+    ref = ObjectStore(root).put_file(source)  # an unreadable record: hashed, stored, and the record replaced
+    assert put_in_a_new_process(root, source) == {"digest": ref.digest, "read": 0, "wrote": 0}
+    old_ns = time.time_ns() - 10 * SETTLED_NS
+    full = [[str(tmp_path / f"f{i}"), 1, i, RECORDED_FROM, old_ns, old_ns, f"{i:064x}"] for i in range(CAPACITY)]
+    record.write_text(json.dumps({"format": 1, "files": full}))  # as full as it gets
+    known = KnownDigests()
+    for i in range(CAPACITY, CAPACITY + 3):  # the oldest entries go first
+        fingerprint = (1, i, RECORDED_FROM, old_ns, old_ns)
+        known.remember(files, tmp_path / f"f{i}", fingerprint, f"{i:064x}", now_ns=time.time_ns())
+    rows = json.loads(record.read_bytes())["files"]
+    assert len(rows) == CAPACITY
+    assert rows[-1] == [
+        str(tmp_path / f"f{CAPACITY + 2}"),
+        1,
+        CAPACITY + 2,
+        RECORDED_FROM,
+        old_ns,
+        old_ns,
+        f"{CAPACITY + 2:064x}",
+    ]
+    assert rows[0][0] == str(tmp_path / "f3")
+    fresh = KnownDigests()
+    assert fresh.get(files, tmp_path / "f3", (1, 3, RECORDED_FROM, old_ns, old_ns)) == f"{3:064x}"
+    assert fresh.get(files, tmp_path / "f3", (1, 3, RECORDED_FROM, old_ns, old_ns + 1)) is None  # any field differs
+    assert fresh.get(files, tmp_path / "f2", (1, 2, RECORDED_FROM, old_ns, old_ns)) is None  # dropped
+    rows[-1][-1] = "not a digest"
+    record.write_text(json.dumps({"format": 1, "files": rows}))
+    assert KnownDigests().get(files, tmp_path / f"f{CAPACITY + 2}", tuple(rows[-1][1:6])) is None
+
+
+def test_a_bucket_root_keeps_its_record_in_the_bucket(bucket_root: str, tmp_path: Path) -> None:
+    """On a bucket root a new file is hashed before it is sent, and the record is an object of the bucket."""
+    from lakehouse import state
+
+    source = tmp_path / "ckpt.bin"
+    source.write_bytes(os.urandom(RECORDED_FROM + 1))
+    settle(source)
+    seen: list[int] = []
+    ref = ObjectStore(bucket_root).put_file(source, progress=seen.append)
+    assert ref.digest == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert sum(seen) == 2 * ref.size  # hashed, then sent
+    assert Files(bucket_root).exists(record_path())
+    state.forget(bucket_root)  # as a new process: the record is read from the bucket
+    seen.clear()
+    assert ObjectStore(bucket_root).put_file(source, progress=seen.append) == ref
+    assert seen == []

@@ -397,7 +397,7 @@ def store_large(store: ObjectStore, files: Sequence[FolderFile], rows: pa.Table)
     """Put the large files into the object store; each must still hash to the digest its row records."""
     digests = dict(zip(rows.column(KEY).to_pylist(), rows.column("sha256").to_pylist(), strict=True))
     for f in files:
-        ref = store.put_file(f.local)
+        ref = store.put_file(f.local, expected=digests[f.path])  # an unchanged file is read, not copied again
         if ref.digest != digests[f.path]:
             msg = f"file {str(f.local)!r} changed while it was being added; nothing was written"
             raise InvalidArgument(msg)

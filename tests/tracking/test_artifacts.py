@@ -13,8 +13,9 @@ import pytest
 import lakehouse
 from lakehouse import storage
 from lakehouse.errors import ArtifactNotFound, CorruptObject, InvalidArgument, RunNotActive
+from lakehouse.known_digests import RECORDED_FROM
 from lakehouse.objects import object_key
-from tests.test_objects import files_under, flip_byte
+from tests.test_objects import files_under, flip_byte, settle, written_bytes
 
 
 def sha256(data: bytes) -> str:
@@ -86,6 +87,32 @@ def test_logging_again_replaces_and_deduplicates(lh: lakehouse.Lakehouse, tmp_pa
         second.log_artifact(ckpt)
     assert lh.artifact(second.id, "ckpt.bin").digest == lh.artifact(first.id, "ckpt.bin").digest
     assert len(list(lh.layout.objects.objects())) == 2
+
+
+def test_relogging_an_unchanged_file_from_a_new_process_writes_only_the_index_event(
+    lh: lakehouse.Lakehouse, run: lakehouse.Run, tmp_path: Path
+) -> None:
+    """Known by its fingerprint from the root's record: no byte of the file is read or written again. Like
+    ``mlflow.log_artifact`` of the same file, the call is recorded (one index event: ``logged_at`` moves)."""
+    ckpt = tmp_path / "ckpt.bin"
+    ckpt.write_bytes(os.urandom(RECORDED_FROM + 1))
+    settle(ckpt)
+    first = run.log_artifact(ckpt)
+    lh.forget()  # as a new process would: the record is read from the root again
+    before = {k: v[0] for k, v in files_under(lh.root).items()}  # by inode: a re-used object is only touched
+    index_version = storage.peek_version(lh.layout.artifacts)
+    wrote = written_bytes()
+    again = run.log_artifact(ckpt)
+    wrote = written_bytes() - wrote
+    after = {k: v[0] for k, v in files_under(lh.root).items()}
+    assert (again.digest, again.size) == (first.digest, first.size)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing rewritten, objects included
+    added = set(after) - set(before)
+    assert added
+    assert all(k.startswith("tracking/artifacts/") for k in added)  # one Delta commit of the index, nothing else
+    assert storage.peek_version(lh.layout.artifacts) == (index_version or 0) + 1
+    assert wrote < 64 << 10  # the commit's few KiB, not the 8 MiB file
+    assert lh.artifacts(run.id).get_column("path").to_list() == ["ckpt.bin"]
 
 
 def test_delete_artifact(lh: lakehouse.Lakehouse, run: lakehouse.Run, tmp_path: Path) -> None:

@@ -1,0 +1,81 @@
+"""The embedded side of the bucket tests, run as separate processes (delta-rs must not share a process with moto).
+
+``log ROOT PROCESS POINTS BATCH``: one training process logging POINTS points to ``ROOT/tracking/metrics`` in
+commits of BATCH points, each commit exactly once. ``append TABLE``: one embedded append to TABLE (exit 3 with
+the message if the commit rule refuses it). ``count TABLE``: the table's row count as delta-rs reads it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from lakehouse import storage
+from lakehouse.errors import CommitConflict, CommitRefused
+
+SCHEMA = pa.schema(
+    [
+        pa.field("run_id", pa.string()),
+        pa.field("key", pa.string()),
+        pa.field("step", pa.int64()),
+        pa.field("value", pa.float64()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def log_points(root: str, process: int, points: int, batch: int) -> None:
+    """A training process on a bucket root: ``points`` metric points of run ``p<process>``, ``batch`` per commit.
+
+    Commits go through lakehouse's append (the commit path of the metrics writer), each under the app
+    transaction (writer, segment) and retried with backoff until it is in, as the writer does with its spool.
+    Once ``lakehouse.connect("s3://...")`` serves bucket roots, this is ``run.log`` on such a root.
+    """
+    table = f"{root}/tracking/metrics"
+    writer = f"writer-{process}"
+    for segment, start in enumerate(range(0, points, batch), start=1):
+        steps = list(range(start, min(start + batch, points)))
+        rows = pa.table(
+            {
+                "run_id": [f"p{process}"] * len(steps),
+                "key": ["loss"] * len(steps),
+                "step": steps,
+                "value": [1.0 / (s + 1) for s in steps],
+                "timestamp": [datetime.now(UTC)] * len(steps),
+            },
+            schema=SCHEMA,
+        )
+        for attempt in range(20):
+            try:
+                storage.append(table, rows, app_transaction=(writer, segment))
+                break
+            except CommitConflict:
+                # A create lost to another process's, or retries ran out: in already, or try again later.
+                if storage.exists(table) and (storage.transaction_version(table, writer) or 0) >= segment:
+                    break
+                time.sleep(0.05 * 2 ** min(attempt, 5))
+        else:
+            raise SystemExit(f"segment {segment} of {writer} did not commit")
+
+
+def main(argv: list[str]) -> int:
+    command, *args = argv
+    if command == "log":
+        log_points(args[0], int(args[1]), int(args[2]), int(args[3]))
+    elif command == "append":
+        row = pa.table({"id": pa.array([-1], pa.int64())})
+        try:
+            storage.append(args[0], row)
+        except CommitRefused as e:
+            sys.stdout.write(f"{e}\n")
+            return 3
+    elif command == "count":
+        sys.stdout.write(f"{storage.read_arrow(args[0]).num_rows}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

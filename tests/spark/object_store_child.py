@@ -1,12 +1,14 @@
 """The embedded side of the bucket tests, run as separate processes (delta-rs must not share a process with moto).
 
 ``log ROOT PROCESS POINTS BATCH``: one training process logging POINTS points to ``ROOT/tracking/metrics`` in
-commits of BATCH points, each commit exactly once. ``append TABLE``: one embedded append to TABLE (exit 3 with
-the message if the commit rule refuses it). ``count TABLE``: the table's row count as delta-rs reads it.
+commits of BATCH points, each commit exactly once. ``append TABLE``: one embedded append to TABLE (the message
+on stdout, exit 3, if the commit rule refuses it), then its row count. ``count TABLE...``: row counts as
+delta-rs reads them, one per line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -30,9 +32,10 @@ SCHEMA = pa.schema(
 def log_points(root: str, process: int, points: int, batch: int) -> None:
     """A training process on a bucket root: ``points`` metric points of run ``p<process>``, ``batch`` per commit.
 
-    Commits go through lakehouse's append (the commit path of the metrics writer), each under the app
-    transaction (writer, segment) and retried with backoff until it is in, as the writer does with its spool.
-    Once ``lakehouse.connect("s3://...")`` serves bucket roots, this is ``run.log`` on such a root.
+    Each commit is a delta-rs append through ``lakehouse.storage`` (what the metrics writer's appends are on
+    remote storage) under the app transaction (writer, segment), retried with backoff until it is in, as the
+    writer does with its spool. Once ``lakehouse.connect("s3://...")`` serves bucket roots, this is
+    ``run.log`` on such a root.
     """
     table = f"{root}/tracking/metrics"
     writer = f"writer-{process}"
@@ -50,7 +53,7 @@ def log_points(root: str, process: int, points: int, batch: int) -> None:
         )
         for attempt in range(20):
             try:
-                storage.append(table, rows, app_transaction=(writer, segment))
+                storage.write(table, rows, mode="append", app_transaction=(writer, segment))
                 break
             except CommitConflict:
                 # A create lost to another process's, or retries ran out: in already, or try again later.
@@ -68,14 +71,18 @@ def main(argv: list[str]) -> int:
     elif command == "append":
         row = pa.table({"id": pa.array([-1], pa.int64())})
         try:
-            storage.append(args[0], row)
+            storage.write(args[0], row, mode="append")
         except CommitRefused as e:
-            sys.stdout.write(f"{e}\n")
+            sys.stdout.write(f"{e}\n{storage.read_arrow(args[0]).num_rows}\n")
             return 3
     elif command == "count":
-        sys.stdout.write(f"{storage.read_arrow(args[0]).num_rows}\n")
+        sys.stdout.write("".join(f"{storage.read_arrow(table).num_rows}\n" for table in args))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    # Straight out: delta-rs' runtime can abort while the interpreter tears down after a failed commit
+    # ("terminate called without an active exception"), which would hide the exit status that matters here.
+    os._exit(code)

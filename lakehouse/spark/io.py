@@ -46,7 +46,6 @@ from lakehouse.spark.object_store import (
     check_delta_spark_commit,
     creation_properties,
     spark_location,
-    table_exists,
 )
 from lakehouse.spark.session import spark_session
 
@@ -125,10 +124,9 @@ def append_table(
     delta-rs commits to is refused with ``CommitRefused``, and a table this creates records Delta-Spark as its
     committer.
     """
-    spark = rows.sparkSession
-    check_delta_spark_commit(spark, location)
+    exists = check_delta_spark_commit(rows.sparkSession, location)
     with translated(what, location):
-        if table_exists(spark, location):
+        if exists:
             rows.write.format("delta").mode("append").options(**(options or {})).save(spark_location(location))
         else:
             create_table(
@@ -253,12 +251,12 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     layout = {_ROW_GROUP_ROWS: str(blobs.rows_per_group)} if blobs is not None else {}
     with translated(f"{plan.mode} write", ds.path), session_conf(spark, layout):
         if plan.merges:
-            check_delta_spark_commit(spark, ds.path)
+            _check_on_bucket(spark, ds.path)
             _merge(spark, spark_location(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
         elif blobs is None and lh.settings.spark_footer_stats and (table := footer_stats_table(ds, plan)) is not None:
             _save_files(lh, ds, plan, rows, app, table)
         else:
-            check_delta_spark_commit(spark, ds.path)
+            _check_on_bucket(spark, ds.path)
             properties.update(creation_properties(ds.path))
             _save(
                 rows,
@@ -281,6 +279,12 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     if plan.creating:
         ds.register(plan.user_metadata)
     return SparkWrite(ds.version(number))
+
+
+def _check_on_bucket(spark: SparkSession, location: Path) -> None:
+    """The commit rule before a Delta-Spark commit of a dataset write (a local table is not looked at)."""
+    if commit_rule.on_object_store(location):
+        check_delta_spark_commit(spark, location)
 
 
 #: Parquet's (parquet-java) cap on rows per row group, read from the Hadoop configuration Spark derives from SQL conf.

@@ -21,7 +21,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse import storage
+from lakehouse import commit_rule, storage
 from lakehouse.errors import CommitConflict, CommitRefused, StorageError
 from lakehouse.maintenance import Facts, MaintenanceReport, Steps, Target, pins, run, targets
 from lakehouse.spark._errors import translated
@@ -54,7 +54,8 @@ def maintain_with_spark(
         path = spark_location(target.path)
         try:
             # OPTIMIZE and VACUUM commit; on a bucket only tables Delta-Spark owns are Spark's to maintain.
-            check_delta_spark_commit(session, target.path)
+            if commit_rule.on_object_store(target.path):
+                check_delta_spark_commit(session, target.path)
         except CommitRefused as e:
             facts.skipped.append(f"spark: {e}")
             return

@@ -137,24 +137,26 @@ def spark_location(location: str | os.PathLike[str]) -> str:
     return "s3a://" + rest.lstrip("/")
 
 
-def check_delta_spark_commit(spark: SparkSession, location: str | os.PathLike[str]) -> None:
+def check_delta_spark_commit(spark: SparkSession, location: str | os.PathLike[str]) -> bool:
     """Refuse a Delta-Spark commit to an existing table on object storage that delta-rs commits to.
 
     Reads the table's properties through Spark (the engine about to commit). A table that does not exist
-    yet is fine: Delta-Spark creates it and records itself (:func:`creation_properties`).
+    yet is fine: Delta-Spark creates it and records itself (:func:`creation_properties`). Returns whether
+    the table exists, which the caller needs to know anyway.
 
     Raises:
         CommitRefused: see :mod:`lakehouse.commit_rule`.
     """
-    if not commit_rule.on_object_store(location):
-        return
     uri = spark_location(location)
     with translated("reading the table's committer", uri):
         if not table_exists(spark, uri):
-            return
+            return False
+        if not commit_rule.on_object_store(location):
+            return True
         detail = _delta_table(spark, uri).detail().select("properties").first()
     properties = dict(detail["properties"] or {}) if detail is not None else {}
     commit_rule.check(location, properties, committer="delta-spark")
+    return True
 
 
 def table_exists(spark: SparkSession, location: str | os.PathLike[str]) -> bool:

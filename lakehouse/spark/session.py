@@ -191,6 +191,13 @@ def spark_session(
         raise NotInstalled(msg)
     props = resolve_conf(settings, master=master, conf=conf, app_name=app_name)
     props[PACKAGES] = _packages(props)
+    if props["spark.master"].startswith("local"):
+        # spark-submit puts the package jars on the driver's classpath, and also lists them to be shipped
+        # (spark.jars, and spark.files for Python code inside jars, which neither Delta nor hadoop-aws have).
+        # A local "executor" is the driver's JVM and has them already, yet it copies every listed file into
+        # the session's temporary folder: 686 MB per session for the AWS SDK bundle. Nothing to ship locally.
+        for key in ("spark.jars", "spark.files", "spark.submit.pyFiles"):
+            props.setdefault(key, "")
     Path(props[IVY]).mkdir(parents=True, exist_ok=True)
     # Python tasks (the file ingest describes files on the executors) run this interpreter, which has lakehouse
     # and pyarrow, unless PYSPARK_PYTHON says otherwise; pyspark reads only the variable, not a property.

@@ -1,9 +1,10 @@
 """The embedded side of the bucket tests, run as separate processes (delta-rs must not share a process with moto).
 
-``log ROOT PROCESS POINTS BATCH``: one training process logging POINTS points to ``ROOT/tracking/metrics`` in
-commits of BATCH points, each commit exactly once. ``append TABLE``: one embedded append to TABLE (the message
-on stdout, exit 3, if the commit rule refuses it), then its row count. ``count TABLE...``: row counts as
-delta-rs reads them, one per line.
+``log ROOT PROCESS POINTS BATCH GATE``: one training process logging POINTS points to ``ROOT/tracking/metrics``
+in commits of BATCH points, each commit exactly once; half-way it waits for the file GATE, so that whatever the
+test does before creating GATE happens while every process is in the middle of its run.
+``append TABLE``: one embedded append to TABLE (the message on stdout, exit 3, if the commit rule refuses it),
+then its row count. ``count TABLE...``: row counts as delta-rs reads them, one per line.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -29,7 +31,7 @@ SCHEMA = pa.schema(
 )
 
 
-def log_points(root: str, process: int, points: int, batch: int) -> None:
+def log_points(root: str, process: int, points: int, batch: int, gate: Path) -> None:
     """A training process on a bucket root: ``points`` metric points of run ``p<process>``, ``batch`` per commit.
 
     Each commit is a delta-rs append through ``lakehouse.storage`` (what the metrics writer's appends are on
@@ -39,7 +41,12 @@ def log_points(root: str, process: int, points: int, batch: int) -> None:
     """
     table = f"{root}/tracking/metrics"
     writer = f"writer-{process}"
-    for segment, start in enumerate(range(0, points, batch), start=1):
+    starts = range(0, points, batch)
+    for segment, start in enumerate(starts, start=1):
+        if segment == len(starts) // 2 + 1:
+            deadline = time.monotonic() + 300
+            while not gate.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
         steps = list(range(start, min(start + batch, points)))
         rows = pa.table(
             {
@@ -67,7 +74,7 @@ def log_points(root: str, process: int, points: int, batch: int) -> None:
 def main(argv: list[str]) -> int:
     command, *args = argv
     if command == "log":
-        log_points(args[0], int(args[1]), int(args[2]), int(args[3]))
+        log_points(args[0], int(args[1]), int(args[2]), int(args[3]), Path(args[4]))
     elif command == "append":
         row = pa.table({"id": pa.array([-1], pa.int64())})
         try:

@@ -67,7 +67,8 @@ def s3a_conf(options: Mapping[str, str], environ: Mapping[str, str] | None = Non
         return options.get(key) or env.get(key)
 
     conf = {f"{HADOOP}impl": S3A_IMPL}
-    endpoint = get("AWS_ENDPOINT_URL")
+    # The AWS SDKs' own order: the service-specific endpoint variable, then the general one.
+    endpoint = options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     region = get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     if endpoint:
         plain = endpoint.lower().startswith("http://")

@@ -68,6 +68,9 @@ def test_s3a_conf_takes_absent_options_from_the_standard_variables_but_never_the
     }
     conf = s3a_conf({"AWS_REGION": "eu-north-1"}, environ=environ)
     assert conf[f"{H}endpoint"] == "https://s3.example.test"
+    assert s3a_conf({}, environ={**environ, "AWS_ENDPOINT_URL_S3": "https://s3.other.test"})[f"{H}endpoint"] == (
+        "https://s3.other.test"
+    )
     assert conf[f"{H}connection.ssl.enabled"] == "true"
     assert conf[f"{H}endpoint.region"] == "eu-north-1"  # the options win over the environment
     assert conf[f"{H}path.style.access"] == "false"
@@ -149,6 +152,7 @@ def test_the_session_runs_the_hadoop_the_s3a_jars_match(spark: SparkSession) -> 
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_spark_creates_writes_and_reads_a_table_on_a_bucket(spark: SparkSession, s3_env: S3Server) -> None:
     bucket = s3_env.new_bucket()
     table = f"s3://{bucket}/lh/datasets/events"

@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--schema-file", type=Path, help="input schema: Spark DDL or Spark JSON schema")
     parser.add_argument("--partition-by", action="append", help="partition column on creation (repeatable)")
-    parser.add_argument("--root", help="lakehouse root (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml)")
+    parser.add_argument(
+        "--root", help="lakehouse root: a folder or s3://bucket/prefix (default: LAKEHOUSE_ROOT, conf/lakehouse.toml)"
+    )
     parser.add_argument("--master", help="Spark master when not under spark-submit (default: conf/)")
     return parser.parse_args(argv)
 

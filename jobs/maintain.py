@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--vacuum", action="store_true", help="also VACUUM (files of pinned versions are kept)")
     parser.add_argument("--retention-hours", type=int, help="vacuum keeps files removed less than this long ago")
     parser.add_argument("--dry-run", action="store_true", help="VACUUM lists files instead of deleting them")
-    parser.add_argument("--root", help="lakehouse root (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml)")
+    parser.add_argument(
+        "--root", help="lakehouse root: a folder or s3://bucket/prefix (default: LAKEHOUSE_ROOT, conf/lakehouse.toml)"
+    )
     parser.add_argument("--master", help="Spark master when not under spark-submit (default: conf/)")
     return parser.parse_args(argv)
 

@@ -69,6 +69,10 @@ class CommitConflict(LakehouseError):
     """A commit lost against a concurrent writer and could not be retried."""
 
 
+class CommitRefused(LakehouseError, PermissionError):
+    """A table on object storage is committed to by the other engine (see :mod:`lakehouse.commit_rule`)."""
+
+
 class StorageError(LakehouseError):
     """The storage engine failed for a reason not covered by a more specific error."""
 

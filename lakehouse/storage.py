@@ -39,7 +39,7 @@ from deltalake.exceptions import (
     TableNotFoundError,
 )
 
-from lakehouse import state
+from lakehouse import commit_rule, state
 from lakehouse._arrow import canonical_type
 from lakehouse._delta_stats import file_stats
 from lakehouse.errors import (
@@ -163,6 +163,17 @@ def open_table(path: Where, version: int | None = None) -> DeltaTable:
                 f"the log retention period were cleaned up; versions from {oldest} on can be read"
             )
             raise VersionNotFound(msg) from e
+
+
+def open_for_commit(path: Where) -> DeltaTable:
+    """Load a table delta-rs is about to commit to, refusing one another engine owns on object storage.
+
+    Raises:
+        CommitRefused: see :mod:`lakehouse.commit_rule`.
+    """
+    table = open_table(path)
+    commit_rule.check(path, table.metadata().configuration, committer="delta-rs")
+    return table
 
 
 def latest_version(path: Where) -> int:
@@ -333,6 +344,8 @@ def write(
     elif read_version is not None or exists(path):
         target = open_table(path, read_version)
         configuration = None  # table properties are set once, at creation
+    if isinstance(target, DeltaTable):
+        commit_rule.check(path, target.metadata().configuration, committer="delta-rs")
     # delta-rs retries a lost create as a later version that carries a second table definition (new id,
     # possibly another schema); a create must land as version 0 or fail.
     retries = 0 if mode == "create" else max_commit_retries
@@ -434,7 +447,7 @@ def commit_files(
                 _raise_if_created_concurrently(path, e)
                 raise
             return True
-        table = open_table(path)
+        table = open_for_commit(path)
         if app_transaction is not None:
             done = table.transaction_version(app_transaction[0])
             if done is not None and int(done) >= app_transaction[1]:
@@ -476,7 +489,7 @@ def append(
                     max_commit_retries=max_commit_retries,
                 )
                 return latest_version(path)
-            slot.append(_Appender(path, open_table(path)))
+            slot.append(_Appender(path, open_for_commit(path)))
         return slot[0].append(data, app_transaction=app_transaction, max_commit_retries=max_commit_retries)
 
 
@@ -838,7 +851,7 @@ def merge(
     ``deleted``: values of the (single) key whose rows the same commit removes, so that making a table equal
     to a new state is one version however many rows are added, changed and removed.
     """
-    table = open_table(path)
+    table = open_for_commit(path)
     predicate = " AND ".join(f"t.{quote(k)} = s.{quote(k)}" for k in key)
     props = _commit_properties(user_metadata, None, max_commit_retries)
     if deleted and len(key) != 1:
@@ -1073,7 +1086,7 @@ def vacuum(
     enough, including files an earlier vacuum already deleted, so only files still on disk are reported,
     and no vacuum is committed when none are left.
     """
-    table = open_table(path)
+    table = open_for_commit(path)
     root = _table_uri(path)
     options: dict[str, Any] = {
         "retention_hours": retention_hours,
@@ -1117,7 +1130,7 @@ def compact(
     max_commit_retries: int = 100,
 ) -> dict[str, Any]:
     """Rewrite small files into larger ones (clustered by ``z_order`` columns when given)."""
-    table = open_table(path)
+    table = open_for_commit(path)
     props = CommitProperties(max_commit_retries=max_commit_retries)
     with _translated(path, "optimize"):
         if z_order:
@@ -1133,7 +1146,7 @@ def checkpoint(path: Where) -> None:
 
 
 def set_properties(path: Where, values: Mapping[str, str]) -> None:
-    table = open_table(path)
+    table = open_for_commit(path)
     with _translated(path, "setting table properties"):
         table.alter.set_table_properties(dict(values), raise_if_not_exists=False)
 
@@ -1144,7 +1157,7 @@ def delete(path: Where, predicate: str, *, max_commit_retries: int = 100) -> dic
     Deletes conflict with concurrent commits that remove the same files or add matching rows (then this
     raises :class:`CommitConflict`); blind appends of other rows never fail because of a delete.
     """
-    table = open_table(path)
+    table = open_for_commit(path)
     props = CommitProperties(max_commit_retries=max_commit_retries)
     with _translated(path, "delete"):
         return dict(table.delete(predicate, commit_properties=props))

@@ -63,15 +63,19 @@ def lh(root: Path) -> lakehouse.Lakehouse:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
+def spark(s3_server: S3Server) -> Iterator[SparkSession]:
     """One Spark session (local[2], real delta-spark jars) for the whole run, started by the first test that asks.
 
+    It reaches the run's S3 server through S3A (``s3a://`` tables, the hadoop-aws jars), as a session for a
+    bucket root would: S3A reads its endpoint when it first opens a bucket, so one server per run suffices.
     The jars are resolved from Maven Central into the jars cache (~/.cache/lakehouse/ivy) on first use.
     """
     from lakehouse.spark import spark_session
+    from lakehouse.spark.object_store import s3a_conf
 
     settings = lakehouse.Settings(spark_defaults_file=REPO / "conf" / "spark-defaults.conf")
-    session = spark_session(settings, master="local[2]", conf=SPARK_TEST_CONF, app_name="lakehouse-tests")
+    conf = {**SPARK_TEST_CONF, **s3a_conf(s3_server.environ, environ={})}
+    session = spark_session(settings, master="local[2]", conf=conf, app_name="lakehouse-tests")
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -21,6 +21,7 @@ from lakehouse.spark.file_ingest import ingest_files  # noqa: E402
 from lakehouse.spark.ingest import IngestResult, ingest  # noqa: E402
 from lakehouse.spark.io import (  # noqa: E402
     SparkWrite,
+    append_table,
     commit_dataframe,
     read_dataset,
     read_table,
@@ -37,6 +38,7 @@ __all__ = [
     "read_table",
     "write_dataset",
     "commit_dataframe",
+    "append_table",
     "SparkWrite",
     "ingest",
     "ingest_files",

@@ -35,6 +35,7 @@ from lakehouse.spark import _schema
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import (
     SessionSource,
+    append_table,
     check_keys,
     execute,
     job_app_id,
@@ -44,6 +45,7 @@ from lakehouse.spark.io import (
     spark_table_properties,
     version_of_job,
 )
+from lakehouse.spark.object_store import spark_location
 from lakehouse.spark.readers import input_schema, parse
 from lakehouse.spark.sources import check_local_paths, find_sources
 
@@ -178,7 +180,7 @@ def ingest(
 
 def _dataset_schema(spark: SparkSession, path: Location) -> Any:
     with translated("reading the dataset's schema", path):
-        return spark.read.format("delta").load(str(path)).schema
+        return spark.read.format("delta").load(spark_location(path)).schema
 
 
 def _finished(lh: Lakehouse, name: str, version: DatasetVersion, job: str) -> IngestResult:
@@ -230,13 +232,16 @@ def _quarantine(
             F.current_timestamp().alias("at"),
         )
         commit_meta = json.dumps({"created_by": lh.actor, SECTION: {"job_id": job, "write_id": write_id}})
-        writer = rows.write.format("delta").mode("append").option("userMetadata", commit_meta)
+        options = {"userMetadata": commit_meta}
         if given_job is not None:
-            writer = writer.option("txnAppId", job_app_id(given_job)).option("txnVersion", "0")
-        if not storage.exists(path):
-            writer = writer.options(**spark_table_properties(lh, change_data_feed=False))
-        with translated(f"writing {count} malformed record(s) to the quarantine of {name}", path):
-            writer.save(str(path))
+            options.update({"txnAppId": job_app_id(given_job), "txnVersion": "0"})
+        append_table(
+            path,
+            rows,
+            properties=spark_table_properties(lh, change_data_feed=False),
+            options=options,
+            what=f"writing {count} malformed record(s) to the quarantine of {name}",
+        )
     finally:
         cached.unpersist()
     return count, _version_with(path, write_id)

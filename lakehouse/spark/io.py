@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from lakehouse import storage
+from lakehouse import commit_rule, storage
 from lakehouse.catalog.tables import table_properties
 from lakehouse.datasets import files as file_rows
 from lakehouse.datasets import write_plan
@@ -38,9 +38,15 @@ from lakehouse.errors import (
     TableNotFound,
     VersionNotFound,
 )
+from lakehouse.location import Where
 from lakehouse.refs import Ref, parse_ref
 from lakehouse.spark import _schema, parquet_stats
 from lakehouse.spark._errors import translated
+from lakehouse.spark.object_store import (
+    check_delta_spark_commit,
+    creation_properties,
+    spark_location,
+)
 from lakehouse.spark.session import spark_session
 
 if TYPE_CHECKING:
@@ -86,7 +92,7 @@ def read_dataset(lh: Lakehouse, ref: str | Ref, *, spark: SparkSession | None = 
         raise VersionNotFound(msg)
     session = session_for(lh, spark)
     with translated(f"reading {ds.name}:v{number}", str(ds.path)):
-        return session.read.format("delta").option("versionAsOf", number).load(str(ds.path))
+        return session.read.format("delta").option("versionAsOf", number).load(spark_location(ds.path))
 
 
 def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) -> DataFrame:
@@ -101,7 +107,62 @@ def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) 
         raise TableNotFound(msg)
     session = session_for(lh, spark)
     with translated(f"reading {table}", path):
-        return session.read.format("delta").load(str(path))
+        return session.read.format("delta").load(spark_location(path))
+
+
+def append_table(
+    location: Where,
+    rows: DataFrame,
+    *,
+    properties: Mapping[str, str] | None = None,
+    options: Mapping[str, str] | None = None,
+    what: str = "append",
+) -> None:
+    """Append ``rows`` to the Delta table at ``location`` with Delta-Spark, creating it if it is not there.
+
+    ``properties``: table properties of a table this creates; ``options``: Delta write options (``userMetadata``,
+    ``txnAppId``...). On object storage the commit rule applies (:mod:`lakehouse.commit_rule`): a table
+    delta-rs commits to is refused with ``CommitRefused``, and a table this creates records Delta-Spark as its
+    committer.
+    """
+    exists = check_delta_spark_commit(rows.sparkSession, location)
+    with translated(what, location):
+        if exists:
+            rows.write.format("delta").mode("append").options(**(options or {})).save(spark_location(location))
+        else:
+            create_table(
+                rows,
+                spark_location(location),
+                properties={**(properties or {}), **creation_properties(location)},
+                options=options or {},
+            )
+
+
+def create_table(
+    rows: DataFrame,
+    uri: str,
+    *,
+    properties: Mapping[str, str],
+    options: Mapping[str, str],
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Create the Delta table at ``uri`` from ``rows`` in one commit, with table properties of any name.
+
+    The DataFrame writer turns only ``delta.*`` options into table properties, so a table that must be born
+    with ``lakehouse.committer`` (a reader must never see it without) is created as a V2 ``CREATE TABLE AS
+    SELECT``; Delta reads ``userMetadata`` for it from the session, not from the options.
+    """
+    writer = rows.writeTo("delta.`" + uri.replace("`", "``") + "`").using("delta")
+    for key, value in properties.items():
+        writer = writer.tableProperty(key, value)
+    if partition_by:
+        writer = writer.partitionedBy(*(F.col(f"`{c}`") for c in partition_by))
+    others = {k: v for k, v in options.items() if k != "userMetadata"}
+    if others:
+        writer = writer.options(**others)
+    text = options.get("userMetadata")
+    with session_conf(rows.sparkSession, {_USER_METADATA_CONF: text} if text is not None else {}):
+        writer.create()
 
 
 def write_dataset(lh: Lakehouse, name: str, df: DataFrame, **options: Unpack[WriteOptions]) -> DatasetVersion:
@@ -191,13 +252,16 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     layout = {_ROW_GROUP_ROWS: str(blobs.rows_per_group)} if blobs is not None else {}
     with translated(f"{plan.mode} write", ds.path), session_conf(spark, layout):
         if plan.merges:
-            _merge(spark, str(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
+            _check_on_bucket(spark, ds.path)
+            _merge(spark, spark_location(ds.path), rows, list(plan.keys), plan.schema_mode, text, app)
         elif blobs is None and lh.settings.spark_footer_stats and (table := footer_stats_table(ds, plan)) is not None:
             _save_files(lh, ds, plan, rows, app, table)
         else:
+            _check_on_bucket(spark, ds.path)
+            properties.update(creation_properties(ds.path))
             _save(
                 rows,
-                str(ds.path),
+                spark_location(ds.path),
                 mode=plan.commit_mode,
                 schema_mode=plan.evolution,
                 partition_by=plan.partition_columns,
@@ -216,6 +280,12 @@ def execute(lh: Lakehouse, plan: WritePlan, df: DataFrame, *, keys_checked: bool
     if plan.creating:
         ds.register(plan.user_metadata)
     return SparkWrite(ds.version(number))
+
+
+def _check_on_bucket(spark: SparkSession, location: Where) -> None:
+    """The commit rule before a Delta-Spark commit of a dataset write (a local table is not looked at)."""
+    if commit_rule.on_object_store(location):
+        check_delta_spark_commit(spark, location)
 
 
 #: Parquet's (parquet-java) cap on rows per row group, read from the Hadoop configuration Spark derives from SQL conf.
@@ -248,7 +318,9 @@ def footer_stats_table(ds: Dataset, plan: WritePlan) -> storage.Loaded | _NewTab
     nothing Delta-Spark enforces while writing (NOT NULL columns, constraints, generated or identity columns,
     column mapping, append-only, a chosen list of statistics columns). None: Delta-Spark writes it.
     """
-    if plan.merges:
+    if plan.merges or commit_rule.on_object_store(ds.path):
+        # On a bucket the files would have to be listed and their footers read through the object store; until
+        # then Delta-Spark writes there, and the commit rule decides which tables it may commit to.
         return None
     if plan.request.partition_by or plan.changes or plan.evolution is not None:
         return None
@@ -364,7 +436,11 @@ def _save(
         elif schema_mode == "overwrite":
             writer = writer.option("overwriteSchema", "true")
     try:
-        writer.save(path)
+        if mode == "create" and any(not k.startswith("delta.") for k in properties):
+            options = {"userMetadata": user_metadata, **({"txnAppId": app, "txnVersion": "0"} if app else {})}
+            create_table(rows, path, properties=properties, options=options, partition_by=partition_by or ())
+        else:
+            writer.save(path)
     except Exception as e:
         if mode == "create" and exists():
             msg = f"another writer created the table at {path!r} concurrently"

@@ -21,11 +21,12 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lakehouse import storage
-from lakehouse.errors import CommitConflict, StorageError
+from lakehouse import commit_rule, storage
+from lakehouse.errors import CommitConflict, CommitRefused, StorageError
 from lakehouse.maintenance import Facts, MaintenanceReport, Steps, Target, pins, run, targets
 from lakehouse.spark._errors import translated
 from lakehouse.spark.io import SessionSource, session_conf, session_for
+from lakehouse.spark.object_store import check_delta_spark_commit, spark_location
 
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
@@ -50,7 +51,14 @@ def maintain_with_spark(
     session = session_for(lh, spark)
 
     def one(target: Target, hours: int, facts: Facts) -> None:
-        path = str(target.path)
+        path = spark_location(target.path)
+        try:
+            # OPTIMIZE and VACUUM commit; on a bucket only tables Delta-Spark owns are Spark's to maintain.
+            if commit_rule.on_object_store(target.path):
+                check_delta_spark_commit(session, target.path)
+        except CommitRefused as e:
+            facts.skipped.append(f"spark: {e}")
+            return
         if target.table == "metric_summaries" and steps.compact:
             # Which summary rows are superseded is the tracking layer's rule; it is a small delete.
             from lakehouse.tracking.maintenance import prune_summaries

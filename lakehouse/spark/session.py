@@ -24,8 +24,11 @@ from pyspark.errors import PySparkException
 from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
+from lakehouse import commit_rule
 from lakehouse.config import Settings, load_settings
 from lakehouse.errors import ConfigError, NotInstalled
+from lakehouse.object_storage import storage_options
+from lakehouse.spark import object_store
 from lakehouse.spark._errors import first_line
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -98,9 +101,15 @@ def resolve_conf(
     conf: Mapping[str, str] | None = None,
     app_name: str | None = None,
 ) -> dict[str, str]:
-    """All Spark properties a new session gets (without the Delta jars, which the builder adds)."""
+    """All Spark properties a new session gets (without the jars, which the builder adds).
+
+    A bucket root (``s3://...``) adds the S3A properties of its object-store options at the level of the
+    built-in defaults, so the defaults file, the settings and arguments can still change any of them.
+    """
     props = dict(DEFAULTS)
     props.update(REQUIRED)
+    if commit_rule.on_object_store(settings.root):
+        props.update(object_store.s3a_conf(storage_options(settings)))
     path = defaults_file(settings)
     if path is not None:
         props.update(parse_properties(path.read_text(encoding="utf-8"), source=str(path)))
@@ -140,9 +149,13 @@ def delta_package() -> str:
 
 
 def _packages(props: Mapping[str, str]) -> str:
-    # The Delta artifact always matches the installed delta-spark; other listed packages are kept.
+    # The Delta artifact always matches the installed delta-spark; other listed packages are kept. The S3A
+    # connector (hadoop-aws and its AWS SDK bundle, ~700 MB) only when S3A is configured: local runs skip it.
     listed = [p.strip() for p in props.get(PACKAGES, "").split(",") if p.strip()]
-    return ",".join([delta_package(), *(p for p in listed if not p.startswith("io.delta:delta-spark"))])
+    packages = [delta_package(), *(p for p in listed if not p.startswith("io.delta:delta-spark"))]
+    if object_store.uses_s3a(props) and not any(p.startswith("org.apache.hadoop:hadoop-aws:") for p in packages):
+        packages.append(object_store.hadoop_aws_package())
+    return ",".join(packages)
 
 
 def spark_session(
@@ -173,12 +186,19 @@ def spark_session(
         builder = SparkSession.builder
         for key, value in REQUIRED.items():
             builder = builder.config(key, value)
-        return _checked(builder.getOrCreate())
+        return _checked(builder.getOrCreate(), s3a=commit_rule.on_object_store(settings.root))
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         msg = "Spark needs a Java runtime (17 or newer): install one or set JAVA_HOME"
         raise NotInstalled(msg)
     props = resolve_conf(settings, master=master, conf=conf, app_name=app_name)
     props[PACKAGES] = _packages(props)
+    if props["spark.master"].startswith("local"):
+        # spark-submit puts the package jars on the driver's classpath, and also lists them to be shipped
+        # (spark.jars, and spark.files for Python code inside jars, which neither Delta nor hadoop-aws have).
+        # A local "executor" is the driver's JVM and has them already, yet it copies every listed file into
+        # the session's temporary folder: 686 MB per session for the AWS SDK bundle. Nothing to ship locally.
+        for key in ("spark.jars", "spark.files", "spark.submit.pyFiles"):
+            props.setdefault(key, "")
     Path(props[IVY]).mkdir(parents=True, exist_ok=True)
     # Python tasks (the file ingest describes files on the executors) run this interpreter, which has lakehouse
     # and pyarrow, unless PYSPARK_PYTHON says otherwise; pyspark reads only the variable, not a property.
@@ -196,7 +216,7 @@ def spark_session(
         where = f"; see {log_file}" if log_file else ""
         msg = f"cannot start Spark (master {props['spark.master']!r}): {first_line(e)}{where}"
         raise NotInstalled(msg) from e
-    return _checked(session)
+    return _checked(session, s3a=object_store.uses_s3a(props))
 
 
 @contextmanager
@@ -210,10 +230,16 @@ def _output(log_file: Path | None) -> Iterator[int]:
         yield handle.fileno()  # the JVM keeps its own copy of the descriptor
 
 
-def _checked(session: SparkSession) -> SparkSession:
-    """Make sure Delta is usable in ``session`` and the interop properties hold."""
+def _checked(session: SparkSession, *, s3a: bool = False) -> SparkSession:
+    """Make sure Delta (with ``s3a``, also S3A) is usable in ``session`` and the interop properties hold."""
     jvm = session.sparkContext._jvm
     loadable = jvm is not None and bool(jvm.org.apache.spark.util.Utils.classIsLoadable("io.delta.tables.DeltaTable"))
+    if s3a and (jvm is None or not jvm.org.apache.spark.util.Utils.classIsLoadable(object_store.S3A_IMPL)):
+        msg = (
+            "this Spark session cannot reach s3a:// tables: add the package "
+            f"{object_store.hadoop_aws_package()} (spark-submit --packages, or spark.jars.packages)"
+        )
+        raise NotInstalled(msg)
     extensions = session.conf.get(EXTENSIONS, "") or ""
     if not loadable or DELTA_EXTENSION not in extensions:
         msg = (

@@ -16,12 +16,14 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from lakehouse.query.events import Frame
 
-def last_seen(events: pl.DataFrame, summaries: pl.DataFrame) -> pl.DataFrame:
+
+def last_seen(events: Frame, summaries: Frame) -> Frame:
     """``run_id`` (a string) and ``last_seen`` for each run in ``events``: its newest event or point.
 
     ``events`` has the runs table's ``run_id`` and ``at``; ``summaries`` the summaries' ``run_id`` and
-    ``last_timestamp``.
+    ``last_timestamp``. Lazy frames give the plan (``lh.runs()`` collects it with the rest of its fold).
     """
     seen = [
         events.select(pl.col("run_id").cast(pl.String), pl.col("at").alias("last_seen")),
@@ -73,21 +75,6 @@ def lost(frame: pl.DataFrame, at: datetime) -> Lost:
     return Lost(column=column, since=since, until=until)
 
 
-def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = None) -> pl.DataFrame:
-    """``frame`` (columns ``status``, ``last_seen``) with its ``lost`` column as of ``now``: True for a RUNNING
-    run silent for longer than ``lost_after`` seconds (see :func:`lost`)."""
-    return with_column(frame, lost(frame, cutoff(lost_after, now)).column)
-
-
-def with_column(frame: pl.DataFrame, column: pl.Series) -> pl.DataFrame:
-    """``frame`` with ``column`` added at the end, or in place of the column of that name (a new frame)."""
-    if column.name not in frame.columns:
-        return frame.hstack([column])
-    out = frame.clone()
-    out.replace_column(frame.get_column_index(column.name), column)
-    return out
-
-
 def is_lost(status: str, seen: datetime | None, lost_after: float, now: datetime | None = None) -> bool:
-    """:func:`with_lost` for one run."""
+    """Whether one run is lost at ``now`` (as :func:`lost` decides it for a frame)."""
     return status == "RUNNING" and seen is not None and seen < cutoff(lost_after, now)

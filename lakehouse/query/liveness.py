@@ -25,13 +25,14 @@ def last_seen(events: Frame, summaries: Frame) -> Frame:
     ``events`` has the runs table's ``run_id`` and ``at``; ``summaries`` the summaries' ``run_id`` and
     ``last_timestamp``. Lazy frames give the plan (``lh.runs()`` collects it with the rest of its fold).
     """
-    seen = [
-        events.select(pl.col("run_id").cast(pl.String), pl.col("at").alias("last_seen")),
-        summaries.select(pl.col("run_id").cast(pl.String), pl.col("last_timestamp").alias("last_seen")),
-    ]
-    known = events.select(pl.col("run_id").cast(pl.String)).unique()
-    newest = pl.concat(seen).group_by("run_id").agg(pl.col("last_seen").max())
-    return known.join(newest, on="run_id", how="left")
+    # Newest per run on each side first (grouping the identifiers as they come, categoricals hash cheaply),
+    # then strings for the join of the two small results.
+    run_id = pl.col("run_id").cast(pl.String)
+    newest_event = events.group_by("run_id").agg(pl.col("at").max().alias("last_seen")).with_columns(run_id)
+    newest_point = summaries.group_by("run_id").agg(pl.col("last_timestamp").max().alias("_point")).with_columns(run_id)
+    return newest_event.join(newest_point, on="run_id", how="left").select(
+        "run_id", pl.max_horizontal("last_seen", "_point").alias("last_seen")
+    )
 
 
 def cutoff(lost_after: float, now: datetime | None = None) -> datetime:

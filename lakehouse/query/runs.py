@@ -31,8 +31,8 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
 from datetime import datetime
+from typing import Final
 
 import polars as pl
 

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +86,24 @@ def _measure_runs(root: Path, repeat: int) -> dict[str, Any]:
     frame = lh.runs()
     cold = time.perf_counter() - start
     assert frame.height == RUNS, frame.height
+    times, cpu = _timed(lh.runs, repeat)
+    return _summary(times, cpu, cold_ms=cold * 1e3)
+
+
+def _timed(
+    call: Callable[[], object], repeat: int, *, untimed: Callable[[], object] | None = None
+) -> tuple[list[float], float]:
+    """The wall time of each of ``repeat`` calls (each after ``untimed``, if given), and the CPU time of the
+    process over all of them."""
     times = []
     cpu = time.process_time()
     for _ in range(repeat):
+        if untimed is not None:
+            untimed()
         start = time.perf_counter()
-        lh.runs()
+        call()
         times.append(time.perf_counter() - start)
-    return _summary(times, time.process_time() - cpu, cold_ms=cold * 1e3)
+    return times, time.process_time() - cpu
 
 
 def _forget(lh: Any) -> None:
@@ -115,19 +127,8 @@ def _measure_runs_cold(root: Path, repeat: int) -> dict[str, Any]:
     frame = lh.runs()
     first = time.perf_counter() - start
     assert frame.height == COLD_RUNS, frame.height
-    times = []
-    cpu = time.process_time()
-    for _ in range(repeat):
-        _forget(lh)
-        start = time.perf_counter()
-        lh.runs()
-        times.append(time.perf_counter() - start)
-    cpu = time.process_time() - cpu
-    warm = []
-    for _ in range(200):
-        start = time.perf_counter()
-        lh.runs()
-        warm.append(time.perf_counter() - start)
+    times, cpu = _timed(lh.runs, repeat, untimed=lambda: _forget(lh))
+    warm, _ = _timed(lh.runs, 200)
     return _summary(times, cpu, import_ms=imported * 1e3, first_ms=first * 1e3, warm_ms=statistics.median(warm) * 1e3)
 
 

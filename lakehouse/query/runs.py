@@ -30,16 +30,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Final
 
 import polars as pl
 
 from lakehouse.catalog.layout import Layout
-from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS, TableSpec
+from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
 from lakehouse.config import Settings
 from lakehouse.entities import RUN_STATUSES, TERMINAL_STATUSES, MetricSummary, RunInfo, RunInput
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
@@ -87,29 +85,12 @@ class Tables:
     versions: tuple[int | None, int | None, int | None] = (None, None, None)
 
     @classmethod
-    def load(cls, layout: Layout, *, together: bool = False) -> Tables:
-        """The three tables at their latest versions.
-
-        ``together`` loads them on three threads at once: for a first read, where each opens its Delta log and
-        reads its files (both release the GIL). A warm read finds them unchanged in microseconds and loads
-        them one after the other: starting threads would cost more than that.
-        """
-        tables = (
-            (layout.runs, RUN_EVENTS, CATEGORICAL["runs"]),
-            (layout.metric_summaries, METRIC_SUMMARIES, CATEGORICAL["summaries"]),
-            (layout.inputs, RUN_INPUTS, CATEGORICAL["inputs"]),
+    def load(cls, layout: Layout) -> Tables:
+        events, runs_version = frames.versioned_frame(layout.runs, RUN_EVENTS, categorical=CATEGORICAL["runs"])
+        summaries, summaries_version = frames.versioned_frame(
+            layout.metric_summaries, METRIC_SUMMARIES, categorical=CATEGORICAL["summaries"]
         )
-
-        def read(table: tuple[Path, TableSpec, tuple[str, ...]]) -> tuple[pl.DataFrame, int | None]:
-            return frames.versioned_frame(table[0], table[1], categorical=table[2])
-
-        if together:
-            with ThreadPoolExecutor(len(tables), thread_name_prefix="lakehouse-load") as pool:
-                (events, runs_version), (summaries, summaries_version), (inputs, inputs_version) = pool.map(
-                    read, tables
-                )
-        else:
-            (events, runs_version), (summaries, summaries_version), (inputs, inputs_version) = map(read, tables)
+        inputs, inputs_version = frames.versioned_frame(layout.inputs, RUN_INPUTS, categorical=CATEGORICAL["inputs"])
         versions = (runs_version, summaries_version, inputs_version)
         return cls(events=events, summaries=summaries, inputs=inputs, versions=versions)
 
@@ -379,7 +360,7 @@ class RunsModel:
         self.shown: _Shown | None = None
 
     def get(self) -> tuple[Tables, pl.DataFrame]:
-        tables = Tables.load(self.layout, together=self.frame is None)
+        tables = Tables.load(self.layout)
         with self.lock:
             if self.frame is not None and self.versions == tables.versions:
                 return tables, self.frame

@@ -15,6 +15,10 @@ load at all.
 Each line gives the median wall time per call and the mean CPU time of the process per call.
 
 (runs)        ``lh.runs()`` warm: a root of 50 runs x 20,000 points, read once cold, then ``--reads`` times
+(runs_cold)   ``lh.runs()`` cold over 1,000 runs (built as ``tracking_bench.py --quick`` builds them): every
+              process times ``import lakehouse``, its first call (a fresh process: the lazy imports too), then
+              ``--colds`` calls each after dropping the root's caches (the figure: what ``tracking_bench.py``'s
+              cold read measures), then 200 warm calls
 (log_metric)  ``MlflowClient.log_metric`` against a ``lakehouse:`` URI, one call (``--calls`` calls)
 
 Both checkouts run on this checkout's virtual environment (the old code first on ``PYTHONPATH``), so only the
@@ -35,12 +39,15 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+_EXTRAS = ("first_ms", "import_ms", "warm_ms")  # reported beside the median where a measure gives them
 AFTER = HERE.parent
-MEASURES = ("runs", "log_metric")
+MEASURES = ("runs", "runs_cold", "log_metric")
+COLD_RUNS = 1_000
 RUNS, POINTS, PARAMS, TAGS = 50, 20_000, 20, 5
 METRICS = 4  # POINTS points per run spread over this many metric keys
 
@@ -79,13 +86,50 @@ def _measure_runs(root: Path, repeat: int) -> dict[str, Any]:
     frame = lh.runs()
     cold = time.perf_counter() - start
     assert frame.height == RUNS, frame.height
+    times, cpu = _timed(lh.runs, repeat)
+    return _summary(times, cpu, cold_ms=cold * 1e3)
+
+
+def _timed(
+    call: Callable[[], object], repeat: int, *, untimed: Callable[[], object] | None = None
+) -> tuple[list[float], float]:
+    """The wall time of each of ``repeat`` calls (each after ``untimed``, if given), and the CPU time of the
+    process over all of them."""
     times = []
     cpu = time.process_time()
     for _ in range(repeat):
+        if untimed is not None:
+            untimed()
         start = time.perf_counter()
-        lh.runs()
+        call()
         times.append(time.perf_counter() - start)
-    return _summary(times, time.process_time() - cpu, cold_ms=cold * 1e3)
+    return times, time.process_time() - cpu
+
+
+def _forget(lh: Any) -> None:
+    """Drop the root's caches: ``Lakehouse.forget()``, or what older code had for it."""
+    if hasattr(lh, "forget"):
+        lh.forget()
+        return
+    from lakehouse.query import frames, runs
+
+    frames.forget()
+    runs.forget_models()
+
+
+def _measure_runs_cold(root: Path, repeat: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    import lakehouse
+
+    imported = time.perf_counter() - start
+    lh = lakehouse.connect(root)
+    start = time.perf_counter()
+    frame = lh.runs()
+    first = time.perf_counter() - start
+    assert frame.height == COLD_RUNS, frame.height
+    times, cpu = _timed(lh.runs, repeat, untimed=lambda: _forget(lh))
+    warm, _ = _timed(lh.runs, 200)
+    return _summary(times, cpu, import_ms=imported * 1e3, first_ms=first * 1e3, warm_ms=statistics.median(warm) * 1e3)
 
 
 def _summary(times: list[float], cpu: float, **extra: float) -> dict[str, Any]:
@@ -133,11 +177,16 @@ def child(args: argparse.Namespace) -> None:
     if args.child == "build":
         _build_runs(root / "runs")
         return
-    measure = {"runs": _measure_runs, "log_metric": _measure_log_metric}[args.child]
+    if args.child == "build_cold":
+        from tracking_bench import build_runs  # this checkout's script, on the code under test
+
+        build_runs(root / "cold", COLD_RUNS)
+        return
+    measure = {"runs": _measure_runs, "runs_cold": _measure_runs_cold, "log_metric": _measure_log_metric}[args.child]
     if args.child == "log_metric":  # a fresh root each time: the run's buffer starts empty
         target = root / f"mlflow-{os.getpid()}"
     else:
-        target = root / "runs"
+        target = root / ("cold" if args.child == "runs_cold" else "runs")
     out = measure(target, args.repeat)
     if args.child == "log_metric":
         shutil.rmtree(target, ignore_errors=True)
@@ -208,10 +257,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs per measure")
     parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {', '.join(MEASURES)}")
     parser.add_argument("--reads", type=int, default=300, help="warm lh.runs() calls per process")
+    parser.add_argument("--colds", type=int, default=7, help="cold lh.runs() calls per process (runs_cold)")
     parser.add_argument("--calls", type=int, default=2000, help="log_metric calls per process")
     parser.add_argument("--instructions", action="store_true", help="also count instructions per call (callgrind)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the roots go (default: a temp folder)")
-    parser.add_argument("--child", choices=("build", *MEASURES), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=("build", "build_cold", *MEASURES), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -233,12 +283,15 @@ def main() -> None:
         roots[name].mkdir()
         if "runs" in only:
             _run_child(checkout, roots[name], "build", 0)
-    repeats = {"runs": args.reads, "log_metric": args.calls}
+        if "runs_cold" in only:
+            _run_child(checkout, roots[name], "build_cold", 0)
+    repeats = {"runs": args.reads, "runs_cold": args.colds, "log_metric": args.calls}
     try:
         for what in only:
             print(f"\n({what}) median ms per call, pair by pair")
             medians: dict[str, list[float]] = {"before": [], "after": []}
             cpus: dict[str, list[float]] = {"before": [], "after": []}
+            extras: dict[str, dict[str, list[float]]] = {"before": {}, "after": {}}
             for pair in range(args.pairs):
                 order = ["before", "after"] if pair % 2 == 0 else ["after", "before"]
                 got = {}
@@ -246,11 +299,17 @@ def main() -> None:
                     got[name] = _result(_run_child(sides[name], roots[name], what, repeats[what]))
                     medians[name].append(got[name]["median_ms"])
                     cpus[name].append(got[name]["cpu_ms"])
+                    for key in _EXTRAS:
+                        if key in got[name]:
+                            extras[name].setdefault(key, []).append(got[name][key])
                 b, a = got["before"], got["after"]
+                more = "".join(
+                    f"  |  {key} before {b[key]:.3f}  after {a[key]:.3f}" for key in _EXTRAS if key in a and key in b
+                )
                 print(
                     f"  pair {pair + 1}: before {b['median_ms']:.4f}  after {a['median_ms']:.4f}  "
                     f"after/before {a['median_ms'] / b['median_ms']:.2f}  |  CPU before {b['cpu_ms']:.4f}  "
-                    f"after {a['cpu_ms']:.4f}  (load {_load()}, {order[0]} first)",
+                    f"after {a['cpu_ms']:.4f}{more}  (load {_load()}, {order[0]} first)",
                     flush=True,
                 )
             b_med, a_med = statistics.median(medians["before"]), statistics.median(medians["after"])
@@ -259,6 +318,9 @@ def main() -> None:
                 f"  median of pairs: before {b_med:.4f}  after {a_med:.4f}  after/before {a_med / b_med:.2f}  |  "
                 f"CPU before {b_cpu:.4f}  after {a_cpu:.4f}  after/before {a_cpu / b_cpu:.2f}"
             )
+            for key, found in extras["after"].items():
+                b_x, a_x = statistics.median(extras["before"][key]), statistics.median(found)
+                print(f"  median of pairs, {key}: before {b_x:.3f}  after {a_x:.3f}  after/before {a_x / b_x:.2f}")
             if args.instructions:
                 n = max(1, repeats[what] // 10)
                 counts = {name: _instructions(sides[name], roots[name], what, n) for name in sides}

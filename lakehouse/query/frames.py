@@ -22,6 +22,7 @@ from lakehouse import state, storage
 from lakehouse.catalog.tables import TableSpec
 from lakehouse.errors import TableNotFound
 from lakehouse.location import Location
+from lakehouse.query.events import Frame
 
 _FILE_COLUMN = "__lakehouse_file"
 _HISTORY = 256  # refreshes remembered for incremental readers (see Change)
@@ -52,7 +53,7 @@ class _TableFrame:
         )
         self.lock = threading.Lock()
         self.version: int | None = None
-        self.empty = pl.DataFrame(schema=self.schema)  # what a table that does not exist yet reads as
+        self.empty = self.schema.to_frame()  # what a table that does not exist yet reads as
         self.frame = self.empty
         self.files: dict[str, pl.DataFrame] = {}
         self.changes: deque[Change] = deque(maxlen=_HISTORY)
@@ -68,7 +69,7 @@ class _TableFrame:
             if files.version == self.version:
                 return self.frame, self.version
             if not files.plain_parquet:
-                frame = _conform(storage.scan(self.path).collect(), self.schema)
+                frame = _conform(storage.scan(self.path), self.schema).collect()
                 self.files = {}
                 change = Change(self.version, files.version, frame, removed=True)
             else:
@@ -79,8 +80,8 @@ class _TableFrame:
                 kept.update(fresh)
                 self.files = kept
                 frames = [kept[p] for p in current]
-                frame = pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=self.schema)
-                added = pl.concat(list(fresh.values()), rechunk=False) if fresh else pl.DataFrame(schema=self.schema)
+                frame = pl.concat(frames, rechunk=False) if frames else self.empty
+                added = pl.concat(list(fresh.values()), rechunk=False) if fresh else self.empty
                 change = Change(self.version, files.version, added, removed=removed)
             self.changes.append(change)
             self.version, self.frame = files.version, frame
@@ -100,14 +101,15 @@ class _TableFrame:
 
 
 def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, pl.DataFrame]:
-    """Read many data files in one parallel scan, then split the rows back by file (cast to ``schema``)."""
+    """Read many data files, each cast to ``schema`` with its partition values: a few in one ``collect_all``
+    of a plan per file, many in one parallel scan split back by file afterwards."""
     if not files:
         return {}
     partition_columns = [c for c in files[0].partition if c in schema]
     # As stored (categoricals are strings in the files), without the partition columns (not in the files).
-    file_schema = {
-        c: (pl.String() if t == pl.Categorical else t) for c, t in schema.items() if c not in partition_columns
-    }
+    file_schema = pl.Schema(
+        {c: (pl.String() if t == pl.Categorical else t) for c, t in schema.items() if c not in partition_columns}
+    )
     options: dict[str, Any] = {
         "schema": file_schema,
         "missing_columns": "insert",
@@ -116,27 +118,28 @@ def _read_files(files: list[storage.DataFile], schema: pl.Schema) -> dict[str, p
         "storage_options": storage.scan_options(files[0].path),
     }
     if len(files) <= _SEPARATE_READS:
-        # A few files (a refresh, or a compacted table): read each on its own, no splitting afterwards.
-        split = {(f.path,): pl.scan_parquet(f.path, **options).collect() for f in files}
-    else:
-        scan = pl.scan_parquet([f.path for f in files], include_file_paths=_FILE_COLUMN, **options)
-        split = scan.collect().partition_by(_FILE_COLUMN, as_dict=True, include_key=False)
-    out: dict[str, pl.DataFrame] = {}
-    for f in files:
-        frame = split.get((f.path,), pl.DataFrame(schema=file_schema))
-        out[f.path] = _conform(_with_partition_values(frame, f, schema), schema)
-    return out
+        # A few files (a refresh, or a compacted table): a plan each, run together; no splitting afterwards.
+        plans = [_conform(_with_partition_values(pl.scan_parquet(f.path, **options), f, schema), schema) for f in files]
+        return {f.path: frame for f, frame in zip(files, pl.collect_all(plans), strict=True)}
+    scan = pl.scan_parquet([f.path for f in files], include_file_paths=_FILE_COLUMN, **options)
+    split = scan.collect().partition_by(_FILE_COLUMN, as_dict=True, include_key=False)
+    plans = [
+        _conform(_with_partition_values(split.get((f.path,), file_schema.to_frame()).lazy(), f, schema), schema)
+        for f in files
+    ]
+    return {f.path: frame for f, frame in zip(files, pl.collect_all(plans), strict=True)}
 
 
-def _with_partition_values(frame: pl.DataFrame, f: storage.DataFile, schema: pl.Schema) -> pl.DataFrame:
+def _with_partition_values(frame: Frame, f: storage.DataFile, schema: pl.Schema) -> Frame:
     extra = [pl.lit(v).cast(schema[c]).alias(c) for c, v in f.partition.items() if c in schema]
     return frame.with_columns(extra) if extra else frame
 
 
-def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+def _conform(frame: Frame, schema: pl.Schema) -> Frame:
     """Columns in schema order and types; absent columns (older files) are null."""
+    present = frame.collect_schema().names()
     return frame.select(
-        [pl.col(c).cast(t) if c in frame.columns else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
+        [pl.col(c).cast(t) if c in present else pl.lit(None, dtype=t).alias(c) for c, t in schema.items()]
     )
 
 

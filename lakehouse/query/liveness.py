@@ -16,20 +16,23 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from lakehouse.query.events import Frame
 
-def last_seen(events: pl.DataFrame, summaries: pl.DataFrame) -> pl.DataFrame:
+
+def last_seen(events: Frame, summaries: Frame) -> Frame:
     """``run_id`` (a string) and ``last_seen`` for each run in ``events``: its newest event or point.
 
     ``events`` has the runs table's ``run_id`` and ``at``; ``summaries`` the summaries' ``run_id`` and
-    ``last_timestamp``.
+    ``last_timestamp``. Lazy frames give the plan (``lh.runs()`` collects it with the rest of its fold).
     """
-    seen = [
-        events.select(pl.col("run_id").cast(pl.String), pl.col("at").alias("last_seen")),
-        summaries.select(pl.col("run_id").cast(pl.String), pl.col("last_timestamp").alias("last_seen")),
-    ]
-    known = events.select(pl.col("run_id").cast(pl.String)).unique()
-    newest = pl.concat(seen).group_by("run_id").agg(pl.col("last_seen").max())
-    return known.join(newest, on="run_id", how="left")
+    # Newest per run on each side first (grouping the identifiers as they come, categoricals hash cheaply),
+    # then strings for the join of the two small results.
+    run_id = pl.col("run_id").cast(pl.String)
+    newest_event = events.group_by("run_id").agg(pl.col("at").max().alias("last_seen")).with_columns(run_id)
+    newest_point = summaries.group_by("run_id").agg(pl.col("last_timestamp").max().alias("_point")).with_columns(run_id)
+    return newest_event.join(newest_point, on="run_id", how="left").select(
+        "run_id", pl.max_horizontal("last_seen", "_point").alias("last_seen")
+    )
 
 
 def cutoff(lost_after: float, now: datetime | None = None) -> datetime:
@@ -73,21 +76,6 @@ def lost(frame: pl.DataFrame, at: datetime) -> Lost:
     return Lost(column=column, since=since, until=until)
 
 
-def with_lost(frame: pl.DataFrame, lost_after: float, now: datetime | None = None) -> pl.DataFrame:
-    """``frame`` (columns ``status``, ``last_seen``) with its ``lost`` column as of ``now``: True for a RUNNING
-    run silent for longer than ``lost_after`` seconds (see :func:`lost`)."""
-    return with_column(frame, lost(frame, cutoff(lost_after, now)).column)
-
-
-def with_column(frame: pl.DataFrame, column: pl.Series) -> pl.DataFrame:
-    """``frame`` with ``column`` added at the end, or in place of the column of that name (a new frame)."""
-    if column.name not in frame.columns:
-        return frame.hstack([column])
-    out = frame.clone()
-    out.replace_column(frame.get_column_index(column.name), column)
-    return out
-
-
 def is_lost(status: str, seen: datetime | None, lost_after: float, now: datetime | None = None) -> bool:
-    """:func:`with_lost` for one run."""
+    """Whether one run is lost at ``now`` (as :func:`lost` decides it for a frame)."""
     return status == "RUNNING" and seen is not None and seen < cutoff(lost_after, now)

@@ -32,6 +32,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 import polars as pl
 
@@ -41,7 +42,7 @@ from lakehouse.config import Settings
 from lakehouse.entities import RUN_STATUSES, TERMINAL_STATUSES, MetricSummary, RunInfo, RunInput
 from lakehouse.errors import InvalidArgument, RunNotFound, closest
 from lakehouse.query import frames, liveness, summaries
-from lakehouse.query.events import APPLIED, END_GIVEN, END_KEPT, in_order
+from lakehouse.query.events import APPLIED, END_GIVEN, END_KEPT, Frame, in_order
 
 _RUN_COLUMNS = ("run_id", "name", "experiment", "status", "lifecycle", "start_time", "end_time", "job_type")
 FIXED_COLUMNS = (
@@ -64,6 +65,9 @@ STATS = ("last", "min", "max")
 _BASE_COLUMNS = (*_RUN_COLUMNS, "environment")  # of Folded.base
 _ENVIRONMENT_FIELDS = pl.Struct({"user": pl.String, "host": pl.String, "git_commit": pl.String})
 _MIN_PREFIX = 4
+# The engine of polars' eager calls: the fold's group-bys take first()/last() in the order the rows come, and
+# for frames this small it starts faster than the streaming engine (the default of collect()).
+ENGINE: Final = "in-memory"
 CATEGORICAL = {
     "runs": ("run_id", "kind", "key", "writer"),
     "summaries": ("run_id", "key", "writer"),
@@ -129,8 +133,12 @@ class Folded:
     tags: pl.DataFrame
 
 
-def fold_events(events: pl.DataFrame) -> Folded:
-    """Fold run events (any subset of whole runs; identifier columns strings or categoricals)."""
+def fold_plan(events: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """The one fold of run events as lazy plans: the ``base``, ``params`` and ``tags`` of :class:`Folded`.
+
+    Collect them together (``pl.collect_all``): the three share the ordered events and the runs that exist,
+    which polars then computes once.
+    """
     kind = pl.col("kind")
     # Everything but params is small: sort it once so first()/last() mean oldest/newest.
     other = in_order(events.filter(kind != "param"))
@@ -144,10 +152,16 @@ def fold_events(events: pl.DataFrame) -> Folded:
         .join(known, on="run_id", how="semi")
         .select("run_id", "key", "value")
     )
-    return Folded(base=base, params=_params(events.filter(kind == "param"), known), tags=tags)
+    return base, _params(events.filter(kind == "param"), known), tags
 
 
-def _params(params: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
+def fold_events(events: pl.DataFrame) -> Folded:
+    """Fold run events (any subset of whole runs; identifier columns strings or categoricals)."""
+    base, params, tags = pl.collect_all(fold_plan(events.lazy()), engine=ENGINE)
+    return Folded(base=base, params=params, tags=tags)
+
+
+def _params(params: pl.LazyFrame, known: pl.LazyFrame) -> pl.LazyFrame:
     """The oldest value per (run, key), by application time. Params are most of the events: an ``arg_min``
     per key instead of sorting them all. Values of one key differ only when two processes raced to set it;
     should both have applied it in the same microsecond, the row read first wins."""
@@ -159,7 +173,7 @@ def _params(params: pl.DataFrame, known: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _base(events: pl.DataFrame) -> pl.DataFrame:
+def _base(events: pl.LazyFrame) -> pl.LazyFrame:
     kind = pl.col("kind")
     created = kind == "created"
     # Status events that set the end time (see lakehouse.query.events): all but those keeping it.
@@ -194,38 +208,49 @@ def _base(events: pl.DataFrame) -> pl.DataFrame:
 
 
 def fold_all(tables: Tables) -> pl.DataFrame:
-    """One row per run in ``tables`` (deleted ones included), unordered, ``run_id`` as a string."""
-    folded = fold_events(tables.events)
-    inputs = tables.inputs.group_by("run_id").agg(
-        (pl.col("dataset") + pl.lit(":v") + pl.col("version").cast(pl.String)).unique().sort().alias("inputs")
+    """One row per run in ``tables`` (deleted ones included), ``run_id`` as a string, arranged (see
+    :func:`arrange`; without ``lost``, which is derived at read time).
+
+    Two collects: the long-form fold with its neighbours (inputs, merged metric summaries, ``last_seen``, the
+    keys that become columns) in one ``collect_all``, then one plan that spreads, joins and arranges them.
+    """
+    events, summary_rows = tables.events.lazy(), tables.summaries.lazy()
+    base, params, tags = fold_plan(events)
+    metrics = summaries.merged(summary_rows)
+    inputs = (
+        tables.inputs.lazy()
+        .group_by("run_id")
+        .agg((pl.col("dataset") + pl.lit(":v") + pl.col("version").cast(pl.String)).unique().sort().alias("inputs"))
     )
+    seen = liveness.last_seen(events, summary_rows)
+    longs = (params, tags, metrics)
+    keys = [long.select(pl.col("key").cast(pl.String).unique().sort()) for long in longs]
+    done = pl.collect_all([base, inputs, seen, *longs, *keys], engine=ENGINE)
+    base_rows, input_rows, seen_rows = done[:3]
+    long_rows, key_rows = done[3:6], done[6:]
     out = (
-        folded.base.with_columns(  # one parse for the three fields
+        base_rows.lazy()
+        .with_columns(  # one parse for the three fields
             pl.col("environment").str.json_decode(dtype=_ENVIRONMENT_FIELDS).alias("_env")
         )
         .unnest("_env")
         .drop("environment")
-        .join(inputs, on="run_id", how="left")
+        .join(input_rows.lazy(), on="run_id", how="left")
     )
-    for wide in (
-        _spread(folded.params, "params.", ("value",)),
-        _spread(folded.tags, "tags.", ("value",)),
-        _spread(summaries.merged(tables.summaries), "metrics.", STATS),
-    ):
-        if wide is not None:
-            out = out.join(wide, on="run_id", how="left")
+    spreads = zip(long_rows, key_rows, ("params.", "tags.", "metrics."), (("value",), ("value",), STATS), strict=True)
+    for long, found, prefix, values in spreads:
+        names = found.get_column("key").to_list()
+        if names:
+            out = out.join(_spread(long.lazy(), names, prefix, values), on="run_id", how="left")
     out = out.with_columns(
         pl.col("run_id").cast(pl.String), pl.col("inputs").fill_null(pl.lit([], dtype=pl.List(pl.String)))
-    )
-    return out.join(liveness.last_seen(tables.events, tables.summaries), on="run_id", how="left")
+    ).join(seen_rows.lazy(), on="run_id", how="left")
+    return arrange(out).collect(engine=ENGINE)
 
 
-def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.DataFrame | None:
+def _spread(long: pl.LazyFrame, keys: list[str], prefix: str, values: tuple[str, ...]) -> pl.LazyFrame:
     """Long (run_id, key, values...) to one column per key (and value): a group-by with one filtered
     aggregation per column, several times faster than ``pivot`` for a few dozen keys."""
-    if long.height == 0:
-        return None
-    keys = sorted(long.get_column("key").unique().cast(pl.String).to_list())
     key = pl.col("key")
     columns = [
         pl.col(v).filter(key == k).first().alias(prefix + k + ("" if values == ("value",) else f".{v}"))
@@ -235,19 +260,32 @@ def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.Data
     return long.group_by("run_id").agg(columns)
 
 
-def arrange(runs: pl.DataFrame) -> pl.DataFrame:
+def arrange(runs: Frame) -> Frame:
     """Folded runs in the order ``lh.runs()`` shows them: columns fixed, params, tags, metrics; rows newest first.
 
     The rows are in a total order (``run_id`` breaks ties), so filtering before or after arranging gives the
-    same frame: a reader can arrange once and filter many times.
+    same frame: a reader can arrange once and filter many times. A lazy frame gives the plan.
     """
-    fixed = [c for c in FIXED_COLUMNS if c in runs.columns]
-    labels = sorted(c for c in runs.columns if c.startswith(("params.", "tags.")))
+    names = runs.collect_schema().names()
+    fixed = [c for c in FIXED_COLUMNS if c in names]
+    labels = sorted(c for c in names if c.startswith(("params.", "tags.")))
     metrics = sorted(
-        (c for c in runs.columns if c.startswith("metrics.")),
+        (c for c in names if c.startswith("metrics.")),
         key=lambda c: (c.rsplit(".", 1)[0], STATS.index(c.rsplit(".", 1)[1])),
     )
     return runs.select(*fixed, *labels, *metrics).sort("start_time", "run_id", descending=True, nulls_last=True)
+
+
+def with_lost(runs: pl.DataFrame, lost: pl.Series) -> pl.DataFrame:
+    """Arranged runs with their ``lost`` column, in its place among the fixed columns (a new frame; the
+    rows are not sorted again)."""
+    out = runs.clone()  # shares the columns: cheap
+    if "lost" in runs.columns:
+        out.replace_column(runs.get_column_index("lost"), lost)
+    else:
+        before = FIXED_COLUMNS[: FIXED_COLUMNS.index("lost")]
+        out.insert_column(sum(c in before for c in runs.columns), lost)
+    return out
 
 
 def narrow(
@@ -298,7 +336,9 @@ def narrow(
 def fold(tables: Tables, *, lost_after: float = Settings.lost_after, **filters: object) -> pl.DataFrame:
     """:func:`fold_all`, :func:`arrange`, :func:`narrow` (no caching): the runs of ``tables`` as ``lh.runs()``
     shows them."""
-    return narrow(arrange(liveness.with_lost(fold_all(tables), lost_after)), **filters)  # type: ignore[arg-type]
+    runs = fold_all(tables)
+    lost = liveness.lost(runs, liveness.cutoff(lost_after)).column
+    return narrow(with_lost(runs, lost), **filters)  # type: ignore[arg-type]
 
 
 # --- the cached read model ------------------------------------------------------------------------------------
@@ -332,7 +372,7 @@ class RunsModel:
             else:
                 fresh = fold_all(tables.only(changed))
                 kept = self.frame.filter(~pl.col("run_id").is_in(changed.cast(pl.String).implode()))
-                frame = pl.concat([kept, fresh], how="diagonal_relaxed")
+                frame = arrange(pl.concat([kept, fresh], how="diagonal_relaxed"))
             self.versions, self.frame = tables.versions, frame
             return tables, frame
 
@@ -348,12 +388,12 @@ class RunsModel:
             shown = self.shown
             if shown is None or shown.folded is not frame or shown.lost_after != lost_after:
                 lost = liveness.lost(frame, at)
-                every = arrange(liveness.with_column(frame, lost.column))
+                every = with_lost(frame, lost.column)
             elif shown.lost.holds(at):
                 return shown
             else:  # the same runs in the same order: only lost changes
                 lost = liveness.lost(shown.every, at)
-                every = liveness.with_column(shown.every, lost.column)
+                every = with_lost(shown.every, lost.column)
             active = every.filter(pl.col("lifecycle") != "deleted")
             self.shown = shown = _Shown(folded=frame, lost_after=lost_after, lost=lost, every=every, active=active)
             return shown

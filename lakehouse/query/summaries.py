@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow as pa
 
 from lakehouse.catalog.tables import METRIC_SUMMARIES
+from lakehouse.query.events import Frame
 
 if TYPE_CHECKING:
     from lakehouse.tracking.writer import Points
@@ -151,10 +152,12 @@ _RANK = pl.col("value").fill_nan(0.0)
 MERGED_COLUMNS = ("run_id", "key", "count", "min", "max", "last", "last_step", "last_timestamp")
 
 
-def merged(summaries: pl.DataFrame) -> pl.DataFrame:
+def merged(summaries: Frame) -> Frame:
     """One summary per (run, key) from ``tracking/metric_summaries`` rows: each writer's newest row, merged
-    across writers (counts summed, min of minima, max of maxima, the "last" of the latest point)."""
-    if summaries.height == 0:
+    across writers (counts summed, min of minima, max of maxima, the "last" of the latest point).
+
+    A lazy frame gives the plan (``lh.runs()`` collects it together with the rest of its fold)."""
+    if isinstance(summaries, pl.DataFrame) and summaries.height == 0:
         return summaries.select(MERGED_COLUMNS)
     newest = summaries.sort("seq").unique(subset=["run_id", "key", "writer"], keep="last")
     rank = pl.col("last").fill_nan(0.0)

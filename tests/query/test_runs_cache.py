@@ -14,7 +14,7 @@ import pytest
 import lakehouse
 from lakehouse import storage
 from lakehouse.errors import InvalidArgument
-from lakehouse.query.runs import Tables, fold
+from lakehouse.query.runs import FIXED_COLUMNS, Tables, fold
 
 FILTERS: list[dict[str, Any]] = [
     {},
@@ -106,3 +106,30 @@ def test_a_run_turns_lost_on_a_warm_read_as_time_passes_without_any_commit(root:
     run.finish()
     row = reader.runs().row(0, named=True)
     assert (row["status"], row["lost"]) == ("FINISHED", False)
+
+
+def test_runs_with_new_keys_folded_into_a_warm_model_read_as_a_fresh_fold_arranges_them(
+    lh: lakehouse.Lakehouse, runs: dict[str, str]
+) -> None:
+    lh.runs()  # the model holds the four runs; the next read folds only what the appends touched
+    with lh.start_run(experiment="c", name="late", params={"a_first": 1, "z_last": 2}, tags={"new": "t"}) as run:
+        run.log({"aa": 1.0, "zz": 2.0})
+    warm = lh.runs(include_deleted=True)
+    fresh = fold(Tables.load(lh.layout), lost_after=lh.settings.lost_after, include_deleted=True)
+    assert warm.equals(fresh)
+    assert warm.columns == fresh.columns
+    assert warm.columns[: len(FIXED_COLUMNS)] == list(FIXED_COLUMNS)
+    assert [c for c in warm.columns if c.startswith(("params.", "tags."))] == [
+        "params.a_first",
+        "params.p",
+        "params.z_last",
+        "tags.new",
+        "tags.team",
+    ]
+    assert [c for c in warm.columns if c.startswith("metrics.")] == [
+        f"metrics.{key}.{stat}" for key in ("aa", "m", "zz") for stat in ("last", "min", "max")
+    ]
+    assert warm.get_column("run_id").to_list()[0] == run.id  # newest first
+    # last_seen is each run's newest event or point, as lh.run() tells it one run at a time.
+    for row in warm.iter_rows(named=True):
+        assert row["last_seen"] == lh.run(row["run_id"]).last_seen

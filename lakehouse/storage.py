@@ -142,12 +142,13 @@ def tables_in(folder: Where) -> list[Location]:
 def open_table(path: Where, version: int | None = None) -> DeltaTable:
     """Load a table (at ``version`` if given)."""
     with _translated(path, f"loading version {version}" if version is not None else "loading"):
-        if not exists(path):
-            msg = f"no Delta table at {str(path)!r}"
-            raise TableNotFound(msg)
         try:
             return DeltaTable(str(path), version=version, storage_options=_options(path))
         except DeltaError as e:
+            # Asked only now (a first read of a table pays for one load, not a look and a load).
+            if not exists(path):
+                msg = f"no Delta table at {str(path)!r}"
+                raise TableNotFound(msg) from e
             if version is None:
                 raise
             newest = peek_version(path)
@@ -1313,11 +1314,12 @@ class FileSet:
 
 
 class _Warm:
-    def __init__(self, table: DeltaTable) -> None:
+    def __init__(self, table: DeltaTable, checkpoint: _Stamp | None) -> None:
         self.table = table
         self.lock = threading.Lock()
         self.fileset: FileSet | None = None
-        self.checkpoint: _Stamp | None = None  # of ``_last_checkpoint`` before the fileset's refresh
+        self.checkpoint: _Stamp | None = checkpoint  # of ``_last_checkpoint`` before the last load or refresh
+        self.just_loaded = True  # loaded and not refreshed since: as fresh as a refresh would make it
 
 
 _Stamp = tuple[int, int, int]  # a file's inode, size and modification time (ns)
@@ -1347,7 +1349,8 @@ def _warm_table(path: Where) -> _Warm:
     with tables.lock:
         found = tables.warm.get(key)
     if found is None:
-        found = _Warm(open_table(path))
+        checkpoint = _checkpoint_stamp(path)  # before the load: a checkpoint racing with it is seen next time
+        found = _Warm(open_table(path), checkpoint)
         with tables.lock:
             found = tables.warm.setdefault(key, found)
     return found
@@ -1359,14 +1362,17 @@ def live_files(path: Where) -> FileSet:
     with warm.lock, _translated(path, "listing files"):
         if warm.fileset is not None and _no_commit_since(path, warm.fileset.version, warm.checkpoint):
             return warm.fileset
-        checkpoint = _checkpoint_stamp(path)  # before the refresh: a checkpoint racing with it is seen next time
-        try:
-            warm.table.update_incremental()
-        except DeltaError:
-            # The log was cleaned past our version (or rewritten): reload from the newest checkpoint.
-            warm.table = open_table(path)
-            warm.fileset = None
-        warm.checkpoint = checkpoint
+        if warm.just_loaded:  # a table loaded a moment ago needs no refresh (a refresh lists the log again)
+            warm.just_loaded = False
+        else:
+            checkpoint = _checkpoint_stamp(path)  # before the refresh: a checkpoint racing with it is seen next time
+            try:
+                warm.table.update_incremental()
+            except DeltaError:
+                # The log was cleaned past our version (or rewritten): reload from the newest checkpoint.
+                warm.table = open_table(path)
+                warm.fileset = None
+            warm.checkpoint = checkpoint
         version = int(warm.table.version())
         if warm.fileset is not None and warm.fileset.version == version:
             return warm.fileset

@@ -18,8 +18,9 @@ from __future__ import annotations
 import builtins
 import errno
 import os
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -55,6 +56,36 @@ class FileInfo:
     modified: datetime
 
 
+class _FileSystems:
+    """The pyarrow file systems of one bucket root, by what they were built from.
+
+    Building an ``S3FileSystem`` costs tens of milliseconds (the AWS SDK sets up a client and its credential
+    chain); a dataset append opens the root's files a dozen times, so building one each time made most of its
+    commit latency on a bucket. The key holds the root's options and the ``AWS_*`` variables, which the SDK
+    reads when the file system is built: a change of either builds a new one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._built: dict[tuple[object, ...], pafs.FileSystem] = {}
+
+    def get(self, options: Mapping[str, str]) -> pafs.FileSystem:
+        environ = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+        key = (tuple(sorted(options.items())), environ)
+        with self._lock:
+            found = self._built.get(key)
+            if found is None:
+                found = self._built[key] = arrow_filesystem(options)
+            return found
+
+
+def remote_filesystem(where: str) -> pafs.FileSystem:
+    """The pyarrow file system of the bucket holding ``where``, built from its root's storage options once and
+    kept with the root's caches (so ``forget()`` and a fork drop it)."""
+    owner = state.owner(where)
+    return owner.cache(_FileSystems).get(owner.storage_options)
+
+
 def _check_relative(path: str) -> str:
     """``path`` if it names something strictly inside the root: relative, POSIX, no ``..`` or empty parts."""
     parts = path.split("/")
@@ -83,7 +114,7 @@ class Files:
             text = where.uri
             try:
                 # The storage options the root was opened with (lakehouse.object_storage), else the AWS chain.
-                self._fs: pafs.FileSystem = arrow_filesystem(state.owner(text).storage_options)
+                self._fs: pafs.FileSystem = remote_filesystem(text)
             except (pa.ArrowInvalid, OSError) as e:
                 msg = f"cannot open the file system of root {text!r}: {e}"
                 raise StorageError(msg) from e

@@ -33,7 +33,7 @@ import pyarrow.fs as pafs
 from lakehouse import state
 from lakehouse.errors import InvalidArgument, NotFound, StorageError
 from lakehouse.location import Location
-from lakehouse.object_storage import arrow_filesystem
+from lakehouse.object_storage import arrow_filesystem, endpoint_name, redact
 
 #: Bytes per read or write: large enough that per-call overhead vanishes, small enough to never hold a file.
 CHUNK = 8 << 20
@@ -84,6 +84,27 @@ def remote_filesystem(where: str) -> pafs.FileSystem:
     kept with the root's caches (so ``forget()`` and a fork drop it)."""
     owner = state.owner(where)
     return owner.cache(_FileSystems).get(owner.storage_options)
+
+
+def check_bucket(where: Location) -> None:
+    """Make sure the bucket of a remote location can be used, with one request (``HeadBucket``).
+
+    Raises:
+        StorageError: the bucket does not exist, or the endpoint refused the credentials or cannot be reached;
+            the one-line message names the bucket and the endpoint, never a credential.
+    """
+    if not where.is_remote:
+        return
+    options = state.owner(where.uri).storage_options
+    at = f"bucket {where.bucket!r} at {endpoint_name(options)}"
+    try:
+        found = remote_filesystem(where.uri).get_file_info(str(where.bucket))
+    except (pa.ArrowInvalid, OSError) as e:
+        msg = f"cannot use {at}: {redact(str(e), options)}"
+        raise StorageError(msg) from e
+    if found.type == pafs.FileType.NotFound:
+        msg = f"{at} does not exist (root {where.uri!r})"
+        raise StorageError(msg)
 
 
 def _check_relative(path: str) -> str:

@@ -48,11 +48,14 @@ def global_root() -> str | None:
 def connect(root: str | Path | None) -> Lakehouse:
     """The lakehouse named by this command's ``--root``, else the global one, else settings.
 
-    A root that is a file is refused here, before any command reads or writes under it.
+    A root that is a file, or in a bucket that is missing or refuses the credentials, is refused here, before
+    any command reads or writes under it.
     """
     from lakehouse.errors import InvalidArgument
+    from lakehouse.fileio import check_bucket
 
     lh = lakehouse.connect(root if root is not None else _global_root)
+    check_bucket(lh.root)
     local = lh.root.local
     if local is not None and local.exists() and not local.is_dir():
         msg = f"the lakehouse root {str(lh.root)!r} is a file, not a folder"

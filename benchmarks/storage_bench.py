@@ -130,6 +130,11 @@ def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1e3
 
 
+def in_ms(name: str, seconds: dict[str, list[float]], notes: dict[str, Any]) -> Result:
+    """The result of a timed measure: the median of each root's times, in milliseconds."""
+    return Result(name, median_ms(seconds["local"]), median_ms(seconds["bucket"]), "ms", notes)
+
+
 # --- (1) commit latency, a short run ---------------------------------------------------------------------------
 
 
@@ -159,20 +164,8 @@ def bench_commit(roots: Roots, sizes: Sizes) -> list[Result]:
             run.finish()
             short[kind].append(time.perf_counter() - start)
     return [
-        Result(
-            "(1) one small dataset append (commit latency)",
-            median_ms(times["local"]),
-            median_ms(times["bucket"]),
-            "ms",
-            {"commits": sizes.commits},
-        ),
-        Result(
-            "(1b) start_run + 3 log + finish (committed)",
-            median_ms(short["local"]),
-            median_ms(short["bucket"]),
-            "ms",
-            {"runs": sizes.short_runs},
-        ),
+        in_ms("(1) one small dataset append (commit latency)", times, {"commits": sizes.commits}),
+        in_ms("(1b) start_run + 3 log + finish (committed)", short, {"runs": sizes.short_runs}),
     ]
 
 
@@ -244,20 +237,8 @@ def bench_runs(roots: Roots, sizes: Sizes) -> list[Result]:
             warm[kind].append(time.perf_counter() - start)
     notes = {"runs": sizes.runs, **build}
     return [
-        Result(
-            f"(3) lh.runs() over {sizes.runs:,} runs, cold",
-            median_ms(cold["local"]),
-            median_ms(cold["bucket"]),
-            "ms",
-            notes,
-        ),
-        Result(
-            f"(3b) lh.runs() over {sizes.runs:,} runs, warm",
-            median_ms(warm["local"]),
-            median_ms(warm["bucket"]),
-            "ms",
-            notes,
-        ),
+        in_ms(f"(3) lh.runs() over {sizes.runs:,} runs, cold", cold, notes),
+        in_ms(f"(3b) lh.runs() over {sizes.runs:,} runs, warm", warm, notes),
     ]
 
 
@@ -286,8 +267,8 @@ def bench_history(roots: Roots, sizes: Sizes) -> list[Result]:
     notes = {"points_in_table": points}
     name = f"one run's 20k-point history from {points / 1e6:g}M points"
     return [
-        Result(f"(4) {name}, cold", median_ms(cold["local"]), median_ms(cold["bucket"]), "ms", notes),
-        Result(f"(4b) {name}, warm", median_ms(warm["local"]), median_ms(warm["bucket"]), "ms", notes),
+        in_ms(f"(4) {name}, cold", cold, notes),
+        in_ms(f"(4b) {name}, warm", warm, notes),
     ]
 
 
@@ -319,14 +300,8 @@ def bench_time_travel(roots: Roots, sizes: Sizes) -> list[Result]:
             latest[kind].append(time.perf_counter() - start)
     notes = {"versions": sizes.versions + 1, "rows_per_version": sizes.version_rows}
     return [
-        Result(
-            f"(5) read tt:v0 behind {sizes.versions} versions",
-            median_ms(old["local"]),
-            median_ms(old["bucket"]),
-            "ms",
-            notes,
-        ),
-        Result("(5b) read the latest version", median_ms(latest["local"]), median_ms(latest["bucket"]), "ms", notes),
+        in_ms(f"(5) read tt:v0 behind {sizes.versions} versions", old, notes),
+        in_ms("(5b) read the latest version", latest, notes),
     ]
 
 

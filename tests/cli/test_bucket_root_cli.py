@@ -71,7 +71,8 @@ def test_missing_bucket_is_one_line(s3_env: S3Server, capsys: pytest.CaptureFixt
     assert err == (
         f"error: bucket 'lh-no-such-bucket' at {s3_env.endpoint} does not exist (root 's3://lh-no-such-bucket/team')\n"
     )
-    assert "lh-no-such-bucket" not in s3_env.client().list_buckets()["Buckets"]  # type: ignore[attr-defined]
+    buckets = s3_env.client().list_buckets()["Buckets"]  # type: ignore[attr-defined]
+    assert "lh-no-such-bucket" not in [b["Name"] for b in buckets]  # nothing was created
     # Datasets too, which would otherwise list an empty bucket prefix as "no datasets yet".
     code, _, err = run_cli(capsys, "--root", "s3://lh-no-such-bucket/team", "datasets", "list")
     assert (code, err.count("\n"), "does not exist" in err) == (1, 1, True)

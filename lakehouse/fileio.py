@@ -20,7 +20,7 @@ import errno
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +33,7 @@ import pyarrow.fs as pafs
 from lakehouse import state
 from lakehouse.errors import InvalidArgument, NotFound, StorageError
 from lakehouse.location import Location
-from lakehouse.object_storage import arrow_filesystem
+from lakehouse.object_storage import arrow_filesystem, endpoint_name, redact
 
 #: Bytes per read or write: large enough that per-call overhead vanishes, small enough to never hold a file.
 CHUNK = 8 << 20
@@ -60,6 +60,57 @@ class FileInfo:
     path: str
     size: int
     modified: datetime
+
+
+class _FileSystems:
+    """The pyarrow file systems of one bucket root, by what they were built from.
+
+    Building an ``S3FileSystem`` costs tens of milliseconds (the AWS SDK sets up a client and its credential
+    chain); a dataset append opens the root's files a dozen times, so building one each time made most of its
+    commit latency on a bucket. The key holds the root's options and the ``AWS_*`` variables, which the SDK
+    reads when the file system is built: a change of either builds a new one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._built: dict[tuple[object, ...], pafs.FileSystem] = {}
+
+    def get(self, options: Mapping[str, str]) -> pafs.FileSystem:
+        environ = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
+        key = (tuple(sorted(options.items())), environ)
+        with self._lock:
+            found = self._built.get(key)
+            if found is None:
+                found = self._built[key] = arrow_filesystem(options)
+            return found
+
+
+def remote_filesystem(where: str) -> pafs.FileSystem:
+    """The pyarrow file system of the bucket holding ``where``, built from its root's storage options once and
+    kept with the root's caches (so ``forget()`` and a fork drop it)."""
+    owner = state.owner(where)
+    return owner.cache(_FileSystems).get(owner.storage_options)
+
+
+def check_bucket(where: Location) -> None:
+    """Make sure the bucket of a remote location can be used, with one request (``HeadBucket``).
+
+    Raises:
+        StorageError: the bucket does not exist, or the endpoint refused the credentials or cannot be reached;
+            the one-line message names the bucket and the endpoint, never a credential.
+    """
+    if not where.is_remote:
+        return
+    options = state.owner(where.uri).storage_options
+    at = f"bucket {where.bucket!r} at {endpoint_name(options)}"
+    try:
+        found = remote_filesystem(where.uri).get_file_info(str(where.bucket))
+    except (pa.ArrowInvalid, OSError) as e:
+        msg = f"cannot use {at}: {redact(str(e), options)}"
+        raise StorageError(msg) from e
+    if found.type == pafs.FileType.NotFound:
+        msg = f"{at} does not exist (root {where.uri!r})"
+        raise StorageError(msg)
 
 
 def _check_relative(path: str) -> str:
@@ -90,7 +141,7 @@ class Files:
             text = where.uri
             try:
                 # The storage options the root was opened with (lakehouse.object_storage), else the AWS chain.
-                self._fs: pafs.FileSystem = arrow_filesystem(state.owner(text).storage_options)
+                self._fs: pafs.FileSystem = remote_filesystem(text)
             except (pa.ArrowInvalid, OSError) as e:
                 msg = f"cannot open the file system of root {text!r}: {e}"
                 raise StorageError(msg) from e

@@ -48,6 +48,29 @@ def describe(options: Mapping[str, str]) -> dict[str, str]:
     return {k: "***" if k in SECRET_KEYS else v for k, v in options.items()}
 
 
+def endpoint(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> str:
+    """The endpoint the options and the AWS variables point at (``""``: AWS's own S3 endpoint)."""
+    env = os.environ if environ is None else environ
+    return options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or ""
+
+
+def endpoint_name(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> str:
+    """The endpoint as an error message names it: its URL, or AWS S3 and the region."""
+    env = os.environ if environ is None else environ
+    region = options.get("AWS_REGION") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    return endpoint(options, env) or (f"AWS S3 ({region})" if region else "AWS S3")
+
+
+def redact(text: str, options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> str:
+    """``text`` on one line, with every credential the options or the AWS variables hold replaced by ``***``."""
+    env = os.environ if environ is None else environ
+    for key in SECRET_KEYS:
+        for secret in (options.get(key), env.get(key)):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "***")
+    return " ".join(text.split())
+
+
 def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
     """pyarrow's S3 file system for the same options (what it is not given comes from the AWS chain).
 
@@ -57,11 +80,11 @@ def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | No
     """
     env = os.environ if environ is None else environ
     kwargs: dict[str, object] = {}
-    endpoint = options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    url = endpoint(options, env)
     allow_http = options.get("AWS_ALLOW_HTTP", env.get("AWS_ALLOW_HTTP", "")).lower() == "true"
-    if endpoint:
-        scheme, sep, rest = endpoint.partition("://")
-        kwargs["endpoint_override"] = rest if sep else endpoint
+    if url:
+        scheme, sep, rest = url.partition("://")
+        kwargs["endpoint_override"] = rest if sep else url
         kwargs["scheme"] = scheme if sep else ("http" if allow_http else "https")
     if options.get("AWS_REGION"):
         kwargs["region"] = options["AWS_REGION"]

@@ -52,9 +52,8 @@ from lakehouse.errors import (
     TableNotFound,
     VersionNotFound,
 )
-from lakehouse.fileio import Files
+from lakehouse.fileio import Files, remote_filesystem
 from lakehouse.location import Location, Where
-from lakehouse.object_storage import arrow_filesystem
 
 CommitMode = Literal["append", "overwrite", "create"]  # a table-level commit, not a dataset write mode
 USER_METADATA = "userMetadata"
@@ -1225,7 +1224,7 @@ def _open_input(data_file: str) -> str | pa.NativeFile:
     if "://" not in data_file:
         return data_file
     where = Location.of(data_file)
-    fs = arrow_filesystem(state.owner(data_file).storage_options)
+    fs = remote_filesystem(data_file)
     return fs.open_input_file(f"{where.bucket}/{where.key}")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lakehouse._optional import import_optional
 from lakehouse.errors import InvalidArgument, LakehouseError, NotFound
+from lakehouse.location import Location
 
 ENTRY_POINT = Path(__file__).resolve().with_name("main.py")
 READY_TIMEOUT_SECONDS = 90.0
@@ -42,7 +43,7 @@ class Server:
     """A running app server."""
 
     url: str
-    root: Path
+    root: Location
     process: subprocess.Popen[bytes]
 
 
@@ -86,13 +87,13 @@ def _check_port(host: str, port: int) -> None:
             raise InvalidArgument(msg) from e
 
 
-def command(root: Path, *, host: str, port: int) -> list[str]:
+def command(root: Location, *, host: str, port: int) -> list[str]:
     """The ``streamlit run`` command line for the app."""
     flags = [f"--{k}={v}" for k, v in {**_STREAMLIT_FLAGS, "server.address": host, "server.port": port}.items()]
     return [sys.executable, "-m", "streamlit", "run", str(entry_point()), *flags]
 
 
-def start(root: Path, *, host: str, port: int) -> Server:
+def start(root: Location, *, host: str, port: int) -> Server:
     """Start the app server on ``root`` and return once it answers (``port=0``: any free port).
 
     The server's own output goes to our stderr, so stdout stays clean for ``--json``.
@@ -153,7 +154,7 @@ def stop(server: Server, *, timeout: float = 10.0) -> None:
             server.process.wait()
 
 
-def serve(root: Path, *, host: str, port: int, on_ready: Callable[[Server], None]) -> int:
+def serve(root: Location, *, host: str, port: int, on_ready: Callable[[Server], None]) -> int:
     """Run the app server in the foreground until it exits, Ctrl-C or SIGTERM; returns its exit code."""
     server = start(root, host=host, port=port)
 

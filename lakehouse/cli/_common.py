@@ -20,10 +20,10 @@ if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
 RootOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--root",
-        help="Lakehouse root folder (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
+        help="Lakehouse root: a folder or s3://bucket/prefix (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
         show_default=False,
     ),
 ]
@@ -32,27 +32,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 console = Console()
 err_console = Console(stderr=True)
 
-_global_root: Path | None = None
+_global_root: str | None = None
 
 
-def set_global_root(root: Path | None) -> None:
+def set_global_root(root: str | None) -> None:
     global _global_root
     _global_root = root
 
 
-def global_root() -> Path | None:
+def global_root() -> str | None:
     """The root given before the command (``lakehouse --root DIR ...``), if any."""
     return _global_root
 
 
-def connect(root: Path | None) -> Lakehouse:
+def connect(root: str | Path | None) -> Lakehouse:
     """The lakehouse named by this command's ``--root``, else the global one, else settings.
 
-    A root that is a file is refused here, before any command reads or writes under it.
+    A root that is a file, or in a bucket that is missing or refuses the credentials, is refused here, before
+    any command reads or writes under it.
     """
     from lakehouse.errors import InvalidArgument
+    from lakehouse.fileio import check_bucket
 
     lh = lakehouse.connect(root if root is not None else _global_root)
+    check_bucket(lh.root)
     local = lh.root.local
     if local is not None and local.exists() and not local.is_dir():
         msg = f"the lakehouse root {str(lh.root)!r} is a file, not a folder"

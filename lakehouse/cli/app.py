@@ -9,7 +9,6 @@ import typer
 
 from lakehouse.app import server as app_server
 from lakehouse.cli import _common as c
-from lakehouse.errors import InvalidArgument as LakehouseInvalidArgument
 
 
 def app_command(
@@ -40,11 +39,8 @@ def app_command(
         sys.stdout.flush()
 
     local = lh.root.local
-    if local is None:
-        msg = f"the app does not serve a bucket root yet ({lh.root})"
-        raise LakehouseInvalidArgument(msg)
-    if not json_out and not local.is_dir():
+    if not json_out and local is not None and not local.is_dir():
         c.err_console.print(f"note: {lh.root} does not exist yet; the app will show how to fill it")
-    code = app_server.serve(local, host=chosen_host, port=chosen_port, on_ready=ready)
+    code = app_server.serve(lh.root, host=chosen_host, port=chosen_port, on_ready=ready)
     if code:
         raise typer.Exit(code)

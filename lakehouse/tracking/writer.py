@@ -547,9 +547,12 @@ class Writer:
         segment number). The tables are independent: a batch of many points commits them in parallel (writing
         Parquet releases the GIL); a small one, such as a short run's finish, one after the other, as each
         commit is then a millisecond of mostly Python work that threads would only make wait for each other.
+        On a bucket root every commit waits for several requests (listing the log, the data file, the
+        conditional put of the entry), so there the tables always commit in parallel.
         """
         todo = [name for name in committing.SPECS if any(name in s.parts for s in batch)]
-        if sum(s.num_points for s in batch) < _PARALLEL_COMMIT_POINTS:
+        small = sum(s.num_points for s in batch) < _PARALLEL_COMMIT_POINTS
+        if small and not self.layout.root.is_remote:
             for name in todo:
                 self._commit_part(batch, name)
             return

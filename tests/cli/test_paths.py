@@ -37,7 +37,8 @@ def _path_params() -> set[tuple[str, str]]:
         (name, str(param.name))
         for name, command in _commands().items()
         for param in command.params
-        if param.type_descriptor.annotation is Path
+        # --root is text (a folder or s3://bucket/prefix), and a path all the same
+        if param.type_descriptor.annotation is Path or param.name == "root"
     }
     return typed | TEXT_PATHS
 

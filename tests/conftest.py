@@ -42,7 +42,12 @@ ROOT_KINDS = ("local", "bucket")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Modules marked ``roots`` run every test that uses ``root`` (or ``lh``) on a local and on a bucket root."""
-    if metafunc.definition.get_closest_marker("roots") and "root" in metafunc.fixturenames:
+    definition = metafunc.definition
+    if (
+        definition.get_closest_marker("roots")
+        and not definition.get_closest_marker("local_only")
+        and "root" in metafunc.fixturenames
+    ):
         metafunc.parametrize("root", ROOT_KINDS, indirect=True)
 
 

@@ -25,6 +25,8 @@ TIED = T0 + 10  # the end time both writers give, to the millisecond
 # Another process (its own writer) ends and tags the runs the test process created, at the same given times.
 OTHER_WRITER = """
 import sys
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 from mlflow import MlflowClient
 uri, first, second, tied = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 client = MlflowClient(uri)

@@ -16,6 +16,8 @@ from lakehouse import storage
 from lakehouse.errors import InvalidArgument
 from lakehouse.query.runs import Tables, fold
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 FILTERS: list[dict[str, Any]] = [
     {},
     {"include_deleted": True},

@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from lakehouse import state
-from lakehouse.errors import InvalidArgument, NotFound, StorageError
+from lakehouse.errors import InvalidArgument, NotFound, RootUnavailable, StorageError
 from lakehouse.location import Location
-from lakehouse.object_storage import arrow_filesystem
+from lakehouse.object_storage import arrow_filesystem, endpoint_name
 
 #: Bytes per read or write: large enough that per-call overhead vanishes, small enough to never hold a file.
 CHUNK = 8 << 20
@@ -97,6 +97,27 @@ class Files:
 
     def __repr__(self) -> str:
         return f"Files(root={self.root!r})"
+
+    def check_bucket(self) -> None:
+        """Make sure a bucket root can be used: one request for the bucket (nothing is written).
+
+        Raises:
+            RootUnavailable: the bucket does not exist, the endpoint cannot be reached, or it refused the
+                credentials; the message names the bucket and the endpoint, never a credential.
+        """
+        if self.local:
+            return
+        where = Location.of(self.root)
+        endpoint = endpoint_name(state.owner(self.root).storage_options)
+        bucket = where.bucket
+        try:
+            found = self._fs.get_file_info(str(bucket))
+        except (pa.ArrowInvalid, OSError) as e:
+            msg = f"cannot use bucket {bucket!r} at {endpoint} for the root {self.root!r}: {e}"
+            raise RootUnavailable(msg) from e
+        if found.type == pafs.FileType.NotFound:
+            msg = f"bucket {bucket!r} does not exist at {endpoint} (the root {self.root!r}); create it first"
+            raise RootUnavailable(msg)
 
     def _full(self, path: str) -> str:
         return f"{self._base}/{_check_relative(path)}"

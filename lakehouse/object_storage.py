@@ -48,6 +48,15 @@ def describe(options: Mapping[str, str]) -> dict[str, str]:
     return {k: "***" if k in SECRET_KEYS else v for k, v in options.items()}
 
 
+def _endpoint(options: Mapping[str, str], env: Mapping[str, str]) -> str | None:
+    return options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+
+
+def endpoint_name(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> str:
+    """The endpoint the options (or the AWS variables) point at, for messages: a URL, or AWS's own."""
+    return _endpoint(options, os.environ if environ is None else environ) or "AWS (the default S3 endpoint)"
+
+
 def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
     """pyarrow's S3 file system for the same options (what it is not given comes from the AWS chain).
 
@@ -57,7 +66,7 @@ def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | No
     """
     env = os.environ if environ is None else environ
     kwargs: dict[str, object] = {}
-    endpoint = options.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    endpoint = _endpoint(options, env)
     allow_http = options.get("AWS_ALLOW_HTTP", env.get("AWS_ALLOW_HTTP", "")).lower() == "true"
     if endpoint:
         scheme, sep, rest = endpoint.partition("://")

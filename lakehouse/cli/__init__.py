@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import click
@@ -49,8 +48,11 @@ app.command("import-wandb")(import_wandb)
 @app.callback()
 def _main(
     root: Annotated[
-        Path | None,
-        typer.Option("--root", help="Lakehouse root folder (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml)."),
+        str | None,
+        typer.Option(
+            "--root",
+            help="Lakehouse root: a folder or s3://bucket/prefix (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
+        ),
     ] = None,
 ) -> None:
     _common.set_global_root(root)

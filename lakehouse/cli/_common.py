@@ -19,11 +19,12 @@ import lakehouse
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
+# A string, not a Path: a bucket root (s3://bucket/prefix) must reach lakehouse.connect as written.
 RootOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--root",
-        help="Lakehouse root folder (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
+        help="Lakehouse root: a folder or s3://bucket/prefix (default: LAKEHOUSE_ROOT, then conf/lakehouse.toml).",
         show_default=False,
     ),
 ]
@@ -32,20 +33,20 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 console = Console()
 err_console = Console(stderr=True)
 
-_global_root: Path | None = None
+_global_root: str | None = None
 
 
-def set_global_root(root: Path | None) -> None:
+def set_global_root(root: str | None) -> None:
     global _global_root
     _global_root = root
 
 
-def global_root() -> Path | None:
+def global_root() -> str | None:
     """The root given before the command (``lakehouse --root DIR ...``), if any."""
     return _global_root
 
 
-def connect(root: Path | None) -> Lakehouse:
+def connect(root: str | None) -> Lakehouse:
     """The lakehouse named by this command's ``--root``, else the global one, else settings.
 
     A root that is a file is refused here, before any command reads or writes under it.

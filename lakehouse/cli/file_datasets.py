@@ -77,7 +77,7 @@ def _written(version: DatasetVersion) -> str:
 
 
 def _write(
-    kind: str, name: str, folder: Path, options: dict[str, Any], root: Path | None, json_out: bool
+    kind: str, name: str, folder: Path, options: dict[str, Any], root: str | None, json_out: bool
 ) -> DatasetVersion | None:
     """Check the inputs, then run ``Dataset.add_files`` or ``Dataset.sync_files`` with a progress bar."""
     from lakehouse.cli._files import input_folder, parse_meta

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.spark
 def add_stats(table: Path) -> list[dict[str, Any]]:
     """The ``stats`` of every ``add`` action in a table's log, in log order."""
     out = []
-    for entry in sorted((table / "_delta_log").glob("*.json")):
+    for entry in sorted((Path(table) / "_delta_log").glob("*.json")):
         for line in entry.read_text().splitlines():
             action = json.loads(line)
             if "add" in action:

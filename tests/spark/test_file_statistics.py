@@ -77,7 +77,7 @@ def test_statistics_match_what_delta_spark_computes(
     assert ours["nullCount"]["score"] == 1
     # The embedded engine reads the version and prunes with those statistics.
     assert lh.read("stats").filter(pl.col("id") == 3).get_column("score").to_list() == [None]
-    files = lh.dataset("stats").path
+    files = Path(lh.dataset("stats").path)
     assert not list(files.rglob(".*.crc"))
     assert not list(files.rglob("_SUCCESS"))
 

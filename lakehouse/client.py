@@ -490,9 +490,17 @@ class Lakehouse:
         return found
 
 
-def connect(root: str | Path | None = None, **settings: Any) -> Lakehouse:
-    """Open the lakehouse at ``root`` (default: ``LAKEHOUSE_ROOT``, then ``conf/lakehouse.toml``).
+def connect(root: str | Path | Location | None = None, **settings: Any) -> Lakehouse:
+    """Open the lakehouse at ``root`` (default: ``LAKEHOUSE_ROOT``, then ``conf/lakehouse.toml``): a local folder
+    or a bucket prefix (``s3://bucket/prefix``; a bucket with no tables yet is an empty lakehouse).
 
     Other keyword arguments override settings (see :class:`lakehouse.config.Settings`).
+
+    Raises:
+        RootUnavailable: a bucket root whose bucket is missing, whose endpoint cannot be reached, or whose
+            endpoint refuses the credentials (checked here with one request; nothing is written).
     """
-    return Lakehouse(load_settings(root=root, **settings))
+    lh = Lakehouse(load_settings(root=str(root) if isinstance(root, Location) else root, **settings))
+    if lh.root.is_remote:
+        lh.layout.objects.files.check_bucket()
+    return lh

@@ -77,6 +77,10 @@ class StorageError(LakehouseError):
     """The storage engine failed for a reason not covered by a more specific error."""
 
 
+class RootUnavailable(StorageError):
+    """A bucket root cannot be used: its bucket is missing, its endpoint unreachable, or the credentials refused."""
+
+
 class ObjectNotFound(NotFound):
     """No object with that digest in the object store."""
 

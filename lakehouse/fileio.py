@@ -20,7 +20,7 @@ import errno
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from lakehouse import state
-from lakehouse.errors import InvalidArgument, NotFound, StorageError
+from lakehouse.errors import InvalidArgument, NotFound, RootUnavailable, StorageError
 from lakehouse.location import Location
 from lakehouse.object_storage import arrow_filesystem, endpoint_name, redact
 
@@ -62,42 +62,19 @@ class FileInfo:
     modified: datetime
 
 
-class _FileSystems:
-    """The pyarrow file systems of one bucket root, by what they were built from.
-
-    Building an ``S3FileSystem`` costs tens of milliseconds (the AWS SDK sets up a client and its credential
-    chain); a dataset append opens the root's files a dozen times, so building one each time made most of its
-    commit latency on a bucket. The key holds the root's options and the ``AWS_*`` variables, which the SDK
-    reads when the file system is built: a change of either builds a new one.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._built: dict[tuple[object, ...], pafs.FileSystem] = {}
-
-    def get(self, options: Mapping[str, str]) -> pafs.FileSystem:
-        environ = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-        key = (tuple(sorted(options.items())), environ)
-        with self._lock:
-            found = self._built.get(key)
-            if found is None:
-                found = self._built[key] = arrow_filesystem(options)
-            return found
-
-
 def remote_filesystem(where: str) -> pafs.FileSystem:
-    """The pyarrow file system of the bucket holding ``where``, built from its root's storage options once and
-    kept with the root's caches (so ``forget()`` and a fork drop it)."""
-    owner = state.owner(where)
-    return owner.cache(_FileSystems).get(owner.storage_options)
+    """The pyarrow file system of the bucket holding ``where``, from its root's storage options (built once per
+    options and AWS variables: :func:`lakehouse.object_storage.arrow_filesystem`)."""
+    return arrow_filesystem(state.owner(where).storage_options)
 
 
 def check_bucket(where: Location) -> None:
-    """Make sure the bucket of a remote location can be used, with one request (``HeadBucket``).
+    """Make sure the bucket of a remote location can be used, with one request (``HeadBucket``); nothing is
+    written. A local location is not looked at.
 
     Raises:
-        StorageError: the bucket does not exist, or the endpoint refused the credentials or cannot be reached;
-            the one-line message names the bucket and the endpoint, never a credential.
+        RootUnavailable: the bucket does not exist, or the endpoint refused the credentials or cannot be
+            reached; the one-line message names the bucket and the endpoint, never a credential.
     """
     if not where.is_remote:
         return
@@ -107,10 +84,10 @@ def check_bucket(where: Location) -> None:
         found = remote_filesystem(where.uri).get_file_info(str(where.bucket))
     except (pa.ArrowInvalid, OSError) as e:
         msg = f"cannot use {at}: {redact(str(e), options)}"
-        raise StorageError(msg) from e
+        raise RootUnavailable(msg) from e
     if found.type == pafs.FileType.NotFound:
-        msg = f"{at} does not exist (root {where.uri!r})"
-        raise StorageError(msg)
+        msg = f"{at} does not exist (root {where.uri!r}); create it first"
+        raise RootUnavailable(msg)
 
 
 def _check_relative(path: str) -> str:
@@ -155,6 +132,10 @@ class Files:
 
     def __repr__(self) -> str:
         return f"Files(root={self.root!r})"
+
+    def check_bucket(self) -> None:
+        """Make sure a bucket root can be used (:func:`check_bucket`); a local root is not looked at."""
+        check_bucket(Location.of(self.root))
 
     def _full(self, path: str) -> str:
         return f"{self._base}/{_check_relative(path)}"

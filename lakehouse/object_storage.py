@@ -14,6 +14,7 @@ printable form).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 
 import pyarrow.fs as pafs
@@ -71,14 +72,53 @@ def redact(text: str, options: Mapping[str, str], environ: Mapping[str, str] | N
     return " ".join(text.split())
 
 
+# The AWS variables a file system depends on: one is built per distinct options and values of these, and
+# reused (building one sets up an AWS SDK client: milliseconds, on every listing and read otherwise).
+_CHAIN_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ALLOW_HTTP",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+_built: dict[tuple[tuple[str, str], ...], pafs.S3FileSystem] = {}
+_built_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    # A child builds its own file systems (the parent's SDK clients hold threads and sockets), under a new lock.
+    global _built_lock
+    _built_lock = threading.Lock()
+    _built.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
     """pyarrow's S3 file system for the same options (what it is not given comes from the AWS chain).
 
     pyarrow's own chain covers credentials, profile and region but not the endpoint variables of the AWS SDKs
     (``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL``) when a file system is built directly: they are read here,
-    as delta-rs and polars read them.
+    as delta-rs and polars read them. File systems are reused for the same options and AWS variables.
     """
     env = os.environ if environ is None else environ
+    key = (*sorted(options.items()), *((f"${n}", env.get(n, "")) for n in _CHAIN_VARIABLES))
+    with _built_lock:
+        found = _built.get(key)
+    if found is None:
+        found = _build(options, env)
+        with _built_lock:
+            found = _built.setdefault(key, found)
+    return found
+
+
+def _build(options: Mapping[str, str], env: Mapping[str, str]) -> pafs.S3FileSystem:
     kwargs: dict[str, object] = {}
     url = endpoint(options, env)
     allow_http = options.get("AWS_ALLOW_HTTP", env.get("AWS_ALLOW_HTTP", "")).lower() == "true"

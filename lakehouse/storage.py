@@ -1200,6 +1200,11 @@ class OpenDataFile:
             meta = self._parquet.metadata
             self.row_groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
 
+    @property
+    def metadata(self) -> pq.FileMetaData:
+        """The file's Parquet footer (row groups, their statistics)."""
+        return self._parquet.metadata
+
     def read(self, columns: Sequence[str]) -> pa.Table:
         """``columns`` of the whole file; a column the file predates is null."""
         with _translated(self.path, "reading"):

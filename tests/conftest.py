@@ -42,19 +42,32 @@ ROOT_KINDS = ("local", "bucket")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Modules marked ``roots`` run every test that uses ``root`` (or ``lh``) on a local and on a bucket root."""
-    if metafunc.definition.get_closest_marker("roots") and "root" in metafunc.fixturenames:
+    definition = metafunc.definition
+    if (
+        definition.get_closest_marker("roots")
+        and not definition.get_closest_marker("local_only")
+        and "root" in metafunc.fixturenames
+    ):
         metafunc.parametrize("root", ROOT_KINDS, indirect=True)
 
 
 @pytest.fixture
-def root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path | str:
+def root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path | str]:
     """The lakehouse root of a test: a fresh local folder, or (``bucket`` in a ``roots`` module) ``s3://<fresh
     bucket>/lh`` on the test server."""
-    if getattr(request, "param", "local") == "bucket":
-        server: S3Server = request.getfixturevalue("s3_env")
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the bucket root's local spool
-        return f"s3://{server.new_bucket()}/lh"
-    return tmp_path / "lh"
+    if getattr(request, "param", "local") != "bucket":
+        yield tmp_path / "lh"
+        return
+    from lakehouse.tracking.writer import active_writers
+
+    server: S3Server = request.getfixturevalue("s3_env")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the bucket root's local spool
+    uri = f"s3://{server.new_bucket()}/lh"
+    yield uri
+    # While the server's variables are still set: a run the test left open is finished now, not at exit.
+    for writer in active_writers():
+        if str(writer.layout.root) == uri:
+            writer.close(timeout=30)
 
 
 @pytest.fixture

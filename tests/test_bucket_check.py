@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lakehouse.errors import StorageError
+from lakehouse.errors import RootUnavailable
 from lakehouse.fileio import check_bucket, remote_filesystem
 from lakehouse.location import Location
 from lakehouse.object_storage import endpoint_name, redact
@@ -34,10 +34,9 @@ def test_check_bucket_passes_an_existing_bucket_and_names_a_missing_one(bucket_r
     check_bucket(lh.root)  # exists: no error, and the root's file system is built once
     assert remote_filesystem(bucket_root) is remote_filesystem(f"{bucket_root}/datasets")
     check_bucket(Location.of("/tmp/anything"))  # a local root is not checked
-    missing = lakehouse.connect("s3://lh-not-there/x")
-    with pytest.raises(StorageError) as caught:
-        check_bucket(missing.root)
-    assert (
-        str(caught.value) == f"bucket 'lh-not-there' at {s3_env.endpoint} does not exist (root 's3://lh-not-there/x')"
+    with pytest.raises(RootUnavailable) as caught:
+        lakehouse.connect("s3://lh-not-there/x")
+    assert str(caught.value) == (
+        f"bucket 'lh-not-there' at {s3_env.endpoint} does not exist (root 's3://lh-not-there/x'); create it first"
     )
     assert "lh-not-there" not in [b["Name"] for b in s3_env.client().list_buckets()["Buckets"]]  # type: ignore[attr-defined]

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from lakehouse import Location
 from lakehouse.errors import CorruptObject, InvalidArgument, ObjectNotFound
-from lakehouse.fileio import CHUNK, STAGING, Files
+from lakehouse.fileio import CHUNK, STAGING, Files, Writable
 from lakehouse.known_digests import CAPACITY, RECORDED_FROM, SETTLED_NS, KnownDigests, record_path
 from lakehouse.objects import PREFIX, ObjectStore, object_key
+from tests.roots import seam
 
 CHILD = Path(__file__).with_name("objects_child.py")
 
@@ -28,7 +30,10 @@ def store(tmp_path: Path) -> ObjectStore:
 
 
 def files_under(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``root`` with (inode, mtime_ns): equal results mean nothing was written."""
+    """Every file under ``root`` with (inode, mtime_ns): equal results mean nothing was written. In a bucket,
+    (size, modification time in ns) of every object: objects have no inode, and are never changed in place."""
+    if "://" in str(root):
+        return {f.path: (f.size, int(f.modified.timestamp() * 1e9)) for f in seam(root).list_all()}
     root = Path(root)
     if not root.exists():
         return {}
@@ -55,6 +60,18 @@ def settle(path: Path) -> None:
 
 
 def flip_byte(path: Path, offset: int = 3) -> None:
+    if "://" in str(path):  # an object in a bucket: written again whole, one byte changed
+        where = Location.of(path)
+        files = seam(where.parent)
+        with files.open_read(where.name) as stream:
+            changed = bytearray(stream.read())
+        changed[offset] ^= 0xFF
+
+        def write(out: Writable) -> None:
+            out.write(bytes(changed))
+
+        files.write_atomic(where.name, write)
+        return
     path = Path(path)
     data = bytearray(path.read_bytes())
     data[offset] ^= 0xFF

@@ -19,6 +19,7 @@ import lakehouse
 if TYPE_CHECKING:
     from lakehouse.client import Lakehouse
 
+# A string, not a Path: a bucket root (s3://bucket/prefix) must reach lakehouse.connect as written.
 RootOpt = Annotated[
     str | None,
     typer.Option(
@@ -45,17 +46,15 @@ def global_root() -> str | None:
     return _global_root
 
 
-def connect(root: str | Path | None) -> Lakehouse:
+def connect(root: str | None) -> Lakehouse:
     """The lakehouse named by this command's ``--root``, else the global one, else settings.
 
     A root that is a file, or in a bucket that is missing or refuses the credentials, is refused here, before
     any command reads or writes under it.
     """
     from lakehouse.errors import InvalidArgument
-    from lakehouse.fileio import check_bucket
 
-    lh = lakehouse.connect(root if root is not None else _global_root)
-    check_bucket(lh.root)
+    lh = lakehouse.connect(root if root is not None else _global_root)  # checks a bucket root's bucket
     local = lh.root.local
     if local is not None and local.exists() and not local.is_dir():
         msg = f"the lakehouse root {str(lh.root)!r} is a file, not a folder"

@@ -13,6 +13,8 @@ from lakehouse import DatasetDiff, SchemaChange
 from lakehouse.errors import InvalidArgument, InvalidData
 from tests.datasets.conftest import frame
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 def _same(x: DatasetDiff, y: DatasetDiff) -> None:
     assert (x.from_version, x.to_version, x.key, x.schema_changes) == (

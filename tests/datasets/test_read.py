@@ -14,6 +14,8 @@ import lakehouse
 from lakehouse.errors import DatasetNotFound, InvalidArgument, InvalidRef, TagNotFound, VersionNotFound
 from tests.datasets.conftest import frame, rows
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 @pytest.fixture
 def three_versions(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:
@@ -63,6 +65,7 @@ def test_read_as_of_time(three_versions: lakehouse.Dataset) -> None:
     assert rows(ds.read(as_of=history[1].replace(tzinfo=None))) == EXPECTED[1]
 
 
+@pytest.mark.local_only("sets the modification times of log files, which an object store does not let change")
 def test_as_of_uses_commit_times_not_file_times(three_versions: lakehouse.Dataset) -> None:
     """Copying a table resets its files' times; time travel still follows the commit times in history."""
     log = Path(three_versions.path) / "_delta_log"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import polars as pl
 import pyarrow as pa
 import pytest
@@ -12,6 +10,9 @@ import lakehouse
 from lakehouse import SchemaChange, storage
 from lakehouse.errors import InvalidArgument, SchemaMismatch
 from tests.datasets.conftest import frame, rows
+from tests.roots import log_entries
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def ds(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:
 def _unchanged(ds: lakehouse.Dataset) -> None:
     assert ds.latest_version == 0
     assert rows(ds.read()) == [(1, "l1"), (2, "l2")]
-    assert len(list((Path(ds.path) / "_delta_log").glob("*.json"))) == 1
+    assert log_entries(ds.path) == ["00000000000000000000.json"]
 
 
 @pytest.mark.parametrize("mode", ["append", "upsert"])

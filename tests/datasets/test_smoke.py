@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 import lakehouse
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
 
 def test_write_read_tag_diff_round_trip(lh: lakehouse.Lakehouse) -> None:

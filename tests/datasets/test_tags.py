@@ -9,6 +9,8 @@ from lakehouse import storage
 from lakehouse.errors import DatasetNotFound, InvalidName, TagExists, TagNotFound, VersionNotFound
 from tests.datasets.conftest import frame
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 @pytest.fixture
 def ds(lh: lakehouse.Lakehouse) -> lakehouse.Dataset:

@@ -15,6 +15,9 @@ import pytest
 import lakehouse
 from lakehouse import DatasetVersion
 from tests.datasets.conftest import frame, rows
+from tests.roots import log_actions, log_entries, seam
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
 
 def _as(kind: str, data: pl.DataFrame) -> Any:
@@ -110,11 +113,11 @@ def test_metadata_lives_in_the_commit_user_metadata(lh: lakehouse.Lakehouse) -> 
     ds = lh.dataset("card")
     ds.write(frame([1]), created_by="alice", metadata={"labelled_by": "bob", "note": "x"}, description="d0")
     ds.write(frame([2]), created_by="carol")
-    log = sorted((Path(lh.root) / "datasets" / "card" / "_delta_log").glob("*.json"))
-    assert [p.name for p in log] == ["00000000000000000000.json", "00000000000000000001.json"]
+    log = log_entries(ds.path)
+    assert log == ["00000000000000000000.json", "00000000000000000001.json"]
     infos = []
-    for path in log:
-        actions = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for entry in log:
+        actions = log_actions(ds.path, entry)
         (info,) = [a["commitInfo"] for a in actions if "commitInfo" in a]
         infos.append(info)
     first = json.loads(infos[0]["userMetadata"])  # a JSON string, exactly as delta-spark writes it
@@ -196,7 +199,7 @@ def test_partitioned_dataset(lh: lakehouse.Lakehouse, root: Path) -> None:
     ds = lh.dataset("parts")
     ds.write(pl.DataFrame({"split": ["train", "test", "train"], "x": [1, 2, 3]}), partition_by=["split"])
     ds.write(pl.DataFrame({"split": ["test"], "x": [4]}), partition_by=["split"])  # same partitioning: fine
-    assert sorted(p.name for p in (root / "datasets" / "parts").iterdir() if p.name.startswith("split=")) == [
+    assert [p for p in seam(root).folders("datasets/parts") if p.startswith("split=")] == [
         "split=test",
         "split=train",
     ]

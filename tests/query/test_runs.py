@@ -23,6 +23,8 @@ T0 = 1_700_000_000_000  # ms
 TIED = T0 + 10  # the end time both writers give, to the millisecond
 
 # Another process (its own writer) ends and tags the runs the test process created, at the same given times.
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 OTHER_WRITER = """
 import sys
 from mlflow import MlflowClient
@@ -56,6 +58,7 @@ def _views(lh: lakehouse.Lakehouse, client: MlflowClient, run_id: str) -> list[d
     ]
 
 
+@pytest.mark.local_only("MLflow's lakehouse: URIs name local roots only so far")
 def test_views_agree_on_events_of_two_writers_at_the_same_times(root: Path) -> None:
     uri = uri_for(root)
     client = MlflowClient(uri)
@@ -97,6 +100,7 @@ def _old_row(run_id: str, kind: str, at_ms: int, writer: str, seq: int, **fields
     return {"run_id": run_id, "kind": kind, "at": at, "writer": writer, "seq": seq, **fields}
 
 
+@pytest.mark.local_only("checked against MLflow, whose lakehouse: URIs name local roots only so far")
 def test_rows_numbered_by_a_counter_still_fold_by_their_times(lh: lakehouse.Lakehouse) -> None:
     # Rows as writers numbered them before the application clock: seq counts from 1 per writer, and the
     # order is (at, writer, seq). Two writers tie at T0 + 5: writer "b" sorts after "a".
@@ -127,6 +131,7 @@ def test_rows_numbered_by_a_counter_still_fold_by_their_times(lh: lakehouse.Lake
     assert lh.run(run_id).status == "FINISHED"
 
 
+@pytest.mark.local_only("checked against MLflow, whose lakehouse: URIs name local roots only so far")
 @pytest.mark.parametrize("flushes", [1, 2])
 def test_latest_value_among_points_of_one_step_and_time_is_the_greatest(lh: lakehouse.Lakehouse, flushes: int) -> None:
     at = datetime.fromtimestamp(T0 / 1000, UTC)

@@ -16,6 +16,8 @@ from lakehouse import storage
 from lakehouse.errors import InvalidArgument
 from lakehouse.query.runs import FIXED_COLUMNS, Tables, fold
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 FILTERS: list[dict[str, Any]] = [
     {},
     {"include_deleted": True},
@@ -85,7 +87,8 @@ def test_a_result_changed_in_place_leaves_the_next_read_as_it_was(
 def test_a_run_turns_lost_on_a_warm_read_as_time_passes_without_any_commit(root: Path) -> None:
     # The writer beats rarely, so nothing is committed while the reader waits: only the time changes.
     writer = lakehouse.connect(root, heartbeat_interval=3600)
-    reader = lakehouse.connect(root, heartbeat_interval=3600, lost_after=1.0)
+    # Lost after 3 s: long enough for the first read to come before it, even on a bucket on a loaded machine.
+    reader = lakehouse.connect(root, heartbeat_interval=3600, lost_after=3.0)
     patient = lakehouse.connect(root, heartbeat_interval=3600, lost_after=3600)
     run = writer.start_run(name="quiet")
     run.log({"m": 1.0})
@@ -94,14 +97,14 @@ def test_a_run_turns_lost_on_a_warm_read_as_time_passes_without_any_commit(root:
     row = reader.runs().row(0, named=True)
     assert (row["status"], row["lost"]) == ("RUNNING", False)
     seen: datetime = row["last_seen"]
-    time.sleep(max(0.0, 1.2 - (datetime.now(UTC) - seen).total_seconds()))
+    time.sleep(max(0.0, 3.2 - (datetime.now(UTC) - seen).total_seconds()))
 
     assert reader.runs().row(0, named=True)["lost"] is True
     assert reader.runs(status="RUNNING").get_column("lost").to_list() == [True]
     assert patient.runs().row(0, named=True)["lost"] is False  # another lost_after on the same root's model
     assert reader.runs().row(0, named=True)["lost"] is True
     assert [storage.latest_version(p) for p in (reader.layout.runs, reader.layout.metric_summaries)] == versions
-    assert reader.runs().equals(fold(Tables.load(reader.layout), lost_after=1.0))
+    assert reader.runs().equals(fold(Tables.load(reader.layout), lost_after=3.0))
 
     run.finish()
     row = reader.runs().row(0, named=True)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.spark
 def add_stats(table: Path) -> list[dict[str, Any]]:
     """The ``stats`` of every ``add`` action in a table's log, in log order."""
     out = []
-    for entry in sorted((table / "_delta_log").glob("*.json")):
+    for entry in sorted((Path(table) / "_delta_log").glob("*.json")):
         for line in entry.read_text().splitlines():
             action = json.loads(line)
             if "add" in action:
@@ -77,7 +77,7 @@ def test_statistics_match_what_delta_spark_computes(
     assert ours["nullCount"]["score"] == 1
     # The embedded engine reads the version and prunes with those statistics.
     assert lh.read("stats").filter(pl.col("id") == 3).get_column("score").to_list() == [None]
-    files = lh.dataset("stats").path
+    files = Path(lh.dataset("stats").path)
     assert not list(files.rglob(".*.crc"))
     assert not list(files.rglob("_SUCCESS"))
 

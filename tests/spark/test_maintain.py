@@ -87,7 +87,7 @@ def test_optimize_compacts_datasets_and_clusters_metrics_by_run(lh: lakehouse.La
     assert by_table["inputs"].skipped == "table does not exist yet"
     # The embedded side reads what Spark rewrote, through Spark's checkpoint.
     path = lh.layout.metrics
-    assert (path / "_delta_log" / f"{storage.latest_version(path):020d}.checkpoint.parquet").is_file()
+    assert (Path(path) / "_delta_log" / f"{storage.latest_version(path):020d}.checkpoint.parquet").is_file()
     assert {r: lh.metric_history(r, "loss") for r in runs} == history_before
     files = read_table(lh, "tracking/metrics", spark=spark).selectExpr("run_id", "_metadata.file_path AS f")
     per_run = files.groupBy("run_id").agg(F.countDistinct("f").alias("n"), F.count("*").alias("points")).collect()

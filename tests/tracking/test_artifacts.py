@@ -17,6 +17,8 @@ from lakehouse.known_digests import RECORDED_FROM
 from lakehouse.objects import object_key
 from tests.test_objects import files_under, flip_byte, settle, written_bytes
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -238,6 +240,7 @@ def age(lh: lakehouse.Lakehouse, hours: float) -> None:
             os.utime(path, (then, then))
 
 
+@pytest.mark.local_only("ages objects by setting their modification times, which a bucket does not allow")
 def test_vacuum_removes_only_unreferenced_old_objects(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
     ckpt, plot, kept = tmp_path / "ckpt.bin", tmp_path / "plot.png", tmp_path / "kept.txt"
     ckpt.write_bytes(b"epoch 1")
@@ -268,6 +271,7 @@ def test_vacuum_removes_only_unreferenced_old_objects(lh: lakehouse.Lakehouse, t
     assert lh.artifact(run.id, "ckpt.bin").read_bytes() == b"epoch 2"
 
 
+@pytest.mark.local_only("ages objects by setting their modification times, which a bucket does not allow")
 def test_vacuum_keeps_objects_of_deleted_runs(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
     f = tmp_path / "model.bin"
     f.write_bytes(b"weights")
@@ -280,6 +284,7 @@ def test_vacuum_keeps_objects_of_deleted_runs(lh: lakehouse.Lakehouse, tmp_path:
     assert lh.artifact(run.id, "model.bin").read_bytes() == b"weights"
 
 
+@pytest.mark.local_only("ages objects by setting their modification times, which a bucket does not allow")
 def test_maintenance_without_vacuum_leaves_objects(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
     lh.layout.objects.put_bytes(b"orphan")
     age(lh, hours=3)

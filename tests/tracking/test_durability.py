@@ -27,6 +27,8 @@ from lakehouse.tracking.spool import writer_folders
 from lakehouse.tracking.writer import spool_root
 from tests.tracking.conftest import CHILD
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 SPOOL_INTERVAL = Settings().spool_interval
 # A kill loses what was logged since the last complete segment: up to a spool interval, plus the segment being
 # written at that moment (milliseconds), plus however long a busy machine keeps the spool thread off the cores

@@ -15,6 +15,8 @@ from lakehouse import storage
 from lakehouse.errors import ParamConflict, RunNotActive, RunNotFound
 from tests.tracking.conftest import points, table_rows
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 def test_with_block_leaves_run_finished_with_every_point_visible(lh: lakehouse.Lakehouse) -> None:
     with lh.start_run(

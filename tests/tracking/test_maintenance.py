@@ -7,10 +7,13 @@ from pathlib import Path
 import pytest
 
 import lakehouse
-from lakehouse import storage
+from lakehouse import Location, storage
 from lakehouse.errors import InvalidArgument
 from lakehouse.tracking.maintenance import SMALL_FILES_THRESHOLD
+from tests.roots import seam
 from tests.tracking.conftest import points, table_rows
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
 
 def _many_flushes(lh: lakehouse.Lakehouse, runs: int, flushes: int) -> list[str]:
@@ -52,13 +55,17 @@ def test_maintain_compacts_to_one_file_per_run_and_keeps_every_row(lh: lakehouse
     assert summaries_after.height == 3 * 2
 
 
+def _data_files(table: Location) -> int:
+    return sum(1 for f in seam(table).list_all() if f.path.endswith(".parquet") and not f.path.startswith("_"))
+
+
 def test_vacuum_removes_replaced_files_and_reads_still_work(lh: lakehouse.Lakehouse) -> None:
     (run_id,) = _many_flushes(lh, runs=1, flushes=4)
     lh.maintain()
-    on_disk = len(list(Path(lh.layout.metrics).rglob("*.parquet")))
+    on_disk = _data_files(lh.layout.metrics)
     report = lh.maintain(vacuum=True, retention_hours=0)
     assert report.table("metrics").vacuumed_files == 4
-    assert len(list(Path(lh.layout.metrics).rglob("*.parquet"))) == on_disk - 4
+    assert _data_files(lh.layout.metrics) == on_disk - 4
     assert lh.metrics(run_id).height == 8
 
 

@@ -9,6 +9,8 @@ import lakehouse
 from lakehouse.errors import InvalidArgument, ParamConflict, RunNotFound
 from tests.tracking.conftest import points
 
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
+
 
 def test_resume_continues_steps_keeps_params_and_status(lh: lakehouse.Lakehouse) -> None:
     with lh.start_run(experiment="e", name="long", params={"lr": 0.1}) as run:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pyarrow as pa
+import pytest
 
 from lakehouse.catalog.tables import RUN_EVENTS, RUN_INPUTS
 from lakehouse.tracking.rows import events_table
+
+pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
 AT = datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
 

@@ -38,6 +38,7 @@ from lakehouse.errors import (
     TableNotFound,
     VersionNotFound,
 )
+from lakehouse.fileio import check_relative
 from lakehouse.location import Where
 from lakehouse.refs import Ref, parse_ref
 from lakehouse.spark import _schema, parquet_stats
@@ -97,11 +98,11 @@ def read_dataset(lh: Lakehouse, ref: str | Ref, *, spark: SparkSession | None = 
 
 def read_table(lh: Lakehouse, table: str, *, spark: SparkSession | None = None) -> DataFrame:
     """Any table under the root by its relative location, e.g. ``tracking/metrics``."""
-    root = lh.root.local_folder("Spark")
-    path = (root / table).resolve()
-    if root.resolve() not in path.parents:
+    try:
+        path = lh.root / check_relative(table)
+    except InvalidArgument as e:
         msg = f"table {table!r} is outside the lakehouse root {str(lh.root)!r}"
-        raise InvalidArgument(msg)
+        raise InvalidArgument(msg) from e
     if not storage.exists(path):
         msg = f"no Delta table {table!r} under {str(lh.root)!r}"
         raise TableNotFound(msg)

@@ -18,8 +18,8 @@ from pyspark.sql import functions as F
 
 import lakehouse
 from lakehouse import commit_rule
-from lakehouse.errors import CommitRefused, ConfigError
-from lakehouse.spark import append_table
+from lakehouse.errors import CommitRefused, ConfigError, InvalidArgument
+from lakehouse.spark import append_table, read_table
 from lakehouse.spark.object_store import (
     DEFAULT_CHAIN,
     hadoop_aws_package,
@@ -221,7 +221,11 @@ def test_eight_training_processes_and_a_spark_job_on_one_bucket_lose_and_duplica
     # Every point once: per run, as many rows as distinct steps, and no row of the refused Spark commits.
     logged = spark.read.format("delta").load(spark_location(metrics))
     per_run = logged.groupBy("run_id").agg(F.count("*").alias("rows"), F.countDistinct("step").alias("steps"))
-    names = dict(lakehouse.connect(bucket_root).runs().select("run_id", "name").iter_rows())
+    lh = lakehouse.connect(bucket_root)
+    names = dict(lh.runs().select("run_id", "name").iter_rows())
+    assert read_table(lh, "tracking/metrics", spark=spark).count() == PROCESSES * POINTS  # by its place in the root
+    with pytest.raises(InvalidArgument, match="outside the lakehouse root"):
+        read_table(lh, "../elsewhere", spark=spark)
     assert {names[r["run_id"]]: (r["rows"], r["steps"]) for r in per_run.collect()} == {
         f"p{p}": (POINTS, POINTS) for p in range(PROCESSES)
     }

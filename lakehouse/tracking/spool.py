@@ -240,7 +240,10 @@ class WriterSpool:
 
     def remove_if_empty(self) -> bool:
         """Remove the folder if only bookkeeping files remain; True if it is gone."""
-        leftovers = [p for p in self.folder.iterdir() if p.name not in _BOOKKEEPING]
+        try:
+            leftovers = [p for p in self.folder.iterdir() if p.name not in _BOOKKEEPING]
+        except FileNotFoundError:  # removed already (a recovery that found it empty)
+            return True
         if leftovers:
             return False
         for name in _BOOKKEEPING:

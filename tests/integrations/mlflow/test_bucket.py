@@ -5,6 +5,7 @@ Artifacts and model files go to the bucket through the lakehouse object store; n
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ from mlflow import MlflowClient
 
 import lakehouse
 from lakehouse import Location
+from lakehouse.cli import main
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.mlflow import root_from_uri, uri_for
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
@@ -158,3 +160,44 @@ def test_mlflow_server_on_a_bucket_root_answers_the_rest_api(
     assert lh.artifacts(run_id).get_column("path").to_list() == ["notes.txt"]
     server_log = log_path.read_text()
     assert SECRET_ACCESS_KEY not in server_log
+
+
+def test_import_mlflow_into_a_bucket_root_brings_every_point_once(
+    bucket_root: str,
+    s3_env: S3Server,
+    sqlite_uri: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("LAKEHOUSE_ROOT", bucket_root)  # the configured root is the bucket
+    monkeypatch.chdir(tmp_path)  # the sqlite store keeps its artifacts in ./mlruns
+    source = MlflowClient(sqlite_uri)
+    experiment_id = source.create_experiment("imported")
+    run_id = source.create_run(experiment_id, run_name="old").info.run_id
+    source.log_param(run_id, "lr", "0.3")
+    for step in range(30):
+        source.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("from sqlite")
+    source.log_artifact(run_id, str(notes))
+    source.set_terminated(run_id)
+
+    args = ["import-mlflow", "--from", sqlite_uri, "--artifacts", "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["runs_created"], report["points"], report["artifacts_copied"]) == (1, 30, 1)
+    assert main(args) == 0  # again: nothing new
+    again = json.loads(capsys.readouterr().out)
+    assert (again["runs_created"], again["points"], again["runs_unchanged"]) == (0, 0, 1)
+    shown = json.dumps(report) + json.dumps(again)
+    assert SECRET_ACCESS_KEY not in shown
+
+    lh = lakehouse.connect(bucket_root)
+    [imported] = lh.runs(experiment="imported").get_column("run_id").to_list()
+    info = lh.run(imported)
+    assert (info.status, info.params, info.metrics["loss"].count) == ("FINISHED", {"lr": "0.3"}, 30)
+    assert lh.artifacts(imported).get_column("path").to_list() == ["notes.txt"]
+    # The same run through the MLflow client on the bucket URI.
+    assert MlflowClient(uri_for(bucket_root)).get_run(imported).data.params == {"lr": "0.3"}

@@ -39,7 +39,11 @@ def _wait_for(condition: object, timeout: float, what: str) -> float:
 
 
 def test_an_outage_mid_training_keeps_points_in_the_spool_and_commits_each_once_when_the_store_is_back(
-    bucket_root: str, s3_env: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    bucket_root: str,
+    s3_env: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     caplog.set_level(logging.INFO, logger="lakehouse")

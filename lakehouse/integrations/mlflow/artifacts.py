@@ -63,9 +63,9 @@ def parse(uri: str) -> Location:
         raise InvalidArgument(msg)
     path = unquote(parsed.path)
     # lakehouse:s3://bucket/prefix/...: the bucket part is kept whole, the parts below it are searched.
-    scheme, sep, rest = path.partition("://")
+    scheme, sep, below = path.partition("://")
     head = f"{scheme}://" if sep else ""
-    parts = (rest if sep else path).split("/")
+    parts = (below if sep else path).split("/")
     for i, part in enumerate(parts):
         if part != ARTIFACTS_SEGMENT:
             continue

@@ -32,7 +32,10 @@ def root_from_uri(uri: str) -> Location | None:
         ConfigError: a bucket form naming an invalid bucket or an unsupported scheme.
     """
     if not isinstance(uri, str) or not uri.lower().startswith(SCHEME + ":"):
-        msg = f"not a lakehouse URI: {uri!r}; use lakehouse:///absolute/path, lakehouse:s3://bucket/prefix or lakehouse:relative/path"
+        msg = (
+            f"not a lakehouse URI: {uri!r}; use lakehouse:///absolute/path, lakehouse:s3://bucket/prefix "
+            "or lakehouse:relative/path"
+        )
         raise InvalidArgument(msg)
     inner = uri[len(SCHEME) + 1 :]
     scheme, sep, rest = inner.partition("://")

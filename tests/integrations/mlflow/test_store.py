@@ -15,8 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 import lakehouse
-from lakehouse import Location
-from lakehouse import storage
+from lakehouse import Location, storage
 from lakehouse.errors import InvalidArgument, NotInstalled
 from lakehouse.integrations.mlflow import dataset_input, root_from_uri, tracking_store, uri_for
 from lakehouse.tracking.writer import get_writer

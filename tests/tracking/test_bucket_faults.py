@@ -22,8 +22,7 @@ from lakehouse import Location, storage
 from lakehouse.tracking.spool import writer_folders
 from lakehouse.tracking.writer import get_writer, spool_root
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
-from tests.tracking.conftest import CHILD, points
-from tests.tracking.test_processes import _committed, _spooled_points
+from tests.tracking.conftest import CHILD, points, recover_exactly_once
 
 LOG_CALL_BOUND_S = 0.05  # far above a log() call's microseconds, far below one attempt against a dead endpoint
 
@@ -139,18 +138,7 @@ def test_a_writer_killed_while_it_uploads_leaves_no_partial_object_and_recovers_
     for path in lh.layout.tracking_tables.values():
         if storage.exists(path):
             storage.scan(path).collect()  # every file the log references is there and readable
-    before = _committed(lh)
-    spooled = _spooled_points(spool_root(lh.settings, lh.layout))
-    report = lh.recover()
-    assert not report.errors
-    assert not report.writers_alive
-    after = _committed(lh)
-    assert after.height == after.unique().height, "duplicated points"
-    expected = pl.concat([before, spooled]).unique()
-    assert after.sort(pl.all()).equals(expected.sort(pl.all())), "lost or invented points"
-    for key in ("v", "w"):
-        steps = after.filter(pl.col("key") == key).get_column("step").sort().to_list()
-        assert steps == list(range(len(steps)))
+    report, _ = recover_exactly_once(lh, "a bucket root")
     assert report.runs_failed == (run_id,)
     assert lh.run(run_id).status == "FAILED"
     assert writer_folders(spool_root(lh.settings, lh.layout)) == []

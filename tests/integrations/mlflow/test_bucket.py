@@ -6,12 +6,6 @@ Artifacts and model files go to the bucket through the lakehouse object store; n
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -26,13 +20,20 @@ from lakehouse import Location
 from lakehouse.cli import main
 from lakehouse.errors import InvalidArgument
 from lakehouse.integrations.mlflow import root_from_uri, uri_for
+from tests.integrations.mlflow.test_server import Server
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _a_finished_run(client: MlflowClient, experiment: str, *, lr: str, points: int, notes: Path) -> str:
+    """One finished run in a new experiment: param ``lr``, ``points`` steps of ``loss``, the file ``notes``."""
+    run_id: str = client.create_run(client.create_experiment(experiment), run_name="run").info.run_id
+    client.log_param(run_id, "lr", lr)
+    for step in range(points):
+        client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
+    notes.write_text(f"notes of {experiment}")
+    client.log_artifact(run_id, str(notes))
+    client.set_terminated(run_id)
+    return run_id
 
 
 class AddOne(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
@@ -102,63 +103,25 @@ def test_mlflow_server_on_a_bucket_root_answers_the_rest_api(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     uri = uri_for(bucket_root)
-    port = _free_port()
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        uri,
-        "--default-artifact-root",
-        f"{uri}/_artifacts",  # clients put artifacts into the bucket's object store through the lakehouse repo
-        "--no-serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log_path = tmp_path / "server.log"
-    env = {**os.environ, "LAKEHOUSE_FLUSH_INTERVAL": "0.2"}  # the AWS_* variables of the test server, inherited
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
+    # Clients put artifacts into the bucket's object store themselves, through the lakehouse repository.
+    options = ["--default-artifact-root", f"{uri}/_artifacts", "--no-serve-artifacts"]
+    server = Server.start(bucket_root, options, cwd=tmp_path, workers=1)  # the AWS_* variables inherited
+    base = server.base
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
         client = MlflowClient(base)
-        experiment_id = client.create_experiment("over-rest")
-        run_id = client.create_run(experiment_id, run_name="rest").info.run_id
-        client.log_param(run_id, "lr", "0.01")
-        for step in range(10):
-            client.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
-        notes = tmp_path / "notes.txt"
-        notes.write_text("served")
-        client.log_artifact(run_id, str(notes))
-        client.set_terminated(run_id)
+        run_id = _a_finished_run(client, "over-rest", lr="0.01", points=10, notes=tmp_path / "notes.txt")
         got = requests.get(f"{base}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=30).json()["run"]
         assert got["info"]["status"] == "FINISHED"
         assert got["data"]["params"] == [{"key": "lr", "value": "0.01"}]
         assert [f.path for f in client.list_artifacts(run_id)] == ["notes.txt"]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        server.stop()
     # Everything the server wrote is in the bucket, read back through the lakehouse API.
     lh = lakehouse.connect(bucket_root)
     assert lh.run(run_id).status == "FINISHED"
     assert lh.run(run_id).metrics["loss"].count == 10
     assert lh.artifacts(run_id).get_column("path").to_list() == ["notes.txt"]
-    server_log = log_path.read_text()
+    server_log = (tmp_path / "server.log").read_text()
     assert SECRET_ACCESS_KEY not in server_log
 
 
@@ -173,16 +136,7 @@ def test_import_mlflow_into_a_bucket_root_brings_every_point_once(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("LAKEHOUSE_ROOT", bucket_root)  # the configured root is the bucket
     monkeypatch.chdir(tmp_path)  # the sqlite store keeps its artifacts in ./mlruns
-    source = MlflowClient(sqlite_uri)
-    experiment_id = source.create_experiment("imported")
-    run_id = source.create_run(experiment_id, run_name="old").info.run_id
-    source.log_param(run_id, "lr", "0.3")
-    for step in range(30):
-        source.log_metric(run_id, "loss", 1.0 / (step + 1), step=step)
-    notes = tmp_path / "notes.txt"
-    notes.write_text("from sqlite")
-    source.log_artifact(run_id, str(notes))
-    source.set_terminated(run_id)
+    _a_finished_run(MlflowClient(sqlite_uri), "imported", lr="0.3", points=30, notes=tmp_path / "notes.txt")
 
     args = ["import-mlflow", "--from", sqlite_uri, "--artifacts", "--json"]
     assert main(args) == 0

@@ -252,7 +252,7 @@ class Writer:
             self._prepare()
         finally:
             self._io_lock.release()
-        if self._failures:
+        if self._failures and threading.current_thread() is not self._committer:
             return self._await_commit_thread(deadline, wait)
         if not self._commit_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")

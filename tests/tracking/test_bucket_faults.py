@@ -102,6 +102,7 @@ def test_an_outage_mid_training_keeps_points_in_the_spool_and_commits_each_once_
     acc = committed.filter(pl.col("run_id") == short.id).get_column("step").sort().to_list()
     assert acc == [0, 1]
     assert lh.run(training.id).status == "FINISHED"
+    assert writer.close(timeout=60)  # nothing left for the exit, when the test server is gone
     # The outage was reported, and nothing reported carries a credential.
     reported = [r.getMessage() for r in caplog.records] + [error_while_down, repr(lh.settings), repr(writer)]
     assert any("kept in the spool" in text for text in reported)

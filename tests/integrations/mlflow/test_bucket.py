@@ -60,7 +60,6 @@ def test_the_mlflow_client_logs_registers_and_loads_a_model_on_a_bucket_root(
     monkeypatch.chdir(tmp_path)  # anything written to a local "s3:" folder by mistake would land here
     uri = uri_for(bucket_root)
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
     mlflow.set_experiment("bucket")
     notes = tmp_path / "notes.txt"
     notes.write_text("trained on a bucket")

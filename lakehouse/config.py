@@ -137,6 +137,13 @@ class Settings:
         default=60.0,
         metadata={"toml": "tracking.heartbeat_interval", "env": "LAKEHOUSE_HEARTBEAT_INTERVAL", "duration": True},
     )
+    # The longest wait between two commit attempts of the writer while the store fails (an outage, revoked
+    # credentials): the data waits in the local spool, so a short cap costs one cheap failed request per
+    # attempt and means commits resume within seconds of the store coming back.
+    retry_max_backoff: float = field(
+        default=5.0,
+        metadata={"toml": "tracking.retry_max_backoff", "env": "LAKEHOUSE_RETRY_MAX_BACKOFF", "duration": True},
+    )
     lost_after: float = field(
         default=600.0,
         metadata={"toml": "tracking.lost_after", "env": "LAKEHOUSE_LOST_AFTER", "duration": True},

@@ -120,6 +120,12 @@ def translate(error: DeltaError | OSError, path: Where, what: str) -> LakehouseE
 
 def exists(path: Where) -> bool:
     """True if a Delta table lives at ``path``."""
+    remote = _remote(path)
+    if remote is not None:
+        # Not delta-rs' is_deltatable: it holds the GIL while it waits for the network, so a store that is away
+        # would stall every thread of the process (training's run.log() included) for the object store's
+        # retries. pyarrow's file system releases it. A table has a checkpoint, or else its first commit.
+        return remote.exists("_delta_log/_last_checkpoint") or remote.exists(f"_delta_log/{0:020d}.json")
     with _translated(path, "looking for a table"):
         return DeltaTable.is_deltatable(str(path), storage_options=_options(path))
 

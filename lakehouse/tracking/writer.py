@@ -81,7 +81,8 @@ POINTS_SCHEMA = pa.schema(
         for f in METRICS.schema
     ]
 )
-_MAX_BACKOFF_S = 60.0
+_FIRST_BACKOFF_S = 0.5  # the wait after a first failed commit; it doubles up to retry_max_backoff
+_FLUSH_POLL_S = 0.02  # how often a flush waiting on the commit thread looks whether it is done
 _IDLE_EXIT_S = 30.0  # a writer thread with no open run and nothing to do exits after this long
 _FIRST_SPOOL_WAIT_S = 1.0  # how long the recovery of dead writers waits for this writer's first segment
 _PARALLEL_COMMIT_POINTS = 10_000  # a batch with fewer points commits its tables one after the other
@@ -251,6 +252,8 @@ class Writer:
             self._prepare()
         finally:
             self._io_lock.release()
+        if self._failures and threading.current_thread() is not self._committer:
+            return self._await_commit_thread(deadline, wait)
         if not self._commit_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
             self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
             return False
@@ -258,6 +261,23 @@ class Writer:
             return self._commit_pending(force=True)
         finally:
             self._commit_lock.release()
+
+    def _await_commit_thread(self, deadline: float, wait: float) -> bool:
+        """A flush while the store fails: retry at once on the commit thread and wait for it until ``deadline``.
+
+        Not on the caller's thread: one attempt against a store that is away can take longer than the whole
+        ``finish_timeout`` (the object store's own retries of a refused or hanging connection), and a flush
+        must return by its deadline. The data is safe in the spool either way.
+        """
+        self._retry_at = time.monotonic()  # the caller asks for an attempt now, not at the end of the backoff
+        self.ensure_thread()
+        self._commit_wake.set()
+        while self._pending or self.has_unspooled_work():
+            if time.monotonic() >= deadline:
+                self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
+                return False
+            time.sleep(_FLUSH_POLL_S)
+        return True
 
     @property
     def pending_segments(self) -> int:
@@ -497,7 +517,8 @@ class Writer:
                 self._commit_batch(batch)
             except Exception as e:  # noqa: BLE001 - storage errors of every kind: keep the segments, retry later
                 self._failures += 1
-                self._retry_at = time.monotonic() + min(_MAX_BACKOFF_S, 0.5 * 2**self._failures)
+                backoff = min(self.settings.retry_max_backoff, _FIRST_BACKOFF_S * 2 ** (self._failures - 1))
+                self._retry_at = time.monotonic() + backoff
                 self.last_error = str(e)
                 self._warn(
                     "commit",
@@ -824,6 +845,7 @@ WRITER_SETTINGS = (
     "finish_timeout",
     "maintenance_commits",
     "max_commit_retries",
+    "retry_max_backoff",
 )
 
 

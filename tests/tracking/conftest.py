@@ -9,6 +9,9 @@ import pytest
 
 import lakehouse
 from lakehouse import storage
+from lakehouse.entities import RecoveryReport
+from lakehouse.tracking.spool import WriterSpool, writer_folders
+from lakehouse.tracking.writer import spool_root
 
 CHILD = Path(__file__).with_name("child.py")
 
@@ -39,3 +42,43 @@ def points(lh: lakehouse.Lakehouse) -> pl.DataFrame:
     rows = table_rows(lh.layout.metrics)
     assert rows is not None, "no metrics table"
     return rows.sort("run_id", "key", "step")
+
+
+def spooled_points(spool: Path) -> pl.DataFrame:
+    """Every point sitting in a complete segment of the spool (what 'reached the spool' means)."""
+    frames = []
+    for folder in writer_folders(spool):
+        owned = WriterSpool(folder)
+        for seq in owned.sequence_numbers():
+            part = owned.read(seq).parts.get("metrics")
+            if part is not None:
+                frames.append(pl.DataFrame(part).select("run_id", "key", "step"))
+    return (
+        pl.concat(frames) if frames else pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
+    )
+
+
+def committed_points(lh: lakehouse.Lakehouse) -> pl.DataFrame:
+    """(run_id, key, step) of every point in the metrics table (empty before its first commit)."""
+    rows = table_rows(lh.layout.metrics)
+    if rows is None:
+        return pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
+    return rows.select("run_id", "key", "step")
+
+
+def recover_exactly_once(lh: lakehouse.Lakehouse, what: str) -> tuple[RecoveryReport, pl.DataFrame]:
+    """Recover after a killed ``child.py crash`` writer; assert what was committed before plus what was spooled
+    is committed, each point once, the steps of ``v`` and ``w`` a prefix. The report and the points after."""
+    before = committed_points(lh)
+    spooled = spooled_points(spool_root(lh.settings, lh.layout))
+    report = lh.recover()
+    assert not report.errors
+    assert not report.writers_alive
+    after = committed_points(lh)
+    assert after.height == after.unique().height, f"{what}: duplicated points"
+    expected = pl.concat([before, spooled]).unique()
+    assert after.sort(pl.all()).equals(expected.sort(pl.all())), f"{what}: lost or invented points"
+    for key in ("v", "w"):
+        steps = after.filter(pl.col("key") == key).get_column("step").sort().to_list()
+        assert steps == list(range(len(steps))), f"{what}: steps of {key} are not a prefix"
+    return report, after

@@ -15,30 +15,9 @@ import pytest
 
 import lakehouse
 from lakehouse import storage
-from lakehouse.tracking.spool import WriterSpool, writer_folders
+from lakehouse.tracking.spool import writer_folders
 from lakehouse.tracking.writer import get_writer, spool_root
-from tests.tracking.conftest import CHILD, table_rows
-
-
-def _spooled_points(spool: Path) -> pl.DataFrame:
-    """Every point sitting in a complete segment of the spool (what 'reached the spool' means)."""
-    frames = []
-    for folder in writer_folders(spool):
-        owned = WriterSpool(folder)
-        for seq in owned.sequence_numbers():
-            part = owned.read(seq).parts.get("metrics")
-            if part is not None:
-                frames.append(pl.DataFrame(part).select("run_id", "key", "step"))
-    return (
-        pl.concat(frames) if frames else pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
-    )
-
-
-def _committed(lh: lakehouse.Lakehouse) -> pl.DataFrame:
-    rows = table_rows(lh.layout.metrics)
-    if rows is None:
-        return pl.DataFrame(schema={"run_id": pl.String, "key": pl.String, "step": pl.Int64})
-    return rows.select("run_id", "key", "step")
+from tests.tracking.conftest import CHILD, recover_exactly_once, table_rows
 
 
 @pytest.mark.slow
@@ -58,19 +37,7 @@ def test_kill_9_mid_logging_then_recover_keeps_every_spooled_point_exactly_once(
         killed_at = datetime.now(UTC)
 
         lh = lakehouse.connect(root, maintenance_commits=0)
-        before = _committed(lh)
-        spooled = _spooled_points(spool_root(lh.settings, lh.layout))
-        report = lh.recover()
-        assert not report.errors
-        assert not report.writers_alive
-        after = _committed(lh)
-
-        assert after.height == after.unique().height, f"iteration {iteration}: duplicated points"
-        expected = pl.concat([before, spooled]).unique()
-        assert after.sort(pl.all()).equals(expected.sort(pl.all())), f"iteration {iteration}: lost or invented points"
-        for key in ("v", "w"):
-            steps = after.filter(pl.col("key") == key).get_column("step").sort().to_list()
-            assert steps == list(range(len(steps))), f"iteration {iteration}: steps of {key} are not a prefix"
+        report, after = recover_exactly_once(lh, f"iteration {iteration}")
         assert writer_folders(spool_root(lh.settings, lh.layout)) == []
         runs = lh.runs(include_deleted=True)
         if after.height:  # the run's events were in the first segment, before any point

@@ -37,7 +37,8 @@ ARTIFACTS_SEGMENT = "_artifacts"
 
 
 def artifact_root(root: Path | str) -> str:
-    """The artifact root the tracking store gives a lakehouse root: ``lakehouse:///<root>/_artifacts``."""
+    """The artifact root the tracking store gives a lakehouse root: ``lakehouse:///<root>/_artifacts`` (or
+    ``lakehouse:s3://<bucket>/<prefix>/_artifacts``)."""
     return f"{uri_for(root)}/{ARTIFACTS_SEGMENT}"
 
 
@@ -45,7 +46,7 @@ def artifact_root(root: Path | str) -> str:
 class Location:
     """What a lakehouse artifact URI names: the root, the owner (run id or logged model id), a folder in it."""
 
-    root: Path
+    root: str  # what lakehouse.connect takes: a local path or s3://bucket/prefix
     owner: str
     prefix: str  # "" for the owner's top folder
 
@@ -60,7 +61,11 @@ def parse(uri: str) -> Location:
     if parsed.scheme != SCHEME or parsed.netloc not in ("", "localhost") or parsed.query or parsed.fragment:
         msg = f"not a lakehouse artifact URI: {uri!r}"
         raise InvalidArgument(msg)
-    parts = unquote(parsed.path).split("/")
+    path = unquote(parsed.path)
+    # lakehouse:s3://bucket/prefix/...: the bucket part is kept whole, the parts below it are searched.
+    scheme, sep, below = path.partition("://")
+    head = f"{scheme}://" if sep else ""
+    parts = (below if sep else path).split("/")
     for i, part in enumerate(parts):
         if part != ARTIFACTS_SEGMENT:
             continue
@@ -74,7 +79,7 @@ def parse(uri: str) -> Location:
         prefix = "/".join(p for p in sub if p)
         if prefix:
             artifacts.check_path(prefix)
-        return Location(Path("/".join(parts[:i]) or "/"), owner, prefix)
+        return Location(head + ("/".join(parts[:i]) or "/"), owner, prefix)
     msg = (
         f"lakehouse artifact URI {uri!r} names no run or model: expected "
         f"lakehouse:///<root>/{ARTIFACTS_SEGMENT}/<experiment id>/<run id>/artifacts[/path]"

@@ -58,7 +58,7 @@ import lakehouse
 from lakehouse.entities import ModelVersion, RegisteredModel
 from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow._errors import translated
-from lakehouse.integrations.mlflow.uri import root_from_uri
+from lakehouse.integrations.mlflow.uri import connect_root
 from lakehouse.query import models as folded
 from lakehouse.query.models import Registry
 from lakehouse.registry import operations as ops
@@ -88,7 +88,7 @@ class LakehouseRegistryStore(AbstractStore):
 
     def __init__(self, store_uri: str, tracking_uri: str | None = None) -> None:
         super().__init__(store_uri, tracking_uri)
-        self.lh = lakehouse.connect(root_from_uri(store_uri))
+        self.lh = lakehouse.connect(connect_root(store_uri))
         self._index: _Index | None = None
 
     # --- reading ------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ from lakehouse.integrations.mlflow import models as logged_models
 from lakehouse.integrations.mlflow._errors import invalid, not_found, translated, unsupported
 from lakehouse.integrations.mlflow._server import flush_on_uvicorn_shutdown
 from lakehouse.integrations.mlflow.artifacts import artifact_root
-from lakehouse.integrations.mlflow.uri import root_from_uri
+from lakehouse.integrations.mlflow.uri import connect_root
 from lakehouse.integrations.mlflow.view import INPUT_EVENT, Cache, RunsFrames
 from lakehouse.query.events import END_GIVEN, END_KEPT, in_order
 from lakehouse.tracking import experiments as registry
@@ -142,8 +142,7 @@ class LakehouseStore(AbstractStore):
 
     def __init__(self, store_uri: str, artifact_uri: str | None = None) -> None:
         super().__init__()
-        root = root_from_uri(store_uri)
-        self.lakehouse = lakehouse.connect(root)
+        self.lakehouse = lakehouse.connect(connect_root(store_uri))
         self.layout = self.lakehouse.layout
         # New experiments keep their files in the lakehouse object store (integrations.mlflow.artifacts).
         self.artifact_root_uri = artifact_uri or artifact_root(str(self.layout.root))

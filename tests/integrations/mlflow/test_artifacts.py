@@ -115,7 +115,9 @@ def test_bad_paths_and_corrupt_objects_through_mlflow(
 
 def test_artifact_uris_are_parsed_strictly(tmp_path: Path) -> None:
     found = parse(f"lakehouse://{tmp_path}/lh/_artifacts/3/abc123/artifacts/model/data")
-    assert (found.root, found.owner, found.prefix) == (tmp_path / "lh", "abc123", "model/data")
+    assert (found.root, found.owner, found.prefix) == (str(tmp_path / "lh"), "abc123", "model/data")
+    found = parse("lakehouse:s3://bucket-1/team/lh/_artifacts/3/abc123/artifacts/model")
+    assert (found.root, found.owner, found.prefix) == ("s3://bucket-1/team/lh", "abc123", "model")
     found = parse(f"lakehouse://{tmp_path}/lh/_artifacts/3/models/m-42/artifacts")
     assert (found.owner, found.prefix) == ("m-42", "")
     for bad in (f"lakehouse://{tmp_path}/lh/elsewhere", "file:///x/_artifacts/1/r/artifacts", "lakehouse://host/x"):

@@ -9,7 +9,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 import lakehouse
-from lakehouse.integrations.mlflow import root_from_uri
+from lakehouse.integrations.mlflow.uri import connect_root
 
 
 class AddOne(mlflow.pyfunc.PythonModel):  # type: ignore[misc, name-defined]
@@ -34,7 +34,7 @@ def test_register_model_from_a_run_then_load_it_by_alias_and_number(lakehouse_ur
         assert loaded.predict(pd.DataFrame({"x": [1.0, 2.0]}))["x"].tolist() == [2.0, 3.0]
 
     # The same registry from the lakehouse side: the version, its run, params and final metrics.
-    lh = lakehouse.connect(root_from_uri(lakehouse_uri))
+    lh = lakehouse.connect(connect_root(lakehouse_uri))
     version = lh.model_version("adder:production")
     assert (version.version, version.run_id) == (1, run.info.run_id)
     assert version.logged_model_id is not None

@@ -35,8 +35,48 @@ def _free_port() -> int:
 class Server:
     """A running ``mlflow server`` process group."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], base: str, root: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], base: str, root: Path | str) -> None:
         self.proc, self.base, self.root = proc, base, root
+
+    @classmethod
+    def start(cls, root: Path | str, options: list[str], *, cwd: Path, workers: int) -> Server:
+        """``mlflow server --backend-store-uri <root's lakehouse URI> <options>`` on a free port, once it answers.
+
+        Its log goes to ``cwd/server.log``; the AWS_* and LAKEHOUSE_* variables of this process are inherited.
+        """
+        port = _free_port()
+        command = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            uri_for(root),
+            *options,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        env = {**os.environ, "LAKEHOUSE_FLUSH_INTERVAL": "0.2"}
+        log_path = cwd / "server.log"
+        with log_path.open("w") as log:
+            # Its own session: the CLI starts uvicorn, which starts the workers; the whole group is stopped.
+            proc = subprocess.Popen(
+                command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        running = cls(proc, f"http://127.0.0.1:{port}", root)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if requests.get(f"{running.base}/health", timeout=2).status_code == 200:
+                    return running
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                running.stop()
+                pytest.fail(f"mlflow server did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM to the group: uvicorn's workers finish, flush at exit, and exit)."""
@@ -58,46 +98,11 @@ def server(tmp_path: Path) -> Iterator[Server]:
     with lh.start_run(experiment="native", name="logged-natively", params={"lr": 0.1}) as run:
         for step in range(50):
             run.log({"loss": 1.0 / (step + 1)}, step=step)
-    port = _free_port()
-    mlflow_cli = Path(sys.executable).parent / "mlflow"
-    env = {**os.environ, "LAKEHOUSE_FLUSH_INTERVAL": "0.2"}
-    log = (tmp_path / "server.log").open("w")
-    command = [
-        str(mlflow_cli),
-        "server",
-        "--backend-store-uri",
-        uri_for(root),
-        "--default-artifact-root",
-        str(tmp_path / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "2",
-    ]
-    # Its own session: the CLI starts uvicorn, which starts the workers; the whole group is stopped at the end.
-    proc = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    base = f"http://127.0.0.1:{port}"
+    running = Server.start(root, ["--default-artifact-root", str(tmp_path / "artifacts")], cwd=tmp_path, workers=2)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if requests.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                pytest.fail(f"mlflow server did not start:\n{(tmp_path / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
-        running = Server(proc, base, root)
         yield running
     finally:
-        Server(proc, base, root).stop()
-        log.close()
+        running.stop()
 
 
 def _ajax(base: str, method: str, path: str, **kwargs: Any) -> Any:

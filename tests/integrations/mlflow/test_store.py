@@ -15,7 +15,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 import lakehouse
-from lakehouse import storage
+from lakehouse import Location, storage
 from lakehouse.errors import InvalidArgument, NotInstalled
 from lakehouse.integrations.mlflow import dataset_input, root_from_uri, tracking_store, uri_for
 from lakehouse.tracking.writer import get_writer
@@ -198,8 +198,8 @@ def test_unsupported_features_raise_not_implemented(root: Path) -> None:
 
 def test_uris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert root_from_uri("lakehouse:rel/lh") == tmp_path / "rel" / "lh"
-    assert root_from_uri(uri_for(tmp_path / "abs")) == tmp_path / "abs"
+    assert root_from_uri("lakehouse:rel/lh") == Location.of(tmp_path / "rel" / "lh")
+    assert root_from_uri(uri_for(tmp_path / "abs")) == Location.of(tmp_path / "abs")
     assert root_from_uri("lakehouse:") is None
     with pytest.raises(InvalidArgument, match="host"):
         root_from_uri("lakehouse://elsewhere/x")

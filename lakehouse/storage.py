@@ -7,11 +7,14 @@ exceptions are translated here, once.
 from __future__ import annotations
 
 import atexit
+import ctypes
+import errno
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 import uuid
@@ -655,12 +658,15 @@ class _Appender:
                 self._sync(reload=True)
                 return False
             temporary.write_bytes(entry)
+            final = self.log / f"{version:020d}.json"
             try:
-                os.link(temporary, self.log / f"{version:020d}.json")
+                if _rename_noreplace(temporary, final):
+                    return True
+                os.link(temporary, final)
             except FileExistsError:
-                return False
-            finally:
                 temporary.unlink()
+                return False
+            temporary.unlink()
         return True
 
     def _check_winner(self, version: int, app_transaction: tuple[str, int] | None) -> None:
@@ -806,6 +812,33 @@ def wait_for_checkpoints(timeout: float = 30.0) -> bool:
 
 
 atexit.register(wait_for_checkpoints)
+
+
+# renameat2(2) with RENAME_NOREPLACE: the temporary entry takes its final name only if that name is free, in one
+# step (a hard link and an unlink of the temporary name otherwise: two metadata operations where one does).
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_renameat2: Any = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None) if sys.platform == "linux" else None
+if _renameat2 is not None:
+    _renameat2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+    _renameat2.restype = ctypes.c_int
+
+
+def _rename_noreplace(source: Path, target: Path) -> bool:
+    """Rename ``source`` to ``target`` unless ``target`` exists (:class:`FileExistsError`); False if the system
+    or file system cannot (the caller falls back to a hard link)."""
+    global _renameat2
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code == errno.EEXIST:
+        raise FileExistsError(code, os.strerror(code), str(target))
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        _renameat2 = None  # not here: hard links from now on
+        return False
+    raise OSError(code, os.strerror(code), str(target))
 
 
 @cache

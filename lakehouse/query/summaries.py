@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 import pyarrow as pa
 
+from lakehouse import _buffers
 from lakehouse.catalog.tables import METRIC_SUMMARIES
 from lakehouse.query.events import Frame
 
@@ -69,7 +70,8 @@ class SummaryBook:
             for run in sorted(touched)
             for key, s in sorted(self._states[run].items())
         ]
-        return pa.Table.from_pylist(rows, schema=_ROW_SCHEMA).cast(METRIC_SUMMARIES.schema)
+        # From buffers: pyarrow's conversion of Python values imports pandas (a second) on first use.
+        return _buffers.table(METRIC_SUMMARIES.schema, [[row[f.name] for row in rows] for f in METRIC_SUMMARIES.schema])
 
     def _fold_rows(self, rows: list[tuple[str, str, int, int, float]]) -> set[str]:
         """Fold points one by one, in logged order (a few: see the writer's small batches); the runs touched.
@@ -181,7 +183,3 @@ def _pick(old: float | None, new: float | None, choose: object) -> float | None:
     if new is None:
         return old
     return choose(old, new)  # type: ignore[operator, no-any-return]
-
-
-# The table's columns with the timestamp as plain int64 microseconds (cast afterwards).
-_ROW_SCHEMA = pa.schema([f.with_type(pa.int64()) if f.name == "last_timestamp" else f for f in METRIC_SUMMARIES.schema])

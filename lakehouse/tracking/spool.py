@@ -183,6 +183,19 @@ class WriterSpool:
             _fsync_dir(self.folder)
         return final
 
+    def sync(self, seqs: list[int]) -> None:
+        """fsync the segments ``seqs`` (those still there) and the folder: their content and their names."""
+        for seq in seqs:
+            try:
+                fd = os.open(self.folder / segment_name(seq), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(self.folder)
+
     def read(self, seq: int) -> Segment:
         return decode((self.folder / segment_name(seq)).read_bytes())
 

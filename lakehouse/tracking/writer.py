@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import state
+from lakehouse import _buffers, state
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
@@ -129,6 +129,7 @@ class Writer:
         self._committed: dict[str, int] = {}
         self._doubt: set[str] = set()
         self._failures = 0
+        self._unsynced: set[int] = set()  # segments spooled without fsync by a flush that commits them at once
         self._retry_at = 0.0
         self._warned: set[str] = set()
         # Two background threads: one prepares segments (Python/polars work under the GIL), one commits them
@@ -248,10 +249,19 @@ class Writer:
         if not self._io_lock.acquire(timeout=max(wait, 0.0)):
             self._warn("timeout", f"the flush did not finish within {wait:g}s; the data stays in the spool")
             return False
+        # Committed right below, unless commits are failing: the segment then need not reach the disk before
+        # its commit (see _spool_segment), only if it stays pending.
+        immediate = not self._failures
         try:
-            self._prepare()
+            self._prepare(durable=not immediate)
         finally:
             self._io_lock.release()
+        try:
+            return self._commit_flushed(deadline, wait)
+        finally:
+            self._sync_spooled()
+
+    def _commit_flushed(self, deadline: float, wait: float) -> bool:
         if self._failures and threading.current_thread() is not self._committer:
             return self._await_commit_thread(deadline, wait)
         if not self._commit_lock.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
@@ -261,6 +271,17 @@ class Writer:
             return self._commit_pending(force=True)
         finally:
             self._commit_lock.release()
+
+    def _sync_spooled(self) -> None:
+        """fsync the segments a flush spooled without it that are still waiting for their commit."""
+        with self._io_lock:
+            unsynced, self._unsynced = self._unsynced, set()
+            waiting = [seq for seq in unsynced if seq in self._pending]
+            if waiting and self._spool is not None:
+                try:
+                    self._spool.sync(waiting)
+                except OSError as e:
+                    self._warn("spool", f"cannot write to the spool {str(self.spool_root)!r} ({e})")
 
     def _await_commit_thread(self, deadline: float, wait: float) -> bool:
         """A flush while the store fails: retry at once on the commit thread and wait for it until ``deadline``.
@@ -413,11 +434,11 @@ class Writer:
 
     # --- spooling ----------------------------------------------------------------------------------------
 
-    def _prepare(self, *, deferred: bool = True, points: bool = True) -> bool:
+    def _prepare(self, *, deferred: bool = True, points: bool = True, durable: bool = True) -> bool:
         """Spool what is buffered as one segment; True if there was something. Caller holds ``_io_lock``.
 
         ``deferred=False`` leaves queued deferred work (environment capture) for the next segment,
-        ``points=False`` the buffered points.
+        ``points=False`` the buffered points, ``durable=False`` the segment's fsync (see :meth:`_spool_segment`).
         """
         try:
             segment = self._drain(deferred=deferred, points=points)
@@ -426,7 +447,7 @@ class Writer:
             return False
         if segment is None:
             return False
-        self._spool_segment(segment)
+        self._spool_segment(segment, durable=durable)
         return True
 
     def _drain(self, *, deferred: bool, points: bool) -> Segment | None:
@@ -467,9 +488,16 @@ class Writer:
                     log.info("deferred event skipped: %s", e)
             return bool(makers)
 
-    def _spool_segment(self, segment: Segment) -> None:
+    def _spool_segment(self, segment: Segment, *, durable: bool = True) -> None:
         """Write the segment to the spool, then queue it for the committer (in that order: a segment is
-        deleted from the spool once committed, so it must be on disk before it can be committed)."""
+        deleted from the spool once committed, so it must be in the spool before it can be committed).
+
+        ``durable=False`` (a flush that commits the segment at once) writes it without fsync: a killed process
+        leaves it in the page cache all the same, and against a crash of the machine the segment's commit,
+        milliseconds later, is no more durable than the segment would have been (Delta commits are not fsynced),
+        while the segment is deleted right after it. A segment whose commit fails is fsynced then
+        (:meth:`_sync_spooled`).
+        """
         self._memory[segment.seq] = segment
         try:
             spool = self._own_spool()
@@ -479,7 +507,9 @@ class Writer:
             if open_now != self._noted_open_runs:
                 spool.note_open_runs(open_now)
                 self._noted_open_runs = open_now
-            spool.write(segment, fsync=self.settings.spool_fsync)
+            spool.write(segment, fsync=self.settings.spool_fsync and durable)
+            if self.settings.spool_fsync and not durable:
+                self._unsynced.add(segment.seq)
         except OSError as e:
             # Keep it in memory: it is still committed (exactly once, by app transaction); only a crash
             # before that would lose it, which is what the warning says.
@@ -729,7 +759,9 @@ def points_table(calls: list[Call], frames: list[pa.Table]) -> Points | None:
     Each (run, key) pair gets an integer code ``_g``: summaries group by it, not by two string columns.
     """
     if not frames and sum(len(call[3]) for call in calls) <= _SMALL_BATCH:
-        return _small_batch(calls)
+        small = _small_batch(calls)
+        if small is not _NOT_SMALL:
+            return small
     parts: list[pl.DataFrame] = []
     if calls:
         parts.append(_calls_frame(calls))
@@ -767,18 +799,15 @@ def _small_batch(calls: list[Call]) -> Points | None:
     ]
     if not rows:
         return None
-    run_ids, keys, steps, timestamps, values = zip(*rows, strict=True)
-    table = pa.table(
-        [
-            pa.array(run_ids, pa.string()),
-            pa.array(keys, pa.string()),
-            pa.array(steps, pa.int64()),
-            pa.array(timestamps, pa.int64()).cast(pa.timestamp("us", "UTC")),
-            pa.array(values, pa.float64()),
-        ],
-        names=["run_id", "key", "step", "timestamp", "value"],
-    ).cast(POINTS_SCHEMA)
+    try:
+        # From buffers: pyarrow's own conversion of Python values imports pandas (a second) on first use.
+        table = _buffers.table(METRICS.schema, list(zip(*rows, strict=True))).cast(POINTS_SCHEMA)
+    except (TypeError, OverflowError):  # values that are not plain floats and ints: the columnar path
+        return _NOT_SMALL
     return Points(table=table, coded=None, groups=None, rows=rows)
+
+
+_NOT_SMALL = Points(table=pa.table({}), coded=None, groups=None)
 
 
 def _calls_frame(calls: list[Call]) -> pl.DataFrame:

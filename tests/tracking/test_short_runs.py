@@ -65,3 +65,21 @@ def test_checkpoints_follow_on_their_own_thread(root: Path) -> None:
     for table in (lh.layout.runs, lh.layout.metrics, lh.layout.metric_summaries):
         assert (Path(table) / "_delta_log" / "_last_checkpoint").is_file(), table
     assert lh.runs().height == 3
+
+
+def test_a_fresh_process_spools_and_commits_a_few_points_without_importing_pandas(tmp_path: Path) -> None:
+    """pyarrow's conversion of Python values imports pandas on first use (about a second, in which a freshly
+    forked training process would spool nothing): a small batch is built from buffers instead."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, lakehouse\n"
+        f"lh = lakehouse.connect({str(tmp_path / 'lh')!r})\n"
+        "with lh.start_run(experiment='e', params={'lr': 0.1}) as run:\n"
+        "    run.log({'loss': 0.5, 'acc': 1}, step=0)\n"
+        "assert lh.metrics(run.id).height == 2\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -1,0 +1,97 @@
+"""Arrow columns built straight from Python values into buffers, never through pyarrow's object conversion.
+
+pyarrow's conversion of Python objects (``pa.array(list)``, ``Table.from_pylist``) imports pandas on its first
+use in a process: about a second, which a fresh or forked training process must not spend between logging
+a point and spooling it. Writing a column's buffers directly costs microseconds per value and loads nothing.
+Only strings, 64-bit integers, doubles and UTC microsecond timestamps (from ``datetime`` or from integer
+microseconds) are built here; any other type or value raises ``TypeError`` so callers take a general path.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+import pyarrow as pa
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def column(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
+    """``values`` (None is null) as an Arrow array of ``kind``; ``TypeError`` for what is not built here."""
+    if kind == pa.string():
+        return _strings(values)
+    if kind == pa.int64():
+        return _numbers(kind, "q", values, _integer)
+    if kind == pa.float64():
+        return _numbers(kind, "d", values, _double)
+    if pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz == "UTC":
+        return _numbers(kind, "q", values, _micros)
+    msg = f"no direct conversion to {kind}"
+    raise TypeError(msg)
+
+
+def table(schema: pa.Schema, columns: Sequence[Sequence[Any]]) -> pa.Table:
+    """A table of ``schema`` from one sequence of values per field (see :func:`column`)."""
+    arrays = [column(field.type, values) for field, values in zip(schema, columns, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _strings(values: Sequence[Any]) -> pa.Array:
+    offsets = array("i", [0])
+    data = bytearray()
+    valid = bytearray((len(values) + 7) // 8)
+    for i, value in enumerate(values):
+        if value is not None:
+            if type(value) is not str:
+                _refuse(value)
+            data += value.encode()
+            valid[i // 8] |= 1 << (i % 8)
+        offsets.append(len(data))  # raises OverflowError past 2 GiB: the general path handles it
+    return _array(pa.string(), values, valid, pa.py_buffer(offsets), pa.py_buffer(bytes(data)))
+
+
+def _numbers(kind: pa.DataType, code: str, values: Sequence[Any], convert: Callable[[Any], Any]) -> pa.Array:
+    valid = bytearray((len(values) + 7) // 8)
+    numbers = array(code, bytes(8 * len(values)))
+    for i, value in enumerate(values):
+        if value is not None:
+            numbers[i] = convert(value)
+            valid[i // 8] |= 1 << (i % 8)
+    return _array(kind, values, valid, pa.py_buffer(numbers))
+
+
+def _array(kind: pa.DataType, values: Sequence[Any], valid: bytearray, *buffers: pa.Buffer) -> pa.Array:
+    nulls = sum(value is None for value in values)
+    validity = pa.py_buffer(bytes(valid)) if nulls else None
+    return pa.Array.from_buffers(kind, len(values), [validity, *buffers], null_count=nulls)
+
+
+def _integer(value: Any) -> int:
+    if type(value) is not int:
+        _refuse(value)
+    return int(value)
+
+
+def _double(value: Any) -> float:
+    if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool)):
+        return float(value)  # OverflowError for an int beyond a double: the general path reports it
+    _refuse(value)
+
+
+def _micros(value: Any) -> int:
+    """A datetime (naive ones are UTC, as polars reads them) or integer microseconds since the epoch."""
+    if type(value) is int:
+        return value
+    if not isinstance(value, datetime):
+        _refuse(value)
+    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _refuse(value: Any) -> NoReturn:
+    msg = f"{type(value).__name__} value {value!r} needs the general conversion"
+    raise TypeError(msg)

@@ -89,7 +89,7 @@ def test_credentials_appear_nowhere_the_lakehouse_writes_or_prints(
     out, err = capsys.readouterr()
     assert '"d"' in out
     assert run.id in out
-    assert "error: bucket 'no-such-bucket-here' does not exist" in err
+    assert f"error: bucket 'no-such-bucket-here' at {s3_env.endpoint} does not exist" in err
     for shown in (out, err, repr(lh), repr(lh.settings)):
         assert SECRET_ACCESS_KEY not in shown
         assert ACCESS_KEY_ID not in shown

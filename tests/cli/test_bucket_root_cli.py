@@ -69,7 +69,8 @@ def test_missing_bucket_is_one_line(s3_env: S3Server, capsys: pytest.CaptureFixt
     code, out, err = run_cli(capsys, "--root", "s3://lh-no-such-bucket/team", "runs", "list")
     assert (code, out) == (1, "")
     assert err == (
-        f"error: bucket 'lh-no-such-bucket' at {s3_env.endpoint} does not exist (root 's3://lh-no-such-bucket/team')\n"
+        f"error: bucket 'lh-no-such-bucket' at {s3_env.endpoint} does not exist (root 's3://lh-no-such-bucket/team'); "
+        "create it first\n"
     )
     buckets = s3_env.client().list_buckets()["Buckets"]  # type: ignore[attr-defined]
     assert "lh-no-such-bucket" not in [b["Name"] for b in buckets]  # nothing was created

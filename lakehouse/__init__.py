@@ -53,7 +53,6 @@ from lakehouse.errors import (
     TrackingWarning,
     VersionNotFound,
 )
-from lakehouse.location import Location
 from lakehouse.refs import Ref, parse_ref
 
 if TYPE_CHECKING:
@@ -61,6 +60,7 @@ if TYPE_CHECKING:
     from lakehouse.client import Lakehouse, connect
     from lakehouse.datasets import Dataset, DatasetDiff, DatasetInfo, DatasetVersion, SchemaChange
     from lakehouse.entities import AliasChange, ModelLineage, ModelVersion, RegisteredModel
+    from lakehouse.location import Location
     from lakehouse.maintenance import MaintenanceReport
     from lakehouse.objects import ObjectRef, ObjectStore
     from lakehouse.registry import Model
@@ -83,6 +83,7 @@ __version__ = "0.1.0"
 _HOMES = {
     "TagEvent": "lakehouse.catalog.tags",
     "Lakehouse": "lakehouse.client",
+    "Location": "lakehouse.location",
     "connect": "lakehouse.client",
     "MaintenanceReport": "lakehouse.maintenance",
     **dict.fromkeys(("AliasChange", "ModelLineage", "ModelVersion", "RegisteredModel"), "lakehouse.entities"),

@@ -86,11 +86,13 @@ class Tables:
 
     @classmethod
     def load(cls, layout: Layout) -> Tables:
-        events, runs_version = frames.versioned_frame(layout.runs, RUN_EVENTS, categorical=CATEGORICAL["runs"])
-        summaries, summaries_version = frames.versioned_frame(
-            layout.metric_summaries, METRIC_SUMMARIES, categorical=CATEGORICAL["summaries"]
+        (events, runs_version), (summaries, summaries_version), (inputs, inputs_version) = frames.versioned_frames(
+            [
+                (layout.runs, RUN_EVENTS, CATEGORICAL["runs"]),
+                (layout.metric_summaries, METRIC_SUMMARIES, CATEGORICAL["summaries"]),
+                (layout.inputs, RUN_INPUTS, CATEGORICAL["inputs"]),
+            ]
         )
-        inputs, inputs_version = frames.versioned_frame(layout.inputs, RUN_INPUTS, categorical=CATEGORICAL["inputs"])
         versions = (runs_version, summaries_version, inputs_version)
         return cls(events=events, summaries=summaries, inputs=inputs, versions=versions)
 

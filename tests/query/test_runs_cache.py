@@ -13,8 +13,10 @@ import pytest
 
 import lakehouse
 from lakehouse import storage
+from lakehouse.catalog.tables import METRIC_SUMMARIES, RUN_EVENTS, RUN_INPUTS
 from lakehouse.errors import InvalidArgument
-from lakehouse.query.runs import FIXED_COLUMNS, Tables, fold
+from lakehouse.query import frames
+from lakehouse.query.runs import CATEGORICAL, FIXED_COLUMNS, Tables, fold
 
 pytestmark = pytest.mark.roots  # every test on a local root and on a bucket root
 
@@ -136,3 +138,25 @@ def test_runs_with_new_keys_folded_into_a_warm_model_read_as_a_fresh_fold_arrang
     # last_seen is each run's newest event or point, as lh.run() tells it one run at a time.
     for row in warm.iter_rows(named=True):
         assert row["last_seen"] == lh.run(row["run_id"]).last_seen
+
+
+def test_a_cold_load_reads_the_tables_side_by_side_and_gives_what_one_by_one_gives(
+    lh: lakehouse.Lakehouse, runs: dict[str, str]
+) -> None:
+    requests = [
+        (lh.layout.runs, RUN_EVENTS, CATEGORICAL["runs"]),
+        (lh.layout.metric_summaries, METRIC_SUMMARIES, CATEGORICAL["summaries"]),
+        (lh.layout.inputs, RUN_INPUTS, CATEGORICAL["inputs"]),  # no run had inputs: no table yet
+    ]
+    one_by_one = [frames.versioned_frame(path, spec, categorical=c) for path, spec, c in requests]
+    lh.forget()
+    cold = frames.versioned_frames(requests)
+    warm = frames.versioned_frames(requests)
+    for (frame, version), (cold_frame, cold_version), (warm_frame, warm_version) in zip(
+        one_by_one, cold, warm, strict=True
+    ):
+        assert cold_frame.equals(frame)
+        assert cold_version == version
+        assert warm_frame is cold_frame  # warm: the same frame, not read again
+        assert warm_version == version
+    assert [frame.height > 0 for frame, _ in cold] == [True, True, False]

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 STRING_PREFIX = 32  # Delta's dataSkippingStringPrefixLength
+_SHORT_COLUMN = 64  # up to this many values, bounds are found in Python (see _min_max)
 
 
 def json_bounds(kind: pa.DataType, low: Any, high: Any) -> tuple[Any, Any] | None:
@@ -79,20 +80,39 @@ def file_stats(data: pa.Table) -> str:
 
 def _bounds(kind: pa.DataType, column: pa.ChunkedArray) -> tuple[Any, Any] | None:
     bounded = (pa.types.is_integer, pa.types.is_floating, pa.types.is_string, pa.types.is_large_string)
-    if not (any(test(kind) for test in bounded) or pa.types.is_date32(kind) or pa.types.is_timestamp(kind)):
+    moments = pa.types.is_date32(kind) or pa.types.is_timestamp(kind)
+    if not (moments or any(test(kind) for test in bounded)):
         return None
-    if pa.types.is_floating(kind) and not pc.all(pc.is_finite(column)).as_py():
-        return None  # Arrow's min_max leaves NaN out
-    if pa.types.is_timestamp(kind) or pa.types.is_date32(kind):
+    if moments:
         # As integers: a timestamp scalar's as_py() imports pandas (seconds of a training process's time).
-        found = pc.min_max(column.cast(pa.int64() if pa.types.is_timestamp(kind) else pa.int32()))
+        column = column.cast(pa.int64() if pa.types.is_timestamp(kind) else pa.int32())
+    found = _min_max(column, floating=pa.types.is_floating(kind))
+    if found is None:
+        return None
+    if moments:
         try:
-            low, high = (_moment(kind, found[end].as_py()) for end in ("min", "max"))
+            return json_bounds(kind, _moment(kind, found[0]), _moment(kind, found[1]))
         except OverflowError:  # beyond what a datetime holds
             return None
-        return json_bounds(kind, low, high)
+    return json_bounds(kind, *found)
+
+
+def _min_max(column: pa.ChunkedArray, *, floating: bool) -> tuple[Any, Any] | None:
+    """The smallest and largest non-null values as Python values; None for floats not all finite.
+
+    A short column (a small append: a short run's finish writes a few rows per table) is compared in Python,
+    which costs a microsecond where each Arrow kernel call costs several; UTF-8 bytes, which Arrow compares,
+    sort as Python's code points do.
+    """
+    if len(column) <= _SHORT_COLUMN:
+        values = [v for v in column.to_pylist() if v is not None]
+        if floating and not all(math.isfinite(v) for v in values):
+            return None
+        return min(values), max(values)
+    if floating and not pc.all(pc.is_finite(column)).as_py():
+        return None  # Arrow's min_max leaves NaN out
     found = pc.min_max(column)
-    return json_bounds(kind, found["min"].as_py(), found["max"].as_py())
+    return found["min"].as_py(), found["max"].as_py()
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

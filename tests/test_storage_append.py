@@ -151,24 +151,34 @@ def test_checkpoints_follow_the_checkpoint_interval(metrics: Path) -> None:
     assert pl.read_delta(str(metrics)).height == 7
 
 
-def test_statistics_bound_only_what_they_can_bound() -> None:
-    data = pa.table(
-        {
-            "f": [1.5, math.nan, None],
-            "g": [-2.0, 4.0, None],
-            "s": ["b" * 40, "a" * 40, None],
-            "t": pa.array([1_999, 1_001, None], pa.timestamp("us", "UTC")),
-            "d": pa.array([datetime(2024, 5, 1, tzinfo=UTC).date(), None, None], pa.date32()),
-            "b": [True, False, None],
-            "n": pa.array([None, None, None], pa.int64()),
-        }
-    )
+@pytest.mark.parametrize("copies", [1, 30], ids=["short columns", "long columns"])
+def test_statistics_bound_only_what_they_can_bound(copies: int) -> None:
+    """The same bounds whether a column is short (compared in Python) or long (Arrow's kernels)."""
+    columns: dict[str, pa.Array | list[object]] = {
+        "f": [1.5, math.nan, None],
+        "i": [1.0, math.inf, None],
+        "g": [-2.0, 4.0, None],
+        "s": ["b" * 40, "a" * 40, None],
+        "u": ["z", "é", None],  # UTF-8 bytes and code points sort alike: é after z
+        "t": pa.array([1_999, 1_001, None], pa.timestamp("us", "UTC")),
+        "d": pa.array([datetime(2024, 5, 1, tzinfo=UTC).date(), None, None], pa.date32()),
+        "b": [True, False, None],
+        "n": pa.array([None, None, None], pa.int64()),
+    }
+    data = pa.concat_tables([pa.table(columns)] * copies)
     stats = json.loads(file_stats(data))
-    assert stats["numRecords"] == 3
-    assert stats["nullCount"] == {"f": 1, "g": 1, "s": 1, "t": 1, "d": 2, "b": 1, "n": 3}
-    # NaN: no bounds; strings longer than 32: the minimum's prefix, no maximum; timestamps widened to ms
-    assert stats["minValues"] == {"g": -2.0, "s": "a" * 32, "t": "1970-01-01T00:00:00.001Z", "d": "2024-05-01"}
-    assert stats["maxValues"] == {"g": 4.0, "t": "1970-01-01T00:00:00.002Z", "d": "2024-05-01"}
+    assert stats["numRecords"] == 3 * copies
+    nulls = {"f": 1, "i": 1, "g": 1, "s": 1, "u": 1, "t": 1, "d": 2, "b": 1, "n": 3}
+    assert stats["nullCount"] == {k: n * copies for k, n in nulls.items()}
+    # NaN, infinity: no bounds; strings longer than 32: the minimum's prefix, no maximum; timestamps widened to ms
+    assert stats["minValues"] == {
+        "g": -2.0,
+        "s": "a" * 32,
+        "u": "z",
+        "t": "1970-01-01T00:00:00.001Z",
+        "d": "2024-05-01",
+    }
+    assert stats["maxValues"] == {"g": 4.0, "u": "é", "t": "1970-01-01T00:00:00.002Z", "d": "2024-05-01"}
 
 
 @pytest.mark.parametrize("with_note", [True, False])

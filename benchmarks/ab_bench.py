@@ -19,6 +19,8 @@ Each line gives the median wall time per call and the mean CPU time of the proce
               process times ``import lakehouse``, its first call (a fresh process: the lazy imports too), then
               ``--colds`` calls each after dropping the root's caches (the figure: what ``tracking_bench.py``'s
               cold read measures), then 200 warm calls
+(runs_incremental)  ``lh.runs()`` over the same 1,000-run root right after one more run was committed (the run's
+              commit not timed): what ``tracking_bench.py``'s (4d) measures once, ``--increments`` times per process
 (log_metric)  ``MlflowClient.log_metric`` against a ``lakehouse:`` URI, one call (``--calls`` calls)
 
 Both checkouts run on this checkout's virtual environment (the old code first on ``PYTHONPATH``), so only the
@@ -46,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 _EXTRAS = ("first_ms", "import_ms", "warm_ms")  # reported beside the median where a measure gives them
 AFTER = HERE.parent
-MEASURES = ("runs", "runs_cold", "log_metric")
+MEASURES = ("runs", "runs_cold", "runs_incremental", "log_metric")
 COLD_RUNS = 1_000
 RUNS, POINTS, PARAMS, TAGS = 50, 20_000, 20, 5
 METRICS = 4  # POINTS points per run spread over this many metric keys
@@ -132,6 +134,22 @@ def _measure_runs_cold(root: Path, repeat: int) -> dict[str, Any]:
     return _summary(times, cpu, import_ms=imported * 1e3, first_ms=first * 1e3, warm_ms=statistics.median(warm) * 1e3)
 
 
+def _measure_runs_incremental(root: Path, repeat: int) -> dict[str, Any]:
+    import lakehouse
+
+    lh = lakehouse.connect(root)
+    lh.runs()
+    count = [0]
+
+    def one_more_run() -> None:
+        count[0] += 1
+        with lh.start_run(experiment="exp-1", params={"p00": count[0]}) as run:
+            run.log({"m0": 1.0})
+
+    times, cpu = _timed(lh.runs, repeat, untimed=one_more_run)
+    return _summary(times, cpu)
+
+
 def _summary(times: list[float], cpu: float, **extra: float) -> dict[str, Any]:
     """The median wall time per call, and the mean CPU time of the process per call (less moved by the load)."""
     if not times:
@@ -182,11 +200,16 @@ def child(args: argparse.Namespace) -> None:
 
         build_runs(root / "cold", COLD_RUNS)
         return
-    measure = {"runs": _measure_runs, "runs_cold": _measure_runs_cold, "log_metric": _measure_log_metric}[args.child]
+    measure = {
+        "runs": _measure_runs,
+        "runs_cold": _measure_runs_cold,
+        "runs_incremental": _measure_runs_incremental,
+        "log_metric": _measure_log_metric,
+    }[args.child]
     if args.child == "log_metric":  # a fresh root each time: the run's buffer starts empty
         target = root / f"mlflow-{os.getpid()}"
     else:
-        target = root / ("cold" if args.child == "runs_cold" else "runs")
+        target = root / ("runs" if args.child == "runs" else "cold")
     out = measure(target, args.repeat)
     if args.child == "log_metric":
         shutil.rmtree(target, ignore_errors=True)
@@ -258,6 +281,9 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(MEASURES), help=f"comma-separated subset of {', '.join(MEASURES)}")
     parser.add_argument("--reads", type=int, default=300, help="warm lh.runs() calls per process")
     parser.add_argument("--colds", type=int, default=7, help="cold lh.runs() calls per process (runs_cold)")
+    parser.add_argument(
+        "--increments", type=int, default=10, help="runs committed and read per process (runs_incremental)"
+    )
     parser.add_argument("--calls", type=int, default=2000, help="log_metric calls per process")
     parser.add_argument("--instructions", action="store_true", help="also count instructions per call (callgrind)")
     parser.add_argument("--workdir", type=Path, default=None, help="where the roots go (default: a temp folder)")
@@ -283,9 +309,14 @@ def main() -> None:
         roots[name].mkdir()
         if "runs" in only:
             _run_child(checkout, roots[name], "build", 0)
-        if "runs_cold" in only:
+        if "runs_cold" in only or "runs_incremental" in only:
             _run_child(checkout, roots[name], "build_cold", 0)
-    repeats = {"runs": args.reads, "runs_cold": args.colds, "log_metric": args.calls}
+    repeats = {
+        "runs": args.reads,
+        "runs_cold": args.colds,
+        "runs_incremental": args.increments,
+        "log_metric": args.calls,
+    }
     try:
         for what in only:
             print(f"\n({what}) median ms per call, pair by pair")

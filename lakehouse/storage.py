@@ -1459,6 +1459,25 @@ def live_files(path: Where) -> FileSet:
         return warm.fileset
 
 
+def unchanged_version(path: Where) -> int | None:
+    """The version of the table's warm file list when its log certainly has no newer commit, else None.
+
+    The look-up :func:`live_files` starts with (two ``stat`` calls), without loading or refreshing anything: a
+    reader of several tables asks it first and refreshes only the tables that answer None (side by side).
+    None for a table not loaded yet, a remote one, or whenever unsure.
+    """
+    tables = _loaded(path)
+    with tables.lock:
+        warm = tables.warm.get(state.root_key(path))
+    if warm is None:
+        return None
+    with warm.lock:
+        fileset, checkpoint = warm.fileset, warm.checkpoint
+    if fileset is None or not _no_commit_since(path, fileset.version, checkpoint):
+        return None
+    return fileset.version
+
+
 def _no_commit_since(path: Where, version: int, checkpoint: _Stamp | None) -> bool:
     """True when the log of a local table certainly has no commit after ``version``: two ``stat`` calls, where
     ``update_incremental`` lists the log (a warm read of unchanged tables is then close to a dictionary lookup).

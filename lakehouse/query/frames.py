@@ -88,6 +88,14 @@ class _TableFrame:
             self.version, self.frame = files.version, frame
             return frame, files.version
 
+    def unchanged(self) -> tuple[pl.DataFrame, int | None] | None:
+        """The frame and its version when the table certainly has no commit since (no refresh); else None."""
+        version = storage.unchanged_version(self.path)
+        with self.lock:
+            if version is None or version != self.version:
+                return None
+            return self.frame, self.version
+
     def changes_since(self, version: int | None) -> list[Change] | None:
         """The refreshes that led from ``version`` to the cached version, or None if they are not all known."""
         with self.lock:
@@ -191,19 +199,19 @@ def versioned_frames(
 ) -> list[tuple[pl.DataFrame, int | None]]:
     """:func:`versioned_frame` of several tables (``(path, spec, categorical)`` each), in order.
 
-    Tables not read yet in this root's state (a first read, or one after ``Lakehouse.forget()``) are read
-    side by side: opening a Delta log and reading Parquet happen outside the GIL, so a cold ``lh.runs()``
-    waits for the slowest of its three tables instead of their sum. Warm tables answer from memory in a
-    few microseconds each, on the calling thread (a thread would cost more than the check).
+    Tables to read or refresh (a first read, one after ``Lakehouse.forget()``, or a table with new commits) are
+    read side by side: opening or refreshing a Delta log and reading Parquet happen outside the GIL, so a
+    cold or incremental ``lh.runs()`` waits for the slowest of its three tables instead of their sum. Tables
+    that certainly did not change answer from memory on the calling thread (a thread would cost more).
     """
     tables = [_table(path, spec, categorical) for path, spec, categorical in requests]
-    cold = [i for i, t in enumerate(tables) if t.version is None]
-    results: list[tuple[pl.DataFrame, int | None] | None] = [None] * len(tables)
-    if len(cold) > 1:
-        with ThreadPoolExecutor(max_workers=len(cold) - 1, thread_name_prefix="lakehouse-load") as pool:
-            # The first cold table is read here while the pool reads the others.
-            futures = {i: pool.submit(tables[i].get) for i in cold[1:]}
-            results[cold[0]] = tables[cold[0]].get()
+    results: list[tuple[pl.DataFrame, int | None] | None] = [t.unchanged() for t in tables]
+    stale = [i for i, found in enumerate(results) if found is None]
+    if len(stale) > 1:
+        with ThreadPoolExecutor(max_workers=len(stale) - 1, thread_name_prefix="lakehouse-load") as pool:
+            # The first stale table is read here while the pool reads the others.
+            futures = {i: pool.submit(tables[i].get) for i in stale[1:]}
+            results[stale[0]] = tables[stale[0]].get()
             for i, future in futures.items():
                 results[i] = future.result()
     return [found if found is not None else t.get() for found, t in zip(results, tables, strict=True)]

@@ -160,3 +160,13 @@ def test_a_cold_load_reads_the_tables_side_by_side_and_gives_what_one_by_one_giv
         assert warm_frame is cold_frame  # warm: the same frame, not read again
         assert warm_version == version
     assert [frame.height > 0 for frame, _ in cold] == [True, True, False]
+    # New commits to two of the tables: those two are refreshed (side by side), the third answers from memory.
+    with lh.start_run(experiment="a", name="one more") as run:
+        run.log({"m": 9.0})
+    refreshed = frames.versioned_frames(requests)
+    lh.forget()
+    fresh = [frames.versioned_frame(path, spec, categorical=c) for path, spec, c in requests]
+    for (frame, version), (fresh_frame, fresh_version) in zip(refreshed, fresh, strict=True):
+        assert frame.sort(frame.columns).equals(fresh_frame.sort(fresh_frame.columns))
+        assert version == fresh_version
+    assert [v != before_v for (_, v), (_, before_v) in zip(refreshed, cold, strict=True)] == [True, True, False]

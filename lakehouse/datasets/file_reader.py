@@ -82,6 +82,17 @@ class VersionReader:
     def paths(self) -> list[str]:
         return list(self.columns[file_rows.KEY])
 
+    def row_groups(self) -> list[range]:
+        """The positions of the files, row group by row group in storage order: reading the positions of one
+        range one after the other reads that row group once."""
+        groups: list[range] = []
+        start = 0
+        for index in range(1, len(self.slots) + 1):
+            if index == len(self.slots) or self.slots[index].row == 0:
+                groups.append(range(start, index))
+                start = index
+        return groups if self.slots else []
+
     def read(self, index: int) -> bytes:
         """The bytes of file ``index``, verified against its sha256."""
         if not -len(self) <= index < len(self):

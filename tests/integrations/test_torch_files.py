@@ -12,7 +12,7 @@ from PIL import Image
 
 import lakehouse
 from lakehouse.errors import CorruptObject, InvalidArgument
-from lakehouse.integrations.torch import FileDataset
+from lakehouse.integrations.torch import FileDataset, IterableFileDataset
 from lakehouse.objects import object_key
 from tests.file_trees import COLOURS, make_tree, parent_label, png, wav
 
@@ -118,3 +118,40 @@ def test_a_corrupted_object_fails_the_item_naming_it(lh: lakehouse.Lakehouse, pe
     stored.write_bytes(b"\x00" + stored.read_bytes()[1:])
     with pytest.raises(CorruptObject, match="is corrupt"):
         data[index]
+
+
+def _epoch(data: IterableFileDataset, workers: int) -> list[tuple[bytes, int]]:
+    loader = torch.utils.data.DataLoader(data, batch_size=None, num_workers=workers)
+    return [(raw, int(label)) for raw, label in loader]
+
+
+def test_the_iterable_variant_streams_every_file_once_per_epoch_across_workers(
+    lh: lakehouse.Lakehouse, pets: Path
+) -> None:
+    with lh.start_run(experiment="pets") as run:
+        data = IterableFileDataset("pets", lakehouse=lh, run=run, decode="bytes")
+        assert (data.ref, len(data), data.classes) == ("pets:v0", 240, ["cats", "dogs"])
+        items = _epoch(data, workers=2)
+    paths = data.reader.paths
+    assert len(items) == 240  # each file once: the row groups are dealt out, never read twice
+    expected = sorted(((pets / p).read_bytes(), data.classes.index(p.split("/")[0])) for p in paths)
+    assert sorted(items) == expected
+    # In order, one worker: storage order, which is the map-style dataset's order.
+    assert _epoch(data, workers=0) == [
+        (raw, label) for raw, label in (FileDataset("pets", lakehouse=lh)[i] for i in range(240))
+    ]
+    assert [(i.dataset, i.version, i.context) for i in run.inputs] == [("pets", 0, "train")]
+
+
+def test_the_iterable_variant_shuffles_by_seed_and_epoch(lh: lakehouse.Lakehouse, pets: Path) -> None:
+    data = IterableFileDataset("pets", lakehouse=lh, decode="bytes", shuffle=True, seed=3, buffer=50)
+    first = _epoch(data, workers=2)
+    again = _epoch(data, workers=2)
+    data.set_epoch(1)
+    other = _epoch(data, workers=2)
+    in_order = _epoch(IterableFileDataset("pets", lakehouse=lh, decode="bytes"), workers=0)
+    assert sorted(first) == sorted(other) == sorted(in_order)  # the same files, each once
+    assert first == again  # the same seed and epoch: the same order
+    assert first not in (other, in_order)
+    with pytest.raises(InvalidArgument, match="buffer"):
+        IterableFileDataset("pets", lakehouse=lh, shuffle=True, buffer=0)

@@ -31,7 +31,6 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 import polars as pl
@@ -511,9 +510,8 @@ def run_info(tables: Tables, run_id: str, *, lost_after: float = Settings.lost_a
         .unique(subset=["dataset", "version", "context"], keep="first", maintain_order=True)
         .iter_rows(named=True)
     )
-    newest_event = events.get_column("at").max()
-    assert isinstance(newest_event, datetime)  # the run has events (checked above)
-    seen = max([newest_event, *(m.last_timestamp for m in metrics.values())])
+    # The rule lh.runs() follows (liveness.last_seen), on this run's rows.
+    seen = liveness.last_seen(events, tables.summaries.filter(pl.col("run_id") == run_id)).get_column("last_seen")[0]
     return RunInfo(
         id=run_id,
         name=row["name"],

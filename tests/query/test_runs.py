@@ -149,3 +149,20 @@ def test_latest_value_among_points_of_one_step_and_time_is_the_greatest(lh: lake
     assert math.isnan(summary["nan_wins"].last)
     mlflow_run = MlflowClient(uri_for(lh.root)).get_run(run.id)
     assert mlflow_run.data.metrics["loss"] == 0.9
+
+
+def test_one_run_and_the_runs_frame_agree_on_last_seen(lh: lakehouse.Lakehouse, tmp_path: Path) -> None:
+    # Two writers: the newest point by time is not the last by step. last_seen is the newest sign of life.
+    later = datetime.now(UTC).replace(microsecond=0).timestamp() + 3600
+    run = lh.start_run(experiment="seen")
+    run.log_frame(pl.DataFrame({"key": ["m"], "value": [1.0], "step": [10], "timestamp": [later]}))
+    run.flush()
+    other = lakehouse.connect(lh.root, spool_dir=str(tmp_path / "other-writer"))
+    other.attach_run(run.id).log_frame(
+        pl.DataFrame({"key": ["m"], "value": [2.0], "step": [1], "timestamp": [later + 60]})
+    )
+    other.flush()
+    shown = lh.runs().filter(pl.col("run_id") == run.id).get_column("last_seen")[0]
+    assert shown == datetime.fromtimestamp(later + 60, UTC)
+    assert lh.run(run.id).last_seen == shown
+    assert lh.run(run.id).metrics["m"].last_step == 10  # the summary's last point is still the last by step

@@ -12,17 +12,22 @@ registers :class:`LakehouseArtifactRepository` for ``lakehouse`` (entry point gr
 
 ``_artifacts`` is only a name inside the URI: no file is written there. Bytes go to ``_objects`` (deduplicated,
 verified on read), rows to ``tracking/artifacts``, through :mod:`lakehouse.tracking.artifacts`.
+
+A URI naming a root alone (``lakehouse:///<root>``, optionally with ``/_artifacts``) is a *destination*: what
+``mlflow server --artifacts-destination`` takes when the server proxies artifacts (clients then see
+``mlflow-artifacts:/<experiment id>/<run id>/artifacts``). The server hands the repository paths relative to
+the destination, which start with that same ``<experiment id>/<run id>/artifacts`` (or
+``<experiment id>/models/<model id>/artifacts``): each call finds the run or model from its path.
 """
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import polars as pl
 from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
@@ -87,67 +92,121 @@ def parse(uri: str) -> Location:
     raise InvalidArgument(msg)
 
 
+def destination_root(uri: str) -> str | None:
+    """The root a destination URI names (``lakehouse:///<root>`` or ``lakehouse:///<root>/_artifacts``), or None
+    when ``uri`` is not one (it names a run or a model, or is not a lakehouse URI)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != SCHEME or parsed.netloc not in ("", "localhost") or parsed.query or parsed.fragment:
+        return None
+    path = unquote(parsed.path).rstrip("/")
+    if not path or path.endswith("://"):
+        return None
+    parts = path.split("/")
+    if ARTIFACTS_SEGMENT in parts[:-1]:
+        return None  # below _artifacts: a run's or a model's location
+    if parts[-1] == ARTIFACTS_SEGMENT:
+        path = path[: -len(ARTIFACTS_SEGMENT) - 1] or "/"
+    return path
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a path handed to the repository points: whose artifacts, which folder of them, and the path that
+    folder has as the repository shows it (listings are relative to the repository)."""
+
+    location: Location
+    shown: str  # the repository-relative path of ``location.prefix``
+
+    def show(self, inner: str) -> str:
+        """The repository-relative path of ``inner`` (a path among the owner's artifacts, below the prefix)."""
+        rest = inner[len(self.location.prefix) :].lstrip("/") if self.location.prefix else inner
+        return posixpath.join(self.shown, rest).strip("/") if rest else self.shown
+
+
 class LakehouseArtifactRepository(ArtifactRepository):
-    """Artifacts of one run (or logged model) in the lakehouse object store, for the MLflow client and server."""
+    """Artifacts of one run (or logged model) in the lakehouse object store, for the MLflow client and server;
+    or, given a destination URI, of every run and model, as ``mlflow server`` proxies them."""
 
     def __init__(self, artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
         super().__init__(artifact_uri, tracking_uri=tracking_uri, registry_uri=registry_uri)
         try:
-            self.location = parse(artifact_uri)
-            self.lakehouse = lakehouse.connect(self.location.root)
+            root = destination_root(artifact_uri)
+            self.location: Location | None = None
+            if root is None:
+                self.location = parse(artifact_uri)
+                root = self.location.root
+            self.root = root
+            self.lakehouse = lakehouse.connect(root)
         except LakehouseError as e:
             raise to_mlflow(e) from e
+
+    def _place(self, path: str | None) -> _Place:
+        """Where ``path`` (relative to this repository) points; :class:`InvalidArgument` for a destination path
+        above a run's or model's artifacts."""
+        if self.location is not None:
+            return _Place(replace(self.location, prefix=self.location.join(path)), (path or "").strip("/"))
+        inner = "/".join(p for p in (path or "").split("/") if p)
+        return _Place(parse(f"{artifact_root(self.root)}/{inner}"), inner)
 
     # --- writing -------------------------------------------------------------------------------------------
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
-        name = self.location.join(artifact_path, Path(local_file).name)
-        self._log(lambda: artifacts.plan_file(local_file, name=name))
+        self._log(
+            artifact_path,
+            lambda folder: artifacts.plan_file(local_file, name=posixpath.join(folder, Path(local_file).name)),
+        )
 
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
-        prefix = self.location.join(artifact_path) or None
-        self._log(lambda: artifacts.plan_folder(local_dir, prefix=prefix))
+        self._log(artifact_path, lambda folder: artifacts.plan_folder(local_dir, prefix=folder or None))
 
-    def _log(self, plan: Any) -> None:
+    def _log(self, artifact_path: str | None, plan: Any) -> None:
         lh = self.lakehouse
         try:
-            artifacts.log_files(lh.layout, lh.settings, self.location.owner, plan(), actor=lh.actor)
+            place = self._place(artifact_path)
+            owner, folder = place.location.owner, place.location.prefix
+            artifacts.log_files(lh.layout, lh.settings, owner, plan(folder), actor=lh.actor)
         except LakehouseError as e:
             raise to_mlflow(e) from e
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
-        folder = self.location.join(artifact_path)
         lh = self.lakehouse
         try:
-            for path in self._listing().get_column("path").to_list():
+            place = self._place(artifact_path)
+            owner, folder = place.location.owner, place.location.prefix
+            for path in artifacts.listing(lh.layout, owner).get_column("path").to_list():
                 if not folder or path == folder or path.startswith(folder + "/"):
-                    artifacts.delete(lh.layout, lh.settings, self.location.owner, path, actor=lh.actor)
+                    artifacts.delete(lh.layout, lh.settings, owner, path, actor=lh.actor)
         except LakehouseError as e:
             raise to_mlflow(e) from e
 
     # --- reading -------------------------------------------------------------------------------------------
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
-        """The files and folders directly inside ``path`` (relative to this repository), as MLflow lists them."""
-        folder = self.location.join(path)
-        start = len(self.location.prefix) + 1 if self.location.prefix else 0
+        """The files and folders directly inside ``path`` (relative to this repository), as MLflow lists them.
+
+        A destination lists nothing above a run's or model's artifacts (experiments and runs are the tracking
+        store's to list)."""
+        try:
+            place = self._place(path)
+        except InvalidArgument:
+            if self.location is None:
+                return []
+            raise
+        folder = place.location.prefix
         below = folder + "/" if folder else ""
         found: dict[str, FileInfo] = {}
-        for row in self._listing().iter_rows(named=True):
+        for row in artifacts.listing(self.lakehouse.layout, place.location.owner).iter_rows(named=True):
             full: str = row["path"]
             if not full.startswith(below):
                 continue
             head, slash, _ = full[len(below) :].partition("/")
-            entry = (below + head)[start:]
+            entry = place.show(below + head)
             found.setdefault(entry, FileInfo(entry, True, None) if slash else FileInfo(entry, False, row["size"]))
         return [found[k] for k in sorted(found)]
 
     def _download_file(self, remote_file_path: str, local_path: str) -> None:
         try:
-            found = artifacts.get(self.lakehouse.layout, self.location.owner, self.location.join(remote_file_path))
-            found.download(local_path)
+            location = self._place(remote_file_path).location
+            artifacts.get(self.lakehouse.layout, location.owner, location.prefix).download(local_path)
         except LakehouseError as e:
             raise to_mlflow(e) from e
-
-    def _listing(self) -> pl.DataFrame:
-        return artifacts.listing(self.lakehouse.layout, self.location.owner)

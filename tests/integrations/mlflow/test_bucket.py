@@ -102,8 +102,8 @@ def test_mlflow_server_on_a_bucket_root_answers_the_rest_api(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     uri = uri_for(bucket_root)
-    # Clients put artifacts into the bucket's object store themselves, through the lakehouse repository.
-    options = ["--default-artifact-root", f"{uri}/_artifacts", "--no-serve-artifacts"]
+    # The server proxies artifacts into the bucket's object store (clients upload to the server).
+    options = ["--artifacts-destination", uri]
     server = Server.start(bucket_root, options, cwd=tmp_path, workers=1)  # the AWS_* variables inherited
     base = server.base
     try:
@@ -113,6 +113,7 @@ def test_mlflow_server_on_a_bucket_root_answers_the_rest_api(
         assert got["info"]["status"] == "FINISHED"
         assert got["data"]["params"] == [{"key": "lr", "value": "0.01"}]
         assert [f.path for f in client.list_artifacts(run_id)] == ["notes.txt"]
+        assert client.get_run(run_id).info.artifact_uri.startswith("mlflow-artifacts:")  # through the proxy
     finally:
         server.stop()
     # Everything the server wrote is in the bucket, read back through the lakehouse API.

@@ -244,3 +244,39 @@ def test_the_registry_endpoints_answer_from_delta(server: Server) -> None:
     )
     assert missing.status_code == 404
     assert missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_server_proxying_artifacts_to_a_lakehouse_destination_stores_them_in_the_object_store(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "lh"
+    lakehouse.connect(root)
+    running = Server.start(root, ["--artifacts-destination", uri_for(root)], cwd=tmp_path, workers=1)
+    try:
+        client = MlflowClient(running.base)
+        experiment = client.create_experiment("proxied")
+        assert client.get_experiment(experiment).artifact_location.startswith("mlflow-artifacts:")
+        run_id = client.create_run(experiment).info.run_id
+        weights = tmp_path / "weights.bin"
+        weights.write_bytes(os.urandom(3000))
+        model = tmp_path / "model"
+        model.mkdir()
+        (model / "MLmodel").write_text("flavors: {}\n")
+        client.log_artifact(run_id, str(weights))
+        client.log_artifacts(run_id, str(model), artifact_path="model")
+        assert [(f.path, f.is_dir) for f in client.list_artifacts(run_id)] == [("model", True), ("weights.bin", False)]
+        assert [f.path for f in client.list_artifacts(run_id, "model")] == ["model/MLmodel"]
+        fetched = client.download_artifacts(run_id, "weights.bin", str(tmp_path / "fetched"))
+        assert Path(fetched).read_bytes() == weights.read_bytes()
+        lh = lakehouse.connect(root)
+        assert sorted(lh.artifacts(run_id)["path"].to_list()) == ["model/MLmodel", "weights.bin"]
+        objects = sorted(p.name for p in (root / "_objects").rglob("*") if p.is_file())
+        # A path above a run's artifacts is refused, and nothing is written.
+        stray = requests.put(
+            f"{running.base}/api/2.0/mlflow-artifacts/artifacts/{experiment}/stray.bin", data=b"x", timeout=30
+        )
+        assert stray.status_code == 400, stray.text
+        assert sorted(p.name for p in (root / "_objects").rglob("*") if p.is_file()) == objects
+        assert not (tmp_path / "mlartifacts").exists()  # nothing went to the server's default local folder
+    finally:
+        running.stop()

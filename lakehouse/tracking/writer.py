@@ -502,9 +502,11 @@ class Writer:
         try:
             spool = self._own_spool()
             # Before the segment: a crash between the two leaves a run listed that the segment ends, which
-            # recovery sees from the table (it fails only runs still RUNNING there).
+            # recovery sees from the table (it fails only runs still RUNNING there). For the same reason a run
+            # closed since the last note may stay listed until a run opens: the note is rewritten only when it
+            # lacks an open run, which spares a short run's finish one file.
             open_now = tuple(sorted(self._open_runs.copy()))
-            if open_now != self._noted_open_runs:
+            if not set(open_now) <= set(self._noted_open_runs):
                 spool.note_open_runs(open_now)
                 self._noted_open_runs = open_now
             spool.write(segment, fsync=self.settings.spool_fsync and durable)

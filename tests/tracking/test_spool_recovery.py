@@ -248,3 +248,26 @@ def test_a_writer_folder_is_locked_from_the_moment_it_bears_its_name(lh: lakehou
         assert owned is None
     spool.release(remove=True)
     assert not spool.folder.exists()
+
+
+def test_a_finished_run_may_stay_noted_open_until_the_next_start_and_recovery_leaves_it_finished(
+    lh: lakehouse.Lakehouse,
+) -> None:
+    """A finish does not rewrite the open-runs note (one file less per short run): the note then lists a run the
+    table shows FINISHED, which recovery leaves alone; the next start rewrites the note to the open runs."""
+    writer = get_writer(lh.layout, lh.settings)
+    folder = spool_root(lh.settings, lh.layout) / writer.writer_id
+    first = lh.start_run(name="short")
+    first.log({"loss": 1.0})
+    first.flush()
+    assert WriterSpool(folder).open_runs() == [first.id]
+    first.finish()
+    assert WriterSpool(folder).open_runs() == [first.id]  # still noted: harmless, see below
+    second = lh.start_run(name="next")
+    second.flush()
+    assert WriterSpool(folder).open_runs() == [second.id]  # a start rewrites the note: only the open run
+    second.finish()
+    dead = _dead_writer(lh, "deadhost-7-gggg", [])  # a dead writer whose note lists both finished runs
+    WriterSpool(dead).note_open_runs((first.id, second.id))
+    assert lh.recover().runs_failed == ()
+    assert (lh.run(first.id).status, lh.run(second.id).status) == ("FINISHED", "FINISHED")

@@ -100,6 +100,13 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def client_key(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """What a client built for ``options`` depends on: the options and the AWS variables of the chain. A client
+    (pyarrow's file system, boto3's S3 client) is built once per distinct key and reused."""
+    env = os.environ if environ is None else environ
+    return (*sorted(options.items()), *((f"${n}", env.get(n, "")) for n in _CHAIN_VARIABLES))
+
+
 def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
     """pyarrow's S3 file system for the same options (what it is not given comes from the AWS chain).
 
@@ -108,7 +115,7 @@ def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | No
     as delta-rs and polars read them. File systems are reused for the same options and AWS variables.
     """
     env = os.environ if environ is None else environ
-    key = (*sorted(options.items()), *((f"${n}", env.get(n, "")) for n in _CHAIN_VARIABLES))
+    key = client_key(options, env)
     with _built_lock:
         found = _built.get(key)
     if found is None:

@@ -15,8 +15,6 @@ error, and pyarrow 25 does not expose Arrow's ``Abort()``. boto3 is the AWS SDK 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -25,7 +23,7 @@ from typing import Any
 
 from lakehouse._optional import import_optional
 from lakehouse.errors import StorageError
-from lakehouse.object_storage import client_key, endpoint, endpoint_name, redact
+from lakehouse.object_storage import Clients, client_key, endpoint, endpoint_name, redact
 
 #: Bytes per part: S3 takes 5 MiB to 5 GiB (the last part may be smaller) and at most 10,000 parts, so an
 #: object larger than 10,000 parts of this size gets larger parts (:func:`part_size`).
@@ -44,19 +42,7 @@ def part_size(size: int | None) -> int:
     return -(-smallest // mib) * mib
 
 
-_clients: dict[tuple[tuple[str, str], ...], Any] = {}
-_clients_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:
-    # A child builds its own clients (the parent's hold sockets and a thread pool's state), under a new lock.
-    global _clients_lock
-    _clients_lock = threading.Lock()
-    _clients.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+_clients: Clients[Any] = Clients()
 
 
 def client(options: Mapping[str, str]) -> Any:
@@ -66,12 +52,11 @@ def client(options: Mapping[str, str]) -> Any:
     variables are read as :func:`lakehouse.object_storage.arrow_filesystem` reads them, and a custom endpoint
     is addressed path-style unless ``AWS_VIRTUAL_HOSTED_STYLE_REQUEST`` says otherwise, as delta-rs does.
     """
+    return _clients.get(client_key(options), lambda: _build(options))
+
+
+def _build(options: Mapping[str, str]) -> Any:
     url = endpoint(options)
-    key = client_key(options)
-    with _clients_lock:
-        found = _clients.get(key)
-    if found is not None:
-        return found
     boto3 = import_optional("boto3", extra="s3", purpose="writing objects to a bucket")
     botocore_config = import_optional("botocore.config", extra="s3")
     virtual = options.get("AWS_VIRTUAL_HOSTED_STYLE_REQUEST", "false" if url else "true") == "true"
@@ -89,9 +74,7 @@ def client(options: Mapping[str, str]) -> Any:
         kwargs["aws_secret_access_key"] = options["AWS_SECRET_ACCESS_KEY"]
         kwargs["aws_session_token"] = options.get("AWS_SESSION_TOKEN")
     # A session of its own: boto3's default session is shared state that other code may configure.
-    made = boto3.session.Session().client("s3", **kwargs)
-    with _clients_lock:
-        return _clients.setdefault(key, made)
+    return boto3.session.Session().client("s3", **kwargs)
 
 
 @contextmanager
@@ -125,7 +108,8 @@ class DirectUpload:
         self._part_size = part_size(size)
         self._buffer = bytearray()
         self._upload_id: str | None = None
-        self._parts: dict[int, str] = {}
+        self._parts: dict[int, str] = {}  # part number -> ETag, of the parts the server has
+        self._sent = 0  # parts handed to the pool so far: the last part number used
         self._pending: set[Future[None]] = set()
         self._pool: ThreadPoolExecutor | None = None
         self.done = False
@@ -155,7 +139,8 @@ class DirectUpload:
         assert self._pool is not None
         while len(self._pending) >= IN_FLIGHT:
             self._settle(FIRST_COMPLETED)
-        number = len(self._parts) + len(self._pending) + 1
+        self._sent += 1
+        number = self._sent
         self._pending.add(self._pool.submit(self._upload_part, number, part))
 
     def _upload_part(self, number: int, part: bytes) -> None:

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +17,13 @@ import pytest
 from lakehouse import Location
 from lakehouse.errors import InvalidArgument, StorageError
 from lakehouse.fileio import CHUNK, Files, Writable
-from lakehouse.multipart import PART_SIZE, part_size
+from lakehouse.multipart import IN_FLIGHT, PART_SIZE, part_size
 from lakehouse.objects import ObjectStore
+from tests.objects_child import kill_mid_put
 from tests.s3_server import S3Server
 
-CHILD = Path(__file__).with_name("objects_child.py")
 SIZE = 2 * PART_SIZE + (3 << 20)  # two full parts and a short last one
+LARGE = (IN_FLIGHT + 2) * PART_SIZE + 1  # more parts than are in flight at once: numbering, ordering
 
 
 def uploads(server: S3Server, bucket: str) -> list[dict[str, Any]]:
@@ -41,16 +38,16 @@ def big_file(path: Path, size: int = SIZE) -> Path:
 
 
 def test_a_large_object_goes_straight_to_its_key(bucket_root: str, s3_env: S3Server, tmp_path: Path) -> None:
-    source = big_file(tmp_path / "ckpt.bin")
+    source = big_file(tmp_path / "ckpt.bin", LARGE)
     store = ObjectStore(bucket_root)
     ref = store.put_file(source)
-    assert (ref.digest, ref.size) == (hashlib.sha256(source.read_bytes()).hexdigest(), SIZE)
+    assert (ref.digest, ref.size) == (hashlib.sha256(source.read_bytes()).hexdigest(), LARGE)
     assert store.read_bytes(ref.digest) == source.read_bytes()  # read back and its digest checked
     bucket = str(Location.of(bucket_root).bucket)
     assert [k for k in s3_env.keys(bucket) if "/_objects/sha256/" in k or "/_objects/tmp" in k] == [f"lh/{ref.key}"]
     assert uploads(s3_env, bucket) == []
     head = s3_env.client().head_object(Bucket=bucket, Key=f"lh/{ref.key}")  # type: ignore[attr-defined]
-    assert head["ETag"].strip('"').endswith("-3")  # one multipart upload of three parts, no copy
+    assert head["ETag"].strip('"').endswith(f"-{IN_FLIGHT + 3}")  # one multipart upload, no copy
 
 
 class Interrupted(Exception):
@@ -138,25 +135,14 @@ def test_kill_during_an_upload_leaves_no_object(bucket_root: str, s3_env: S3Serv
     """A writer SIGKILLed mid-upload leaves an upload never completed, which is no object; sweep aborts it."""
     source = big_file(tmp_path / "big.bin", 3 * PART_SIZE)
     bucket = str(Location.of(bucket_root).bucket)
-    child = subprocess.Popen([sys.executable, str(CHILD), bucket_root, str(source)], env=dict(os.environ))
-    client = s3_env.client()
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            begun = uploads(s3_env, bucket)
-            if begun and client.list_parts(Bucket=bucket, Key=begun[0]["Key"], UploadId=begun[0]["UploadId"]).get(  # type: ignore[attr-defined]
-                "Parts"
-            ):
-                break
-            assert child.poll() is None, "the child ended before it was killed"
-            time.sleep(0.05)
-        else:
-            raise AssertionError("the child never sent a part")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+    client: Any = s3_env.client()
+
+    def sending() -> list[dict[str, Any]]:  # the child's upload, once a part of it is in
+        begun = uploads(s3_env, bucket)
+        parts = begun and client.list_parts(Bucket=bucket, Key=begun[0]["Key"], UploadId=begun[0]["UploadId"])
+        return begun if parts and parts.get("Parts") else []
+
+    begun = kill_mid_put(bucket_root, str(source), sending)
     store = ObjectStore(bucket_root)
     assert list(store.objects()) == []
     assert [u["Key"] for u in uploads(s3_env, bucket)] == [begun[0]["Key"]]

@@ -75,6 +75,27 @@ def redact(text: str, options: Mapping[str, str], environ: Mapping[str, str] | N
 
 _Client = TypeVar("_Client")
 
+#: How each engine words "the store refused these credentials" (pyarrow: AWS SDK error names; delta-rs and
+#: polars: object_store's status line and S3's error codes; boto3: the error codes).
+_REFUSALS = (
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "INVALID_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "ExpiredToken",
+    "InvalidToken",
+    "403 Forbidden",
+    "status 403",
+)
+
+
+def access_refused(text: str) -> bool:
+    """True if an engine's error ``text`` says the store refused the request's credentials (HTTP 403)."""
+    return any(marker in text for marker in _REFUSALS)
+
+
 # The AWS variables a file system depends on: one is built per distinct options and values of these, and
 # reused (building one sets up an AWS SDK client: milliseconds, on every listing and read otherwise).
 _CHAIN_VARIABLES = (

@@ -27,7 +27,7 @@ import lakehouse
 from lakehouse.errors import RootUnavailable, TrackingWarning
 from lakehouse.tracking.writer import get_writer
 from tests.s3_server import REGION, S3Server
-from tests.tracking.conftest import points
+from tests.tracking.conftest import log_steps, points
 
 BUCKET = "guarded"
 ALLOW_S3 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
@@ -131,13 +131,7 @@ def test_wrong_credentials_at_connect_are_one_error_and_write_nothing(
 def train_while_refused(run: lakehouse.Run, writer: Any) -> float:
     """Log 200 more points, then wait until the writer was refused twice (once, then its retry); the slowest
     ``run.log()`` call."""
-    slowest = 0.0
-    for step in range(100, 300):
-        start = time.perf_counter()
-        run.log({"loss": 1.0 / (step + 1)}, step=step)
-        slowest = max(slowest, time.perf_counter() - start)
-        if step % 50 == 0:
-            time.sleep(0.05)  # a training step: the writer spools and tries to commit meanwhile
+    slowest = log_steps(run, range(100, 300))
     deadline = time.monotonic() + 60
     while writer._failures < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,10 +26,11 @@ import polars as pl
 import pytest
 
 import lakehouse
+from lakehouse import state, storage
 from lakehouse.errors import RootUnavailable, TrackingWarning
 from lakehouse.tracking.writer import get_writer
 from tests.s3_server import REGION, S3Server
-from tests.tracking.conftest import log_steps, points
+from tests.tracking.conftest import CHILD, log_steps, points, recover_exactly_once
 
 BUCKET = "guarded"
 ALLOW_S3 = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]})
@@ -178,3 +181,44 @@ def test_credentials_revoked_mid_run_keep_the_points_and_commit_them_once_when_r
     assert any("refuses access" in text for text in reported)
     for text in reported:
         assert trainer_env.secret not in text
+
+
+def test_a_key_deleted_mid_run_is_recovered_with_the_new_key_exactly_once(
+    trainer_env: Guarded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key itself is gone: the training process cannot be handed a new one, so it is stopped and its spool
+    recovered with the new key, the documented procedure (docs/STORAGE.md, "Credentials refused")."""
+    admin = trainer_env.admin()
+    admin.create_user(UserName="rotated")
+    admin.put_user_policy(UserName="rotated", PolicyName="s3", PolicyDocument=ALLOW_S3)
+    old = admin.create_access_key(UserName="rotated")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", old["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", old["SecretAccessKey"])
+    root = f"s3://{BUCKET}/rotated"
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), "steady", root], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip(), "the child started no run"
+        lh = lakehouse.connect(root, maintenance_commits=0)
+        deadline = time.monotonic() + 60
+        while not storage.exists(lh.layout.metrics) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert storage.exists(lh.layout.metrics), "the child's first commit"
+        admin.delete_access_key(UserName="rotated", AccessKeyId=old["AccessKeyId"])
+        time.sleep(2)  # the child logs on into its spool; its commits are refused and retried
+    finally:
+        child.kill()  # the training process is stopped
+        _, said = child.communicate(timeout=30)
+    assert f"bucket {BUCKET!r} at {trainer_env.server.endpoint} refuses access to {root!r}" in said
+    assert old["SecretAccessKey"] not in said
+
+    new = admin.create_access_key(UserName="rotated")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", new["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", new["SecretAccessKey"])
+    state.forget(root)  # as a new process with the new key
+    lh = lakehouse.connect(root, maintenance_commits=0)
+    report, _ = recover_exactly_once(lh, "a key replaced mid-run")
+    assert report.segments_committed >= 1  # points logged while refused were in the spool, and are in now
+    assert lh.recover().segments_committed == 0

@@ -326,16 +326,25 @@ class Files:
         ended = multipart.abort_stale(self._options, bucket, f"{key}/", older_than=older_than, dry_run=dry_run)
         return [f"{bucket}/{k}"[start:] for k in ended]
 
-    def touch(self, path: str) -> None:
-        """Set the modification time of the file at ``path`` to now (what age-based clean-up reads).
+    def touch(self, path: str, *, size: int | None = None) -> None:
+        """Set the modification time of the file at ``path`` (of ``size`` bytes, if known) to now (what
+        age-based clean-up reads).
 
         A local root sets it in place; pyarrow.fs has no such call, so a remote root copies the object onto
-        itself, which object stores do server-side without moving the bytes through this process.
+        itself, which object stores do server-side without moving the bytes through this process: one
+        ``CopyObject``, or for an object above S3's 5 GiB limit of that call a multipart copy
+        (:func:`lakehouse.multipart.copy_in_place`).
         """
         full = self._full(path)
         with _translated(full, "touching"):
             if self.local:
                 os.utime(full)
+                return
+            if size is None:
+                size = int(self._fs.get_file_info(full).size or 0)
+            if size > multipart.COPY_LIMIT:
+                bucket, _, key = full.partition("/")
+                multipart.copy_in_place(self._options, bucket, key, size)
             else:
                 self._fs.copy_file(full, full)
 

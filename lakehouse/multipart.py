@@ -216,6 +216,47 @@ def upload(options: Mapping[str, str], bucket: str, key: str, *, size: int | Non
         raise
 
 
+#: The largest object one ``CopyObject`` copies (S3's limit); a larger one is copied as a multipart upload.
+COPY_LIMIT = 5 << 30
+#: Bytes per part of such a copy (``UploadPartCopy``, done by the server: few large parts).
+COPY_PART = 1 << 30
+
+
+def copy_in_place(options: Mapping[str, str], bucket: str, key: str, size: int, *, part: int = COPY_PART) -> None:
+    """Write the object ``key`` of ``size`` bytes again with its own bytes, server-side, in parts of ``part``
+    bytes (what makes an object young again for age-based clean-up when it is too large for one CopyObject).
+
+    The copy is a multipart upload to the same key: until it completes, readers see the object as it was; if
+    anything fails it is aborted and the object is left as it was.
+    """
+    sdk = client(options)
+    where = f"copying s3://{bucket}/{key} onto itself"
+    with _refused(options, where):
+        upload_id = sdk.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    try:
+        parts = []
+        for number, start in enumerate(range(0, size, part), start=1):
+            with _refused(options, f"{where} (part {number})"):
+                done = sdk.upload_part_copy(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource={"Bucket": bucket, "Key": key},
+                    CopySourceRange=f"bytes={start}-{min(start + part, size) - 1}",
+                )
+            parts.append({"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]})
+        with _refused(options, where):
+            sdk.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+    except BaseException:
+        try:
+            with _refused(options, where):
+                sdk.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+        except StorageError:  # the first error is the one to report; vacuum ends the upload later
+            pass
+        raise
+
+
 def abort_stale(
     options: Mapping[str, str], bucket: str, prefix: str, *, older_than: datetime, dry_run: bool
 ) -> list[str]:

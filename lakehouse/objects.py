@@ -168,7 +168,7 @@ class ObjectStore:
         module docstring)."""
         if not self._stored(ref):
             return False
-        self.files.touch(ref.key)
+        self.files.touch(ref.key, size=ref.size)
         return True
 
     def put_bytes(self, data: bytes) -> ObjectRef:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from lakehouse import Location
 from lakehouse.errors import InvalidArgument, StorageError
 from lakehouse.fileio import CHUNK, Files, Writable
-from lakehouse.multipart import IN_FLIGHT, PART_SIZE, part_size
+from lakehouse.multipart import IN_FLIGHT, PART_SIZE, copy_in_place, part_size
 from lakehouse.objects import ObjectStore
 from tests.objects_child import kill_mid_put
 from tests.s3_server import S3Server
@@ -152,3 +153,21 @@ def test_kill_during_an_upload_leaves_no_object(bucket_root: str, s3_env: S3Serv
     assert store.sweep(set(), older_than=later, dry_run=False) == [begun[0]["Key"].removeprefix("lh/")]
     assert uploads(s3_env, bucket) == []
     assert store.put_file(source).size == source.stat().st_size  # and the next put stores it whole
+
+
+def test_an_object_too_large_for_one_copy_is_made_young_in_parts(bucket_root: str, s3_env: S3Server) -> None:
+    """What touch does above S3's 5 GiB CopyObject limit, here with 5 MiB parts: same bytes, a new time."""
+    store = ObjectStore(bucket_root)
+    data = os.urandom(2 * (5 << 20) + 123)
+    ref = store.put_bytes(data)
+    where = Location.of(f"{bucket_root}/{ref.key}")
+    bucket, key = str(where.bucket), str(where.key)
+    client: Any = s3_env.client()
+    before = client.head_object(Bucket=bucket, Key=key)
+    time.sleep(1.1)  # S3 times are whole seconds
+    copy_in_place({}, bucket, key, ref.size, part=5 << 20)
+    after = client.head_object(Bucket=bucket, Key=key)
+    assert after["LastModified"] > before["LastModified"]
+    assert after["ETag"].strip('"').endswith("-3")  # written again as three parts
+    assert store.read_bytes(ref.digest) == data  # the same bytes, verified
+    assert uploads(s3_env, bucket) == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from lakehouse import Location
-from lakehouse.errors import InvalidArgument, StorageError
+from lakehouse import Location, multipart
+from lakehouse.errors import InvalidArgument, NotInstalled, StorageError
 from lakehouse.fileio import CHUNK, Files, Writable
 from lakehouse.multipart import IN_FLIGHT, PART_SIZE, copy_in_place, part_size
 from lakehouse.objects import ObjectStore
@@ -136,11 +137,11 @@ def test_kill_during_an_upload_leaves_no_object(bucket_root: str, s3_env: S3Serv
     """A writer SIGKILLed mid-upload leaves an upload never completed, which is no object; sweep aborts it."""
     source = big_file(tmp_path / "big.bin", 3 * PART_SIZE)
     bucket = str(Location.of(bucket_root).bucket)
-    client: Any = s3_env.client()
+    s3: Any = s3_env.client()
 
     def sending() -> list[dict[str, Any]]:  # the child's upload, once a part of it is in
         begun = uploads(s3_env, bucket)
-        parts = begun and client.list_parts(Bucket=bucket, Key=begun[0]["Key"], UploadId=begun[0]["UploadId"])
+        parts = begun and s3.list_parts(Bucket=bucket, Key=begun[0]["Key"], UploadId=begun[0]["UploadId"])
         return begun if parts and parts.get("Parts") else []
 
     begun = kill_mid_put(bucket_root, str(source), sending)
@@ -162,12 +163,18 @@ def test_an_object_too_large_for_one_copy_is_made_young_in_parts(bucket_root: st
     ref = store.put_bytes(data)
     where = Location.of(f"{bucket_root}/{ref.key}")
     bucket, key = str(where.bucket), str(where.key)
-    client: Any = s3_env.client()
-    before = client.head_object(Bucket=bucket, Key=key)
+    s3: Any = s3_env.client()
+    before = s3.head_object(Bucket=bucket, Key=key)
     time.sleep(1.1)  # S3 times are whole seconds
     copy_in_place({}, bucket, key, ref.size, part=5 << 20)
-    after = client.head_object(Bucket=bucket, Key=key)
+    after = s3.head_object(Bucket=bucket, Key=key)
     assert after["LastModified"] > before["LastModified"]
     assert after["ETag"].strip('"').endswith("-3")  # written again as three parts
     assert store.read_bytes(ref.digest) == data  # the same bytes, verified
     assert uploads(s3_env, bucket) == []
+
+
+def test_without_boto3_a_write_to_a_bucket_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed: importing it raises ImportError
+    with pytest.raises(NotInstalled, match=r"pip install 'lakehouse\[s3\]'"):
+        multipart.client({"AWS_REGION": "nowhere-1"})  # options no client was built for yet

@@ -225,6 +225,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.local_only("the guard refuses before any table is opened: where the tables live plays no part")
 @pytest.mark.parametrize(("query", "match"), list(REFUSED.items()))
 def test_refusals_change_nothing(demo: Demo, query: str, match: str) -> None:
     lh = demo.lh

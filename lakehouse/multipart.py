@@ -16,10 +16,10 @@ error, and pyarrow 25 does not expose Arrow's ``Abort()``. boto3 is the AWS SDK 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from lakehouse._optional import import_optional
 from lakehouse.errors import StorageError
@@ -138,7 +138,7 @@ class DirectUpload:
             self._pool = ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="lakehouse-upload")
         assert self._pool is not None
         while len(self._pending) >= IN_FLIGHT:
-            self._settle(FIRST_COMPLETED)
+            self._settle("FIRST_COMPLETED")
         self._sent += 1
         number = self._sent
         self._pending.add(self._pool.submit(self._upload_part, number, part))
@@ -150,7 +150,7 @@ class DirectUpload:
             )
         self._parts[number] = str(sent["ETag"])
 
-    def _settle(self, until: str) -> None:
+    def _settle(self, until: Literal["FIRST_COMPLETED", "ALL_COMPLETED"]) -> None:
         """Wait for parts in flight (one, or all); the first failure is raised."""
         finished, self._pending = wait(self._pending, return_when=until)
         for future in finished:

@@ -7,10 +7,12 @@ root path, so that a bucket root (``s3://bucket/team``) works for every feature 
 ``pyarrow.fs`` does the talking: a local path today (``LocalFileSystem``), any URI pyarrow knows tomorrow
 (``FileSystem.from_uri``). Why pyarrow.fs rather than plain file I/O, measured, is in docs/ARTIFACTS.md.
 
-Writes are atomic: :meth:`Files.write_atomic` streams into a staging name under ``<root>/_objects/tmp`` (the
-same file system as the final name, so the last step is a rename) and makes the file visible under its final
-name only when every byte is written; a crash or kill -9 leaves at most a staging file, which vacuum removes
-once it is older than the retention.
+Writes are atomic. On a local root :meth:`Files.write_atomic` streams into a staging name under
+``<root>/_objects/tmp`` (the same file system as the final name, so the last step is a rename) and makes the file
+visible under its final name only when every byte is written; a crash or kill -9 leaves at most a staging file,
+which vacuum removes once it is older than the retention. On a bucket root the bytes go straight to the final key
+as a multipart upload (:mod:`lakehouse.multipart`) that is completed only when every byte is written and every
+check passed, and aborted otherwise; a kill -9 leaves an upload never completed, which is no object.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import errno
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from lakehouse import state
+from lakehouse import multipart, state
 from lakehouse.errors import InvalidArgument, NotFound, RootUnavailable, StorageError
 from lakehouse.location import Location
 from lakehouse.object_storage import arrow_filesystem, endpoint_name, redact
@@ -123,10 +125,12 @@ class Files:
                 msg = f"cannot open the file system of root {text!r}: {e}"
                 raise StorageError(msg) from e
             self._base = f"{where.bucket}/{where.key}".rstrip("/")
+            self._options: Mapping[str, str] = state.owner(text).storage_options
             self.local = False
         else:
             self._fs = pafs.LocalFileSystem()
             self._base = Path(text).expanduser().absolute().as_posix()
+            self._options = {}
             self.local = True
         self.root = text
 
@@ -217,9 +221,14 @@ class Files:
         """Make the file ``path`` hold what ``write(stream)`` writes, all of it or nothing.
 
         ``write`` streams into a staging file; only after it returns is the file renamed to ``path`` (replacing
-        any file there). If ``write`` raises, the staging file is removed and ``path`` is untouched.
+        any file there). If ``write`` raises, the staging file is removed and ``path`` is untouched. On a bucket
+        root ``write`` streams into an upload to ``path`` that is completed only after it returns.
         """
         final = self._full(path)
+        if not self.local:
+            with _translated(final, "writing"), self._upload(final) as out:
+                write(out)
+            return
         staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
         with _translated(final, "writing"):
             self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
@@ -249,23 +258,25 @@ class Files:
         also fed to it, so the copy is the only pass over the file; ``path`` may then be a function called
         after ``check()`` (when the hasher has seen everything) that names the final path, or returns None to
         drop the staging file (the bytes turned out to be there already).
+
+        On a bucket root the bytes go straight to ``path`` (which must then be a ``str``) as an upload completed
+        only after ``check()`` passed: a failure of the source, of ``check()``, or an interrupt aborts it, and
+        nothing appears under ``path``.
         """
+        if not self.local:
+            if not isinstance(path, str):
+                msg = "a copy to a bucket root needs its final path before the copy"
+                raise TypeError(msg)
+            self._copy_up(source, path, check=check, progress=progress, hasher=hasher)
+            return
         staging = self._full(f"{STAGING}/{uuid.uuid4().hex}")
         with _translated(self._full(path) if isinstance(path, str) else staging, "writing"):
             self._fs.create_dir(staging.rsplit("/", 1)[0], recursive=True)
             try:
-                if self.local and hasher is not None:
+                if hasher is not None:
                     _kernel_copy_hashing(source, Path(staging), hasher, progress)
-                elif self.local:
-                    _kernel_copy(source, Path(staging), progress)
                 else:
-                    with source.open("rb") as handle, self._fs.open_output_stream(staging) as out:
-                        while chunk := handle.read(CHUNK):
-                            out.write(chunk)
-                            if hasher is not None:
-                                hasher.update(chunk)
-                            if progress is not None:
-                                progress(len(chunk))
+                    _kernel_copy(source, Path(staging), progress)
                 check()
                 named = path if isinstance(path, str) else path()
                 if named is None:
@@ -278,16 +289,62 @@ class Files:
                 self._remove_quietly(staging)
                 raise
 
-    def touch(self, path: str) -> None:
-        """Set the modification time of the file at ``path`` to now (what age-based clean-up reads).
+    def _copy_up(
+        self,
+        source: Path,
+        path: str,
+        *,
+        check: Callable[[], None],
+        progress: Callable[[int], None] | None,
+        hasher: Hasher | None,
+    ) -> None:
+        """:meth:`copy_in` to a bucket root: read, hash and send in one pass; complete only if ``check()`` passes."""
+        final = self._full(path)
+        with _translated(final, "writing"), source.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            with self._upload(final, size=size) as out:
+                while chunk := handle.read(CHUNK):
+                    if hasher is not None:
+                        hasher.update(chunk)
+                    out.write(chunk)
+                    if progress is not None:
+                        progress(len(chunk))
+                check()
+
+    def _upload(self, full: str, *, size: int | None = None) -> AbstractContextManager[multipart.DirectUpload]:
+        """An upload of the object ``full`` (``bucket/key``) that appears only if the block ends without error."""
+        bucket, _, key = full.partition("/")
+        return multipart.upload(self._options, bucket, key, size=size)
+
+    def abort_stale_uploads(self, prefix: str, *, older_than: datetime, dry_run: bool) -> builtins.list[str]:
+        """End (with ``dry_run``: list) uploads under ``prefix`` begun before ``older_than`` and never completed
+        (their writer died); the paths they were for, relative to the root. A local root has none."""
+        if self.local:
+            return []
+        bucket, _, key = self._full(prefix).partition("/")
+        start = len(self._base) + 1
+        ended = multipart.abort_stale(self._options, bucket, f"{key}/", older_than=older_than, dry_run=dry_run)
+        return [f"{bucket}/{k}"[start:] for k in ended]
+
+    def touch(self, path: str, *, size: int | None = None) -> None:
+        """Set the modification time of the file at ``path`` (of ``size`` bytes, if known) to now (what
+        age-based clean-up reads).
 
         A local root sets it in place; pyarrow.fs has no such call, so a remote root copies the object onto
-        itself, which object stores do server-side without moving the bytes through this process.
+        itself, which object stores do server-side without moving the bytes through this process: one
+        ``CopyObject``, or for an object above S3's 5 GiB limit of that call a multipart copy
+        (:func:`lakehouse.multipart.copy_in_place`).
         """
         full = self._full(path)
         with _translated(full, "touching"):
             if self.local:
                 os.utime(full)
+                return
+            if size is None:
+                size = int(self._fs.get_file_info(full).size or 0)
+            if size > multipart.COPY_LIMIT:
+                bucket, _, key = full.partition("/")
+                multipart.copy_in_place(self._options, bucket, key, size)
             else:
                 self._fs.copy_file(full, full)
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
 import pyarrow.fs as pafs
 
@@ -72,6 +73,29 @@ def redact(text: str, options: Mapping[str, str], environ: Mapping[str, str] | N
     return " ".join(text.split())
 
 
+_Client = TypeVar("_Client")
+
+#: How each engine words "the store refused these credentials" (pyarrow: AWS SDK error names; delta-rs and
+#: polars: object_store's status line and S3's error codes; boto3: the error codes).
+_REFUSALS = (
+    "ACCESS_DENIED",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "INVALID_ACCESS_KEY_ID",
+    "SignatureDoesNotMatch",
+    "SIGNATURE_DOES_NOT_MATCH",
+    "ExpiredToken",
+    "InvalidToken",
+    "403 Forbidden",
+    "status 403",
+)
+
+
+def access_refused(text: str) -> bool:
+    """True if an engine's error ``text`` says the store refused the request's credentials (HTTP 403)."""
+    return any(marker in text for marker in _REFUSALS)
+
+
 # The AWS variables a file system depends on: one is built per distinct options and values of these, and
 # reused (building one sets up an AWS SDK client: milliseconds, on every listing and read otherwise).
 _CHAIN_VARIABLES = (
@@ -85,19 +109,41 @@ _CHAIN_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 )
-_built: dict[tuple[tuple[str, str], ...], pafs.S3FileSystem] = {}
-_built_lock = threading.Lock()
 
 
-def _after_fork_in_child() -> None:
-    # A child builds its own file systems (the parent's SDK clients hold threads and sockets), under a new lock.
-    global _built_lock
-    _built_lock = threading.Lock()
-    _built.clear()
+class Clients(Generic[_Client]):
+    """Clients of object storage built once per options and AWS variables (:func:`client_key`) and reused:
+    building one sets up an AWS SDK client and its credential chain (milliseconds, on every call otherwise).
+    A forked child starts empty (the parent's clients hold threads and sockets), under a new lock."""
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[tuple[str, str], ...], _Client] = {}
+        self._lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._built.clear()
+
+    def get(self, key: tuple[tuple[str, str], ...], build: Callable[[], _Client]) -> _Client:
+        """The client for ``key``, built by ``build()`` the first time (outside the lock: it may be slow)."""
+        with self._lock:
+            found = self._built.get(key)
+        if found is not None:
+            return found
+        made = build()
+        with self._lock:
+            return self._built.setdefault(key, made)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def client_key(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> tuple[tuple[str, str], ...]:
+    """What a client built for ``options`` depends on: the options and the AWS variables of the chain."""
+    env = os.environ if environ is None else environ
+    return (*sorted(options.items()), *((f"${n}", env.get(n, "")) for n in _CHAIN_VARIABLES))
+
+
+_filesystems: Clients[pafs.S3FileSystem] = Clients()
 
 
 def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | None = None) -> pafs.S3FileSystem:
@@ -108,14 +154,7 @@ def arrow_filesystem(options: Mapping[str, str], environ: Mapping[str, str] | No
     as delta-rs and polars read them. File systems are reused for the same options and AWS variables.
     """
     env = os.environ if environ is None else environ
-    key = (*sorted(options.items()), *((f"${n}", env.get(n, "")) for n in _CHAIN_VARIABLES))
-    with _built_lock:
-        found = _built.get(key)
-    if found is None:
-        found = _build(options, env)
-        with _built_lock:
-            found = _built.setdefault(key, found)
-    return found
+    return _filesystems.get(client_key(options, env), lambda: _build(options, env))
 
 
 def _build(options: Mapping[str, str], env: Mapping[str, str]) -> pafs.S3FileSystem:

@@ -38,17 +38,18 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 ROOT_KINDS = ("local", "bucket")
+#: The fixtures that give a test its root, each made of either kind (``demo``: the lakehouse of tests/sql).
+ROOT_FIXTURES = ("root", "demo")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Modules marked ``roots`` run every test that uses ``root`` (or ``lh``) on a local and on a bucket root."""
+    """Modules marked ``roots`` run every test that uses ``root`` (or ``lh``, or ``demo``) on a local and on a
+    bucket root."""
     definition = metafunc.definition
-    if (
-        definition.get_closest_marker("roots")
-        and not definition.get_closest_marker("local_only")
-        and "root" in metafunc.fixturenames
-    ):
-        metafunc.parametrize("root", ROOT_KINDS, indirect=True)
+    if definition.get_closest_marker("roots") and not definition.get_closest_marker("local_only"):
+        for name in ROOT_FIXTURES:
+            if name in metafunc.fixturenames:
+                metafunc.parametrize(name, ROOT_KINDS, indirect=True)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from lakehouse.errors import CorruptObject, InvalidArgument, ObjectNotFound
 from lakehouse.fileio import CHUNK, STAGING, Files, Writable
 from lakehouse.known_digests import CAPACITY, RECORDED_FROM, SETTLED_NS, KnownDigests, record_path
 from lakehouse.objects import PREFIX, ObjectStore, object_key
+from tests.objects_child import kill_mid_put
 from tests.roots import seam
 
 CHILD = Path(__file__).with_name("objects_child.py")
@@ -180,23 +180,12 @@ def test_kill_during_a_large_put_leaves_no_object(tmp_path: Path) -> None:
     with source.open("wb") as out:
         for _ in range(24):
             out.write(os.urandom(1 << 20))
-    child = subprocess.Popen([sys.executable, str(CHILD), str(root), str(source)])
     staging_dir = root / STAGING
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            partial = [p for p in staging_dir.glob("*") if p.stat().st_size > 0] if staging_dir.exists() else []
-            if partial:
-                break
-            assert child.poll() is None, "the child ended before it was killed"
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the child never started copying")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
-    finally:
-        if child.poll() is None:
-            child.kill()
+
+    def copying() -> list[Path]:
+        return [p for p in staging_dir.glob("*") if p.stat().st_size > 0] if staging_dir.exists() else []
+
+    partial = kill_mid_put(str(root), str(source), copying)
     store = ObjectStore(root)
     assert list(store.objects()) == []
     assert partial[0].stat().st_size < source.stat().st_size

@@ -51,11 +51,12 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import _buffers, state
+from lakehouse import _buffers, object_storage, state
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
 from lakehouse.errors import ConfigError, TrackingWarning
+from lakehouse.location import Location
 from lakehouse.query.events import ApplicationClock
 from lakehouse.query.summaries import SummaryBook
 from lakehouse.tracking import commit as committing
@@ -552,11 +553,7 @@ class Writer:
                 backoff = min(self.settings.retry_max_backoff, _FIRST_BACKOFF_S * 2 ** (self._failures - 1))
                 self._retry_at = time.monotonic() + backoff
                 self.last_error = str(e)
-                self._warn(
-                    "commit",
-                    f"committing logged data to {str(self.layout.root)!r} failed ({e}); it is kept in the spool "
-                    f"{str(self.spool_root)!r} and retried",
-                )
+                self._warn_commit_failed(e)
                 log.info(
                     "commit of segments %s-%s failed (attempt %s): %s", batch[0].seq, batch[-1].seq, self._failures, e
                 )
@@ -664,6 +661,23 @@ class Writer:
         self._warn(
             "corrupt", f"spool segment {seq} of writer {self.writer_id} is unreadable ({error}); moved to {target}"
         )
+
+    def _warn_commit_failed(self, error: Exception) -> None:
+        """Warn (once per kind) that a commit failed and the data waits in the spool; a bucket refusing the
+        credentials is said in so many words, naming the bucket and the endpoint (never a credential)."""
+        options = self.layout.storage_options or {}
+        detail = object_storage.redact(str(error), options)
+        kept = f"the logged data is kept in the spool {str(self.spool_root)!r} and retried"
+        root = Location.of(self.layout.root)
+        if root.is_remote and object_storage.access_refused(detail):
+            self._warn(
+                "access",
+                f"bucket {root.bucket!r} at {object_storage.endpoint_name(options)} refuses access to "
+                f"{root.uri!r} (credentials wrong, revoked or without permission); {kept} until access is "
+                f"restored ({detail})",
+            )
+            return
+        self._warn("commit", f"committing logged data to {str(self.layout.root)!r} failed ({detail}); {kept}")
 
     def _warn(self, kind: str, message: str) -> None:
         log.warning(message)

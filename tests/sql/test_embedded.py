@@ -3,7 +3,7 @@ metrics partitions, and every refusal (which changes nothing)."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 from pathlib import Path
 
@@ -14,7 +14,11 @@ from polars.testing import assert_frame_equal
 import lakehouse
 from lakehouse.errors import InvalidRef, QueryError, QueryRefused, StorageError, TagNotFound, VersionNotFound
 from lakehouse.sql import catalog, embedded
+from tests.roots import seam
+from tests.s3_server import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, S3Server
 from tests.sql.conftest import Demo, snapshot
+
+pytestmark = pytest.mark.roots  # every test reading the demo (or using lh) on a local root and on a bucket root
 
 SHOWCASE = """
 SELECT v.version, v.labelled_by, v.number_of_samples, MAX(s.max) AS best_accuracy
@@ -162,7 +166,9 @@ def test_a_query_on_one_run_reads_only_that_runs_files(lh: lakehouse.Lakehouse) 
             ids.append(run.id)
     lh.flush()
     kept, gone = ids
-    shutil.rmtree(lh.layout.metrics / f"run_id={gone}")  # a query that opened this run's files would fail
+    metrics = seam(lh.layout.metrics)
+    for found in list(metrics.list(f"run_id={gone}")):  # a query that opened this run's files would fail
+        metrics.delete(found.path)
     plan = lh.sql(f"SELECT step, value FROM metrics WHERE run_id = '{kept}'", lazy=True).explain()
     assert f'SELECTION: col("run_id") == "{kept}"' in plan  # the filter reaches the source
     assert lh.sql(f"SELECT step, value FROM metrics WHERE run_id = '{kept}' ORDER BY step").rows() == [
@@ -219,6 +225,7 @@ REFUSED = {
 }
 
 
+@pytest.mark.local_only("the guard refuses before any table is opened: where the tables live plays no part")
 @pytest.mark.parametrize(("query", "match"), list(REFUSED.items()))
 def test_refusals_change_nothing(demo: Demo, query: str, match: str) -> None:
     lh = demo.lh
@@ -270,8 +277,7 @@ def test_columns_of_every_name(demo: Demo) -> None:
     assert list(catalog.columns(lh, "dataset_versions")) == list(catalog.DATASET_VERSIONS_SCHEMA)
 
 
-def test_an_empty_lakehouse_has_every_name(tmp_path: Path) -> None:
-    lh = lakehouse.connect(tmp_path / "empty")
+def test_an_empty_lakehouse_has_every_name(lh: lakehouse.Lakehouse) -> None:
     for name in catalog.NAMES:
         assert lh.sql(f"SELECT COUNT(*) AS n FROM {name}").item() == 0, name
 
@@ -297,3 +303,37 @@ def test_sql_tables_lists_names_and_datasets(demo: Demo) -> None:
     assert list(tables) == [*catalog.NAMES, "digits", "labels"]
     assert tables["digits"] == "dataset"
     assert "card" in tables["dataset_versions"]
+
+
+def test_a_bucket_root_given_by_settings_alone(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No AWS variable at all: the storage settings of ``connect`` reach every scan a query makes."""
+    from lakehouse.tracking.writer import active_writers
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = f"s3://{s3_server.new_bucket()}/lh"
+    lh = lakehouse.connect(
+        root,
+        storage_endpoint=s3_server.endpoint,
+        storage_region=REGION,
+        storage_allow_http="true",
+        storage_access_key_id=ACCESS_KEY_ID,
+        storage_secret_access_key=SECRET_ACCESS_KEY,
+    )
+    lh.dataset("d").write(pl.DataFrame({"a": [1, 2]}))
+    lh.dataset("d").write(pl.DataFrame({"a": [3]}))
+    with lh.start_run(name="r", inputs=["d:v1"]) as run:
+        run.log({"loss": 0.5}, step=0)
+    lh.flush()
+    for writer in active_writers():
+        if str(writer.layout.root) == root:
+            writer.close(timeout=30)
+    assert lh.sql('SELECT a FROM "d:v0" ORDER BY a').rows() == [(1,), (2,)]
+    assert lh.sql('SELECT a FROM "d:v0..v1"').rows() == [(3,)]
+    assert lh.sql("SELECT name, inputs FROM runs").rows() == [("r", ["d:v1"])]
+    assert lh.sql(f"SELECT value FROM metrics WHERE run_id = '{run.id}'").item() == 0.5

@@ -5,10 +5,13 @@ the streaming engine."""
 from __future__ import annotations
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from lakehouse.sql import examples
 from tests.sql.conftest import Demo
+
+pytestmark = pytest.mark.roots  # every test on the demo in a local root and in a bucket root
 
 
 def test_artifacts_are_each_runs_current_files(demo: Demo) -> None:

@@ -1,6 +1,7 @@
 """A training process for the crash and concurrency tests (run as a script, never imported by pytest).
 
 python child.py crash ROOT           log steps 0, 1, 2... of metric "v" forever (until killed)
+python child.py steady ROOT          the same at a training pace: a step every 5 ms, committed every 0.1 s
 python child.py concurrent ROOT N I [GATE]  log N points into a run named "writer-I", then finish; with GATE,
                                      commit the first half, print "halfway" and wait for the file GATE
 python child.py hang ROOT            finish one run, leave a second one open with its points committed; wait
@@ -19,21 +20,30 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import lakehouse
 
 
 def crash(root: str) -> None:
     # Tiny flushes so a kill lands anywhere: while buffering, writing a segment, committing, deleting.
-    lh = lakehouse.connect(root, flush_interval=0.01, flush_points=300, maintenance_commits=0)
-    run = lh.start_run(experiment="crash", name="victim")
+    _log_forever(root, "crash", pause_every=50, pause=0.001, flush_interval=0.01, flush_points=300)
+
+
+def steady(root: str) -> None:
+    _log_forever(root, "steady", pause_every=1, pause=0.005, flush_interval=0.1, retry_max_backoff=0.5)
+
+
+def _log_forever(root: str, experiment: str, *, pause_every: int, pause: float, **settings: Any) -> None:
+    lh = lakehouse.connect(root, maintenance_commits=0, **settings)
+    run = lh.start_run(experiment=experiment, name="victim")
     print(run.id, flush=True)  # noqa: T201 - the parent reads the run id from stdout
     step = 0
     while True:
         run.log({"v": float(step), "w": -float(step)}, step=step)
         step += 1
-        if step % 50 == 0:
-            time.sleep(0.001)
+        if step % pause_every == 0:
+            time.sleep(pause)
 
 
 def hang(root: str) -> None:
@@ -102,6 +112,8 @@ if __name__ == "__main__":
     root = sys.argv[2]
     if mode == "crash":
         crash(root)
+    elif mode == "steady":
+        steady(root)
     elif mode == "hang":
         hang(root)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import polars as pl
@@ -36,6 +37,19 @@ def tables_state(lh: lakehouse.Lakehouse) -> dict[str, tuple[int, int] | None]:
         rows = table_rows(path)
         out[name] = None if rows is None else (storage.latest_version(path), rows.height)
     return out
+
+
+def log_steps(run: lakehouse.Run, steps: range) -> float:
+    """Log a loss at each of ``steps`` as training would (a pause every 50 steps, when the writer spools and
+    tries to commit); the slowest ``run.log()`` call, in seconds."""
+    slowest = 0.0
+    for step in steps:
+        start = time.perf_counter()
+        run.log({"loss": 1.0 / (step + 1)}, step=step)
+        slowest = max(slowest, time.perf_counter() - start)
+        if step % 50 == 0:
+            time.sleep(0.05)
+    return slowest
 
 
 def points(lh: lakehouse.Lakehouse) -> pl.DataFrame:

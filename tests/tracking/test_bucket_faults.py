@@ -22,7 +22,7 @@ from lakehouse import Location, storage
 from lakehouse.tracking.spool import writer_folders
 from lakehouse.tracking.writer import get_writer, spool_root
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server
-from tests.tracking.conftest import CHILD, points, recover_exactly_once
+from tests.tracking.conftest import CHILD, log_steps, points, recover_exactly_once
 
 LOG_CALL_BOUND_S = 0.05  # far above a log() call's microseconds, far below one attempt against a dead endpoint
 
@@ -67,13 +67,7 @@ def test_an_outage_mid_training_keeps_points_in_the_spool_and_commits_each_once_
 
     s3_env.stop()
     try:
-        slowest = 0.0
-        for step in range(100, 300):
-            start = time.perf_counter()
-            training.log({"loss": 1.0 / (step + 1)}, step=step)
-            slowest = max(slowest, time.perf_counter() - start)
-            if step % 50 == 0:
-                time.sleep(0.05)  # a training step: the writer spools and tries to commit meanwhile
+        slowest = log_steps(training, range(100, 300))
         short.log({"acc": 0.9}, step=1)
         _wait_for(lambda: writer._failures >= 1, 60, "a failed commit attempt")
         assert slowest < LOG_CALL_BOUND_S, f"run.log() took {slowest:.3f}s while the store was away"

@@ -54,6 +54,12 @@ def test_reading_commands(
     code, out, _ = run_cli(capsys, "runs", "show", run.id[:8], "--json")
     assert (code, json.loads(out)["name"], run.id in out) == (0, "alpha", True)
     assert SECRET_ACCESS_KEY not in out
+    query = (
+        'SELECT r.name, sum(d.x) AS total FROM runs r JOIN inputs i USING (run_id) JOIN "data:v1" d ON true '
+        "GROUP BY r.name"
+    )
+    code, out, _ = run_cli(capsys, "sql", query, "--json")
+    assert (code, json.loads(out)) == (0, [{"name": "alpha", "total": 6}])
 
 
 @pytest.mark.slow

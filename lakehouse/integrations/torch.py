@@ -92,7 +92,32 @@ class _Items:
         return sample, label
 
 
-class FileDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-defined]
+class _VersionView:
+    """What both datasets show of their version: its ref, classes, reader and number of files."""
+
+    _items: _Items
+
+    @property
+    def ref(self) -> str:
+        """The exact version read, e.g. ``pets:v2``."""
+        return self._items.reader.ref
+
+    @property
+    def classes(self) -> list[Any]:
+        """The sorted string labels whose positions the targets are (empty when labels are not strings)."""
+        return self._items.classes
+
+    @property
+    def reader(self) -> VersionReader:
+        """The version's files and small columns (``reader.columns``), by position."""
+        return self._items.reader
+
+    def __len__(self) -> int:
+        """Files in the version (for the iterable variant: the items of one epoch over all workers and ranks)."""
+        return len(self._items.reader)
+
+
+class FileDataset(_VersionView, torch.utils.data.Dataset):  # type: ignore[misc,name-defined]
     """The files of one file dataset version as a map-style ``torch.utils.data.Dataset``.
 
     Args:
@@ -130,33 +155,15 @@ class FileDataset(torch.utils.data.Dataset):  # type: ignore[misc,name-defined]
         )
 
     @property
-    def ref(self) -> str:
-        """The exact version read, e.g. ``pets:v2``."""
-        return self._items.reader.ref
-
-    @property
-    def classes(self) -> list[Any]:
-        """The sorted string labels whose positions the targets are (empty when labels are not strings)."""
-        return self._items.classes
-
-    @property
-    def reader(self) -> VersionReader:
-        """The version's files and small columns (``reader.columns``), by position."""
-        return self._items.reader
-
-    @property
     def paths(self) -> list[str]:
         """The path of each item, by index."""
         return self._items.reader.paths
-
-    def __len__(self) -> int:
-        return len(self._items.reader)
 
     def __getitem__(self, index: int) -> Any:
         return self._items.item(index)
 
 
-class IterableFileDataset(torch.utils.data.IterableDataset):  # type: ignore[misc,name-defined]
+class IterableFileDataset(_VersionView, torch.utils.data.IterableDataset):  # type: ignore[misc,name-defined]
     """The files of one file dataset version streamed row group by row group (``torch.utils.data.IterableDataset``).
 
     Every epoch yields each file once across all ``DataLoader`` workers and distributed ranks: the row groups
@@ -204,25 +211,6 @@ class IterableFileDataset(torch.utils.data.IterableDataset):  # type: ignore[mis
         self.seed = seed
         self.buffer = buffer
         self.epoch = 0
-
-    @property
-    def ref(self) -> str:
-        """The exact version read, e.g. ``pets:v2``."""
-        return self._items.reader.ref
-
-    @property
-    def classes(self) -> list[Any]:
-        """The sorted string labels whose positions the targets are (empty when labels are not strings)."""
-        return self._items.classes
-
-    @property
-    def reader(self) -> VersionReader:
-        """The version's files and small columns (``reader.columns``), by position."""
-        return self._items.reader
-
-    def __len__(self) -> int:
-        """Files in the version: the items of one epoch over all workers and ranks."""
-        return len(self._items.reader)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose shuffled order the next iteration follows (as ``DistributedSampler`` does)."""

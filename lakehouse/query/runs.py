@@ -224,11 +224,9 @@ def fold_all(tables: Tables) -> pl.DataFrame:
         .agg((pl.col("dataset") + pl.lit(":v") + pl.col("version").cast(pl.String)).unique().sort().alias("inputs"))
     )
     seen = liveness.last_seen(events, summary_rows)
-    longs = (params, tags, metrics)
-    keys = [long.select(pl.col("key").cast(pl.String).unique().sort()) for long in longs]
-    done = pl.collect_all([base, inputs, seen, *longs, *keys], engine=ENGINE)
-    base_rows, input_rows, seen_rows = done[:3]
-    long_rows, key_rows = done[3:6], done[6:]
+    base_rows, input_rows, seen_rows, *long_rows = pl.collect_all(
+        [base, inputs, seen, params, tags, metrics], engine=ENGINE
+    )
     out = (
         base_rows.lazy()
         .with_columns(  # one parse for the three fields
@@ -238,27 +236,32 @@ def fold_all(tables: Tables) -> pl.DataFrame:
         .drop("environment")
         .join(input_rows.lazy(), on="run_id", how="left")
     )
-    spreads = zip(long_rows, key_rows, ("params.", "tags.", "metrics."), (("value",), ("value",), STATS), strict=True)
-    for long, found, prefix, values in spreads:
-        names = found.get_column("key").to_list()
-        if names:
-            out = out.join(_spread(long.lazy(), names, prefix, values), on="run_id", how="left")
+    for long, prefix, values in zip(
+        long_rows, ("params.", "tags.", "metrics."), (("value",), ("value",), STATS), strict=True
+    ):
+        if long.height:
+            out = out.join(_spread(long, prefix, values).lazy(), on="run_id", how="left")
     out = out.with_columns(
         pl.col("run_id").cast(pl.String), pl.col("inputs").fill_null(pl.lit([], dtype=pl.List(pl.String)))
     ).join(seen_rows.lazy(), on="run_id", how="left")
     return arrange(out).collect(engine=ENGINE)
 
 
-def _spread(long: pl.LazyFrame, keys: list[str], prefix: str, values: tuple[str, ...]) -> pl.LazyFrame:
-    """Long (run_id, key, values...) to one column per key (and value): a group-by with one filtered
-    aggregation per column, several times faster than ``pivot`` for a few dozen keys."""
-    key = pl.col("key")
-    columns = [
-        pl.col(v).filter(key == k).first().alias(prefix + k + ("" if values == ("value",) else f".{v}"))
-        for k in keys
-        for v in values
-    ]
-    return long.group_by("run_id").agg(columns)
+_SEP = "\0"  # in the pivot's column names: no key or value name holds it
+
+
+def _spread(long: pl.DataFrame, prefix: str, values: tuple[str, ...]) -> pl.DataFrame:
+    """Long (run_id, key, values...), one row per run and key, to one column per key (and value):
+    ``prefix + key`` for a single value, ``prefix + key + "." + value`` for several."""
+    index = _SEP + "run_id"  # a key may be called run_id too
+    wide = long.rename({"run_id": index}).pivot(
+        on="key", index=index, values=list(values), aggregate_function="first", separator=_SEP
+    )
+    names = {index: "run_id"}
+    for column in wide.columns[1:]:
+        value, _, key = column.partition(_SEP) if len(values) > 1 else (values[0], "", column)
+        names[column] = prefix + key + ("" if len(values) == 1 else f".{value}")
+    return wide.rename(names)
 
 
 def arrange(runs: Frame) -> Frame:

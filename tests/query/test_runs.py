@@ -166,3 +166,12 @@ def test_one_run_and_the_runs_frame_agree_on_last_seen(lh: lakehouse.Lakehouse, 
     assert shown == datetime.fromtimestamp(later + 60, UTC)
     assert lh.run(run.id).last_seen == shown
     assert lh.run(run.id).metrics["m"].last_step == 10  # the summary's last point is still the last by step
+
+
+def test_keys_named_like_the_frame_s_own_columns_become_their_own_columns(lh: lakehouse.Lakehouse) -> None:
+    with lh.start_run(experiment="names", params={"run_id": "p", "value": 1}, tags={"key": "t"}) as run:
+        run.log({"run_id": 0.5, "last": 2.0}, step=3)
+    shown = lh.runs().row(0, named=True)
+    assert shown["run_id"] == run.id
+    assert (shown["params.run_id"], shown["params.value"], shown["tags.key"]) == ("p", "1", "t")
+    assert (shown["metrics.run_id.last"], shown["metrics.last.max"]) == (0.5, 2.0)

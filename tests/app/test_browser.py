@@ -412,9 +412,7 @@ def test_an_idle_live_page_is_not_redrawn_and_a_new_point_is(
         run.log({"loss": 0.5}, step=1)
         run.flush()
         committed = time.time()
-        page.wait_for_function(
-            "el => el.dataset.lastX === '1'", arg=chart_.element_handle(), timeout=RENDER_TIMEOUT_MS
-        )
+        page.wait_for_function("el => el.dataset.lastX === '1'", arg=chart_.element_handle(), timeout=RENDER_TIMEOUT_MS)
         # Loose on a loaded machine (the benchmark measures the delay): one check, one page run, one draw.
         assert int(chart_.get_attribute("data-drawn-at") or 0) / 1000 - committed < 10
         assert page.locator('[data-testid="stMetric"]').filter(has_text="Last step").inner_text().endswith("1")

@@ -115,13 +115,19 @@ def test_live_page_follows_the_running_run_and_flags_overfitting(
     assert at.toggle(key="live_auto").value is True
 
 
-def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app: OpenApp) -> None:
-    lh = lakehouse.connect(tmp_path / "lh")
+def _training_on_live(root: Path, open_app: OpenApp) -> tuple[lakehouse.Lakehouse, lakehouse.Run, AppTest]:
+    """A run with one point committed, open on the Live page."""
+    lh = lakehouse.connect(root)
     run = lh.start_run(experiment="e", name="training")
     run.log({"loss": 1.0}, step=0)
     run.flush()
-    at = open_app(tmp_path / "lh", LIVE)
+    at = open_app(root, LIVE)
     assert metrics(at)["Last step"] == "0"
+    return lh, run, at
+
+
+def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app: OpenApp) -> None:
+    _, run, at = _training_on_live(tmp_path / "lh", open_app)
     for step in range(1, 5):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     run.flush()
@@ -223,12 +229,7 @@ def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path
 def test_live_checks_for_new_points_by_table_versions(tmp_path: Path, open_app: OpenApp) -> None:
     """What the Live page's check every refresh compares: unchanged while nothing is committed, changed by a
     new point, a run's end or another run starting (each of which the page must redraw for)."""
-    lh = lakehouse.connect(tmp_path / "lh")
-    run = lh.start_run(experiment="e", name="training")
-    run.log({"loss": 1.0}, step=0)
-    run.flush()
-    at = open_app(tmp_path / "lh", LIVE)
-    assert metrics(at)["Last step"] == "0"
+    lh, run, at = _training_on_live(tmp_path / "lh", open_app)
     drawn = rq.live_stamp()
     assert rq.live_stamp() == drawn  # idle: the check finds nothing to redraw
     run.log({"loss": 0.5}, step=1)

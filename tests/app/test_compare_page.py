@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import lakehouse
 from lakehouse.app import curves
 from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, table_element
 
@@ -154,3 +155,29 @@ def test_parallel_coordinates_and_scatter_of_params_against_a_metric(
         ("mlp-slow", [0.0]),
         ("mlp-sgd", [1.0]),
     ]
+
+
+def test_many_runs_share_a_chart_s_point_budget_keeping_extremes(
+    tmp_path: Path, open_app: OpenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert curves.points_per_curve(2000, 12) == 2000  # 24,000 points in all: under the budget
+    assert curves.points_per_curve(2000, 100) == curves.CHART_POINTS // 100
+    assert curves.points_per_curve(2000, 10_000) == curves.MIN_CURVE_POINTS
+    assert curves.points_per_curve(300, 1000) == curves.MIN_CURVE_POINTS
+    lh = lakehouse.connect(tmp_path / "lh")
+    ids = []
+    for r in range(3):
+        with lh.start_run(experiment="e", name=f"r{r}") as run:
+            for step in range(600):
+                run.log({"loss": 100.0 if step == 333 else 1.0 / (step + 1)}, step=step)
+            ids.append(run.id)
+    monkeypatch.setattr(curves, "CHART_POINTS", 3 * 250)
+    at = open_app(tmp_path / "lh", PAGE, runs=",".join(ids))
+    assert not errors(at)
+    series = charts(at)["loss"]["series"]
+    assert [s["name"] for s in series] == ["r0", "r1", "r2"]
+    for s in series:
+        assert len(s["y"]) <= 250  # 600 points each, thinned to the chart's share
+        assert max(s["y"]) == 100.0  # the spike survives, at its step
+        assert s["x"][s["y"].index(100.0)] == 333
+    assert "at most 250 points" in " ".join(c.value for c in at.caption)

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 import lakehouse
 from lakehouse.app import curves
+from lakehouse.app import run_queries as rq
 from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, metrics
 
 RUN = "views/run.py"
@@ -114,13 +115,19 @@ def test_live_page_follows_the_running_run_and_flags_overfitting(
     assert at.toggle(key="live_auto").value is True
 
 
-def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app: OpenApp) -> None:
-    lh = lakehouse.connect(tmp_path / "lh")
+def _training_on_live(root: Path, open_app: OpenApp) -> tuple[lakehouse.Lakehouse, lakehouse.Run, AppTest]:
+    """A run with one point committed, open on the Live page."""
+    lh = lakehouse.connect(root)
     run = lh.start_run(experiment="e", name="training")
     run.log({"loss": 1.0}, step=0)
     run.flush()
-    at = open_app(tmp_path / "lh", LIVE)
+    at = open_app(root, LIVE)
     assert metrics(at)["Last step"] == "0"
+    return lh, run, at
+
+
+def test_live_page_shows_new_points_on_the_next_refresh(tmp_path: Path, open_app: OpenApp) -> None:
+    _, run, at = _training_on_live(tmp_path / "lh", open_app)
     for step in range(1, 5):
         run.log({"loss": 1.0 / (step + 1)}, step=step)
     run.flush()
@@ -217,3 +224,25 @@ def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path
     assert not errors(at)
     links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
     assert links["wandb-artifacts/mnist-model:v0"] == {"run": [producer.id]}
+
+
+def test_live_checks_for_new_points_by_table_versions(tmp_path: Path, open_app: OpenApp) -> None:
+    """What the Live page's check every refresh compares: unchanged while nothing is committed, changed by a
+    new point, a run's end or another run starting (each of which the page must redraw for)."""
+    lh, run, at = _training_on_live(tmp_path / "lh", open_app)
+    drawn = rq.live_stamp()
+    assert rq.live_stamp() == drawn  # idle: the check finds nothing to redraw
+    run.log({"loss": 0.5}, step=1)
+    run.flush()
+    after_point = rq.live_stamp()
+    assert after_point != drawn
+    at.run()  # the rerun the check asks for draws the new point
+    assert metrics(at)["Last step"] == "1"
+    assert charts(at)["loss"]["series"][0]["y"] == [1.0, 0.5]
+    other = lh.start_run(experiment="e", name="other")
+    other.flush()
+    assert rq.live_stamp() != after_point
+    other.finish()
+    run.finish()
+    at.run()
+    assert metrics(at)["Status"] == "FINISHED"

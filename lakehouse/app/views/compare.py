@@ -57,7 +57,7 @@ with st.container(border=True):
     options = curve_panel.controls("compare", cells, horizontal=False)
 
 colors = rq.colors(versions)
-max_points = handle().settings.app_max_points
+max_points = curves.points_per_curve(handle().settings.app_max_points, len(chosen))
 with guarded("Metric curves"):
     points = rq.points(tuple(chosen), tuple(keys), max_points, rq.points_stamp())
     if not keys:

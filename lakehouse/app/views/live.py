@@ -1,4 +1,12 @@
-"""Live: a running run's curves, re-read every few seconds so overfitting shows before the run ends."""
+"""Live: a running run's curves, redrawn as soon as new points are committed, so overfitting shows before the
+run ends.
+
+The page is drawn by full script runs only. While auto-refresh is on, a fragment checks every
+``app.refresh_seconds`` whether a table the page reads has a new commit (:func:`run_queries.live_stamp`: a
+listing of the tables' logs, no table is loaded) and reruns the page only then. An idle page therefore costs
+one such check per refresh and sends the browser nothing, and a new point is drawn one refresh after its commit
+at most.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,16 @@ import streamlit as st
 
 from lakehouse.app import curves
 from lakehouse.app import run_queries as rq
-from lakehouse.app.shell import guarded, handle
+from lakehouse.app.shell import Stamp, guarded, handle
 
 # A running run this long without a new point has probably lost its process (killed, machine gone).
 SILENT_SECONDS = 600
 
 st.title("Live")
 
+# Read before anything the page draws: a commit landing while the page is drawn changes the stamp again, so
+# the next check reruns the page rather than missing it.
+seen = rq.live_stamp()
 versions = rq.runs_stamp()
 runs = rq.all_runs_or_stop(versions)
 wanted = rq.run_in_url(runs)
@@ -65,18 +76,18 @@ def overfitting(points: pl.DataFrame, key: str) -> str | None:
     return None
 
 
-@st.fragment(run_every=interval if auto else None)
 def live(run_id: str) -> None:
     with guarded("The live view"):
-        info = rq.run_info(run_id, rq.runs_stamp())
+        info = rq.run_info(run_id, versions)
         points = rq.points((run_id,), None, handle().settings.app_max_points, rq.points_stamp())
         newest = points.get_column("timestamp").max() if points.height else None
         facts = st.columns(4)
         facts[0].metric("Status", info.status + (" (lost)" if info.lost else ""))
         facts[1].metric("Last step", "—" if info.last_step is None else f"{info.last_step:,}")
         facts[2].metric("Points", f"{sum(m.count for m in info.metrics.values()):,}")
+        # A time, not an age: the page is not redrawn while nothing changes, and an age would go stale.
+        facts[3].metric("Last point", f"{newest:%H:%M:%S} UTC" if isinstance(newest, datetime) else "—")
         age = (datetime.now(UTC) - newest).total_seconds() if isinstance(newest, datetime) else None
-        facts[3].metric("Last point", "—" if age is None else f"{age:.0f} s ago")
         if info.status != "RUNNING":
             st.success(f"The run ended: {info.status}. Its full record is on the Run page.")
         elif info.lost:
@@ -97,7 +108,7 @@ def live(run_id: str) -> None:
                 st.warning(warning, icon=":material/trending_up:")
         cells = st.columns(2)
         labels = {run_id: info.name or run_id[:8]}
-        colors = rq.colors(rq.runs_stamp())
+        colors = rq.colors(versions)
         for i, key in enumerate([*paired, *alone]):
             with cells[i % 2]:
                 if key in paired:
@@ -108,7 +119,17 @@ def live(run_id: str) -> None:
                 curves.draw(chart, key=f"live_curve:{key}")
         if not keys:
             st.caption("No metrics logged yet; they appear here as soon as the run's first batch is committed.")
-        st.caption(f"Read at {datetime.now(UTC):%H:%M:%S} UTC" + (f", again every {interval} s." if auto else "."))
+        checked = f"; checked for new points every {interval} s" if auto else ""
+        st.caption(f"Drawn at {datetime.now(UTC):%H:%M:%S} UTC{checked}.")
+
+
+@st.fragment(run_every=interval)
+def watch(shown: Stamp) -> None:
+    """Rerun the page when what it shows has changed since it was drawn (``shown``); else do nothing."""
+    if rq.live_stamp() != shown:
+        st.rerun()
 
 
 live(picked)
+if auto:
+    watch(seen)

@@ -192,6 +192,11 @@ class Writer:
         """The runs open in this process."""
         return tuple(self._open_runs)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: :func:`get_writer` then makes a new writer for the root."""
+        return self._closed
+
     def has_pending_work(self) -> bool:
         """True while anything logged is not committed yet (buffered, being spooled, or spooled)."""
         return self.has_unspooled_work() or bool(self._pending)

@@ -6,6 +6,7 @@ engine, with the original chained as ``__cause__``. Messages name the object and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 
@@ -146,6 +147,19 @@ class TrackingWarning(UserWarning):
 
     Emitted once per writer and kind of problem: training code never sees an exception from logging.
     """
+
+
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error's text, without terminal colour codes (the engines' errors run over
+    several lines; a warning or a CLI message has one), or the error's type when it has no text."""
+    text = _TERMINAL_CODES.sub("", error if isinstance(error, str) else str(error))
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return type(error).__name__ if isinstance(error, BaseException) else ""
 
 
 def closest(word: str, choices: Iterable[str], *, limit: int = 3) -> str:

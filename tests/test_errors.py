@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lakehouse
 from lakehouse import errors
+from lakehouse.errors import StorageError, first_line
 
 PACKAGE = Path(lakehouse.__file__).parent
 
@@ -43,3 +44,10 @@ def test_no_module_defines_a_public_error_outside_the_tree_the_package_exports()
     assert defined, "the scan found no error classes at all"
     missing = sorted(set(defined) - set(lakehouse.__all__))
     assert missing == []
+
+
+def test_first_line_is_one_clean_line_of_an_engines_error() -> None:
+    delta_rs = StorageError("\x1b[31mGeneric S3 error\x1b[0m: request failed\n\nCaused by:\n    0: HTTP 503\n")
+    assert first_line(delta_rs) == "Generic S3 error: request failed"
+    assert first_line(ValueError()) == "ValueError"
+    assert first_line("\n  text after a blank line \nmore") == "text after a blank line"

@@ -27,6 +27,7 @@ from lakehouse.errors import (
     SchemaMismatch,
     StorageError,
     TableNotFound,
+    first_line,
 )
 
 CONFLICTS = (
@@ -59,11 +60,6 @@ def condition(error: BaseException) -> str:
     if isinstance(error, PySparkException):
         return error.getCondition() or ""
     return ""
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 @contextmanager

@@ -19,8 +19,8 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from lakehouse import storage
-from lakehouse.errors import QueryError
-from lakehouse.spark._errors import condition, first_line
+from lakehouse.errors import QueryError, first_line
+from lakehouse.spark._errors import condition
 from lakehouse.spark.io import read_dataset, read_table, session_for
 from lakehouse.sql import catalog, guard
 

@@ -26,10 +26,9 @@ from pyspark.sql import SparkSession
 
 from lakehouse import commit_rule
 from lakehouse.config import Settings, load_settings
-from lakehouse.errors import ConfigError, NotInstalled
+from lakehouse.errors import ConfigError, NotInstalled, first_line
 from lakehouse.object_storage import storage_options
 from lakehouse.spark import object_store
-from lakehouse.spark._errors import first_line
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"

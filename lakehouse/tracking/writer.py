@@ -55,7 +55,7 @@ from lakehouse import _buffers, object_storage, state
 from lakehouse.catalog.layout import Layout
 from lakehouse.catalog.tables import METRICS
 from lakehouse.config import Settings
-from lakehouse.errors import ConfigError, TrackingWarning
+from lakehouse.errors import ConfigError, TrackingWarning, first_line
 from lakehouse.location import Location
 from lakehouse.query.events import ApplicationClock
 from lakehouse.query.summaries import SummaryBook
@@ -671,10 +671,11 @@ class Writer:
         """Warn (once per kind) that a commit failed and the data waits in the spool; a bucket refusing the
         credentials is said in so many words, naming the bucket and the endpoint (never a credential)."""
         options = self.layout.storage_options or {}
-        detail = object_storage.redact(str(error), options)
+        # One line in the warning (the engines' errors run over several; the whole text goes to the log).
+        detail = object_storage.redact(first_line(error), options)
         kept = f"the logged data is kept in the spool {str(self.spool_root)!r} and retried"
         root = Location.of(self.layout.root)
-        if root.is_remote and object_storage.access_refused(detail):
+        if root.is_remote and object_storage.access_refused(str(error)):
             self._warn(
                 "access",
                 f"bucket {root.bucket!r} at {object_storage.endpoint_name(options)} refuses access to "

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import polars as pl  # noqa: E402
 from artifacts_bench import MiB, make_source  # noqa: E402
 from bench_report import write_json  # noqa: E402
-from tracking_bench import POINTS_PER_HISTORY, build_big_table, build_runs  # noqa: E402
+from tracking_bench import POINTS_PER_HISTORY, build_big_table, build_runs, timed_logging  # noqa: E402
 
 import lakehouse  # noqa: E402
 from lakehouse import storage  # noqa: E402
@@ -184,18 +184,12 @@ def bench_throughput(roots: Roots, sizes: Sizes) -> list[Result]:
     for _ in range(sizes.throughput_repeats):
         for kind, lh in handles.items():
             first = storage.latest_version(lh.layout.metrics)
-            start = time.perf_counter()
-            with lh.start_run(experiment="bench-throughput") as run:
-                log = run.log
-                for step in range(n_calls):
-                    log(values, step=step)
-                logged = time.perf_counter()
-            end = time.perf_counter()
+            run, caller_s, total_s = timed_logging(lh, values, n_calls)
             committed = lh.run(run.id).metrics["m0"].count * len(keys)
             assert committed == n_calls * len(keys), committed
-            rates[kind].append(committed / (end - start))
-            notes.setdefault(f"{kind}_caller_s", []).append(round(logged - start, 2))
-            notes.setdefault(f"{kind}_total_s", []).append(round(end - start, 2))
+            rates[kind].append(committed / total_s)
+            notes.setdefault(f"{kind}_caller_s", []).append(round(caller_s, 2))
+            notes.setdefault(f"{kind}_total_s", []).append(round(total_s, 2))
             notes.setdefault(f"{kind}_commits", []).append(storage.latest_version(lh.layout.metrics) - first)
     return [
         Result(

@@ -200,6 +200,18 @@ def _quantile(values: list[float], q: float) -> float:
 # --- (2) sustained throughput ----------------------------------------------------------------------------
 
 
+def timed_logging(lh: Any, values: dict[str, float], calls: int) -> tuple[Any, float, float]:
+    """One run logging ``values`` at ``calls`` steps through ``run.log``: the run, the seconds the caller spent
+    logging, and the seconds until everything was committed (the run's end flushes)."""
+    start = time.perf_counter()
+    with lh.start_run(experiment="bench-throughput") as run:
+        log = run.log
+        for step in range(calls):
+            log(values, step=step)
+        logged = time.perf_counter()
+    return run, logged - start, time.perf_counter() - start
+
+
 def bench_throughput(workdir: Path, sizes: Sizes, client: Any) -> list[Result]:
     keys = [f"m{k}" for k in range(10)]
     values = dict.fromkeys(keys, 0.5)
@@ -209,14 +221,7 @@ def bench_throughput(workdir: Path, sizes: Sizes, client: Any) -> list[Result]:
     warm = lh.start_run(experiment="warm-up")
     warm.log(values)
     warm.finish()
-    start = time.perf_counter()
-    with lh.start_run(experiment="bench-throughput") as run:
-        log = run.log
-        for step in range(n_calls):
-            log(values, step=step)
-        logged = time.perf_counter()
-    end = time.perf_counter()
-    caller_seconds, total_seconds = logged - start, end - start
+    run, caller_seconds, total_seconds = timed_logging(lh, values, n_calls)
     commits = _commits(lh) - 1  # less the warm-up run's commit
     committed = lh.run(run.id).metrics["m0"].count * len(keys)
     assert committed == n_calls * len(keys), committed

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from lakehouse._optional import import_optional
 from lakehouse.datasets.file_reader import DECODES, Decode, VersionReader, open_version
@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 torch = import_optional("torch", extra="torch", purpose="lakehouse.integrations.torch")
 
 
+class ItemOptions(TypedDict, total=False):
+    """The keyword options of both datasets (see :class:`FileDataset` for each; the defaults are
+    :class:`_Items`')."""
+
+    lakehouse: Lakehouse | None
+    run: Run | None
+    context: str | None
+    decode: Decode
+    transform: Callable[[Any], Any] | None
+    target: str | None
+    target_transform: Callable[[Any], Any] | None
+
+
 class _Items:
     """What both datasets share: the version's reader, the run input, and item ``index`` decoded and labelled."""
 
@@ -47,13 +60,13 @@ class _Items:
         self,
         ref: str,
         *,
-        lakehouse: Lakehouse | None,
-        run: Run | None,
-        context: str | None,
-        decode: Decode,
-        transform: Callable[[Any], Any] | None,
-        target: str | None,
-        target_transform: Callable[[Any], Any] | None,
+        lakehouse: Lakehouse | None = None,
+        run: Run | None = None,
+        context: str | None = "train",
+        decode: Decode = "bytes",
+        transform: Callable[[Any], Any] | None = None,
+        target: str | None = "label",
+        target_transform: Callable[[Any], Any] | None = None,
     ) -> None:
         if decode not in DECODES:
             msg = f"decode must be one of {', '.join(DECODES)}; got {decode!r}"
@@ -131,28 +144,8 @@ class FileDataset(_VersionView, torch.utils.data.Dataset):  # type: ignore[misc,
         target_transform: applied to each target.
     """
 
-    def __init__(
-        self,
-        ref: str,
-        *,
-        lakehouse: Lakehouse | None = None,
-        run: Run | None = None,
-        context: str | None = "train",
-        decode: Decode = "bytes",
-        transform: Callable[[Any], Any] | None = None,
-        target: str | None = "label",
-        target_transform: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self._items = _Items(
-            ref,
-            lakehouse=lakehouse,
-            run=run,
-            context=context,
-            decode=decode,
-            transform=transform,
-            target=target,
-            target_transform=target_transform,
-        )
+    def __init__(self, ref: str, **options: Unpack[ItemOptions]) -> None:
+        self._items = _Items(ref, **options)
 
     @property
     def paths(self) -> list[str]:
@@ -180,33 +173,12 @@ class IterableFileDataset(_VersionView, torch.utils.data.IterableDataset):  # ty
     """
 
     def __init__(
-        self,
-        ref: str,
-        *,
-        lakehouse: Lakehouse | None = None,
-        run: Run | None = None,
-        context: str | None = "train",
-        decode: Decode = "bytes",
-        transform: Callable[[Any], Any] | None = None,
-        target: str | None = "label",
-        target_transform: Callable[[Any], Any] | None = None,
-        shuffle: bool = False,
-        seed: int = 0,
-        buffer: int = 1024,
+        self, ref: str, *, shuffle: bool = False, seed: int = 0, buffer: int = 1024, **options: Unpack[ItemOptions]
     ) -> None:
         if buffer < 1:
             msg = f"buffer must be at least 1 item; got {buffer!r}"
             raise InvalidArgument(msg)
-        self._items = _Items(
-            ref,
-            lakehouse=lakehouse,
-            run=run,
-            context=context,
-            decode=decode,
-            transform=transform,
-            target=target,
-            target_transform=target_transform,
-        )
+        self._items = _Items(ref, **options)
         self.shuffle = shuffle
         self.seed = seed
         self.buffer = buffer

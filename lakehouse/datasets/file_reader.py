@@ -21,7 +21,6 @@ import io
 import wave
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from lakehouse import storage
@@ -162,7 +161,7 @@ def open_version(lakehouse: Lakehouse, ref: str) -> VersionReader:
     return VersionReader(
         dataset=version.name,
         version=version.version,
-        root=str(Path(lakehouse.root)),
+        root=str(lakehouse.root),
         data_files=data_files,
         slots=slots,
         columns=columns,

@@ -155,3 +155,19 @@ def test_the_iterable_variant_shuffles_by_seed_and_epoch(lh: lakehouse.Lakehouse
     assert first not in (other, in_order)
     with pytest.raises(InvalidArgument, match="buffer"):
         IterableFileDataset("pets", lakehouse=lh, shuffle=True, buffer=0)
+
+
+def test_a_version_on_a_bucket_root_is_read_without_downloading(bucket_root: str, tmp_path: Path) -> None:
+    lh = lakehouse.connect(bucket_root, inline_file_bytes=150)  # the noisy image goes to the bucket's object store
+    folder = tmp_path / "pets"
+    png(folder / "cats" / "000.png", (4, 4), COLOURS["cats"])
+    (folder / "dogs").mkdir(parents=True)
+    noisy = np.random.default_rng(3).integers(0, 255, (12, 12, 3), dtype=np.uint8)
+    Image.fromarray(noisy).save(folder / "dogs" / "000.png")
+    lh.dataset("pets").add_files(folder, labels=parent_label)
+    assert [o is not None for o in lh.dataset("pets").files().sort("path")["object"].to_list()] == [False, True]
+    data = FileDataset("pets", lakehouse=lh, decode="bytes")
+    streamed = IterableFileDataset("pets", lakehouse=lh, decode="bytes")
+    expected = sorted(((folder / p).read_bytes(), data.classes.index(p.split("/")[0])) for p in data.paths)
+    assert sorted(data[i] for i in range(len(data))) == expected
+    assert sorted(_epoch(streamed, workers=2)) == expected

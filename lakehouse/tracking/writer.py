@@ -557,10 +557,15 @@ class Writer:
                 self._failures += 1
                 backoff = min(self.settings.retry_max_backoff, _FIRST_BACKOFF_S * 2 ** (self._failures - 1))
                 self._retry_at = time.monotonic() + backoff
-                self.last_error = str(e)
+                # Redacted here, once: the text goes to the log and to whoever reads last_error.
+                self.last_error = object_storage.redact(str(e), self.layout.storage_options or {})
                 self._warn_commit_failed(e)
                 log.info(
-                    "commit of segments %s-%s failed (attempt %s): %s", batch[0].seq, batch[-1].seq, self._failures, e
+                    "commit of segments %s-%s failed (attempt %s): %s",
+                    batch[0].seq,
+                    batch[-1].seq,
+                    self._failures,
+                    self.last_error,
                 )
                 return False
             self._failures = 0

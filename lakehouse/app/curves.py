@@ -45,9 +45,10 @@ Stat = Literal["last", "min", "max"]
 STATS: tuple[Stat, ...] = get_args(Stat)
 RAW_ALPHA = 0.25  # the unsmoothed curve, faint behind the smoothed one
 # Points one chart is sent at most, over all its curves. A chart is ~600 pixels wide: 2,000 points per curve
-# for 100 runs (200,000 points, 3 MB per chart) draw no more than 480 per curve do, and cost the browser
-# seconds to receive. Downsampling keeps every extreme, so a thinner curve keeps its spikes.
-CHART_POINTS = 48_000
+# for 100 runs (200,000 points, 3 MB per chart) draw no more than a few hundred per curve do, and the bytes
+# are what a new tab waits for. Downsampling keeps every extreme, so a thinner curve keeps its spikes:
+# 12 runs get 1,333 points each (two per pixel), 100 runs 200.
+CHART_POINTS = 16_000
 MIN_CURVE_POINTS = 200
 
 

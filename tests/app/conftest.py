@@ -189,14 +189,18 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
+_TABLES = ("dataframe", "table")
+
+
 def frames(at: AppTest) -> dict[str, pl.DataFrame]:
-    """Every table on the page by its key (the app puts each ``st.dataframe`` in a keyed container)."""
+    """Every table on the page by its key (the app puts each ``st.dataframe`` and ``st.table`` in a keyed
+    container)."""
     found: dict[str, pl.DataFrame] = {}
 
     def walk(node: Any) -> None:
         key = getattr(node, "key", None)
         for child in getattr(node, "children", {}).values():
-            if key and getattr(child, "type", None) == "dataframe":
+            if key and getattr(child, "type", None) in _TABLES:
                 found[str(key)] = pl.from_pandas(child.value)
             walk(child)
 
@@ -212,7 +216,7 @@ def charts(at: AppTest) -> dict[str, dict[str, Any]]:
         assert element.proto.component_name == curves_component.NAME
         header, column = curves_component.decode(element.proto.bytes)
         for series in header["series"]:
-            series["x"] = column(series["x"]).tolist()
+            series["x"] = (column(series["x"]) + header["x_origin"]).tolist()
             series["y"] = column(series["y"]).tolist()
         out[header["title"]] = header
     return out
@@ -233,12 +237,12 @@ def figures(at: AppTest) -> dict[str, dict[str, Any]]:
 
 
 def table_element(at: AppTest, key: str) -> Any:
-    """The ``st.dataframe`` element inside the container keyed ``key``."""
+    """The ``st.dataframe`` (or ``st.table``) element inside the container keyed ``key``."""
     found: list[Any] = []
 
     def walk(node: Any) -> None:
         for child in getattr(node, "children", {}).values():
-            if getattr(node, "key", None) == key and getattr(child, "type", None) == "dataframe":
+            if getattr(node, "key", None) == key and getattr(child, "type", None) in _TABLES:
                 found.append(child)
             walk(child)
 

@@ -148,6 +148,11 @@ def table(page: Page, key: str) -> None:
     page.locator(f'.st-key-{key} [data-testid="stDataFrame"]').first.wait_for(state="visible")
 
 
+def static_table(page: Page, key: str) -> None:
+    """The keyed plain table (``st.table``) is drawn."""
+    page.locator(f'.st-key-{key} [data-testid="stTable"]').first.wait_for(state="visible")
+
+
 def chart(page: Page) -> None:
     """A plotly chart (the dataset timeline) is drawn."""
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(state="visible")
@@ -268,14 +273,14 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     link.click()
     page.wait_for_url("**/compare?runs=*")
     settle(page)
-    charts = curve_charts(page, 5)  # loss, val_loss, accuracy; parallel coordinates and the scatter
-    for key in ("params_table", "metrics_table", "inputs_table"):
-        table(page, key)
+    # A new tab draws the curves and the first section (the params); the others wait for their tab.
+    charts = curve_charts(page, 3)  # loss, val_loss, accuracy
+    static_table(page, "params_table")
     no_failures(page)
     shot(page, "compare")
     # mlp-sgd and mlp-wide, the fourth and third runs started: their colours on every chart.
     colors = [curves.PALETTE[3], curves.PALETTE[2]]
-    for i in range(5):
+    for i in range(3):
         assert charts.nth(i).locator(".lh-legend-item").all_text_contents() == ["mlp-sgd", "mlp-wide"]
         counts = colour_pixels(charts.nth(i), colors)
         assert min(counts) > 0, (charts.nth(i).get_attribute("data-title"), counts)
@@ -318,10 +323,12 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     assert x_range(loss) == (0, 29)
     # A run hidden from a legend is hidden on every chart.
     loss.locator(".lh-legend-item").first.click()
-    assert page.locator(".lh-legend-item.lh-hidden").count() == 5
+    assert page.locator(".lh-legend-item.lh-hidden").count() == 3
     assert colour_pixels(loss, colors)[0] == 0
     loss.locator(".lh-legend-item").first.click()  # shown again
-    # Log scale, wall time and smoothing redraw the same charts with every run's colour.
+    # Log scale, wall time and smoothing redraw the same charts with every run's colour. The options are in
+    # a popover, which a click opens.
+    page.get_by_role("button", name="Metrics and chart options").click()
     page.get_by_text("Log scale").first.click()
     settle(page, clicked=True)
     page.get_by_text("wall time").first.click()
@@ -332,6 +339,20 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     assert min(colour_pixels(loss, colors)) > 0
     no_failures(page)
     shot(page, "compare-log-wall-time")
+    page.keyboard.press("Escape")  # the popover closes
+    # The other sections: each tab is drawn when picked, the same colours on its charts.
+    page.get_by_role("tab", name="Which params mattered").click()
+    settle(page, clicked=True)
+    charts = curve_charts(page, 5)  # and parallel coordinates, the scatter
+    for i in (3, 4):
+        assert charts.nth(i).locator(".lh-legend-item").all_text_contents() == ["mlp-sgd", "mlp-wide"]
+        assert min(colour_pixels(charts.nth(i), colors)) > 0, charts.nth(i).get_attribute("data-title")
+    shot(page, "compare-params-mattered")
+    for name, key in (("Metric summaries", "metrics_table"), ("Dataset versions used", "inputs_table")):
+        page.get_by_role("tab", name=name).click()
+        settle(page, clicked=True)
+        table(page, key)
+    no_failures(page)
     no_plotly(page)
     shared = page.url
     page.locator('[data-testid="stPageLink"] a').first.click()
@@ -345,11 +366,14 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
         assert colour_pixels(charts.nth(i), [curves.PALETTE[3]])[0] > 0  # mlp-sgd's colour, as on Compare
     no_plotly(page)
     page.close()
-    # The comparison's URL is a shareable link: a fresh tab shows the same runs.
+    # The comparison's URL is a shareable link: a fresh tab shows the same runs and the section last picked.
+    assert "compare_section=Dataset" in shared
     again = visit(browser, shared)
-    curve_charts(again, 5)
-    table(again, "params_table")
+    curve_charts(again, 3)
+    table(again, "inputs_table")
     no_failures(again)
+    # The closed popovers drew nothing: the slider's code was not even loaded.
+    assert not [url for url in _REQUESTS[id(again)] if "/Slider." in url]
     again.close()
 
 

@@ -11,7 +11,9 @@ import streamlit as st
 import lakehouse
 from lakehouse.app import curve_panel, curves, params, styling
 from lakehouse.app import run_queries as rq
-from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
+from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, static_table, table
+
+SECTIONS = ("Params", "Which params mattered", "Metric summaries", "Dataset versions used")
 
 st.title("Compare runs")
 
@@ -35,7 +37,13 @@ offered = pl.concat([picked_rows, everyone.head(rq.PICKER_LIMIT)]).unique("run_i
 names = dict(zip(offered.get_column("run_id").to_list(), offered.get_column("name").to_list(), strict=True))
 if "compare_runs" not in st.session_state:
     st.session_state.compare_runs = wanted
-chosen = st.multiselect(
+# Once runs are picked, the pickers and chart options sit in popovers: a closed popover is not drawn, so a new
+# tab does not load the picker, slider, radio and toggle code before the curves (docs/APP.md, "Compare from a
+# new tab"). With no runs picked, the runs picker is the page.
+picked = len(st.session_state.compare_runs)
+bar = st.container(horizontal=True)
+runs_box = bar.popover(f"Runs ({picked})", icon=":material/checklist:") if picked else bar
+chosen = runs_box.multiselect(
     "Runs",
     list(dict.fromkeys([*wanted, *names])),
     key="compare_runs",
@@ -49,12 +57,11 @@ if len(chosen) < 1:
 
 comparison = rq.comparison(tuple(chosen), versions)
 labels = {r: comparison.labels[r] for r in comparison.run_ids}
-
-with st.container(border=True):
-    metrics_col, *cells = st.columns([3, 1.2, 1.2, 1.1])
-    all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
-    keys = metrics_col.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
-    options = curve_panel.controls("compare", cells, horizontal=False)
+all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
+with bar.popover("Metrics and chart options", icon=":material/tune:"):
+    keys = st.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
+    here = st.container()
+    options = curve_panel.controls("compare", (here, here, here), horizontal=False)
 
 colors = rq.colors(versions)
 max_points = curves.points_per_curve(handle().settings.app_max_points, len(chosen))
@@ -68,58 +75,63 @@ with guarded("Metric curves"):
         "shift-drag to pan, double-click to reset; click a run in a legend to hide or show it."
     )
 
-with guarded("Params and metrics"):
-    st.subheader("Which params mattered")
-    if comparison.params.height == 0 or not all_keys:
-        st.caption("These runs do not differ in any param." if all_keys else "These runs logged no metrics.")
-    else:
-        metric_col, stat_col, param_col = st.columns([2, 1, 2])
-        first = all_keys.index(keys[0]) if keys else 0  # the first metric plotted above
-        metric = metric_col.selectbox("Metric", all_keys, index=first, key="compare_hp_metric")
-        stat = stat_col.radio("Value", curves.STATS, key="compare_hp_stat", horizontal=True)
-        param_names = comparison.params.get_column("param").to_list()
-        param = param_col.selectbox("Param (scatter)", param_names, key="compare_hp_param")
-        assert metric is not None
-        assert param is not None
-        left, right = st.columns(2)
-        with left:
-            chart = curves.parallel(
-                comparison.params, comparison.metrics, metric=metric, stat=stat, labels=labels, colors=colors
-            )
-            curves.draw(chart, key="parallel")
-        with right:
-            chart = curves.scatter(
-                comparison.params,
-                comparison.metrics,
-                param=param,
-                metric=metric,
-                stat=stat,
-                labels=labels,
-                colors=colors,
-            )
-            curves.draw(chart, key="scatter")
+# The sections below the curves are tabs drawn only when picked (a rerun on the switch), so a new tab draws
+# the curves and one table, not four tables and two more charts. The picked tab is kept in the URL.
+params_tab, mattered_tab, summaries_tab, inputs_tab = st.tabs(
+    list(SECTIONS), key="compare_section", on_change="rerun", bind="query-params"
+)
 
-with guarded("Params"):
-    st.subheader("Params")
-    show_all = st.toggle("Show params that are the same too", key="compare_all_params")
-    frame = styling.params_table(comparison, show_all=show_all)
-    if frame.height == 0:
-        shared = [k for k, v in comparison.same_params.items() if v is not None]
-        st.caption("The runs share every param." if shared else "The runs have no params.")
-    else:
-        table(styling.highlight_differences(frame, labels), key="params_table")
+if params_tab.open:
+    with params_tab, guarded("Params"):
+        show_all = st.toggle("Show params that are the same too", key="compare_all_params")
+        frame = styling.params_table(comparison, show_all=show_all)
+        if frame.height == 0:
+            shared = [k for k, v in comparison.same_params.items() if v is not None]
+            st.caption("The runs share every param." if shared else "The runs have no params.")
+        else:
+            static_table(styling.highlight_differences(frame, labels), key="params_table")
 
-with guarded("Metric summaries"):
-    st.subheader("Metric summaries")
-    summaries = comparison.metrics.rename(labels)
-    table(summaries, key="metrics_table")
+if mattered_tab.open:
+    with mattered_tab, guarded("Which params mattered"):
+        if comparison.params.height == 0 or not all_keys:
+            st.caption("These runs do not differ in any param." if all_keys else "These runs logged no metrics.")
+        else:
+            metric_col, stat_col, param_col = st.columns([2, 1, 2])
+            first = all_keys.index(keys[0]) if keys else 0  # the first metric plotted above
+            metric = metric_col.selectbox("Metric", all_keys, index=first, key="compare_hp_metric")
+            stat = stat_col.radio("Value", curves.STATS, key="compare_hp_stat", horizontal=True)
+            param_names = comparison.params.get_column("param").to_list()
+            param = param_col.selectbox("Param (scatter)", param_names, key="compare_hp_param")
+            assert metric is not None
+            assert param is not None
+            left, right = st.columns(2)
+            with left:
+                chart = curves.parallel(
+                    comparison.params, comparison.metrics, metric=metric, stat=stat, labels=labels, colors=colors
+                )
+                curves.draw(chart, key="parallel")
+            with right:
+                chart = curves.scatter(
+                    comparison.params,
+                    comparison.metrics,
+                    param=param,
+                    metric=metric,
+                    stat=stat,
+                    labels=labels,
+                    colors=colors,
+                )
+                curves.draw(chart, key="scatter")
 
-with guarded("Datasets"):
-    st.subheader("Dataset versions used")
-    if comparison.inputs.height == 0:
-        st.caption("None of these runs recorded a dataset input.")
-    else:
-        table(comparison.inputs.rename(labels), key="inputs_table")
+if summaries_tab.open:
+    with summaries_tab, guarded("Metric summaries"):
+        table(comparison.metrics.rename(labels), key="metrics_table")
+
+if inputs_tab.open:
+    with inputs_tab, guarded("Datasets"):
+        if comparison.inputs.height == 0:
+            st.caption("None of these runs recorded a dataset input.")
+        else:
+            table(comparison.inputs.rename(labels), key="inputs_table")
 
 links = st.columns(min(len(chosen), 6))
 for i, run_id in enumerate(chosen[:6]):

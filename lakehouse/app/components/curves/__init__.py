@@ -5,8 +5,13 @@ The browser code is ``frontend/src/index.js``, bundled with uPlot by ``make`` (`
 manifest in ``lakehouse/pyproject.toml``.
 
 A chart travels as one bytes payload, never as JSON of points: a little-endian ``uint32`` length, that many
-bytes of a JSON header, zero padding to a multiple of 8, then float64 columns. Each series of the header names
-its ``x`` and ``y`` columns by ``[offset, length]`` in float64 units.
+bytes of a JSON header, zero padding to a multiple of 4, then float32 columns. Each series of the header names
+its ``x`` and ``y`` columns by ``[offset, length]`` in float32 units. An x column holds the distance from the
+header's ``x_origin`` (the smallest x, a float64), so wall-clock seconds keep their precision in 32 bits.
+
+Why float32: a page's payload is what a new tab waits for (the bytes cross the server's message loop and the
+browser's), and a canvas a few hundred pixels tall needs no 16 digits; TensorBoard keeps its scalars as float32
+too. The tooltip shows values to 7 significant digits at most.
 """
 
 from __future__ import annotations
@@ -69,10 +74,11 @@ def encode(chart: Chart) -> bytes:
     """The chart as the component's bytes payload (header, then float64 columns)."""
     columns: list[np.ndarray] = []
     offset = 0
+    origin = _x_origin(chart.series)
 
     def place(values: np.ndarray) -> list[int]:
         nonlocal offset
-        column = np.ascontiguousarray(values, dtype="<f8")
+        column = np.ascontiguousarray(values, dtype="<f4")
         columns.append(column)
         where = [offset, int(column.size)]
         offset += int(column.size)
@@ -81,7 +87,7 @@ def encode(chart: Chart) -> bytes:
     series = []
     placed: dict[int, list[int]] = {}  # a raw curve shares its x column with its smoothed one
     for s in chart.series:
-        x = placed.get(id(s.x)) or place(s.x)
+        x = placed.get(id(s.x)) or place(np.asarray(s.x, dtype=np.float64) - origin)
         placed[id(s.x)] = x
         series.append(
             {
@@ -105,6 +111,7 @@ def encode(chart: Chart) -> bytes:
         "y_label": chart.y_label,
         "x_format": chart.x_format,
         "x_labels": list(chart.x_labels),
+        "x_origin": origin,
         "axes": list(chart.axes),
         "log_y": chart.log_y,
         "ignore_outliers": chart.ignore_outliers,
@@ -112,21 +119,27 @@ def encode(chart: Chart) -> bytes:
         "series": series,
     }
     text = json.dumps(header, separators=(",", ":")).encode()
-    padding = -(_HEAD.size + len(text)) % 8
+    padding = -(_HEAD.size + len(text)) % 4
     return b"".join([_HEAD.pack(len(text)), text, b"\0" * padding, *(c.tobytes() for c in columns)])
 
 
+def _x_origin(series: Sequence[Series]) -> float:
+    """The smallest finite x of the chart (0 without one): x columns travel as their distance from it."""
+    lows = [float(np.nanmin(s.x)) for s in series if np.isfinite(s.x).any()]
+    return min(lows, default=0.0)
+
+
 def decode(payload: bytes) -> tuple[dict[str, Any], Callable[[Sequence[int]], np.ndarray]]:
-    """The header of a payload and a function giving a column by its ``[offset, length]`` (what the
-    browser code does; the tests read charts with it)."""
+    """The header of a payload and a function giving a column by its ``[offset, length]`` as float64 (what the
+    browser code does; the tests read charts with it). Add the header's ``x_origin`` to an x column."""
     (length,) = _HEAD.unpack_from(payload)
     header: dict[str, Any] = json.loads(payload[_HEAD.size : _HEAD.size + length])
-    start = _HEAD.size + length + (-(_HEAD.size + length) % 8)
-    values = np.frombuffer(payload, dtype="<f8", offset=start)
+    start = _HEAD.size + length + (-(_HEAD.size + length) % 4)
+    values = np.frombuffer(payload, dtype="<f4", offset=start)
 
     def column(where: Sequence[int]) -> np.ndarray:
         offset, count = where
-        return values[offset : offset + count]
+        return values[offset : offset + count].astype(np.float64)
 
     return header, column
 

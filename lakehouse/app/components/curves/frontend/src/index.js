@@ -25,12 +25,20 @@ export function decode(bytes) {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const length = view.getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)));
-  const start = 4 + length + ((8 - ((4 + length) % 8)) % 8);
-  // A Float64Array needs an 8-aligned offset; the protobuf message's buffer gives no such promise.
-  const body = (bytes.byteOffset + start) % 8 === 0 ? bytes.subarray(start) : bytes.slice(start);
-  const values = new Float64Array(body.buffer, body.byteOffset, body.byteLength / 8);
+  const start = 4 + length + ((4 - ((4 + length) % 4)) % 4);
+  // A Float32Array needs a 4-aligned offset; the protobuf message's buffer gives no such promise.
+  const body = (bytes.byteOffset + start) % 4 === 0 ? bytes.subarray(start) : bytes.slice(start);
+  const values = new Float32Array(body.buffer, body.byteOffset, body.byteLength / 4);
   const column = ([offset, count]) => values.subarray(offset, offset + count);
-  return { header, column };
+  // x columns hold the distance from x_origin (wall-clock seconds would not fit 32 bits): back to float64.
+  const origin = header.x_origin ?? 0;
+  const xs = new Map();
+  const xColumn = (where) => {
+    const key = where.join(",");
+    if (!xs.has(key)) xs.set(key, Float64Array.from(column(where), (v) => v + origin));
+    return xs.get(key);
+  };
+  return { header, column, xColumn };
 }
 
 function fmtNumber(v) {
@@ -160,8 +168,8 @@ function isShown(s) {
   return !hidden().has(s.group);
 }
 
-function readSeries(header, column) {
-  return header.series.map((s) => ({ ...s, x: column(s.x), y: column(s.y) }));
+function readSeries(header, column, xColumn) {
+  return header.series.map((s) => ({ ...s, x: xColumn(s.x), y: column(s.y) }));
 }
 
 function uplotData(series) {
@@ -480,7 +488,7 @@ function configOf(header) {
   return JSON.stringify({ ...header, series: header.series.map((s) => [s.group, s.name, s.role, s.color]) });
 }
 
-function create(parentElement, header, column) {
+function create(parentElement, header, column, xColumn) {
   const root = document.createElement("div");
   root.className = "lh-chart";
   root.dataset.kind = header.kind;
@@ -492,7 +500,7 @@ function create(parentElement, header, column) {
   tooltip.className = "lh-tooltip";
   root.append(plot, legend, tooltip);
   parentElement.appendChild(root);
-  const state = { root, plot, legend, tooltip, header, series: readSeries(header, column), config: configOf(header) };
+  const state = { root, plot, legend, tooltip, header, series: readSeries(header, column, xColumn), config: configOf(header) };
   if (header.kind === "parallel") mountParallel(state);
   else mountLines(state);
   buildLegend(state);
@@ -526,7 +534,7 @@ export default function curves({ data, parentElement }) {
   if (!data) return undefined;
   let state = charts.get(parentElement);
   if (state && sameBytes(state.bytes, data)) return () => forget(parentElement);
-  const { header, column } = decode(data);
+  const { header, column, xColumn } = decode(data);
   if (state && state.config !== configOf(header)) {
     destroy(state);
     state = undefined;
@@ -534,10 +542,10 @@ export default function curves({ data, parentElement }) {
   if (state) {
     // New points for the same chart (a Live refresh): new columns, same chart, zoom and hidden runs kept.
     state.header = header;
-    state.series = readSeries(header, column);
+    state.series = readSeries(header, column, xColumn);
     state.update();
   } else {
-    state = create(parentElement, header, column);
+    state = create(parentElement, header, column, xColumn);
     charts.set(parentElement, state);
   }
   state.bytes = data;

@@ -473,7 +473,7 @@ def compare_drawn(page: Any) -> None:
     """Compare's first screen: its two metric charts and the params table (the first section's tab); the
     other sections are tabs drawn when picked."""
     curves_drawn(2)(page)
-    page.locator('.st-key-params_table [data-testid="stTable"]').wait_for()
+    page.locator(".st-key-params_table table").wait_for()
 
 
 def echarts_drawn(count: int) -> Waiter:

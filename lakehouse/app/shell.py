@@ -80,13 +80,6 @@ def empty_lakehouse(what: str) -> None:
     )
 
 
-def static_table(frame: Any, *, key: str) -> None:
-    """``st.table`` in a container keyed ``key``: a plain HTML table for a few rows read side by side. It
-    loads no grid code in the browser, which ``st.dataframe`` does (about as much as the rest of a page)."""
-    with st.container(key=key):
-        st.table(frame, hide_index=True)
-
-
 def table(frame: Any, *, key: str, grid_key: str | None = None, **kwargs: Any) -> Any:
     """``st.dataframe`` in a container keyed ``key`` (tests and the browser find a table by it).
 

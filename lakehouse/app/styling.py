@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import html
+import re
 
 import polars as pl
 
@@ -11,34 +12,48 @@ import lakehouse
 DIFFERENT = "background-color: rgba(255, 196, 0, 0.28); font-weight: 600"
 
 
-def params_table(comparison: lakehouse.RunComparison, *, show_all: bool) -> pl.DataFrame:
-    """Params by run (one column per run id): the differing ones, and with ``show_all`` the shared ones too."""
-    ids = list(comparison.run_ids)
-    differing = comparison.params.with_columns(pl.lit(True).alias("differs"))
-    # A param none of these runs has (null in all) is not a shared param.
-    shared = {k: v for k, v in comparison.same_params.items() if v is not None}
-    if not show_all or not shared:
-        return differing
-    same = pl.DataFrame(
-        [{"param": k, **dict.fromkeys(ids, v), "differs": False} for k, v in shared.items()],
-        schema=differing.schema,
+def shared_params(comparison: lakehouse.RunComparison) -> dict[str, str]:
+    """The params every run has with the same value (a param none of them has is not shared)."""
+    return {k: str(v) for k, v in sorted(comparison.same_params.items()) if v is not None}
+
+
+def code_span(text: str) -> str:
+    """``text`` as a Markdown code span, shown as it is whatever backticks or markup it holds."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}" if longest else f"{fence}{text}{fence}"
+
+
+def unlike_common(values: list[str]) -> list[bool]:
+    """Which values to shade in a row: those unlike the row's most common value (all of them when no value is
+    shared by two runs)."""
+    common = max(set(values), key=values.count)
+    alone = values.count(common) == 1
+    return [alone or v != common for v in values]
+
+
+def params_html(frame: pl.DataFrame, labels: dict[str, str], colors: dict[str, str]) -> str:
+    """``frame`` (``param`` and one column per run id) as an HTML table, differing values shaded, each run's
+    column headed by its name in its colour. Every text is escaped.
+
+    A plain HTML table because the browser draws it with the code it already has for the page's text: a
+    grid or ``st.table`` first loads their own code and Arrow's (measured in docs/BENCHMARKS.md).
+    """
+    runs = [c for c in frame.columns if c != "param"]
+    head = "".join(
+        f'<th><span style="color: {html.escape(colors.get(r, "inherit"))}">&#9632;</span> '
+        f"{html.escape(labels.get(r, r))}</th>"
+        for r in runs
     )
-    return pl.concat([differing, same]).sort("param")
-
-
-def highlight_differences(frame: pl.DataFrame, labels: dict[str, str]) -> Any:
-    """A pandas Styler that shades the values that differ: in each row, those unlike the most common value
-    (all of them when no value is shared)."""
-    shown = frame.rename(labels)
-    pandas = shown.drop("differs").to_pandas()
-    runs = [c for c in pandas.columns if c != "param"]
-
-    def shade(row: Any) -> list[str]:
-        values = [str(row[c]) for c in runs]
-        common = max(set(values), key=values.count)
-        alone = values.count(common) == 1
-        return [
-            DIFFERENT if column != "param" and (alone or str(row[column]) != common) else "" for column in row.index
-        ]
-
-    return pandas.style.apply(shade, axis=1)
+    rows = []
+    for row in frame.iter_rows(named=True):
+        values = ["" if row[r] is None else str(row[r]) for r in runs]
+        cells = "".join(
+            f'<td style="{DIFFERENT}">{html.escape(v)}</td>' if shaded else f"<td>{html.escape(v)}</td>"
+            for v, shaded in zip(values, unlike_common(values), strict=True)
+        )
+        rows.append(f"<tr><td>{html.escape(str(row['param']))}</td>{cells}</tr>")
+    return (
+        '<div style="overflow-x: auto"><table><thead><tr><th>param</th>'
+        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )

@@ -9,6 +9,7 @@ import sys
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,64 @@ def figures(at: AppTest) -> dict[str, dict[str, Any]]:
                     trace[axis] = np.frombuffer(raw, dtype=np.dtype(trace[axis]["dtype"])).tolist()
         out[spec["layout"]["title"]["text"]] = spec
     return out
+
+
+@dataclass(frozen=True)
+class HtmlTable:
+    """A table the app draws as HTML: its header, rows of cell texts, and which cells are shaded."""
+
+    header: list[str]
+    rows: list[list[str]]
+    shaded: set[tuple[int, int]]  # (row, column) in ``rows``
+
+
+class _TableParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.rows: list[list[str]] = []
+        self.shaded: set[tuple[int, int]] = set()
+        self._cell: list[str] | None = None
+        self._in_head = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "thead":
+            self._in_head = True
+        elif tag == "tr" and not self._in_head:
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+            if tag == "td" and "background-color" in (dict(attrs).get("style") or ""):
+                self.shaded.add((len(self.rows) - 1, len(self.rows[-1])))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "thead":
+            self._in_head = False
+        elif tag in ("td", "th") and self._cell is not None:
+            text = "".join(self._cell).replace("\u25a0", "").strip()
+            (self.header if self._in_head else self.rows[-1]).append(text)
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_table(at: AppTest, key: str) -> HtmlTable:
+    """The HTML table (``st.markdown``) inside the container keyed ``key``."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        for child in getattr(node, "children", {}).values():
+            if getattr(node, "key", None) == key and getattr(child, "type", None) == "markdown":
+                found.append(child.value)
+            walk(child)
+
+    walk(at._tree)
+    assert found, f"no HTML table {key!r} on the page"
+    parser = _TableParser()
+    parser.feed(found[0])
+    return HtmlTable(parser.header, parser.rows, parser.shaded)
 
 
 def table_element(at: AppTest, key: str) -> Any:

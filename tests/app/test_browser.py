@@ -148,9 +148,9 @@ def table(page: Page, key: str) -> None:
     page.locator(f'.st-key-{key} [data-testid="stDataFrame"]').first.wait_for(state="visible")
 
 
-def static_table(page: Page, key: str) -> None:
-    """The keyed plain table (``st.table``) is drawn."""
-    page.locator(f'.st-key-{key} [data-testid="stTable"]').first.wait_for(state="visible")
+def html_table(page: Page, key: str) -> None:
+    """The keyed HTML table is drawn."""
+    page.locator(f".st-key-{key} table").first.wait_for(state="visible")
 
 
 def chart(page: Page) -> None:
@@ -275,7 +275,7 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     settle(page)
     # A new tab draws the curves and the first section (the params); the others wait for their tab.
     charts = curve_charts(page, 3)  # loss, val_loss, accuracy
-    static_table(page, "params_table")
+    html_table(page, "params_table")
     no_failures(page)
     shot(page, "compare")
     # mlp-sgd and mlp-wide, the fourth and third runs started: their colours on every chart.

@@ -9,7 +9,7 @@ import pytest
 
 import lakehouse
 from lakehouse.app import curves
-from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, table_element
+from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, html_table
 
 PAGE = "views/compare.py"
 
@@ -23,7 +23,7 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     shown = charts(at)
     # A new tab draws the curves and the first section (the params); the other sections wait for their tab.
     assert set(shown) == {"loss", "val_loss", "accuracy"}
-    assert set(frames(at)) == {"params_table"}
+    assert frames(at) == {}  # the params are a plain HTML table; no grid
     loss = shown["loss"]
     assert (loss["kind"], loss["x_label"], loss["log_y"], loss["ignore_outliers"]) == ("lines", "step", False, False)
     assert [s["name"] for s in loss["series"]] == ["mlp-fast", "mlp-slow", "mlp-wide"]
@@ -34,12 +34,11 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     colors = [s["color"] for s in loss["series"]]
     assert colors == list(curves.PALETTE[:3])
     assert [s["color"] for s in shown["val_loss"]["series"]] == colors
-    params = frames(at)["params_table"]
-    assert params.columns == ["param", "mlp-fast", "mlp-slow", "mlp-wide"]
-    assert dict(zip(params.get_column("param"), params.get_column("mlp-fast"), strict=True)) == {
-        "lr": "0.1",
-        "units": "32",
-    }  # optimizer is the same for all three: not shown
+    params = html_table(at, "params_table")
+    assert params.header == ["param", "mlp-fast", "mlp-slow", "mlp-wide"]
+    assert {row[0]: row[1] for row in params.rows} == {"lr": "0.1", "units": "32"}
+    # optimizer is the same for all three: not in the table, named below it
+    assert "The same in every run: `optimizer` = `adam`" in [c.value for c in at.caption]
     at.query_params["compare_section"] = "Metric summaries"
     at.run()
     assert set(frames(at)) == {"metrics_table"}
@@ -63,22 +62,39 @@ def test_runs_by_name_and_unknown_runs_in_the_url(demo: tuple[Path, DemoRuns], o
     assert at.query_params["runs"] == f"{runs.ids['mlp-fast']},{runs.ids['mlp-sgd']}"
 
 
-def test_the_params_table_can_show_shared_params_highlighting_the_differences(
+def test_the_params_table_shades_the_differences_and_names_the_shared_params(
     demo: tuple[Path, DemoRuns], open_app: OpenApp
 ) -> None:
     root, runs = demo
     at = open_app(root, PAGE, runs=f"{runs.ids['mlp-fast']},{runs.ids['mlp-slow']}")
-    assert frames(at)["params_table"].get_column("param").to_list() == ["lr"]
-    at.toggle(key="compare_all_params").set_value(True).run()
-    table = frames(at)["params_table"]
-    assert table.get_column("param").to_list() == ["lr", "optimizer", "units"]
-    styles = table_element(at, "params_table").proto.arrow_data.styler.styles
-    # Row 0 (lr) differs: both run cells shaded; the shared rows are not.
-    assert "background-color" in styles
-    assert "_row0_col1" in styles
-    assert "_row0_col2" in styles
-    assert "_row1_" not in styles
-    assert "_row2_" not in styles
+    table = html_table(at, "params_table")
+    assert table.rows == [["lr", "0.1", "0.01"]]
+    assert table.shaded == {(0, 1), (0, 2)}  # no value shared by two runs: both shaded
+    assert "The same in every run: `optimizer` = `adam`, `units` = `32`" in [c.value for c in at.caption]
+    # Three runs, two with the same lr: only the odd one out is shaded.
+    three = ",".join(runs.ids[n] for n in ("mlp-fast", "mlp-wide", "mlp-slow"))
+    table = html_table(open_app(root, PAGE, runs=three), "params_table")
+    lr = next(i for i, row in enumerate(table.rows) if row[0] == "lr")
+    values = table.rows[lr][1:]
+    odd = next(i for i, v in enumerate(values) if values.count(v) == 1)
+    assert {c for r, c in table.shaded if r == lr} == {odd + 1}
+
+
+def test_param_names_and_values_are_shown_as_text_never_as_markup(tmp_path: Path, open_app: OpenApp) -> None:
+    lh = lakehouse.connect(tmp_path / "lh")
+    ids = []
+    for value in ("<b>bold</b> | `tick`", "<script>alert(1)</script>"):
+        with lh.start_run(experiment="e", name=f"<i>{len(ids)}</i>", params={"x<y": value, "same": "a`b"}) as run:
+            run.log({"loss": 1.0}, step=0)
+            ids.append(run.id)
+    at = open_app(tmp_path / "lh", PAGE, runs=",".join(ids))
+    assert not errors(at)
+    table = html_table(at, "params_table")
+    assert table.header == ["param", "<i>0</i>", "<i>1</i>"]
+    assert table.rows == [["x<y", "<b>bold</b> | `tick`", "<script>alert(1)</script>"]]
+    (markup,) = [m.value for m in at.markdown if "<table>" in m.value]
+    assert "<script>" not in markup
+    assert "The same in every run: `same` = `` a`b ``" in [c.value for c in at.caption]
 
 
 def test_curve_controls_smoothing_log_scale_and_time_axis(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:

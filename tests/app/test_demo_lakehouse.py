@@ -15,7 +15,7 @@ import pytest
 
 import lakehouse
 from lakehouse.demo import training
-from tests.app.conftest import OpenApp, errors, frames, metrics
+from tests.app.conftest import OpenApp, errors, frames, html_table, metrics
 
 
 def test_the_runs_are_real_fits_with_lineage(demo_lakehouse: Path) -> None:
@@ -95,7 +95,7 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked))
     assert not errors(at)
     assert at.multiselect(key="compare_keys").value == ["loss", "val_loss", "accuracy", "val_accuracy"]
-    params = {r[0]: r[1:] for r in frames(at)["params_table"].rows()}
+    params = {r[0]: r[1:] for r in html_table(at, "params_table").rows}
     assert [float(v) for v in params["optimizer.learning_rate"]] == pytest.approx([1e-3, 1e-3, 1e-2])
     at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked), compare_section="Dataset versions used")
     inputs = frames(at)["inputs_table"]

@@ -11,7 +11,7 @@ import streamlit as st
 import lakehouse
 from lakehouse.app import curve_panel, curves, params, styling
 from lakehouse.app import run_queries as rq
-from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, static_table, table
+from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
 
 SECTIONS = ("Params", "Which params mattered", "Metric summaries", "Dataset versions used")
 
@@ -83,13 +83,16 @@ params_tab, mattered_tab, summaries_tab, inputs_tab = st.tabs(
 
 if params_tab.open:
     with params_tab, guarded("Params"):
-        show_all = st.toggle("Show params that are the same too", key="compare_all_params")
-        frame = styling.params_table(comparison, show_all=show_all)
-        if frame.height == 0:
-            shared = [k for k, v in comparison.same_params.items() if v is not None]
+        differing = comparison.params
+        shared = styling.shared_params(comparison)
+        if differing.height == 0:
             st.caption("The runs share every param." if shared else "The runs have no params.")
         else:
-            static_table(styling.highlight_differences(frame, labels), key="params_table")
+            with st.container(key="params_table"):
+                st.markdown(styling.params_html(differing, labels, colors), unsafe_allow_html=True)
+        if shared and differing.height:
+            same = ", ".join(f"{styling.code_span(k)} = {styling.code_span(v)}" for k, v in shared.items())
+            st.caption(f"The same in every run: {same}")
 
 if mattered_tab.open:
     with mattered_tab, guarded("Which params mattered"):

@@ -21,7 +21,7 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     assert not errors(at)
     assert at.multiselect(key="compare_runs").value == [fast, slow, wide]
     shown = charts(at)
-    # A new tab draws the curves and the first section (the params); the other sections wait for their tab.
+    # A new tab draws the curves and the first section (the params); the other sections wait to be opened.
     assert set(shown) == {"loss", "val_loss", "accuracy"}
     assert frames(at) == {}  # the params are a plain HTML table; no grid
     loss = shown["loss"]
@@ -39,16 +39,16 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     assert {row[0]: row[1] for row in params.rows} == {"lr": "0.1", "units": "32"}
     # optimizer is the same for all three: not in the table, named below it
     assert "The same in every run: `optimizer` = `adam`" in [c.value for c in at.caption]
-    at.query_params["compare_section"] = "Metric summaries"
+    at.query_params["compare_summaries"] = "true"
     at.run()
     assert set(frames(at)) == {"metrics_table"}
     summaries = frames(at)["metrics_table"]
     assert summaries.columns == ["metric", "stat", "mlp-fast", "mlp-slow", "mlp-wide"]
-    at.query_params["compare_section"] = "Which params mattered"
+    at.query_params["compare_mattered"] = "true"
     at.run()
     assert set(charts(at)) == {"loss", "val_loss", "accuracy", "Params → loss (last)", "loss (last) by lr"}
-    # A shared link can open a section: the picked tab is in the URL.
-    at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}", compare_section="Dataset versions used")
+    # A shared link can open a section: the open ones are in the URL.
+    at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}", compare_inputs="true")
     inputs = frames(at)["inputs_table"]
     assert inputs.row(0) == ("digits", "v2", "v2", "v0")
 
@@ -137,7 +137,7 @@ def test_without_runs_the_page_says_how_to_pick_them(demo: tuple[Path, DemoRuns]
 
 def test_one_run_and_a_run_without_points(demo: tuple[Path, DemoRuns], open_app: OpenApp) -> None:
     root, runs = demo
-    at = open_app(root, PAGE, runs=runs.ids["mlp-sgd"], compare_section="Which params mattered")
+    at = open_app(root, PAGE, runs=runs.ids["mlp-sgd"], compare_mattered="true")
     assert not errors(at)
     shown = charts(at)
     assert [s["name"] for s in shown["loss"]["series"]] == ["mlp-sgd"]
@@ -156,7 +156,7 @@ def test_parallel_coordinates_and_scatter_of_params_against_a_metric(
 ) -> None:
     root, runs = demo
     names = ("mlp-fast", "mlp-slow", "mlp-sgd")
-    at = open_app(root, PAGE, runs=",".join(runs.ids[n] for n in names), compare_section="Which params mattered")
+    at = open_app(root, PAGE, runs=",".join(runs.ids[n] for n in names), compare_mattered="true")
     at.selectbox(key="compare_hp_metric").set_value("val_loss").run()
     at.radio(key="compare_hp_stat").set_value("min").run()
     at.selectbox(key="compare_hp_param").set_value("optimizer").run()
@@ -172,7 +172,7 @@ def test_parallel_coordinates_and_scatter_of_params_against_a_metric(
     by_run = {s["name"]: s["y"] for s in parallel["series"]}
     assert by_run["mlp-fast"][:2] == pytest.approx([0.1, 0.0], rel=1e-7)
     assert by_run["mlp-sgd"][:2] == pytest.approx([0.05, 1.0], rel=1e-7)
-    at.query_params["compare_section"] = "Metric summaries"
+    at.query_params["compare_summaries"] = "true"
     at.run()
     summaries = {r[0]: r[2:] for r in frames(at)["metrics_table"].filter(pl.col("stat") == "min").rows()}
     assert [by_run[n][2] for n in names] == pytest.approx(list(summaries["val_loss"]), rel=1e-7)

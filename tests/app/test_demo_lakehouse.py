@@ -97,7 +97,7 @@ def test_every_page_on_the_sample(demo_lakehouse: Path, open_app: OpenApp) -> No
     assert at.multiselect(key="compare_keys").value == ["loss", "val_loss", "accuracy", "val_accuracy"]
     params = {r[0]: r[1:] for r in html_table(at, "params_table").rows}
     assert [float(v) for v in params["optimizer.learning_rate"]] == pytest.approx([1e-3, 1e-3, 1e-2])
-    at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked), compare_section="Dataset versions used")
+    at = open_app(demo_lakehouse, "views/compare.py", runs=",".join(picked), compare_inputs="true")
     inputs = frames(at)["inputs_table"]
     assert inputs.filter(pl.col("dataset") == "digits-train").row(0)[1:] == ("v1", "v2", "v1")
 

@@ -13,7 +13,12 @@ from lakehouse.app import curve_panel, curves, params, styling
 from lakehouse.app import run_queries as rq
 from lakehouse.app.shell import empty_lakehouse, error, guarded, handle, table
 
-SECTIONS = ("Params", "Which params mattered", "Metric summaries", "Dataset versions used")
+SECTIONS = {  # key (the URL's name for it) -> title
+    "compare_params": "Params",
+    "compare_mattered": "Which params mattered",
+    "compare_summaries": "Metric summaries",
+    "compare_inputs": "Dataset versions used",
+}
 
 st.title("Compare runs")
 
@@ -57,6 +62,8 @@ if len(chosen) < 1:
 
 comparison = rq.comparison(tuple(chosen), versions)
 labels = {r: comparison.labels[r] for r in comparison.run_ids}
+for run_id in chosen:
+    runs_box.page_link("views/run.py", label=labels[run_id], icon=":material/monitoring:", query_params={"run": run_id})
 all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
 with bar.popover("Metrics and chart options", icon=":material/tune:"):
     keys = st.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")
@@ -75,10 +82,11 @@ with guarded("Metric curves"):
         "shift-drag to pan, double-click to reset; click a run in a legend to hide or show it."
     )
 
-# The sections below the curves are tabs drawn only when picked (a rerun on the switch), so a new tab draws
-# the curves and one table, not four tables and two more charts. The picked tab is kept in the URL.
-params_tab, mattered_tab, summaries_tab, inputs_tab = st.tabs(
-    list(SECTIONS), key="compare_section", on_change="rerun", bind="query-params"
+# The sections below the curves are drawn only while open (opening one reruns the page), so a new tab draws
+# the curves and the params, not four tables and two more charts. Which are open is kept in the URL.
+params_tab, mattered_tab, summaries_tab, inputs_tab = (
+    st.expander(title, expanded=key == "compare_params", key=key, on_change="rerun", bind="query-params")
+    for key, title in SECTIONS.items()
 )
 
 if params_tab.open:
@@ -135,7 +143,3 @@ if inputs_tab.open:
             st.caption("None of these runs recorded a dataset input.")
         else:
             table(comparison.inputs.rename(labels), key="inputs_table")
-
-links = st.columns(min(len(chosen), 6))
-for i, run_id in enumerate(chosen[:6]):
-    links[i].page_link("views/run.py", label=labels[run_id], icon=":material/monitoring:", query_params={"run": run_id})

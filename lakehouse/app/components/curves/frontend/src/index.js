@@ -530,9 +530,7 @@ function sameBytes(a, b) {
   return true;
 }
 
-const LOADED = performance.now();
 export default function curves({ data, parentElement }) {
-  const T0 = performance.now();
   if (!data) return undefined;
   let state = charts.get(parentElement);
   if (state && sameBytes(state.bytes, data)) return () => forget(parentElement);
@@ -551,8 +549,6 @@ export default function curves({ data, parentElement }) {
     charts.set(parentElement, state);
   }
   state.bytes = data;
-  state.root.dataset.t = `${LOADED.toFixed(0)},${T0.toFixed(0)},${performance.now().toFixed(0)}`;
-  requestAnimationFrame(() => { state.root.dataset.raf = performance.now().toFixed(0); });
   // When it was drawn (wall clock) and up to which x: what the tests and benchmarks read.
   state.root.dataset.drawnAt = String(Date.now());
   state.root.dataset.lastX = String(Math.max(...state.series.map((s) => (s.x.length ? s.x[s.x.length - 1] : -Infinity))));

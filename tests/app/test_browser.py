@@ -357,7 +357,8 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     no_plotly(page)
     shared = page.url
     # Each run's page is a link in the runs' popover.
-    page.get_by_role("button", name="Runs (2)").click()
+    page.get_by_role("button", name="Runs").click()
+    settle(page, clicked=True)  # opening it reruns the page, which fills it
     page.locator('[data-testid="stPageLink"] a').first.click()
     page.wait_for_url("**/run?run=*")
     settle(page)

@@ -19,7 +19,20 @@ def test_a_shared_link_opens_the_comparison(demo: tuple[Path, DemoRuns], open_ap
     fast, slow, wide = runs.ids["mlp-fast"], runs.ids["mlp-slow"], runs.ids["mlp-wide"]
     at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}")
     assert not errors(at)
+    # The runs' popover is filled only while open: its picker and a link to each run's page.
+    assert not at.get("multiselect") or at.multiselect(key="compare_keys")
+    at.session_state["compare_runs_open"] = True
+    at.run()
     assert at.multiselect(key="compare_runs").value == [fast, slow, wide]
+    assert [link.proto.label for link in at.get("page_link")] == ["mlp-fast", "mlp-slow", "mlp-wide"]
+    at.multiselect(key="compare_runs").set_value([fast, wide]).run()
+    assert at.session_state["compare_runs_open"]  # still open after a pick
+    assert at.query_params["runs"] == f"{fast},{wide}"
+    at.session_state["compare_runs_open"] = False
+    at.run()  # closed again: the runs come from the URL
+    assert "compare_runs" not in [m.key for m in at.get("multiselect")]
+    assert [s["name"] for s in charts(at)["loss"]["series"]] == ["mlp-fast", "mlp-wide"]
+    at = open_app(root, PAGE, runs=f"{fast},{slow},{wide}")
     shown = charts(at)
     # A new tab draws the curves and the first section (the params); the other sections wait to be opened.
     assert set(shown) == {"loss", "val_loss", "accuracy"}
@@ -58,7 +71,7 @@ def test_runs_by_name_and_unknown_runs_in_the_url(demo: tuple[Path, DemoRuns], o
     at = open_app(root, PAGE, runs="mlp-fast,no-such-run,mlp-sgd")
     (message,) = errors(at)
     assert message.startswith("`runs=no-such-run` in the URL: no run 'no-such-run'")
-    assert at.multiselect(key="compare_runs").value == [runs.ids["mlp-fast"], runs.ids["mlp-sgd"]]
+    assert [s["name"] for s in charts(at)["loss"]["series"]] == ["mlp-fast", "mlp-sgd"]
     assert at.query_params["runs"] == f"{runs.ids['mlp-fast']},{runs.ids['mlp-sgd']}"
 
 

@@ -44,17 +44,27 @@ if "compare_runs" not in st.session_state:
     st.session_state.compare_runs = wanted
 # Once runs are picked, the pickers and chart options sit in popovers: a closed popover is not drawn, so a new
 # tab does not load the picker, slider, radio and toggle code before the curves (docs/APP.md, "Compare from a
-# new tab"). With no runs picked, the runs picker is the page.
+# new tab"). The runs' popover is not even filled while closed (its thousand options and a link per run cost a
+# new tab a sixth of its time): the URL keeps the runs then, and opening it reruns the page. With no runs
+# picked, the runs picker is the page.
 picked = len(st.session_state.compare_runs)
 bar = st.container(horizontal=True)
-runs_box = bar.popover(f"Runs ({picked})", icon=":material/checklist:") if picked else bar
-chosen = runs_box.multiselect(
-    "Runs",
-    list(dict.fromkeys([*wanted, *names])),
-    key="compare_runs",
-    format_func=lambda r: rq.label({"run_id": r, "name": names.get(r)}),
-    placeholder="pick runs, or select them on the Experiments page",
+runs_box = (
+    # A fixed label: a popover whose label changes is a new one, which would close at every pick.
+    bar.popover("Runs", icon=":material/checklist:", key="compare_runs_open", on_change="rerun")
+    if picked
+    else None
 )
+if runs_box is None or runs_box.open:
+    chosen = (runs_box or bar).multiselect(
+        "Runs",
+        list(dict.fromkeys([*wanted, *names])),
+        key="compare_runs",
+        format_func=lambda r: rq.label({"run_id": r, "name": names.get(r)}),
+        placeholder="pick runs, or select them on the Experiments page",
+    )
+else:
+    chosen = wanted
 st.query_params["runs"] = ",".join(chosen)
 if len(chosen) < 1:
     st.info("Pick runs to compare above, or tick them in the table on the Experiments page.")
@@ -62,8 +72,11 @@ if len(chosen) < 1:
 
 comparison = rq.comparison(tuple(chosen), versions)
 labels = {r: comparison.labels[r] for r in comparison.run_ids}
-for run_id in chosen:
-    runs_box.page_link("views/run.py", label=labels[run_id], icon=":material/monitoring:", query_params={"run": run_id})
+if runs_box is not None and runs_box.open:
+    for run_id in chosen:
+        runs_box.page_link(
+            "views/run.py", label=labels[run_id], icon=":material/monitoring:", query_params={"run": run_id}
+        )
 all_keys = comparison.metrics.get_column("metric").unique(maintain_order=True).to_list()
 with bar.popover("Metrics and chart options", icon=":material/tune:"):
     keys = st.multiselect("Metrics", all_keys, default=curves.default_keys(all_keys), key="compare_keys")

@@ -51,9 +51,7 @@ picked = len(st.session_state.compare_runs)
 bar = st.container(horizontal=True)
 runs_box = (
     # A fixed label: a popover whose label changes is a new one, which would close at every pick.
-    bar.popover("Runs", icon=":material/checklist:", key="compare_runs_open", on_change="rerun")
-    if picked
-    else None
+    bar.popover("Runs", icon=":material/checklist:", key="compare_runs_open", on_change="rerun") if picked else None
 )
 if runs_box is None or runs_box.open:
     chosen = (runs_box or bar).multiselect(

@@ -46,9 +46,10 @@ STATS: tuple[Stat, ...] = get_args(Stat)
 RAW_ALPHA = 0.25  # the unsmoothed curve, faint behind the smoothed one
 # Points one chart is sent at most, over all its curves. A chart is ~600 pixels wide: 2,000 points per curve
 # for 100 runs (200,000 points, 3 MB per chart) draw no more than a few hundred per curve do, and the bytes
-# are what a new tab waits for. Downsampling keeps every extreme, so a thinner curve keeps its spikes:
-# 12 runs get 1,333 points each (two per pixel), 100 runs 200.
-CHART_POINTS = 16_000
+# are what a new tab waits for (measured in docs/BENCHMARKS.md). Downsampling keeps every extreme, so a
+# thinner curve keeps its spikes: 4 runs get 2,000 points each, 12 runs 666 (a point per pixel; TensorBoard
+# keeps 1,000 per curve, W&B samples 500), 100 runs 200.
+CHART_POINTS = 8_000
 MIN_CURVE_POINTS = 200
 
 

@@ -529,7 +529,8 @@ def _click_to_compare(context: Any, url: str, names: list[str], repeat: int) -> 
     times = []
     for attempt in range(repeat + 1):
         page = context.new_page()
-        page.goto(url + "/experiments")
+        # The sweep by name: a kept lakehouse also holds the Live suite's newer experiment, the page's default.
+        page.goto(url + f"/experiments?experiment={EXPERIMENT}")
         settle(page)
         picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Selected runs").locator("input")
         for name in names:

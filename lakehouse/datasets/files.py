@@ -584,13 +584,14 @@ def download(
     paths: list[str] = files.get_column(KEY).to_list()
     # An empty (or new) destination holds no links and no files: a checked relative path is its own target
     # there, without resolving each one on disk.
-    fresh = _is_empty(root) and MARKER not in paths and _claim(root, dataset=dataset, version=version)
+    fresh = _is_empty(root) and MARKER not in paths
+    if fresh:  # every path checked before the marker is made: a bad one leaves the destination untouched
+        targets = {path: os.path.join(root, check_relative(path)) for path in paths}
+        fresh = _claim(root, dataset=dataset, version=version)
     resumed = False
     try:
         if fresh:
-            todo = paths
-            targets = {path: os.path.join(root, check_relative(path)) for path in paths}
-            skipped = 0
+            todo, skipped = paths, 0
         else:
             resumed = _resumes(root, dataset=dataset, version=version) and MARKER not in paths
             todo, targets, skipped = _plan(

@@ -16,6 +16,10 @@ DVC is not a dependency of lakehouse: its pins would move ours. The benchmark in
 environment (``benchmarks/.venv-dvc``, made with uv on first use) and runs its CLI from there.
 
 ``python benchmarks/files_bench.py`` runs 100,000 files; ``--files N`` another count; ``--quick`` 2,000.
+``--workdir DIR`` puts the folder, the DVC repository, the lakehouse roots and the materialised copies under
+``DIR`` (default: the system's temporary folder): both tools create one file per file (DVC's cache, our
+materialised copy), so the file system's cost of creating a file weighs on both, and it differs between
+folders of one machine.
 """
 
 from __future__ import annotations
@@ -74,6 +78,19 @@ def change_files(folder: Path, fraction: float, *, seed: int) -> int:
     return len(chosen)
 
 
+def file_creation_ms(folder: Path, count: int = 2000) -> float:
+    """Milliseconds to create (and write 4 KB to) one file in ``folder``: what both tools pay per file."""
+    probe = folder / "creation-probe"
+    probe.mkdir()
+    data = b"x" * 4096
+    start = time.perf_counter()
+    for i in range(count):
+        (probe / str(i)).write_bytes(data)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(probe)
+    return seconds / count * 1000
+
+
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     start = time.perf_counter()
     out = fn()
@@ -116,6 +133,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="2,000 files")
     parser.add_argument("--repeats", type=int, default=3, help="A/B pairs per measurement")
+    parser.add_argument("--workdir", type=Path, default=None, help="where to work (default: the temp folder)")
     args = parser.parse_args()
     count = 2000 if args.quick else args.files
     dvc = str(dvc_executable())
@@ -130,8 +148,11 @@ def main() -> None:
     def note(key: str, seconds: float) -> None:
         results.setdefault(key, []).append(seconds)
 
-    with tempfile.TemporaryDirectory(prefix="files-bench-") as tmp:
+    if args.workdir is not None:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="files-bench-", dir=args.workdir) as tmp:
         work = Path(tmp)
+        print(f"working in {work} ({file_creation_ms(work):.3f} ms per file created there)")
         repo = work / "repo"
         data = repo / "data"
         make_files(data, count)
@@ -182,7 +203,8 @@ def main() -> None:
             shutil.rmtree(root)
     load_after = os.getloadavg()
     med = {k: statistics.median(v) for k, v in results.items()}
-    print(f"\nmedians of {args.repeats} (load {load_before[0]:.1f} → {load_after[0]:.1f}):")
+    where = args.workdir or tempfile.gettempdir()
+    print(f"\nmedians of {args.repeats} (load {load_before[0]:.1f} → {load_after[0]:.1f}; workdir {where}):")
     rows = [
         ("add", "add lakehouse", "add dvc", "≥ 10× faster"),
         ("sync unchanged", "sync unchanged lakehouse", "sync unchanged dvc", "≤ 1 s"),

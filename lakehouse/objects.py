@@ -230,11 +230,12 @@ class ObjectStore:
             if hasher.hexdigest() != digest:
                 raise CorruptObject(self._corrupt(digest, hasher.hexdigest()))
             os.replace(partial, target)
-        except OSError as e:
-            msg = f"cannot write {str(target)!r}: {e.strerror or e}"
-            raise StorageError(msg) from e
-        finally:
-            partial.unlink(missing_ok=True)
+        except BaseException as e:
+            partial.unlink(missing_ok=True)  # only on failure: after the rename there is nothing to remove
+            if isinstance(e, OSError):
+                msg = f"cannot write {str(target)!r}: {e.strerror or e}"
+                raise StorageError(msg) from e
+            raise
         return target
 
     @contextmanager

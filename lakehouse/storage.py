@@ -956,12 +956,14 @@ _DELETE_FLAG = "__lakehouse_delete"
 
 def _with_deletions(data: pa.Table, key: str, deleted: Sequence[Any]) -> tuple[pa.Table, str]:
     """``data`` plus one row per deleted key (other columns null), with a boolean column telling them apart."""
+    # Arrays made through polars: pa.array() of Python values would import pandas (seconds) on first use.
     schema = pa.schema([f.with_nullable(True) for f in data.schema])
-    rows = data.cast(schema).append_column(_DELETE_FLAG, pa.array([False] * data.num_rows, pa.bool_()))
+    rows = data.cast(schema).append_column(_DELETE_FLAG, pl.repeat(False, data.num_rows, eager=True).to_arrow())
     gone = {
-        f.name: pa.array(list(deleted), f.type) if f.name == key else pa.nulls(len(deleted), f.type) for f in schema
+        f.name: pl.Series(list(deleted)).to_arrow().cast(f.type) if f.name == key else pa.nulls(len(deleted), f.type)
+        for f in schema
     }
-    tombstones = pa.table({**gone, _DELETE_FLAG: pa.array([True] * len(deleted), pa.bool_())})
+    tombstones = pa.table({**gone, _DELETE_FLAG: pl.repeat(True, len(deleted), eager=True).to_arrow()})
     return pa.concat_tables([rows, tombstones.cast(rows.schema)]), _DELETE_FLAG
 
 

@@ -584,9 +584,11 @@ class Dataset:
     ) -> file_rows.DownloadReport:
         """Write the exact files of a version (latest by default) under the local folder ``dest``.
 
-        Every file is verified against its sha256 before it appears under its name. Files already in ``dest``
-        with the right digest are skipped. ``dest`` holding other files at the same paths is refused unless
-        ``overwrite=True``; nothing is ever written outside ``dest``.
+        Every file is verified against its sha256 before it is written. Files already in ``dest`` with the
+        right digest are skipped. ``dest`` holding other files at the same paths is refused unless
+        ``overwrite=True``; nothing is ever written outside ``dest``. An empty ``dest`` holds the marker
+        ``.lakehouse-download`` while files are written straight under their names; a download killed midway
+        leaves it, and running the same download again finishes the job (docs/DATASETS.md, "Downloads").
 
         Raises:
             InvalidArgument: ``dest`` is a file, or holds conflicting files and ``overwrite`` is False.

@@ -22,11 +22,14 @@ removes). The protocol of an add or a sync, and what each step guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,19 @@ FILE_COLUMNS = pa.schema(
         pa.field("duration", pa.float64()),
     ]
 )
+#: The same columns as polars types, for building them (``modified`` as integer microseconds, cast in Arrow).
+_POLARS_FILE_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
+    "path": pl.Utf8,
+    "content": pl.Binary,
+    "object": pl.Utf8,
+    "size": pl.Int64,
+    "sha256": pl.Utf8,
+    "media_type": pl.Utf8,
+    "modified": pl.Int64,
+    "width": pl.Int32,
+    "height": pl.Int32,
+    "duration": pl.Float64,
+}
 KEY = "path"
 CONTENT = "content"
 #: Rows per Parquet row group for blobs (what Hugging Face uses for image datasets): a reader of one file
@@ -74,10 +90,18 @@ _LISTING_EXCLUDES = (CONTENT,)
 _BATCH_BYTES = 256 << 20
 #: Threads reading and hashing a folder's files (small files are bound by system calls, outside the GIL).
 _READERS = 8
+#: Files a reader thread takes at a time.
+_READ_CHUNK = 64
 #: Threads writing a download's files: small files are bound by system calls and hashing, both outside the GIL.
 _WRITERS = 8
-#: Rows a download hands its writers at a time (a few row groups): memory stays bounded by it.
+#: Rows a download has in flight at most (a few row groups): memory stays bounded by it.
 _WRITE_CHUNK = 1000
+#: Rows a writer thread takes at a time.
+_WRITE_RUN = 50
+#: The file an empty destination holds while a download writes straight into it (see :func:`download`).
+MARKER = ".lakehouse-download"
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 #: A labeller: a function of the relative path returning a label (column ``label``) or a mapping of columns.
 Labeller = Callable[[str], Any]
@@ -229,8 +253,9 @@ def read_files(
 ) -> list[_Read]:
     """Read and hash ``files`` (small ones into memory, large ones streamed): every read error raises here.
 
-    :data:`_READERS` threads read at once (reading and hashing release the GIL); results and the first error
-    come in the order of ``files``, as one thread would give them.
+    :data:`_READERS` threads read at once (reading and hashing release the GIL), each a run of
+    :data:`_READ_CHUNK` files at a time: a task per file cost more in the pool's locks and futures than the
+    read of a small file. Results and the first error come in the order of ``files``, as one thread would give them.
     """
 
     def read(f: FolderFile) -> _Read:
@@ -239,12 +264,16 @@ def read_files(
             return _Read(f, data, folders.digest(data), folders.probe(f.path, data=data))
         return _Read(f, None, file_digest(f.local), folders.probe(f.path, local=f.local))
 
+    def read_run(run: Sequence[FolderFile]) -> list[_Read]:
+        return [read(f) for f in run]
+
+    runs = [files[start : start + _READ_CHUNK] for start in range(0, len(files), _READ_CHUNK)]
     out: list[_Read] = []
     with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="lakehouse-read") as pool:
-        for done in pool.map(read, files):
-            out.append(done)
+        for done in pool.map(read_run, runs):
+            out.extend(done)
             if progress is not None:
-                progress(1)
+                progress(len(done))
     return out
 
 
@@ -274,20 +303,26 @@ def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
 
 
 def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
-    columns = {
-        "path": [r.file.path for r in read],
-        "content": [r.content for r in read],
-        "object": [None if r.content is not None else r.sha256 for r in read],
-        "size": [r.file.size for r in read],
-        "sha256": [r.sha256 for r in read],
-        "media_type": [r.probe.media_type for r in read],
-        # integers cast in Arrow: a datetime object per file costs more than the rest of the row together
-        "modified": pa.array([r.file.mtime_us for r in read], pa.int64()).cast(FILE_COLUMNS.field("modified").type),
-        "width": [r.probe.width for r in read],
-        "height": [r.probe.height for r in read],
-        "duration": [r.probe.duration for r in read],
-    }
-    return pa.RecordBatch.from_pydict(columns, schema=FILE_COLUMNS)
+    # Built through polars, not pa.array/from_pydict: pyarrow's conversion of Python objects imports pandas on
+    # first use (over a second), and polars converts these lists at least as fast.
+    columns = pl.DataFrame(
+        {
+            "path": [r.file.path for r in read],
+            "content": [r.content for r in read],
+            "object": [None if r.content is not None else r.sha256 for r in read],
+            "size": [r.file.size for r in read],
+            "sha256": [r.sha256 for r in read],
+            "media_type": [r.probe.media_type for r in read],
+            # integers cast to the timestamp: a datetime object per file costs more than the rest of the row
+            "modified": [r.file.mtime_us for r in read],
+            "width": [r.probe.width for r in read],
+            "height": [r.probe.height for r in read],
+            "duration": [r.probe.duration for r in read],
+        },
+        schema=_POLARS_FILE_COLUMNS,
+    )
+    arrays = [columns.get_column(f.name).to_arrow().cast(f.type) for f in FILE_COLUMNS]
+    return pa.RecordBatch.from_arrays(arrays, schema=FILE_COLUMNS)
 
 
 def plan_add(
@@ -533,23 +568,73 @@ def download(
 
     Every decision is taken before the first byte is written: where each file goes (never outside ``dest``),
     which files are there already with the right digest (skipped), and which conflict (refused without
-    ``overwrite``). Each file is then written to a hidden name beside its target and renamed once verified,
-    by :data:`_WRITERS` threads at once (hashing and writing release the GIL).
+    ``overwrite``). Every file's bytes are verified against its digest before it is written, by
+    :data:`_WRITERS` threads at once (hashing and writing release the GIL). How a file is written depends on
+    the destination:
+
+    * empty (or new): :data:`MARKER` is created in it first, then each file is created under its own name
+      (exclusively: nothing else can be there) and written; the marker goes once every file is written. A
+      download killed midway leaves the marker, and perhaps a file cut short under its name;
+    * holding the marker of an interrupted download of the same version: files with other bytes are the
+      interrupted download's own and are replaced without ``overwrite``;
+    * otherwise (or for the replacements above): each file is written to a hidden name beside its target and
+      renamed over it, so a file appears (or is replaced) whole or not at all.
     """
     root = check_dest(dest)
-    todo: list[str] = []
-    targets: dict[str, Path] = {}
-    conflicts: list[str] = []
-    skipped = 0
+    paths: list[str] = files.get_column(KEY).to_list()
     # An empty (or new) destination holds no links and no files: a checked relative path is its own target
     # there, without resolving each one on disk.
-    fresh = _is_empty(root)
-    for path, sha in zip(files.get_column(KEY).to_list(), files.get_column("sha256").to_list(), strict=True):
+    fresh = _is_empty(root) and MARKER not in paths
+    if fresh:  # every path checked before the marker is made: a bad one leaves the destination untouched
+        targets = {path: os.path.join(root, check_relative(path)) for path in paths}
+        fresh = _claim(root, dataset=dataset, version=version)
+    resumed = False
+    try:
         if fresh:
-            targets[path] = root / check_relative(path)
-            todo.append(path)
-            continue
-        target = targets[path] = target_path(root, path)
+            todo, skipped = paths, 0
+        else:
+            resumed = _resumes(root, dataset=dataset, version=version) and MARKER not in paths
+            todo, targets, skipped = _plan(
+                root, paths, files.get_column("sha256").to_list(), overwrite=overwrite or resumed, progress=progress
+            )
+            _check_writable(root)
+        written, written_bytes = _write_files(
+            store,
+            version_rows(data_files, scan, todo),
+            {path: targets[path] for path in todo},
+            create=fresh,
+            dataset=dataset,
+            progress=progress,
+        )
+        if resumed:
+            (root / MARKER).unlink(missing_ok=True)  # the interrupted download is finished
+    finally:
+        if fresh:  # written in full, or stopped by an error that left no file cut short: the marker goes
+            (root / MARKER).unlink(missing_ok=True)
+    return DownloadReport(str(root), version, written, skipped, written_bytes)
+
+
+def _plan(
+    root: Path,
+    paths: Sequence[str],
+    digests: Sequence[str],
+    *,
+    overwrite: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[list[str], dict[str, str], int]:
+    """The paths to write into the non-empty ``root``, their targets and how many are there already.
+
+    Raises:
+        InvalidArgument: a target is a folder, or (without ``overwrite``) holds other bytes.
+        InvalidData: a stored path would leave ``root``.
+    """
+    todo: list[str] = []
+    targets: dict[str, str] = {}
+    conflicts: list[str] = []
+    skipped = 0
+    for path, sha in zip(paths, digests, strict=True):
+        target = target_path(root, path)
+        targets[path] = str(target)
         if not (target.exists() or target.is_symlink()):
             todo.append(path)
         elif local_digest(target) == sha:
@@ -569,31 +654,91 @@ def download(
             "(--overwrite) to replace them; nothing was written"
         )
         raise InvalidArgument(msg)
-    _check_writable(root)
-    for parent in sorted({targets[p].parent for p in todo}):  # each folder made once, not once per file
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            msg = f"cannot write {str(parent)!r}: {e.strerror or e}"
-            raise StorageError(msg) from e
+    return todo, targets, skipped
 
-    def write(row: dict[str, Any]) -> int:
-        target = targets[row[KEY]]
-        if row["object"] is not None:
-            store.download(row["object"], target)
-        else:
-            _write_verified(target, read_row_bytes(store, row, dataset=dataset))
-        return int(row["size"])
+
+def _write_files(
+    store: ObjectStore,
+    rows: Iterator[dict[str, Any]],
+    targets: Mapping[str, str],
+    *,
+    create: bool,
+    dataset: str,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """Write ``rows`` to their ``targets`` (``create``: each target is new); the files and bytes written."""
+    for parent in sorted({os.path.dirname(t) for t in targets.values()}):  # each folder made once, not per file
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as e:
+            msg = f"cannot write {parent!r}: {e.strerror or e}"
+            raise StorageError(msg) from e
+    write_bytes = _create_verified if create else _write_verified
+
+    def write(run: Sequence[dict[str, Any]]) -> int:
+        total = 0
+        for row in run:
+            target = targets[row[KEY]]
+            if row["object"] is not None:
+                store.download(row["object"], target)
+            else:
+                write_bytes(target, read_row_bytes(store, row, dataset=dataset))
+            total += int(row["size"])
+        return total
 
     written = written_bytes = 0
+    # Runs of rows per task (a task per small file cost more in the pool than writing the file), at most
+    # _WRITE_CHUNK rows in flight (memory stays bounded), read from the table while earlier runs are written.
+    in_flight: deque[tuple[int, Future[int]]] = deque()
     with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="lakehouse-download") as pool:
-        for chunk in _chunks(version_rows(data_files, scan, todo), _WRITE_CHUNK):
-            sizes = list(pool.map(write, chunk))  # a chunk at a time: memory stays bounded
-            written += len(sizes)
-            written_bytes += sum(sizes)
-            if progress is not None:
-                progress(len(sizes))
-    return DownloadReport(str(root), version, written, skipped, written_bytes)
+        try:
+            for run in _chunks(rows, _WRITE_RUN):
+                if len(in_flight) * _WRITE_RUN >= _WRITE_CHUNK:
+                    count, done = in_flight.popleft()
+                    written, written_bytes = written + count, written_bytes + done.result()
+                    if progress is not None:
+                        progress(count)
+                in_flight.append((len(run), pool.submit(write, run)))
+            while in_flight:
+                count, done = in_flight.popleft()
+                written, written_bytes = written + count, written_bytes + done.result()
+                if progress is not None:
+                    progress(count)
+        finally:  # after an error, runs not started yet are not started (running ones finish)
+            for _, waiting in in_flight:
+                waiting.cancel()
+    return written, written_bytes
+
+
+def _claim(root: Path, *, dataset: str, version: int) -> bool:
+    """Create :data:`MARKER` in ``root`` (made if missing); False if another download holds it already.
+
+    Raises:
+        StorageError: ``root`` cannot be written (this is the writability check of an empty destination).
+    """
+    note = json.dumps({"dataset": dataset, "version": version}).encode()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / MARKER, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC, 0o644)
+    except FileExistsError:
+        return False
+    except OSError as e:
+        msg = f"cannot write to download destination {str(root)!r}: {e.strerror or e}"
+        raise StorageError(msg) from e
+    try:
+        os.write(fd, note)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _resumes(root: Path, *, dataset: str, version: int) -> bool:
+    """True if ``root`` holds the marker of an interrupted download of this very version."""
+    try:
+        note = json.loads((root / MARKER).read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(note, dict) and note == {"dataset": dataset, "version": version}
 
 
 def _is_empty(folder: Path) -> bool:
@@ -625,13 +770,43 @@ def _check_writable(root: Path) -> None:
         raise StorageError(msg) from e
 
 
-def _write_verified(target: Path, data: bytes) -> None:
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+def _write_verified(target: str, data: bytes) -> None:
+    """Write ``data`` to a hidden name beside ``target`` and rename it over ``target``."""
+    head, name = os.path.split(target)
+    partial = os.path.join(head, f".{name}.{os.getpid()}.partial")
     try:
-        partial.write_bytes(data)
+        _write_new(partial, data, exclusive=False)
         os.replace(partial, target)
     except OSError as e:
-        msg = f"cannot write {str(target)!r}: {e.strerror or e}"
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        msg = f"cannot write {target!r}: {e.strerror or e}"
         raise StorageError(msg) from e
-    finally:
-        partial.unlink(missing_ok=True)
+
+
+def _create_verified(target: str, data: bytes) -> None:
+    """Create ``target``, which must not exist, with ``data``; a failed write leaves no file behind."""
+    try:
+        _write_new(target, data, exclusive=True)
+    except FileExistsError as e:
+        msg = f"cannot write {target!r}: another process created it during this download"
+        raise StorageError(msg) from e
+    except OSError as e:
+        msg = f"cannot write {target!r}: {e.strerror or e}"
+        raise StorageError(msg) from e
+
+
+def _write_new(path: str, data: bytes, *, exclusive: bool) -> None:
+    """Write ``data`` to the file ``path`` (``exclusive``: it must not exist); on an error, the file is removed."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC) | _O_CLOEXEC | _O_BINARY
+    fd = os.open(path, flags, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)

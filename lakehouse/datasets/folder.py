@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
+import posixpath
 import re
 import stat
 import wave
@@ -28,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from lakehouse.errors import InvalidArgument
+
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 #: What a file with no known extension is recorded as.
 OCTET_STREAM = "application/octet-stream"
@@ -188,7 +191,7 @@ def _file(rel: str, local: str) -> FolderFile:
 def read_file(file: FolderFile) -> bytes:
     """The bytes of ``file``; :class:`InvalidArgument` naming it if it cannot be read or changed size."""
     try:
-        data = file.local.read_bytes()
+        data = _read_all(file.source, file.size)
     except OSError as e:
         msg = f"cannot read {str(file.local)!r}: {e.strerror or e}"
         raise InvalidArgument(msg) from e
@@ -196,6 +199,22 @@ def read_file(file: FolderFile) -> bytes:
         msg = f"file {str(file.local)!r} changed while it was being read; nothing was written"
         raise InvalidArgument(msg)
     return data
+
+
+def _read_all(source: str, size: int) -> bytes:
+    """Every byte of the file at ``source``, read with plain system calls (no ``Path`` or buffered reader per
+    file: for small files those cost more than the read itself)."""
+    fd = os.open(source, _O_READ)
+    try:
+        data = os.read(fd, size + 1)  # one call for a file of its listed size; a byte more shows it grew
+        if len(data) < size:  # a short read (or a file that shrank): read on to the end
+            rest = [data]
+            while chunk := os.read(fd, 1 << 20):
+                rest.append(chunk)
+            data = b"".join(rest)
+        return data
+    finally:
+        os.close(fd)
 
 
 def digest(data: bytes) -> str:
@@ -208,7 +227,9 @@ def probe(path: str, *, data: bytes | None = None, local: Path | None = None) ->
     A file whose header does not parse keeps its media type and gets no size or duration: the dataset holds
     the bytes as they are.
     """
-    media_type = mimetypes.guess_type(path, strict=False)[0] or OCTET_STREAM
+    media_type = _media_type(path)
+    if not media_type.startswith(("image/", "audio/")):
+        return _plain_probe(media_type)
     source: Any = _source(data, local)
     if media_type.startswith("image/"):
         from lakehouse._optional import import_optional
@@ -228,6 +249,28 @@ def probe(path: str, *, data: bytes | None = None, local: Path | None = None) ->
         except (wave.Error, EOFError, OSError):
             return Probe(media_type)
     return Probe(media_type)
+
+
+def _media_type(path: str) -> str:
+    """``mimetypes.guess_type(path, strict=False)``, or octet-stream; looked up once per extension.
+
+    A name whose last extension is a suffix alias (``.tgz``) or an encoding (``.gz``), or a path with a ``:``
+    (a URL scheme to mimetypes), is looked up whole; any other name's type depends on its extension alone.
+    """
+    ext = posixpath.splitext(path)[1]
+    if ":" in path or ext.lower() in mimetypes.suffix_map or ext in mimetypes.encodings_map:
+        return mimetypes.guess_type(path, strict=False)[0] or OCTET_STREAM
+    return _extension_type(ext.lower())
+
+
+@lru_cache(maxsize=1024)
+def _extension_type(ext: str) -> str:
+    return mimetypes.guess_type(f"x{ext}", strict=False)[0] or OCTET_STREAM
+
+
+@lru_cache(maxsize=1024)
+def _plain_probe(media_type: str) -> Probe:
+    return Probe(media_type)  # one value per type, shared: a file with no size or duration to read
 
 
 def _source(data: bytes | None, local: Path | None) -> Any:

@@ -690,20 +690,22 @@ def _write_files(
     # Runs of rows per task (a task per small file cost more in the pool than writing the file), at most
     # _WRITE_CHUNK rows in flight (memory stays bounded), read from the table while earlier runs are written.
     in_flight: deque[tuple[int, Future[int]]] = deque()
+
+    def finish_oldest() -> None:
+        nonlocal written, written_bytes
+        count, done = in_flight.popleft()
+        written, written_bytes = written + count, written_bytes + done.result()
+        if progress is not None:
+            progress(count)
+
     with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="lakehouse-download") as pool:
         try:
             for run in _chunks(rows, _WRITE_RUN):
                 if len(in_flight) * _WRITE_RUN >= _WRITE_CHUNK:
-                    count, done = in_flight.popleft()
-                    written, written_bytes = written + count, written_bytes + done.result()
-                    if progress is not None:
-                        progress(count)
+                    finish_oldest()
                 in_flight.append((len(run), pool.submit(write, run)))
             while in_flight:
-                count, done = in_flight.popleft()
-                written, written_bytes = written + count, written_bytes + done.result()
-                if progress is not None:
-                    progress(count)
+                finish_oldest()
         finally:  # after an error, runs not started yet are not started (running ones finish)
             for _, waiting in in_flight:
                 waiting.cancel()

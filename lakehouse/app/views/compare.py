@@ -37,9 +37,6 @@ for text in params.raw_list("runs"):
         error(f"`runs={text}` in the URL: {e}")
 wanted = list(dict.fromkeys(wanted))
 
-picked_rows = everyone.filter(pl.col("run_id").is_in(wanted))
-offered = pl.concat([picked_rows, everyone.head(rq.PICKER_LIMIT)]).unique("run_id", keep="first", maintain_order=True)
-names = dict(zip(offered.get_column("run_id").to_list(), offered.get_column("name").to_list(), strict=True))
 if "compare_runs" not in st.session_state:
     st.session_state.compare_runs = wanted
 # Once runs are picked, the pickers and chart options sit in popovers: a closed popover is not drawn, so a new
@@ -54,7 +51,12 @@ runs_box = (
     bar.popover("Runs", icon=":material/checklist:", key="compare_runs_open", on_change="rerun") if picked else None
 )
 if runs_box is None or runs_box.open:
-    chosen = (runs_box or bar).multiselect(
+    picked_rows = everyone.filter(pl.col("run_id").is_in(wanted))
+    offered = pl.concat([picked_rows, everyone.head(rq.PICKER_LIMIT)]).unique(
+        "run_id", keep="first", maintain_order=True
+    )
+    names = dict(zip(offered.get_column("run_id").to_list(), offered.get_column("name").to_list(), strict=True))
+    chosen = (bar if runs_box is None else runs_box).multiselect(
         "Runs",
         list(dict.fromkeys([*wanted, *names])),
         key="compare_runs",

@@ -130,8 +130,8 @@ def test_an_installed_wheel_builds_the_demo_and_serves_the_app_outside_the_check
     with serving(cli, "--root", "lh", cwd=elsewhere, env=env) as (app, info):
         assert info["root"] == str(elsewhere / "lh")
         served = Path(f"/proc/{info['pid']}/cmdline").read_bytes().split(b"\0")
-        assert str(site / "lakehouse" / "app" / "main.py").encode() in served  # the wheel's copy of the app
-        assert_answers(info["url"])
+        assert str(site / "lakehouse" / "app" / "asgi_app.py").encode() in served  # the wheel's copy of the app
+        assert_answers(info["url"])  # its pages and its route
         # The installed server serves the component's script (found through the wheel's manifest).
         with urllib.request.urlopen(info["url"] + "/_stcore/bidi-components/lakehouse.curves/curves.js") as js:
             assert b"u-over" in js.read()  # uPlot, bundled

@@ -24,6 +24,8 @@ from lakehouse.errors import InvalidArgument, LakehouseError, NotFound
 from lakehouse.location import Location
 
 ENTRY_POINT = Path(__file__).resolve().with_name("main.py")
+# What the server runs: the pages of ENTRY_POINT plus the app's own routes (an ASGI app Streamlit serves).
+SERVED = Path(__file__).resolve().with_name("asgi_app.py")
 READY_TIMEOUT_SECONDS = 90.0
 
 # Streamlit options that make it a quiet local server: no browser, no telemetry (a closed network must
@@ -53,11 +55,12 @@ class Server:
 
 
 def entry_point() -> Path:
-    """The app's main script, which ships inside the package."""
-    if not ENTRY_POINT.is_file():
-        msg = f"the analytics app is not at {str(ENTRY_POINT)!r}; this installation of lakehouse is incomplete"
-        raise NotFound(msg)
-    return ENTRY_POINT
+    """The file the server runs, which ships inside the package with the app's main script."""
+    for needed in (ENTRY_POINT, SERVED):
+        if not needed.is_file():
+            msg = f"the analytics app is not at {str(needed)!r}; this installation of lakehouse is incomplete"
+            raise NotFound(msg)
+    return SERVED
 
 
 def _require(module: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lakehouse
-from lakehouse.app import curves
+from lakehouse.app import curves, live_watch
 from lakehouse.app import run_queries as rq
 from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, metrics
 
@@ -224,6 +224,30 @@ def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path
     assert not errors(at)
     links = {link.proto.label: parse_qs(link.proto.query_string) for link in at.get("page_link")}
     assert links["wandb-artifacts/mnist-model:v0"] == {"run": [producer.id]}
+
+
+def test_live_page_mounts_the_watcher_with_what_it_was_drawn_at(tmp_path: Path, open_app: OpenApp) -> None:
+    """The browser compares the route's answer with ``shown`` every ``seconds``; auto-refresh off: no watcher."""
+    lh, run, at = _training_on_live(tmp_path / "lh", open_app)
+
+    def watchers() -> list[dict[str, object]]:
+        found = [e.proto for e in at.get("bidi_component") if e.proto.component_name == live_watch.NAME]
+        return [json.loads(proto.json) for proto in found]
+
+    (watcher,) = watchers()
+    assert watcher == {
+        "url": live_watch.ROUTE,
+        "shown": live_watch.digest(rq.live_stamp()),
+        "seconds": lh.settings.app_refresh_seconds,
+    }
+    run.log({"loss": 0.5}, step=1)
+    run.flush()
+    assert live_watch.digest(rq.live_stamp()) != watcher["shown"]  # what the browser's next check sees
+    at.run()
+    assert watchers()[0]["shown"] == live_watch.digest(rq.live_stamp())
+    at.toggle(key="live_auto").set_value(False).run()
+    assert watchers() == []
+    run.finish()
 
 
 def test_live_checks_for_new_points_by_table_versions(tmp_path: Path, open_app: OpenApp) -> None:

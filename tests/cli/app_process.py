@@ -41,8 +41,16 @@ def serving(cli: str, *args: str, cwd: Path | None = None, env: dict[str, str]) 
 
 
 def assert_answers(url: str) -> None:
-    """Streamlit's health endpoint says ok and the app's page is served."""
+    """Streamlit's health endpoint says ok, the app's page is served, and so is the Live page's route."""
     with urllib.request.urlopen(url + "/_stcore/health", timeout=10) as response:
         assert response.read() == b"ok"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.status == 200
+    assert live_stamp(url)
+
+
+def live_stamp(url: str) -> str:
+    """The server's answer to the Live page's question: the digest of what that page shows."""
+    with urllib.request.urlopen(url + "/api/lakehouse/live-stamp", timeout=10) as response:
+        assert response.headers["Cache-Control"] == "no-store"
+        return str(json.loads(response.read())["stamp"])

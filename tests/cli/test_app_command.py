@@ -7,13 +7,16 @@ import signal
 import socket
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+import lakehouse
 from lakehouse.app import server as app_server
 from lakehouse.cli import main
-from tests.cli.app_process import assert_answers, serving
+from tests.cli.app_process import assert_answers, live_stamp, serving
 
 CLI = [str(Path(sys.executable).with_name("lakehouse"))]
 
@@ -66,6 +69,27 @@ def test_serves_the_app_and_stops_with_its_server_on_sigterm(tmp_path: Path) -> 
         while _alive(info["pid"]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(info["pid"]), "the Streamlit server outlived lakehouse app"
+
+
+@pytest.mark.slow
+def test_the_live_route_answers_a_new_stamp_after_a_commit_only(tmp_path: Path) -> None:
+    """What an open Live page asks every refresh: the same answer while nothing is committed, a new one after."""
+    lh = lakehouse.connect(tmp_path / "lh")
+    run = lh.start_run(experiment="e", name="training")
+    run.log({"loss": 1.0}, step=0)
+    run.flush()
+    with serving(CLI[0], "--root", str(tmp_path / "lh"), env=dict(os.environ)) as (_, info):
+        idle = live_stamp(info["url"])
+        assert live_stamp(info["url"]) == idle
+        run.log({"loss": 0.5}, step=1)
+        run.flush()
+        assert live_stamp(info["url"]) != idle
+        # Only GET, only this path: the server's routes are read-only.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(urllib.request.Request(info["url"] + "/api/lakehouse/live-stamp", method="POST"))
+        assert refused.value.code == 405
+        refused.value.close()
+    run.finish()
 
 
 def _alive(pid: int) -> bool:

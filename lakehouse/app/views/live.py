@@ -1,11 +1,10 @@
 """Live: a running run's curves, redrawn as soon as new points are committed, so overfitting shows before the
 run ends.
 
-The page is drawn by full script runs only. While auto-refresh is on, a fragment checks every
-``app.refresh_seconds`` whether a table the page reads has a new commit (:func:`run_queries.live_stamp`: a
-listing of the tables' logs, no table is loaded) and reruns the page only then. An idle page therefore costs
-one such check per refresh and sends the browser nothing, and a new point is drawn one refresh after its commit
-at most.
+The page is drawn by full script runs only. While auto-refresh is on, the browser asks the server every
+``app.refresh_seconds`` whether a table the page reads has a new commit (:mod:`lakehouse.app.live_watch`: a
+listing of the tables' logs, no table is loaded, no script run) and reruns the page only then. An idle page
+therefore costs one small request per refresh, and a new point is drawn one refresh after its commit at most.
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from datetime import UTC, datetime
 import polars as pl
 import streamlit as st
 
-from lakehouse.app import curves
+from lakehouse.app import curves, live_watch
 from lakehouse.app import run_queries as rq
-from lakehouse.app.shell import Stamp, guarded, handle
+from lakehouse.app.shell import guarded, handle
 
 # A running run this long without a new point has probably lost its process (killed, machine gone).
 SILENT_SECONDS = 600
@@ -123,13 +122,6 @@ def live(run_id: str) -> None:
         st.caption(f"Drawn at {datetime.now(UTC):%H:%M:%S} UTC{checked}.")
 
 
-@st.fragment(run_every=interval)
-def watch(shown: Stamp) -> None:
-    """Rerun the page when what it shows has changed since it was drawn (``shown``); else do nothing."""
-    if rq.live_stamp() != shown:
-        st.rerun()
-
-
 live(picked)
 if auto:
-    watch(seen)
+    live_watch.watch(seen, seconds=interval)

@@ -10,6 +10,9 @@ import polars as pl
 import lakehouse
 
 DIFFERENT = "background-color: rgba(255, 196, 0, 0.28); font-weight: 600"
+# st.html draws the table with the page's font but none of Markdown's table rules: they are inline here.
+TABLE = "border-collapse: collapse; font-size: 0.875rem; margin: 0.25rem 0"
+CELL = "border: 1px solid rgba(128, 128, 128, 0.25); padding: 0.25rem 0.5rem; text-align: left; vertical-align: top"
 
 
 def shared_params(comparison: lakehouse.RunComparison) -> dict[str, str]:
@@ -36,12 +39,13 @@ def params_html(frame: pl.DataFrame, labels: dict[str, str], colors: dict[str, s
     """``frame`` (``param`` and one column per run id) as an HTML table, differing values shaded, each run's
     column headed by its name in its colour. Every text is escaped.
 
-    A plain HTML table because the browser draws it with the code it already has for the page's text: a
-    grid or ``st.table`` first loads their own code and Arrow's (measured in docs/BENCHMARKS.md).
+    A plain HTML table for ``st.html`` because the browser draws it with little code of its own: a grid or
+    ``st.table`` first loads their own code and Arrow's, and Markdown with HTML in it loads a 190 KB HTML parser
+    (measured in docs/BENCHMARKS.md).
     """
     runs = [c for c in frame.columns if c != "param"]
     head = "".join(
-        f'<th><span style="color: {html.escape(colors.get(r, "inherit"))}">&#9632;</span> '
+        f'<th style="{CELL}"><span style="color: {html.escape(colors.get(r, "inherit"))}">&#9632;</span> '
         f"{html.escape(labels.get(r, r))}</th>"
         for r in runs
     )
@@ -49,11 +53,11 @@ def params_html(frame: pl.DataFrame, labels: dict[str, str], colors: dict[str, s
     for row in frame.iter_rows(named=True):
         values = ["" if row[r] is None else str(row[r]) for r in runs]
         cells = "".join(
-            f'<td style="{DIFFERENT}">{html.escape(v)}</td>' if shaded else f"<td>{html.escape(v)}</td>"
+            f'<td style="{CELL}; {DIFFERENT if shaded else ""}">{html.escape(v)}</td>'
             for v, shaded in zip(values, unlike_common(values), strict=True)
         )
-        rows.append(f"<tr><td>{html.escape(str(row['param']))}</td>{cells}</tr>")
+        rows.append(f'<tr><td style="{CELL}">{html.escape(str(row["param"]))}</td>{cells}</tr>')
     return (
-        '<div style="overflow-x: auto"><table><thead><tr><th>param</th>'
+        f'<div style="overflow-x: auto"><table style="{TABLE}"><thead><tr><th style="{CELL}">param</th>'
         f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )

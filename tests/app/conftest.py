@@ -214,7 +214,8 @@ def charts(at: AppTest) -> dict[str, dict[str, Any]]:
     every series with its ``x`` and ``y`` columns as lists."""
     out = {}
     for element in at.get("bidi_component"):
-        assert element.proto.component_name == curves_component.NAME
+        if element.proto.component_name != curves_component.NAME:
+            continue  # the Live page's watcher
         header, column = curves_component.decode(element.proto.bytes)
         for series in header["series"]:
             series["x"] = (column(series["x"]) + header["x_origin"]).tolist()
@@ -279,13 +280,13 @@ class _TableParser(HTMLParser):
 
 
 def html_table(at: AppTest, key: str) -> HtmlTable:
-    """The HTML table (``st.markdown``) inside the container keyed ``key``."""
+    """The HTML table (``st.html``) inside the container keyed ``key``."""
     found: list[str] = []
 
     def walk(node: Any) -> None:
         for child in getattr(node, "children", {}).values():
-            if getattr(node, "key", None) == key and getattr(child, "type", None) == "markdown":
-                found.append(child.value)
+            if getattr(node, "key", None) == key and getattr(child, "type", None) == "html":
+                found.append(child.proto.body)
             walk(child)
 
     walk(at._tree)

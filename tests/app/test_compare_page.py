@@ -105,7 +105,7 @@ def test_param_names_and_values_are_shown_as_text_never_as_markup(tmp_path: Path
     table = html_table(at, "params_table")
     assert table.header == ["param", "<i>0</i>", "<i>1</i>"]
     assert table.rows == [["x<y", "<b>bold</b> | `tick`", "<script>alert(1)</script>"]]
-    (markup,) = [m.value for m in at.markdown if "<table>" in m.value]
+    (markup,) = [h.proto.body for h in at.get("html") if "<table" in h.proto.body]
     assert "<script>" not in markup
     assert "The same in every run: `same` = `` a`b ``" in [c.value for c in at.caption]
 

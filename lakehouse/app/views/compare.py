@@ -110,7 +110,7 @@ if params_tab.open:
             st.caption("The runs share every param." if shared else "The runs have no params.")
         else:
             with st.container(key="params_table"):
-                st.markdown(styling.params_html(differing, labels, colors), unsafe_allow_html=True)
+                st.html(styling.params_html(differing, labels, colors))
         if shared and differing.height:
             same = ", ".join(f"{styling.code_span(k)} = {styling.code_span(v)}" for k, v in shared.items())
             st.caption(f"The same in every run: {same}")

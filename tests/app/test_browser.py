@@ -149,8 +149,11 @@ def table(page: Page, key: str) -> None:
 
 
 def html_table(page: Page, key: str) -> None:
-    """The keyed HTML table is drawn."""
-    page.locator(f".st-key-{key} table").first.wait_for(state="visible")
+    """The keyed HTML table is drawn, with its own style (which the HTML sanitizer must have kept)."""
+    table = page.locator(f".st-key-{key} table").first
+    table.wait_for(state="visible")
+    cell = table.locator("td").first
+    assert cell.evaluate("td => getComputedStyle(td).borderTopStyle") == "solid"
 
 
 def chart(page: Page) -> None:

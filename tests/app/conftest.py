@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 import lakehouse
 from lakehouse.app import server as app_server
+from lakehouse.app import styling
 from lakehouse.app.components import curves as curves_component
 
 APP = app_server.ENTRY_POINT
@@ -263,7 +264,7 @@ class _TableParser(HTMLParser):
             self.rows.append([])
         elif tag in ("td", "th"):
             self._cell = []
-            if tag == "td" and "background-color" in (dict(attrs).get("style") or ""):
+            if tag == "td" and dict(attrs).get("class") == styling.SHADED:
                 self.shaded.add((len(self.rows) - 1, len(self.rows[-1])))
 
     def handle_endtag(self, tag: str) -> None:

@@ -154,8 +154,8 @@ class Settings:
     )
     app_host: str = field(default="127.0.0.1", metadata={"toml": "app.host", "env": "LAKEHOUSE_APP_HOST"})
     app_port: int = field(default=8501, metadata={"toml": "app.port", "env": "LAKEHOUSE_APP_PORT"})
-    # One second: the Live page's check is one small request (lakehouse.app.live_watch), so a point is drawn
-    # within a second of its commit, and an idle page costs 0.3 % of a core more than checking every 5 s.
+    # One second: an open Live page's check is a listing of the tables' logs on the server, for a request the
+    # browser holds (lakehouse.app.live_watch); a point is drawn within a second of its commit.
     app_refresh_seconds: int = field(
         default=1,
         metadata={"toml": "app.refresh_seconds", "env": "LAKEHOUSE_APP_REFRESH_SECONDS"},

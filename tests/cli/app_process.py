@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,8 +50,10 @@ def assert_answers(url: str) -> None:
     assert live_stamp(url)
 
 
-def live_stamp(url: str) -> str:
-    """The server's answer to the Live page's question: the digest of what that page shows."""
-    with urllib.request.urlopen(url + "/api/lakehouse/live-stamp", timeout=10) as response:
+def live_stamp(url: str, *, seen: str | None = None, wait: float | str | None = None) -> str:
+    """The server's answer to the Live page's question: the digest of what that page shows (with ``seen``,
+    once it differs from that one or ``wait`` seconds have passed)."""
+    query = urllib.parse.urlencode({k: v for k, v in {"seen": seen, "wait": wait}.items() if v is not None})
+    with urllib.request.urlopen(f"{url}/api/lakehouse/live-stamp?{query}", timeout=60) as response:
         assert response.headers["Cache-Control"] == "no-store"
         return str(json.loads(response.read())["stamp"])

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,23 +76,61 @@ def test_serves_the_app_and_stops_with_its_server_on_sigterm(tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_the_live_route_answers_a_new_stamp_after_a_commit_only(tmp_path: Path) -> None:
-    """What an open Live page asks every refresh: the same answer while nothing is committed, a new one after."""
+    """What an open Live page asks: the same answer while nothing is committed, a new one after; a request that
+    names the answer it has is held until the tables change, and the server still stops at once."""
     lh = lakehouse.connect(tmp_path / "lh")
     run = lh.start_run(experiment="e", name="training")
     run.log({"loss": 1.0}, step=0)
     run.flush()
-    with serving(CLI[0], "--root", str(tmp_path / "lh"), env=dict(os.environ)) as (_, info):
-        idle = live_stamp(info["url"])
-        assert live_stamp(info["url"]) == idle
-        run.log({"loss": 0.5}, step=1)
-        run.flush()
-        assert live_stamp(info["url"]) != idle
-        # Only GET, only this path: the server's routes are read-only.
+    with serving(CLI[0], "--root", str(tmp_path / "lh"), env=dict(os.environ)) as (proc, info):
+        url = info["url"]
+        idle = live_stamp(url)
+        assert live_stamp(url) == idle
+        started = time.monotonic()
+        assert live_stamp(url, seen=idle, wait=2) == idle  # nothing changed: answered at the end of its wait
+        assert 1.5 < time.monotonic() - started < 10
+
+        def commit_soon() -> None:
+            time.sleep(1.5)
+            run.log({"loss": 0.5}, step=1)
+            run.flush()
+
+        committer = threading.Thread(target=commit_soon)
+        committer.start()
+        started = time.monotonic()
+        after = live_stamp(url, seen=idle)  # held until the commit, well before its 25 s
+        committer.join()
+        assert after != idle
+        assert time.monotonic() - started < 10
+        assert live_stamp(url) == after
+
+        for bad in ("-1", "61", "soon", "nan"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                live_stamp(url, seen=after, wait=bad)
+            assert refused.value.code == 400
+            assert f"got {bad!r}" in refused.value.read().decode()
+            refused.value.close()
+        # Only GET: the server's routes are read-only.
         with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(urllib.request.Request(info["url"] + "/api/lakehouse/live-stamp", method="POST"))
+            urllib.request.urlopen(urllib.request.Request(url + "/api/lakehouse/live-stamp", method="POST"))
         assert refused.value.code == 405
         refused.value.close()
+
+        # A page left open holds a request; stopping the server ends it instead of waiting for it.
+        held = threading.Thread(target=lambda: _quietly(lambda: live_stamp(url, seen=after, wait=50)))
+        held.start()
+        time.sleep(1.0)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 6
+        held.join()
     run.finish()
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    with contextlib.suppress(OSError):
+        call()
 
 
 def _alive(pid: int) -> bool:

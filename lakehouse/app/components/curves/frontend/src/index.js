@@ -65,15 +65,36 @@ function fmtX(header, v) {
   return fmtNumber(v);
 }
 
+// A run logged within a minute: milliseconds tell its points apart.
+const WITH_MS_BELOW_SECONDS = 60;
+
 function axisValues(header) {
   if (header.x_format === "wall") {
-    // A run logged within a minute: milliseconds tell its points apart.
-    return (u, splits) => splits.map((v) => (v == null ? "" : fmtWall(v, false, u.scales.x.max - u.scales.x.min < 60)));
+    return (u, splits) =>
+      splits.map((v) => (v == null ? "" : fmtWall(v, false, u.scales.x.max - u.scales.x.min < WITH_MS_BELOW_SECONDS)));
   }
   if (header.x_format === "category") {
     return (u, splits) => splits.map((v) => (Number.isInteger(v) ? (header.x_labels[v] ?? "") : ""));
   }
   return (u, splits) => splits.map(fmtTick);
+}
+
+// Pixels between x ticks: wide enough for a wall-clock label ("12:34:56.789" or "12:34:56") not to touch the next.
+function xSpace(header) {
+  if (header.x_format !== "wall") return 50;
+  return (u, axis, min, max) => (max - min < WITH_MS_BELOW_SECONDS ? 110 : 80);
+}
+
+// The y axis as wide as its widest label (a log scale's lowest tick can be "0.056101"), never under `least`.
+let measurer;
+function axisSize(least) {
+  return (u, values) => {
+    if (!values || !values.length) return least;
+    measurer ??= document.createElement("canvas").getContext("2d");
+    measurer.font = u.axes[1].font?.[0] ?? "12px system-ui";
+    const widest = Math.max(...values.map((v) => measurer.measureText(String(v ?? "")).width));
+    return Math.max(least, Math.ceil(widest) + 18);
+  };
 }
 
 function withAlpha(color, alpha) {
@@ -275,7 +296,8 @@ function lineOptions(state, width) {
     height: header.height,
     title: header.title || undefined,
     legend: { show: false },
-    padding: [8, 12, 0, 4],
+    // Room on the right for half of the last x label, centred on its tick (a wall time with milliseconds).
+    padding: [8, header.x_format === "wall" ? 44 : 12, 0, 4],
     cursor: {
       drag: { x: !isScatter, y: false, setScale: false },
       // Every time-series chart of the page shares one cursor (by x value); the scatter has its own x.
@@ -302,8 +324,8 @@ function lineOptions(state, width) {
       y: { auto: false, distr: header.log_y ? 3 : 1, log: 10 },
     },
     axes: [
-      { label: header.x_label, values: axisValues(header), size: 40, labelSize: 20, stroke: "#555" },
-      { label: header.y_label || undefined, values: (u, splits) => splits.map(fmtTick), size: 60, stroke: "#555" },
+      { label: header.x_label, values: axisValues(header), space: xSpace(header), size: 40, labelSize: 20, stroke: "#555" },
+      { label: header.y_label || undefined, values: (u, splits) => splits.map(fmtTick), size: axisSize(48), stroke: "#555" },
     ],
     series: [
       {},

@@ -62,18 +62,10 @@ FILE_COLUMNS = pa.schema(
         pa.field("duration", pa.float64()),
     ]
 )
-#: The same columns as polars types, for building them (``modified`` as integer microseconds, cast in Arrow).
-_POLARS_FILE_COLUMNS: dict[str, pl.DataType | type[pl.DataType]] = {
-    "path": pl.Utf8,
-    "content": pl.Binary,
-    "object": pl.Utf8,
-    "size": pl.Int64,
-    "sha256": pl.Utf8,
-    "media_type": pl.Utf8,
-    "modified": pl.Int64,
-    "width": pl.Int32,
-    "height": pl.Int32,
-    "duration": pl.Float64,
+#: The same columns as polars types, for building them (``modified`` as integer microseconds, cast in Arrow):
+#: read off the Arrow schema through an empty array per column (an Arrow table would import pandas).
+_POLARS_FILE_COLUMNS: dict[str, pl.DataType] = {
+    f.name: pl.Int64() if f.name == "modified" else pl.Series(pa.nulls(0, type=f.type)).dtype for f in FILE_COLUMNS
 }
 KEY = "path"
 CONTENT = "content"

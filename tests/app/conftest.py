@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import sys
+import time
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import lakehouse
+from lakehouse.app import run_queries as rq
 from lakehouse.app import server as app_server
 from lakehouse.app import styling
 from lakehouse.app.components import curves as curves_component
@@ -208,6 +210,14 @@ def frames(at: AppTest) -> dict[str, pl.DataFrame]:
 
     walk(at._tree)
     return found
+
+
+def steady_clock(seconds: float) -> None:
+    """Wait, if need be, until the lost-check clock in the Live page's stamp (it turns every
+    ``LOST_CHECK_SECONDS``) will not turn for ``seconds``: a test comparing stamps must not see it turn."""
+    left = rq.LOST_CHECK_SECONDS - time.time() % rq.LOST_CHECK_SECONDS
+    if left < seconds:
+        time.sleep(left + 0.05)
 
 
 def charts(at: AppTest) -> dict[str, dict[str, Any]]:

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import lakehouse
 from lakehouse.app import curves, live_watch
 from lakehouse.app import run_queries as rq
-from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, metrics
+from tests.app.conftest import DemoRuns, OpenApp, charts, errors, frames, metrics, steady_clock
 
 RUN = "views/run.py"
 LIVE = "views/live.py"
@@ -228,6 +228,7 @@ def test_run_page_lists_the_wandb_artifacts_a_run_logged_and_used(tmp_path: Path
 
 def test_live_page_mounts_the_watcher_with_what_it_was_drawn_at(tmp_path: Path, open_app: OpenApp) -> None:
     """The browser compares the route's answer with ``shown`` every ``seconds``; auto-refresh off: no watcher."""
+    steady_clock(10)  # the page's stamp and the test's are taken in one turn of the lost-check clock
     lh, run, at = _training_on_live(tmp_path / "lh", open_app)
 
     def watchers() -> list[dict[str, object]]:
@@ -253,6 +254,7 @@ def test_live_page_mounts_the_watcher_with_what_it_was_drawn_at(tmp_path: Path, 
 def test_live_checks_for_new_points_by_table_versions(tmp_path: Path, open_app: OpenApp) -> None:
     """What the Live page's check every refresh compares: unchanged while nothing is committed, changed by a
     new point, a run's end or another run starting (each of which the page must redraw for)."""
+    steady_clock(10)
     lh, run, at = _training_on_live(tmp_path / "lh", open_app)
     drawn = rq.live_stamp()
     assert rq.live_stamp() == drawn  # idle: the check finds nothing to redraw

@@ -4,7 +4,9 @@ pyarrow's conversion of Python objects (``pa.array(list)``, ``Table.from_pylist`
 use in a process: about a second, which a fresh or forked training process must not spend between logging
 a point and spooling it. Writing a column's buffers directly costs microseconds per value and loads nothing.
 Only strings, 64-bit integers, doubles and UTC microsecond timestamps (from ``datetime`` or from integer
-microseconds) are built here; any other type or value raises ``TypeError`` so callers take a general path.
+microseconds) are built here by :func:`column`; any other type or value raises ``TypeError`` so callers take a
+general path. :func:`converted` and :func:`repeated` are the general path that still leaves pandas unloaded:
+polars converts the values (in Rust, as fast as the buffers here for long columns) and Arrow casts them.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def column(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
         return _numbers(kind, "q", values, _micros)
     msg = f"no direct conversion to {kind}"
     raise TypeError(msg)
+
+
+def converted(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
+    """``values`` (None is null) as an Arrow array of ``kind``, for any type polars infers and Arrow casts."""
+    import polars as pl
+
+    return pl.Series(values).to_arrow().cast(kind)
+
+
+def repeated(kind: pa.DataType, value: Any, count: int) -> pa.Array:
+    """``value`` ``count`` times, as an Arrow array of ``kind`` (no list of ``count`` values is made)."""
+    import polars as pl
+
+    return pl.repeat(value, count, eager=True).to_arrow().cast(kind)
 
 
 def table(schema: pa.Schema, columns: Sequence[Sequence[Any]]) -> pa.Table:

@@ -42,7 +42,7 @@ from deltalake.exceptions import (
     TableNotFoundError,
 )
 
-from lakehouse import commit_rule, state
+from lakehouse import _buffers, commit_rule, state
 from lakehouse._arrow import canonical_type
 from lakehouse._delta_stats import file_stats
 from lakehouse.errors import (
@@ -956,14 +956,13 @@ _DELETE_FLAG = "__lakehouse_delete"
 
 def _with_deletions(data: pa.Table, key: str, deleted: Sequence[Any]) -> tuple[pa.Table, str]:
     """``data`` plus one row per deleted key (other columns null), with a boolean column telling them apart."""
-    # Arrays made through polars: pa.array() of Python values would import pandas (seconds) on first use.
     schema = pa.schema([f.with_nullable(True) for f in data.schema])
-    rows = data.cast(schema).append_column(_DELETE_FLAG, pl.repeat(False, data.num_rows, eager=True).to_arrow())
+    rows = data.cast(schema).append_column(_DELETE_FLAG, _buffers.repeated(pa.bool_(), False, data.num_rows))
     gone = {
-        f.name: pl.Series(list(deleted)).to_arrow().cast(f.type) if f.name == key else pa.nulls(len(deleted), f.type)
+        f.name: _buffers.converted(f.type, list(deleted)) if f.name == key else pa.nulls(len(deleted), f.type)
         for f in schema
     }
-    tombstones = pa.table({**gone, _DELETE_FLAG: pl.repeat(True, len(deleted), eager=True).to_arrow()})
+    tombstones = pa.table({**gone, _DELETE_FLAG: _buffers.repeated(pa.bool_(), True, len(deleted))})
     return pa.concat_tables([rows, tombstones.cast(rows.schema)]), _DELETE_FLAG
 
 

@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import storage
+from lakehouse import _buffers, storage
 from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog.layout import Layout
 from lakehouse.datasets import folder as folders
@@ -62,11 +62,6 @@ FILE_COLUMNS = pa.schema(
         pa.field("duration", pa.float64()),
     ]
 )
-#: The same columns as polars types, for building them (``modified`` as integer microseconds, cast in Arrow):
-#: read off the Arrow schema through an empty array per column (an Arrow table would import pandas).
-_POLARS_FILE_COLUMNS: dict[str, pl.DataType] = {
-    f.name: pl.Int64() if f.name == "modified" else pl.Series(pa.nulls(0, type=f.type)).dtype for f in FILE_COLUMNS
-}
 KEY = "path"
 CONTENT = "content"
 #: Rows per Parquet row group for blobs (what Hugging Face uses for image datasets): a reader of one file
@@ -295,25 +290,20 @@ def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
 
 
 def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
-    # Built through polars, not pa.array/from_pydict: pyarrow's conversion of Python objects imports pandas on
-    # first use (over a second), and polars converts these lists at least as fast.
-    columns = pl.DataFrame(
-        {
-            "path": [r.file.path for r in read],
-            "content": [r.content for r in read],
-            "object": [None if r.content is not None else r.sha256 for r in read],
-            "size": [r.file.size for r in read],
-            "sha256": [r.sha256 for r in read],
-            "media_type": [r.probe.media_type for r in read],
-            # integers cast to the timestamp: a datetime object per file costs more than the rest of the row
-            "modified": [r.file.mtime_us for r in read],
-            "width": [r.probe.width for r in read],
-            "height": [r.probe.height for r in read],
-            "duration": [r.probe.duration for r in read],
-        },
-        schema=_POLARS_FILE_COLUMNS,
-    )
-    arrays = [columns.get_column(f.name).to_arrow().cast(f.type) for f in FILE_COLUMNS]
+    columns: dict[str, list[Any]] = {
+        "path": [r.file.path for r in read],
+        "content": [r.content for r in read],
+        "object": [None if r.content is not None else r.sha256 for r in read],
+        "size": [r.file.size for r in read],
+        "sha256": [r.sha256 for r in read],
+        "media_type": [r.probe.media_type for r in read],
+        # integer microseconds cast to the timestamp: a datetime object per file costs more than the whole row
+        "modified": [r.file.mtime_us for r in read],
+        "width": [r.probe.width for r in read],
+        "height": [r.probe.height for r in read],
+        "duration": [r.probe.duration for r in read],
+    }
+    arrays = [_buffers.converted(f.type, columns[f.name]) for f in FILE_COLUMNS]
     return pa.RecordBatch.from_arrays(arrays, schema=FILE_COLUMNS)
 
 

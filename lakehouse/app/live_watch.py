@@ -107,9 +107,8 @@ async def stamp_endpoint(request: Request) -> JSONResponse:
         while True:
             now = digest(await run_in_threadpool(rq.live_stamp))
             remaining = deadline - loop.time()
-            if seen is None or now != seen or remaining <= 0:
-                return JSONResponse({"stamp": now}, headers=_HEADERS)
-            if await request.is_disconnected() or _server_stopping():
+            changed_or_due = seen is None or now != seen or remaining <= 0
+            if changed_or_due or await request.is_disconnected() or _server_stopping():
                 return JSONResponse({"stamp": now}, headers=_HEADERS)
             await asyncio.sleep(min(every, remaining))
     except _BadRequest as e:

@@ -1,10 +1,11 @@
 """Live: a running run's curves, redrawn as soon as new points are committed, so overfitting shows before the
 run ends.
 
-The page is drawn by full script runs only. While auto-refresh is on, the browser asks the server every
-``app.refresh_seconds`` whether a table the page reads has a new commit (:mod:`lakehouse.app.live_watch`: a
-listing of the tables' logs, no table is loaded, no script run) and reruns the page only then. An idle page
-therefore costs one small request per refresh, and a new point is drawn one refresh after its commit at most.
+The page is drawn by full script runs only. While auto-refresh is on, the browser holds one request to the
+server, which checks every ``app.refresh_seconds`` whether a table the page reads has a new commit and answers
+then (:mod:`lakehouse.app.live_watch`: a listing of the tables' logs, no table is loaded, no script run); the
+page reruns only on that answer. An idle page therefore costs the server one such check per refresh and the
+browser nothing, and a new point is drawn one refresh after its commit at most.
 """
 
 from __future__ import annotations

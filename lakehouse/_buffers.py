@@ -3,8 +3,8 @@
 pyarrow's conversion of Python objects (``pa.array(list)``, ``Table.from_pylist``) imports pandas on its first
 use in a process: about a second, which a fresh or forked training process must not spend between logging
 a point and spooling it. Writing a column's buffers directly costs microseconds per value and loads nothing.
-Only strings, 64-bit integers, doubles and UTC microsecond timestamps (from ``datetime`` or from integer
-microseconds) are built here by :func:`column`; any other type or value raises ``TypeError`` so callers take a
+Only strings, bytes, 64-bit integers, doubles and UTC microsecond timestamps (from ``datetime`` or from
+integer microseconds) are built here by :func:`column`; any other type or value raises ``TypeError`` so callers take a
 general path. :func:`converted` and :func:`repeated` are the general path that still leaves pandas unloaded:
 polars converts the values (in Rust, as fast as the buffers here for long columns) and Arrow casts them.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any, NoReturn
 
 import pyarrow as pa
@@ -26,6 +27,8 @@ def column(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
     """``values`` (None is null) as an Arrow array of ``kind``; ``TypeError`` for what is not built here."""
     if kind == pa.string():
         return _strings(values)
+    if kind == pa.binary():
+        return _binary(values)
     if kind == pa.int64():
         return _numbers(kind, "q", values, _integer)
     if kind == pa.float64():
@@ -68,6 +71,20 @@ def _strings(values: Sequence[Any]) -> pa.Array:
             valid[i // 8] |= 1 << (i % 8)
         offsets.append(len(data))  # raises OverflowError past 2 GiB: the general path handles it
     return _array(pa.string(), values, valid, pa.py_buffer(offsets), pa.py_buffer(bytes(data)))
+
+
+def _binary(values: Sequence[Any]) -> pa.Array:
+    """Bytes joined once into the data buffer (file contents: hundreds of MB, so no copy per value)."""
+    valid = bytearray((len(values) + 7) // 8)
+    for i, value in enumerate(values):
+        if value is not None:
+            if type(value) is not bytes:
+                _refuse(value)
+            valid[i // 8] |= 1 << (i % 8)
+    offsets = array("i", [0])
+    offsets.extend(accumulate(0 if value is None else len(value) for value in values))  # OverflowError past 2 GiB
+    data = b"".join(value for value in values if value is not None)
+    return _array(pa.binary(), values, valid, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _numbers(kind: pa.DataType, code: str, values: Sequence[Any], convert: Callable[[Any], Any]) -> pa.Array:

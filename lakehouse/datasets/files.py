@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 import pyarrow as pa
@@ -75,10 +75,8 @@ FILE_TABLE_PROPERTIES = {"delta.dataSkippingStatsColumns": ",".join(STATS_COLUMN
 _LISTING_EXCLUDES = (CONTENT,)
 #: Inline bytes per Arrow batch: far below the 2 GB a binary array can address.
 _BATCH_BYTES = 256 << 20
-#: Threads reading and hashing a folder's files (small files are bound by system calls, outside the GIL).
-_READERS = 8
-#: Files a reader thread takes at a time.
-_READ_CHUNK = 64
+#: Files read between two progress reports.
+_READ_CHUNK = 256
 #: Threads writing a download's files: small files are bound by system calls and hashing, both outside the GIL.
 _WRITERS = 8
 #: Rows a download has in flight at most (a few row groups): memory stays bounded by it.
@@ -227,8 +225,7 @@ def _check_sidecar(frame: pl.DataFrame, paths: set[str], folder: Path) -> pl.Dat
 # --- rows ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Read:
+class _Read(NamedTuple):  # a tuple: one is made per file of a folder
     file: FolderFile
     content: bytes | None  # None: a large file, stored as an object
     sha256: str
@@ -240,9 +237,10 @@ def read_files(
 ) -> list[_Read]:
     """Read and hash ``files`` (small ones into memory, large ones streamed): every read error raises here.
 
-    :data:`_READERS` threads read at once (reading and hashing release the GIL), each a run of
-    :data:`_READ_CHUNK` files at a time: a task per file cost more in the pool's locks and futures than the
-    read of a small file. Results and the first error come in the order of ``files``, as one thread would give them.
+    One thread reads them all, in order. Reader threads were measured slower, not faster: with the files in
+    the page cache a small file's read is a few microseconds of system call, and eight threads handing the
+    GIL to each other around every call doubled the add's time (system time 4 s → 11–15 s for 100,000
+    files); with the cache dropped they were no faster (docs/BENCHMARKS.md, "One reader").
     """
 
     def read(f: FolderFile) -> _Read:
@@ -251,16 +249,12 @@ def read_files(
             return _Read(f, data, folders.digest(data), folders.probe(f.path, data=data))
         return _Read(f, None, file_digest(f.local), folders.probe(f.path, local=f.local))
 
-    def read_run(run: Sequence[FolderFile]) -> list[_Read]:
-        return [read(f) for f in run]
-
-    runs = [files[start : start + _READ_CHUNK] for start in range(0, len(files), _READ_CHUNK)]
     out: list[_Read] = []
-    with ThreadPoolExecutor(max_workers=_READERS, thread_name_prefix="lakehouse-read") as pool:
-        for done in pool.map(read_run, runs):
-            out.extend(done)
-            if progress is not None:
-                progress(len(done))
+    for start in range(0, len(files), _READ_CHUNK):
+        run = files[start : start + _READ_CHUNK]
+        out.extend(read(f) for f in run)
+        if progress is not None:
+            progress(len(run))
     return out
 
 
@@ -303,8 +297,13 @@ def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
         "height": [r.probe.height for r in read],
         "duration": [r.probe.duration for r in read],
     }
-    arrays = [_buffers.converted(f.type, columns[f.name]) for f in FILE_COLUMNS]
+    arrays = [_column(f.type, columns[f.name]) for f in FILE_COLUMNS]
     return pa.RecordBatch.from_arrays(arrays, schema=FILE_COLUMNS)
+
+
+def _column(kind: pa.DataType, values: list[Any]) -> pa.Array:
+    # The bytes are joined once into the array's buffer; through polars they were copied twice.
+    return _buffers.column(kind, values) if kind == pa.binary() else _buffers.converted(kind, values)
 
 
 def plan_add(
@@ -341,27 +340,23 @@ def plan_sync(
     but hashes to its row's digest is rewritten only if its modification time (or, with ``labels``, a label)
     differs. Without ``labels``, a rewritten row keeps the label columns of its previous row.
     """
-    # (size, mtime in µs) by path, from the columns as plain integers: an unchanged folder of 100,000 files is
-    # decided by this comparison alone, without a Python object per row and column.
-    stamps = dict(
-        zip(
-            previous.get_column(KEY).to_list(),
-            zip(
-                previous.get_column("size").to_list(),
-                previous.get_column("modified").dt.epoch("us").to_list(),
-                strict=True,
-            ),
-            strict=True,
-        )
+    # Which files differ from their row in size or modification time, and which rows lost their file: joins of
+    # three plain columns, so an unchanged folder of 100,000 files is decided without a Python object per row.
+    listed = pl.DataFrame(
+        {KEY: [f.path for f in listing], "size": [f.size for f in listing], "mtime_us": [f.mtime_us for f in listing]},
+        schema={KEY: pl.Utf8, "size": pl.Int64, "mtime_us": pl.Int64},
     )
+    stamps = previous.select(KEY, "size", pl.col("modified").dt.epoch("us").alias("mtime_us"))
+    unsure = set(listed.join(stamps, on=[KEY, "size", "mtime_us"], how="anti").get_column(KEY).to_list())
+    new_paths = set(listed.join(stamps, on=KEY, how="anti").get_column(KEY).to_list())
+    removed = tuple(sorted(stamps.join(listed, on=KEY, how="anti").get_column(KEY).to_list()))
     label_columns = [c for c in previous.columns if c not in FILE_COLUMNS.names]
     new_labels = _label_rows(labels)
-    suspects = [f for f in listing if stamps.get(f.path) != (f.size, f.mtime_us)]
+    suspects = [f for f in listing if f.path in unsure]
     looked_up = previous if new_labels is not None else previous.filter(pl.col(KEY).is_in([f.path for f in suspects]))
     before = {row[KEY]: row for row in looked_up.iter_rows(named=True)}  # full rows: only those compared further
     relabelled: set[str] = set()
     if new_labels is not None:
-        unsure = {f.path for f in suspects}
         relabelled = {
             f.path
             for f in listing
@@ -378,9 +373,7 @@ def plan_sync(
         rows = build_rows(written, keep)
     else:
         rows = build_rows(written, labels)
-    present = {f.path for f in listing}
-    removed = tuple(sorted(set(stamps) - present))
-    added = sum(1 for r in written if r.file.path not in stamps)
+    added = sum(1 for r in written if r.file.path in new_paths)
     return FileRows(
         rows,
         removed=removed,

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import polars as pl
 import pyarrow as pa
 
-from lakehouse import _buffers, storage
+from lakehouse import _buffers, _gc, storage
 from lakehouse.catalog import datasets_catalog
 from lakehouse.catalog.layout import Layout
 from lakehouse.datasets import folder as folders
@@ -250,11 +250,12 @@ def read_files(
         return _Read(f, None, file_digest(f.local), folders.probe(f.path, local=f.local))
 
     out: list[_Read] = []
-    for start in range(0, len(files), _READ_CHUNK):
-        run = files[start : start + _READ_CHUNK]
-        out.extend(read(f) for f in run)
-        if progress is not None:
-            progress(len(run))
+    with _gc.paused():
+        for start in range(0, len(files), _READ_CHUNK):
+            run = files[start : start + _READ_CHUNK]
+            out.extend(read(f) for f in run)
+            if progress is not None:
+                progress(len(run))
     return out
 
 

@@ -41,6 +41,11 @@ def column(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
 
 def converted(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
     """``values`` (None is null) as an Arrow array of ``kind``, for any type polars infers and Arrow casts."""
+    if kind == pa.binary():
+        try:
+            return _binary(values)  # file contents: joined once, where polars copies them twice
+        except TypeError:
+            pass  # not all bytes: polars converts them (or names the value it cannot)
     import polars as pl
 
     return pl.Series(values).to_arrow().cast(kind)

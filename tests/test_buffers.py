@@ -34,3 +34,10 @@ def test_a_column_equals_pyarrows_conversion(kind: pa.DataType, values: list[obj
 def test_a_value_of_another_type_is_refused_for_the_general_path(kind: pa.DataType, value: object) -> None:
     with pytest.raises(TypeError):
         _buffers.column(kind, [b"" if kind == pa.binary() else "", value])
+
+
+def test_the_general_path_joins_bytes_into_one_binary_column() -> None:
+    values = [b"ab", None, b"", b"x" * 5000]
+    built = _buffers.converted(pa.binary(), values)
+    built.validate(full=True)
+    assert built.equals(pa.array(values, type=pa.binary()))

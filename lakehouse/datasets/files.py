@@ -298,13 +298,8 @@ def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
         "height": [r.probe.height for r in read],
         "duration": [r.probe.duration for r in read],
     }
-    arrays = [_column(f.type, columns[f.name]) for f in FILE_COLUMNS]
+    arrays = [_buffers.converted(f.type, columns[f.name]) for f in FILE_COLUMNS]
     return pa.RecordBatch.from_arrays(arrays, schema=FILE_COLUMNS)
-
-
-def _column(kind: pa.DataType, values: list[Any]) -> pa.Array:
-    # The bytes are joined once into the array's buffer; through polars they were copied twice.
-    return _buffers.column(kind, values) if kind == pa.binary() else _buffers.converted(kind, values)
 
 
 def plan_add(

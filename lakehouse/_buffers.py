@@ -28,7 +28,7 @@ def column(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
     if kind == pa.string():
         return _strings(values)
     if kind == pa.binary():
-        return _binary(values)
+        return binary(values)
     if kind == pa.int64():
         return _numbers(kind, "q", values, _integer)
     if kind == pa.float64():
@@ -43,7 +43,7 @@ def converted(kind: pa.DataType, values: Sequence[Any]) -> pa.Array:
     """``values`` (None is null) as an Arrow array of ``kind``, for any type polars infers and Arrow casts."""
     if kind == pa.binary():
         try:
-            return _binary(values)  # file contents: joined once, where polars copies them twice
+            return binary(values)  # file contents: joined once, where polars copies them twice
         except TypeError:
             pass  # not all bytes: polars converts them (or names the value it cannot)
     import polars as pl
@@ -78,18 +78,32 @@ def _strings(values: Sequence[Any]) -> pa.Array:
     return _array(pa.string(), values, valid, pa.py_buffer(offsets), pa.py_buffer(bytes(data)))
 
 
-def _binary(values: Sequence[Any]) -> pa.Array:
-    """Bytes joined once into the data buffer (file contents: hundreds of MB, so no copy per value)."""
-    valid = bytearray((len(values) + 7) // 8)
-    for i, value in enumerate(values):
-        if value is not None:
-            if type(value) is not bytes:
-                _refuse(value)
+def binary(values: Sequence[Any]) -> pa.Array:
+    """Bytes-like ``values`` (None is null) as a binary array, their bytes joined once into the data buffer
+    (file contents: hundreds of MB, so no copy per value)."""
+    for value in values:
+        if value is not None and type(value) not in _BYTES_LIKE:
+            _refuse(value)
+    lengths = [None if value is None else len(value) for value in values]
+    return end_to_end(lengths, b"".join(value for value in values if value is not None))
+
+
+def end_to_end(lengths: Sequence[int | None], data: Any) -> pa.Array:
+    """A binary array of values of ``lengths`` (None is null) whose bytes lie end to end in the buffer
+    ``data``, taken as the array's data without a copy (a buffer a reader filled, say)."""
+    valid = bytearray((len(lengths) + 7) // 8)
+    for i, length in enumerate(lengths):
+        if length is not None:
             valid[i // 8] |= 1 << (i % 8)
     offsets = array("i", [0])
-    offsets.extend(accumulate(0 if value is None else len(value) for value in values))  # OverflowError past 2 GiB
-    data = b"".join(value for value in values if value is not None)
-    return _array(pa.binary(), values, valid, pa.py_buffer(offsets), pa.py_buffer(data))
+    offsets.extend(accumulate(length or 0 for length in lengths))  # OverflowError past 2 GiB
+    if len(data) != offsets[-1]:
+        msg = f"the data is {len(data)} bytes long, the values {offsets[-1]}"
+        raise ValueError(msg)
+    return _array(pa.binary(), lengths, valid, pa.py_buffer(offsets), pa.py_buffer(data))
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def _numbers(kind: pa.DataType, code: str, values: Sequence[Any], convert: Callable[[Any], Any]) -> pa.Array:

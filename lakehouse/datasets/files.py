@@ -227,9 +227,16 @@ def _check_sidecar(frame: pl.DataFrame, paths: set[str], folder: Path) -> pl.Dat
 
 class _Read(NamedTuple):  # a tuple: one is made per file of a folder
     file: FolderFile
-    content: bytes | None  # None: a large file, stored as an object
+    block: bytearray | None  # the buffer holding the bytes, at ``offset``; None: a large file (an object)
+    offset: int
     sha256: str
     probe: folders.Probe
+
+    @property
+    def content(self) -> memoryview | None:
+        if self.block is None:
+            return None
+        return memoryview(self.block)[self.offset : self.offset + self.file.size]
 
 
 def read_files(
@@ -237,26 +244,53 @@ def read_files(
 ) -> list[_Read]:
     """Read and hash ``files`` (small ones into memory, large ones streamed): every read error raises here.
 
-    One thread reads them all, in order. Reader threads were measured slower, not faster: with the files in
-    the page cache a small file's read is a few microseconds of system call, and eight threads handing the
-    GIL to each other around every call doubled the add's time (system time 4 s → 11–15 s for 100,000
-    files); with the cache dropped they were no faster (docs/BENCHMARKS.md, "One reader").
+    Small files are read in order into blocks of at most :data:`_BATCH_BYTES`, laid end to end, each block
+    becoming the data buffer of an Arrow column without a copy (:func:`build_rows`). A bytes object per file,
+    joined afterwards, cost 0.5 s more for 100,000 files (the join, and the memory touched twice).
+
+    One thread reads them all. Reader threads were measured slower, not faster: with the files in the page
+    cache a small file's read is a few microseconds of system call, and eight threads handing the GIL to each
+    other around every call doubled the add's time (system time 4 s → 11–15 s for 100,000 files); with the
+    cache dropped they were no faster (docs/BENCHMARKS.md, "One reader").
     """
-
-    def read(f: FolderFile) -> _Read:
-        if f.size <= inline_limit:
-            data = folders.read_file(f)
-            return _Read(f, data, folders.digest(data), folders.probe(f.path, data=data))
-        return _Read(f, None, file_digest(f.local), folders.probe(f.path, local=f.local))
-
     out: list[_Read] = []
+    done = 0
     with _gc.paused():
-        for start in range(0, len(files), _READ_CHUNK):
-            run = files[start : start + _READ_CHUNK]
-            out.extend(read(f) for f in run)
-            if progress is not None:
-                progress(len(run))
+        for group in _blocks(files, inline_limit):
+            block = bytearray(sum(f.size for f in group if f.size <= inline_limit))
+            whole = memoryview(block)
+            offset = 0
+            for f in group:
+                if f.size > inline_limit:  # streamed into its digest; stored as an object
+                    out.append(_Read(f, None, 0, file_digest(f.local), folders.probe(f.path, local=f.local)))
+                else:
+                    view = whole[offset : offset + f.size]
+                    folders.read_into(f, view)
+                    out.append(_Read(f, block, offset, folders.digest(view), folders.probe(f.path, data=view)))
+                    offset += f.size
+                done += 1
+                if progress is not None and done % _READ_CHUNK == 0:
+                    progress(_READ_CHUNK)
+    if progress is not None and done % _READ_CHUNK:
+        progress(done % _READ_CHUNK)
     return out
+
+
+def _blocks(files: Sequence[FolderFile], inline_limit: int) -> Iterator[list[FolderFile]]:
+    """``files`` in order, in groups whose small files share one block: cut as :func:`build_rows` cuts its
+    batches (at most :data:`_BATCH_BYTES` of small files; a large file weighs nothing), so each batch of an
+    add is one block, end to end."""
+    group: list[FolderFile] = []
+    total = 0
+    for f in files:
+        size = 0 if f.size > inline_limit else f.size
+        if group and total + size > _BATCH_BYTES:
+            yield group
+            group, total = [], 0
+        group.append(f)
+        total += size
+    if group:
+        yield group
 
 
 def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
@@ -265,10 +299,8 @@ def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
     start = 0
     while start < len(read):
         end, total = start, 0
-        while end < len(read) and (
-            end == start or total + (read[end].file.size if read[end].content else 0) <= _BATCH_BYTES
-        ):
-            total += read[end].file.size if read[end].content is not None else 0
+        while end < len(read) and (end == start or total + _inline_size(read[end]) <= _BATCH_BYTES):
+            total += _inline_size(read[end])
             end += 1
         batches.append(_batch(read[start:end]))
         start = end
@@ -284,11 +316,14 @@ def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
     return table
 
 
+def _inline_size(read: _Read) -> int:
+    return 0 if read.block is None else read.file.size
+
+
 def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
     columns: dict[str, list[Any]] = {
         "path": [r.file.path for r in read],
-        "content": [r.content for r in read],
-        "object": [None if r.content is not None else r.sha256 for r in read],
+        "object": [r.sha256 if r.block is None else None for r in read],
         "size": [r.file.size for r in read],
         "sha256": [r.sha256 for r in read],
         "media_type": [r.probe.media_type for r in read],
@@ -298,8 +333,33 @@ def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
         "height": [r.probe.height for r in read],
         "duration": [r.probe.duration for r in read],
     }
-    arrays = [_buffers.converted(f.type, columns[f.name]) for f in FILE_COLUMNS]
+    arrays = [
+        _content(read) if f.name == CONTENT else _buffers.converted(f.type, columns[f.name]) for f in FILE_COLUMNS
+    ]
     return pa.RecordBatch.from_arrays(arrays, schema=FILE_COLUMNS)
+
+
+def _content(read: Sequence[_Read]) -> pa.Array:
+    """The ``content`` column of ``read``: the block itself where it holds their bytes end to end."""
+    joined = _end_to_end(read)
+    if joined is None:
+        return _buffers.binary([r.content for r in read])
+    return _buffers.end_to_end([None if r.block is None else r.file.size for r in read], joined)
+
+
+def _end_to_end(read: Sequence[_Read]) -> memoryview | None:
+    """The bytes of the small files of ``read`` if one block holds them end to end, in order (what an add
+    reads): that part of the block is the column's data as it is. None otherwise (a sync's changed files)."""
+    small = [r for r in read if r.block is not None]
+    block = small[0].block if small else None
+    if block is None:
+        return None
+    start = offset = small[0].offset
+    for r in small:
+        if r.block is not block or r.offset != offset:
+            return None
+        offset += r.file.size
+    return memoryview(block)[start:offset]
 
 
 def plan_add(
@@ -316,7 +376,7 @@ def plan_add(
     changed = sum(1 for f in listing if f.path in existing)
     return FileRows(
         rows,
-        large=tuple(r.file for r in read if r.content is None),
+        large=tuple(r.file for r in read if r.block is None),
         added=len(listing) - changed,
         changed=changed,
     )
@@ -373,7 +433,7 @@ def plan_sync(
     return FileRows(
         rows,
         removed=removed,
-        large=tuple(r.file for r in written if r.content is None),
+        large=tuple(r.file for r in written if r.block is None),
         added=added,
         changed=len(written) - added,
         unchanged=len(listing) - len(written),

@@ -20,11 +20,9 @@ import os
 import re
 import stat
 import wave
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,27 +121,31 @@ def list_folder(folder: str | Path, *, pattern: str = EVERY_FILE) -> list[Folder
         msg = f"pattern {pattern!r} must be a relative glob such as '**/*' or 'cats/*.png'"
         raise InvalidArgument(msg)
     root = check_folder(folder)
+    found: list[FolderFile] = []
     with _gc.paused():
-        found = list(_walk(root, str(root), str(root), "", frozenset()))
+        _walk(root, str(root), str(root), "", frozenset(), found)
     if pattern != EVERY_FILE:
         found = [f for f in found if matches(f.path, pattern)]
-    return sorted(found, key=_by_path)
+    found.sort()  # by path: paths are unique, so a tuple's first field decides
+    return found
 
 
-_by_path = attrgetter("path")
-_by_name = attrgetter("name")
+def _walk(root: Path, here: str, real: str, prefix: str, above: frozenset[str], found: list[FolderFile]) -> None:
+    """Append the files under ``here`` to ``found``; ``real`` is ``here`` with every link resolved.
 
-
-def _walk(root: Path, here: str, real: str, prefix: str, above: frozenset[str]) -> Iterator[FolderFile]:
-    """The files under ``here``, whose path with every link resolved is ``real``: a plain subfolder's is its
-    parent's plus its name, so only a link is resolved on disk (resolving each folder cost a tenth of a listing).
+    A folder of 100,000 files is listed on every sync, so this loop is kept lean (docs/BENCHMARKS.md): one
+    ``lstat`` per plain file, taken through the directory entry (whose type is already known, so the entry
+    needs no other call); a plain subfolder's real path is its parent's plus its name (only a link is
+    resolved on disk); files go into one list, sorted once at the end, not through nested generators.
     """
     if real in above:  # a link to a folder this one is inside: following it would never end
         msg = f"symbolic link {here!r} points to a folder it is inside of; remove it"
         raise InvalidArgument(msg)
     above = above | {real}
+    add = found.append
     try:
-        entries = sorted(os.scandir(here), key=_by_name)
+        with os.scandir(here) as listing:
+            entries = list(listing)
     except OSError as e:
         msg = f"cannot list folder {here!r}: {e.strerror or e}"
         raise InvalidArgument(msg) from e
@@ -151,18 +153,25 @@ def _walk(root: Path, here: str, real: str, prefix: str, above: frozenset[str]) 
         name = entry.name
         if not name.isascii():
             _check_name(here, name)
-        rel = prefix + name
-        # Plain files first: they are most entries, and each test is a call.
         if entry.is_file(follow_symlinks=False):
-            yield _file(rel, entry.path)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as e:
+                raise _unreadable(entry.path, e) from e
+            add(_new_file(FolderFile, (prefix + name, entry.path, st.st_size, st.st_mtime_ns // 1000)))
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk(root, entry.path, os.path.join(real, name), f"{rel}/", above)
+            _walk(root, entry.path, os.path.join(real, name), f"{prefix}{name}/", above, found)
         elif entry.is_symlink():
             target = _inside(root, Path(entry.path))
             if target.is_dir():
-                yield from _walk(root, entry.path, str(target), f"{rel}/", above)
+                _walk(root, entry.path, str(target), f"{prefix}{name}/", above, found)
             else:
-                yield _file(rel, entry.path)
+                add(_file(prefix + name, entry.path))
+
+
+#: ``tuple.__new__`` makes a named tuple without the Python-level ``__new__`` its class defines (a tenth of a
+#: listing's time over 100,000 files).
+_new_file = tuple.__new__
 
 
 def _check_name(folder: str, name: str) -> None:
@@ -190,52 +199,56 @@ def _inside(root: Path, link: Path) -> Path:
     return target
 
 
+def _unreadable(local: str, e: OSError) -> InvalidArgument:
+    return InvalidArgument(f"cannot read {local!r}: {e.strerror or e}")
+
+
 def _file(rel: str, local: str) -> FolderFile:
+    """A file reached through a link: its target's size and time, and it must be a regular file."""
     try:
         st = os.stat(local)
     except OSError as e:
-        msg = f"cannot read {local!r}: {e.strerror or e}"
-        raise InvalidArgument(msg) from e
+        raise _unreadable(local, e) from e
     if not stat.S_ISREG(st.st_mode):
         msg = f"{local!r} is not a regular file"
         raise InvalidArgument(msg)
     return FolderFile(rel, local, st.st_size, st.st_mtime_ns // 1000)
 
 
-def read_file(file: FolderFile) -> bytes:
-    """The bytes of ``file``; :class:`InvalidArgument` naming it if it cannot be read or changed size."""
+def read_into(file: FolderFile, view: memoryview) -> None:
+    """Fill ``view`` (``file.size`` bytes long) with the bytes of ``file``, read with plain system calls.
+
+    Reading into a caller's buffer spares a bytes object per file and the copy that would join them: a
+    folder's files are read straight into the buffer that becomes their Arrow column.
+
+    Raises:
+        InvalidArgument: the file cannot be read, or its size is no longer its listed size.
+    """
+    spare = bytearray(1)  # a byte read into it means the file grew since it was listed
     try:
-        data = _read_all(file.source, file.size)
+        fd = os.open(file.source, _O_READ)
+        try:
+            got = os.readv(fd, [view, spare])
+            while 0 < got < file.size:  # a short read: read on (0 bytes more means the file shrank)
+                more = os.readv(fd, [view[got:], spare])
+                if more == 0:
+                    break
+                got += more
+        finally:
+            os.close(fd)
     except OSError as e:
-        msg = f"cannot read {str(file.local)!r}: {e.strerror or e}"
+        msg = f"cannot read {file.source!r}: {e.strerror or e}"
         raise InvalidArgument(msg) from e
-    if len(data) != file.size:
-        msg = f"file {str(file.local)!r} changed while it was being read; nothing was written"
+    if got != file.size:
+        msg = f"file {file.source!r} changed while it was being read; nothing was written"
         raise InvalidArgument(msg)
-    return data
 
 
-def _read_all(source: str, size: int) -> bytes:
-    """Every byte of the file at ``source``, read with plain system calls (no ``Path`` or buffered reader per
-    file: for small files those cost more than the read itself)."""
-    fd = os.open(source, _O_READ)
-    try:
-        data = os.read(fd, size + 1)  # one call for a file of its listed size; a byte more shows it grew
-        if len(data) < size:  # a short read (or a file that shrank): read on to the end
-            rest = [data]
-            while chunk := os.read(fd, 1 << 20):
-                rest.append(chunk)
-            data = b"".join(rest)
-        return data
-    finally:
-        os.close(fd)
-
-
-def digest(data: bytes) -> str:
+def digest(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def probe(path: str, *, data: bytes | None = None, local: Path | None = None) -> Probe:
+def probe(path: str, *, data: bytes | memoryview | None = None, local: Path | None = None) -> Probe:
     """Media type from the name; image width/height from the header (Pillow); WAV duration from its header.
 
     A file whose header does not parse keeps its media type and gets no size or duration: the dataset holds
@@ -271,10 +284,8 @@ def _media_type(path: str) -> str:
     A name whose last extension is a suffix alias (``.tgz``) or an encoding (``.gz``), or a path with a ``:``
     (a URL scheme to mimetypes), is looked up whole; any other name's type depends on its extension alone.
     """
-    ext = _extension(path)
-    if ":" in path or ext.lower() in mimetypes.suffix_map or ext in mimetypes.encodings_map:
-        return mimetypes.guess_type(path, strict=False)[0] or OCTET_STREAM
-    return _extension_type(ext.lower())
+    known = None if ":" in path else _extension_type(_extension(path))
+    return known or mimetypes.guess_type(path, strict=False)[0] or OCTET_STREAM
 
 
 def _extension(path: str) -> str:
@@ -288,8 +299,12 @@ def _extension(path: str) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _extension_type(ext: str) -> str:
-    return mimetypes.guess_type(f"x{ext}", strict=False)[0] or OCTET_STREAM
+def _extension_type(ext: str) -> str | None:
+    """The media type of any name ending in ``ext``; None if the name must be looked up whole."""
+    lower = ext.lower()
+    if lower in mimetypes.suffix_map or ext in mimetypes.encodings_map:
+        return None
+    return mimetypes.guess_type(f"x{lower}", strict=False)[0] or OCTET_STREAM
 
 
 @lru_cache(maxsize=1024)
@@ -297,7 +312,7 @@ def _plain_probe(media_type: str) -> Probe:
     return Probe(media_type)  # one value per type, shared: a file with no size or duration to read
 
 
-def _source(data: bytes | None, local: Path | None) -> Any:
+def _source(data: bytes | memoryview | None, local: Path | None) -> Any:
     import io
 
     if data is not None:

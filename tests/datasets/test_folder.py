@@ -6,7 +6,10 @@ import itertools
 import posixpath
 from pathlib import Path
 
+import pytest
+
 from lakehouse.datasets import folder
+from lakehouse.errors import InvalidArgument
 
 
 def test_the_extension_of_every_short_path_is_what_splitext_finds() -> None:
@@ -39,3 +42,20 @@ def test_the_listing_is_sorted_by_path_and_a_pattern_selects(tmp_path: Path) -> 
     assert [f.size for f in listed] == [len(f.path) for f in listed]
     assert [f.path for f in folder.list_folder(tmp_path, pattern="**/*.png")] == ["a/b/z.png", "a/x.png", "c.png"]
     assert [f.path for f in folder.list_folder(tmp_path, pattern="a/*")] == ["a/x.png"]
+
+
+def test_a_file_is_read_into_the_callers_buffer_and_a_changed_size_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "f.bin").write_bytes(b"0123456789")
+    (listed,) = folder.list_folder(tmp_path)
+    block = bytearray(12)
+    folder.read_into(listed, memoryview(block)[1:11])
+    assert block == b"\x000123456789\x00"
+    (tmp_path / "f.bin").write_bytes(b"0123456789+")  # grew since it was listed
+    with pytest.raises(InvalidArgument, match=r"f\.bin' changed while it was being read"):
+        folder.read_into(listed, memoryview(bytearray(10)))
+    (tmp_path / "f.bin").write_bytes(b"01234")  # shrank
+    with pytest.raises(InvalidArgument, match=r"f\.bin' changed while it was being read"):
+        folder.read_into(listed, memoryview(bytearray(10)))
+    (tmp_path / "f.bin").unlink()
+    with pytest.raises(InvalidArgument, match=r"cannot read .*f\.bin"):
+        folder.read_into(listed, memoryview(bytearray(10)))

@@ -77,8 +77,10 @@ _LISTING_EXCLUDES = (CONTENT,)
 _BATCH_BYTES = 256 << 20
 #: Files read between two progress reports.
 _READ_CHUNK = 256
-#: Threads writing a download's files: small files are bound by system calls and hashing, both outside the GIL.
-_WRITERS = 8
+#: Threads writing a download's files. Small files are bound by system calls and hashing, both outside the
+#: GIL, but every call hands the GIL over: on two cores, 100,000 files took 5.0–5.3 s on two threads, 6.5 s on
+#: one and 7.3 s on eight (docs/BENCHMARKS.md, 2026-12-07).
+_WRITERS = 2
 #: Rows a download has in flight at most (a few row groups): memory stays bounded by it.
 _WRITE_CHUNK = 1000
 #: Rows a writer thread takes at a time.

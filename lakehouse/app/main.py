@@ -10,17 +10,15 @@ from __future__ import annotations
 import streamlit as st
 
 from lakehouse.app import shell
+from lakehouse.app.page_list import PAGES
 
 st.set_page_config(page_title="lakehouse", page_icon=":material/database:", layout="wide")
 
 pages = [
-    st.Page("views/datasets.py", title="Datasets", icon=":material/dataset:", default=True),
-    st.Page("views/experiments.py", title="Experiments", icon=":material/table_chart:", url_path="experiments"),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
-    st.Page("views/run.py", title="Run", icon=":material/monitoring:", url_path="run"),
-    st.Page("views/live.py", title="Live", icon=":material/timer:", url_path="live"),
-    st.Page("views/models.py", title="Models", icon=":material/model_training:", url_path="models"),
-    st.Page("views/sql.py", title="SQL", icon=":material/terminal:", url_path="sql"),
+    st.Page(p.script, title=p.title, icon=p.icon, default=True)
+    if not p.url_path
+    else st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path)
+    for p in PAGES
 ]
 page = st.navigation(pages)
 shell.sidebar()

@@ -381,6 +381,9 @@ def test_select_two_runs_compare_them_and_open_one(app_url: str, browser: Browse
     no_failures(again)
     # The closed popovers drew nothing: the slider's code was not even loaded.
     assert not [url for url in _REQUESTS[id(again)] if "/Slider." in url]
+    # The page knew its server: no failed try under the page's own path first (index_page).
+    health = [url.split("?")[0] for url in _REQUESTS[id(again)] if "_stcore/health" in url]
+    assert health == [app_url + "/_stcore/health"]
     again.close()
 
 

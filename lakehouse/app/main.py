@@ -15,10 +15,7 @@ from lakehouse.app.page_list import PAGES
 st.set_page_config(page_title="lakehouse", page_icon=":material/database:", layout="wide")
 
 pages = [
-    st.Page(p.script, title=p.title, icon=p.icon, default=True)
-    if not p.url_path
-    else st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path)
-    for p in PAGES
+    st.Page(p.script, title=p.title, icon=p.icon, url_path=p.url_path or None, default=not p.url_path) for p in PAGES
 ]
 page = st.navigation(pages)
 shell.sidebar()

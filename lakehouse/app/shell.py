@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 import streamlit as st
 
 import lakehouse
-from lakehouse.config import config_file
 
 log = logging.getLogger("lakehouse.app")
 
@@ -24,16 +21,7 @@ def _connect(root: str) -> lakehouse.Lakehouse:
 
 def handle() -> lakehouse.Lakehouse:
     """The lakehouse this server was started on (settings: ``LAKEHOUSE_ROOT`` or ``conf/lakehouse.toml``)."""
-    config = config_file()
-    modified = config.stat().st_mtime_ns if config is not None else None
-    return _connect(_root(os.environ.get("LAKEHOUSE_ROOT"), None if config is None else str(config), modified))
-
-
-@functools.lru_cache(maxsize=8)
-def _root(variable: str | None, config: str | None, modified: int | None) -> str:
-    """The root the settings name. The arguments are what it depends on, the cache's key: a page calls
-    :func:`handle` several times per run, and reading the settings parses the config file each time."""
-    return str(lakehouse.Location.of(lakehouse.load_settings().root))
+    return _connect(str(lakehouse.Location.of(lakehouse.load_settings().root)))
 
 
 def root() -> lakehouse.Location:

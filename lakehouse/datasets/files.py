@@ -278,34 +278,30 @@ def read_files(
     return out
 
 
-def _blocks(files: Sequence[FolderFile], inline_limit: int) -> Iterator[list[FolderFile]]:
-    """``files`` in order, in groups whose small files share one block: cut as :func:`build_rows` cuts its
-    batches (at most :data:`_BATCH_BYTES` of small files; a large file weighs nothing), so each batch of an
-    add is one block, end to end."""
-    group: list[FolderFile] = []
-    total = 0
-    for f in files:
-        size = 0 if f.size > inline_limit else f.size
-        if group and total + size > _BATCH_BYTES:
-            yield group
-            group, total = [], 0
-        group.append(f)
+def _blocks(files: Sequence[FolderFile], inline_limit: int) -> Iterator[Sequence[FolderFile]]:
+    """``files`` in order, in groups whose small files share one block, cut as :func:`build_rows` cuts its
+    batches: so each batch of an add is one block, end to end."""
+    for run in _cuts([0 if f.size > inline_limit else f.size for f in files]):
+        yield files[run.start : run.stop]
+
+
+def _cuts(sizes: Sequence[int]) -> Iterator[range]:
+    """Consecutive runs of ``sizes`` of at most :data:`_BATCH_BYTES` each (or one value alone, if larger): the
+    rule both the reader's blocks and the rows' batches follow (a large file, stored as an object, weighs 0)."""
+    start, total = 0, 0
+    for i, size in enumerate(sizes):
+        if i > start and total + size > _BATCH_BYTES:
+            yield range(start, i)
+            start, total = i, 0
         total += size
-    if group:
-        yield group
+    if start < len(sizes):
+        yield range(start, len(sizes))
 
 
 def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
     """The Arrow rows of ``read`` (file columns, then labels), in batches far below 2 GB of bytes each."""
-    batches: list[pa.RecordBatch] = []
-    start = 0
-    while start < len(read):
-        end, total = start, 0
-        while end < len(read) and (end == start or total + _inline_size(read[end]) <= _BATCH_BYTES):
-            total += _inline_size(read[end])
-            end += 1
-        batches.append(_batch(read[start:end]))
-        start = end
+    sizes = [0 if r.block is None else r.file.size for r in read]
+    batches = [_batch(read[run.start : run.stop]) for run in _cuts(sizes)]
     table = pa.Table.from_batches(batches, schema=FILE_COLUMNS)
     if labels is None or len(labels.columns) == 1:
         return table
@@ -316,10 +312,6 @@ def build_rows(read: Sequence[_Read], labels: pl.DataFrame | None) -> pa.Table:
     for name in keyed.columns[1:]:
         table = table.append_column(name, keyed.get_column(name).to_arrow())
     return table
-
-
-def _inline_size(read: _Read) -> int:
-    return 0 if read.block is None else read.file.size
 
 
 def _batch(read: Sequence[_Read]) -> pa.RecordBatch:
